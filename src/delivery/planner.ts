@@ -1,0 +1,178 @@
+import type { Envelope, Notification } from "../extend/envelope.ts";
+import { RelayError } from "../errors.ts";
+import type { CompiledRules } from "../rules/matcher.ts";
+import type { DeliveryMessage } from "./message.ts";
+
+/**
+ * Queues' limits (1 KB = 1000 bytes): a message at most 128 KB, a sendBatch at most 100 messages and
+ * 256 KB. Each message also carries about 100 bytes of Queues' metadata, so budgets leave room for it.
+ */
+export const MESSAGE_BUDGET = 128_000 - 1_000;
+export const BATCH_BUDGET = 256_000 - 6_000;
+export const BATCH_MESSAGES = 100;
+const METADATA_BYTES = 100;
+
+/** Which notifications (by position) go to a destination, and which routes picked them. */
+export interface Fanout {
+  destination: string;
+  indices: number[];
+  routes: string[];
+}
+
+/**
+ * Matches every notification of a call and groups the result by destination, in the order destinations
+ * are first picked. A destination gets a notification once, however many routes pick it for it.
+ */
+export function fanOut(compiled: CompiledRules, notifications: readonly Notification[]): Fanout[] {
+  const byDestination = new Map<string, { indices: number[]; routes: Set<string> }>();
+  notifications.forEach((notification, index) => {
+    for (const route of compiled.match(notification)) {
+      for (const destination of route.to) {
+        let fanout = byDestination.get(destination);
+        if (fanout === undefined) byDestination.set(destination, (fanout = { indices: [], routes: new Set() }));
+        if (fanout.indices.at(-1) !== index) fanout.indices.push(index);
+        fanout.routes.add(route.name);
+      }
+    }
+  });
+  return [...byDestination].map(([destination, f]) => ({ destination, indices: f.indices, routes: [...f.routes] }));
+}
+
+export interface PlannedMessage {
+  body: DeliveryMessage;
+  /** Its JSON size in bytes, as Queues counts it (without metadata). */
+  bytes: number;
+}
+
+/**
+ * The queue messages for one call: per destination one message (split in order when it would exceed the
+ * message budget), or one per notification for destinations in `single` mode. Delivery ids are
+ * `<Id>.<destination>`, with `.p<k>` for split parts and `.n<position>` in single mode, so a sender's
+ * retry of the same call produces the same ids and receivers can deduplicate.
+ */
+export function planMessages(
+  envelope: Envelope,
+  fanouts: readonly Fanout[],
+  compiled: CompiledRules,
+  receivedAt: number,
+): PlannedMessage[] {
+  const { Notifications: notifications, ...fields } = envelope;
+  const sizes = new Map<number, number>();
+  const sizeOf = (index: number): number => {
+    let size = sizes.get(index);
+    if (size === undefined) {
+      size = utf8Length(stringify(notifications[index]!, index));
+      sizes.set(index, size);
+    }
+    return size;
+  };
+
+  const planned: PlannedMessage[] = [];
+  for (const { destination, indices, routes } of fanouts) {
+    const base = (deliveryId: string): DeliveryMessage => ({
+      v: 1,
+      deliveryId,
+      destination,
+      routes,
+      envelope: fields,
+      notifications: [],
+      receivedAt,
+    });
+    const emptySize = (deliveryId: string, part?: [number, number]) =>
+      utf8Length(JSON.stringify({ ...base(deliveryId), ...(part && { part }) }));
+
+    if (compiled.rules.destinations[destination]?.mode === "single") {
+      for (const index of indices) {
+        const body = base(`${envelope.Id}.${destination}.n${index}`);
+        body.notifications = [notifications[index]!];
+        const bytes = emptySize(body.deliveryId) + sizeOf(index);
+        if (bytes > MESSAGE_BUDGET) throw tooLarge(index, bytes);
+        planned.push({ body, bytes });
+      }
+      continue;
+    }
+
+    // Envelope mode: greedily fill parts in order. Ids and part numbers are sized generously first
+    // (`.p9999`, [9999, 9999]) so that the final, shorter ones never push a part over budget.
+    const overhead = emptySize(`${envelope.Id}.${destination}.p9999`, [9999, 9999]);
+    const parts: number[][] = [];
+    let current: number[] = [];
+    let currentBytes = overhead;
+    for (const index of indices) {
+      const size = sizeOf(index) + 1; // and a comma
+      if (overhead + size > MESSAGE_BUDGET) throw tooLarge(index, overhead + size);
+      if (current.length > 0 && currentBytes + size > MESSAGE_BUDGET) {
+        parts.push(current);
+        current = [];
+        currentBytes = overhead;
+      }
+      current.push(index);
+      currentBytes += size;
+    }
+    parts.push(current);
+    parts.forEach((part, k) => {
+      const split = parts.length > 1;
+      const body = base(split ? `${envelope.Id}.${destination}.p${k + 1}` : `${envelope.Id}.${destination}`);
+      body.notifications = part.map((index) => notifications[index]!);
+      if (split) body.part = [k + 1, parts.length];
+      const bytes = emptySize(body.deliveryId, body.part) + part.reduce((sum, i) => sum + sizeOf(i) + 1, 0);
+      planned.push({ body, bytes });
+    });
+  }
+  return planned;
+}
+
+/** Groups messages, in order, into sendBatch calls within Queues' count and size limits. */
+export function batchMessages(messages: readonly PlannedMessage[]): PlannedMessage[][] {
+  const batches: PlannedMessage[][] = [];
+  let current: PlannedMessage[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = message.bytes + METADATA_BYTES;
+    if (current.length > 0 && (current.length === BATCH_MESSAGES || bytes + size > BATCH_BUDGET)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(message);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+function stringify(notification: Notification, index: number): string {
+  try {
+    return JSON.stringify(notification);
+  } catch {
+    // Only a structure nested deeper than the runtime's stack can get here.
+    throw new RelayError(400, "nesting_too_deep", `Notifications[${index}] is nested too deeply to relay.`);
+  }
+}
+
+function tooLarge(index: number, bytes: number): RelayError {
+  return new RelayError(
+    413,
+    "notification_too_large",
+    `Notifications[${index}] needs ${bytes} bytes in a queue message; Cloudflare Queues allows ${MESSAGE_BUDGET}.`,
+    { index, bytes, limit: MESSAGE_BUDGET },
+  );
+}
+
+/** UTF-8 byte length of a string without encoding it. */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) bytes += 1;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 2; // a pair: 4 bytes for 2 code units
+        i++;
+      } else bytes += 2;
+    } else bytes += 2;
+  }
+  return bytes;
+}

@@ -1,0 +1,81 @@
+import { z } from "zod";
+import { RelayError } from "../errors.ts";
+import { issuesOf } from "../issues.ts";
+
+/**
+ * The sender's envelope. Unknown fields are kept at every level (`looseObject`; `Details` is never
+ * narrowed) so they reach downstream systems unchanged.
+ */
+export const MAX_NOTIFICATIONS = 1000;
+
+const jsonObject = z.custom<Record<string, unknown>>(
+  (value) => typeof value === "object" && value !== null && !Array.isArray(value),
+  { error: "must be an object" },
+);
+
+export const notificationSchema = z.looseObject({
+  Action: z.string({ error: "must be a string naming the event" }).min(1, "must not be empty"),
+  Details: jsonObject,
+});
+
+export const envelopeSchema = z.looseObject({
+  // Ids become part of delivery ids, headers and KV keys, so they are held to visible ASCII.
+  Id: z
+    .string({ error: "must be a string" })
+    .regex(/^[\x21-\x7E]{1,200}$/, "must be 1 to 200 visible ASCII characters (Extend sends 32 hex digits)"),
+  Attempt: z.unknown().optional(),
+  Properties: z.unknown().optional(),
+  Notifications: z
+    .array(notificationSchema, { error: "must be an array of notifications" })
+    .max(MAX_NOTIFICATIONS, `must hold at most ${MAX_NOTIFICATIONS} notifications`),
+});
+
+export type Notification = z.infer<typeof notificationSchema>;
+export type Envelope = z.infer<typeof envelopeSchema>;
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/** The envelope in `body`, or a 400 naming what is wrong with it. */
+export function parseEnvelope(body: BufferSource): Envelope {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw new RelayError(400, "invalid_encoding", "The body is not valid UTF-8.");
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new RelayError(400, "invalid_json", `The body is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new RelayError(400, "invalid_envelope", "The body must be a JSON object (an Extend Commerce envelope).", {
+      issues: [{ path: "(root)", message: `expected an object, got ${Array.isArray(value) ? "an array" : typeof value}` }],
+    });
+  }
+  const result = envelopeSchema.safeParse(value);
+  if (!result.success) {
+    const issues = issuesOf(result.error);
+    throw new RelayError(
+      400,
+      "invalid_envelope",
+      `The body is not an Extend Commerce envelope: ${issues.map((i) => `${i.path} ${i.message}`).join("; ")}.`,
+      { issues },
+    );
+  }
+  return result.data;
+}
+
+/** The warehouse a notification concerns: `Details.Warehouse`, or `Details.Order.Warehouse` (PickingStarted). */
+export function warehouseOf(notification: Notification): string | undefined {
+  const details = notification.Details;
+  const direct = details.Warehouse;
+  if (typeof direct === "string") return direct;
+  const order = details.Order;
+  if (typeof order === "object" && order !== null) {
+    const nested = (order as Record<string, unknown>).Warehouse;
+    if (typeof nested === "string") return nested;
+  }
+  return undefined;
+}

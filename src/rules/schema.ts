@@ -1,0 +1,195 @@
+import { z } from "zod";
+import { KNOWN_ACTIONS } from "../extend/actions.ts";
+import { issuesOf, type Issue } from "../issues.ts";
+
+/**
+ * The routing rules document (SPEC §3): the one description of it. The KV loader, the admin API, the
+ * rules CLI and `rules.schema.json` all use this schema.
+ */
+
+const secretName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be the name of a Worker secret (letters, digits, _)");
+const secretRef = z.strictObject({ secret: secretName }).describe("The value is read from this Worker secret.");
+
+/** Headers the relay sets itself; a destination may not override them. */
+const RESERVED_HEADERS = new Set([
+  "content-type",
+  "content-length",
+  "host",
+  "user-agent",
+  "ms-signature",
+  "webhook-id",
+  "webhook-timestamp",
+  "webhook-signature",
+  "x-relay-delivery-id",
+  "x-relay-attempt",
+]);
+const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "must be a valid HTTP header name")
+  .refine((name) => !RESERVED_HEADERS.has(name.toLowerCase()), "is set by the relay and cannot be overridden");
+const headerValue = z.union([
+  z.string().regex(/^[\t\x20-\x7E\x80-\xFF]*$/, "must not contain control characters or line breaks"),
+  secretRef,
+]);
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "127.0.0.1" || hostname === "[::1]";
+}
+
+const destinationUrl = z
+  .string()
+  .refine((value) => URL.canParse(value), "must be an absolute URL")
+  .refine((value) => {
+    if (!URL.canParse(value)) return true;
+    const url = new URL(value);
+    return url.protocol === "https:" || (url.protocol === "http:" && isLoopback(url.hostname));
+  }, "must use https (http only for localhost / 127.0.0.1)")
+  .refine((value) => !URL.canParse(value) || (new URL(value).username === "" && new URL(value).password === ""), {
+    message: "must not hold credentials; use a header with a secret instead",
+  })
+  .meta({ format: "uri" });
+
+export const SIGNING_SCHEMES = ["ms-signature", "standard-webhooks", "none"] as const;
+
+const signing = z.discriminatedUnion("scheme", [
+  z.strictObject({ scheme: z.literal("ms-signature"), secret: secretName }),
+  z.strictObject({
+    scheme: z.literal("standard-webhooks"),
+    secret: secretName.describe("A Worker secret holding whsec_<base64>."),
+  }),
+  z.strictObject({ scheme: z.literal("none") }),
+]);
+
+export const DESTINATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+const destination = z.strictObject({
+  url: destinationUrl,
+  signing: signing.default({ scheme: "none" }),
+  headers: z.record(headerName, headerValue).default({}),
+  timeoutMs: z.int().min(1000).max(30_000).default(10_000),
+  maxAttempts: z.int().min(1).max(100).default(12),
+  mode: z.enum(["envelope", "single"]).default("envelope"),
+  enabled: z.boolean().default(true),
+  description: z.string().optional(),
+});
+
+const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+const condition = z.union([
+  scalar.describe("equals"),
+  z.array(scalar).min(1).describe("one of"),
+  z.strictObject({ prefix: z.string() }),
+  z.strictObject({ exists: z.boolean() }),
+  z.strictObject({ not: z.union([scalar, z.array(scalar).min(1)]) }),
+]);
+
+const actionPattern = z
+  .string()
+  .min(1)
+  .refine(
+    (action) => action === "*" || !action.slice(0, -1).includes("*"),
+    "may hold `*` only at the end (a prefix) or alone (any Action)",
+  );
+
+const route = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, "must be 1 to 100 letters, digits or . _ : -"),
+  actions: z.array(actionPattern).min(1, "must list at least one Action"),
+  warehouses: z.array(z.string().min(1)).min(1).optional(),
+  where: z
+    .record(z.string().regex(/^[^.]+(\.[^.]+)*$/, "must be a dot path such as Details.OrderType"), condition)
+    .optional(),
+  to: z.array(z.string()).min(1, "must name at least one destination"),
+  enabled: z.boolean().default(true),
+  description: z.string().optional(),
+});
+
+export const rulesSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    version: z.literal(1),
+    destinations: z.record(
+      z.string().regex(DESTINATION_ID, "destination ids are 1 to 64 letters, digits, _ or -"),
+      destination,
+    ),
+    routes: z.array(route),
+  })
+  .superRefine((rules, ctx) => {
+    const names = new Set<string>();
+    rules.routes.forEach((r, i) => {
+      if (names.has(r.name)) {
+        ctx.addIssue({ code: "custom", path: ["routes", i, "name"], message: `duplicate route name "${r.name}"` });
+      }
+      names.add(r.name);
+      r.to.forEach((id, j) => {
+        if (!Object.hasOwn(rules.destinations, id)) {
+          ctx.addIssue({ code: "custom", path: ["routes", i, "to", j], message: `unknown destination "${id}"` });
+        }
+      });
+    });
+  });
+
+export type Rules = z.output<typeof rulesSchema>;
+export type Route = Rules["routes"][number];
+export type Destination = Rules["destinations"][string];
+export type Condition = z.output<typeof condition>;
+
+/** An empty document: what "no rules in KV" means (everything matches nothing). */
+export const EMPTY_RULES: Rules = { version: 1, destinations: {}, routes: [] };
+
+export type Validation =
+  | { ok: true; rules: Rules; warnings: Issue[] }
+  | { ok: false; issues: Issue[]; warnings: Issue[] };
+
+/**
+ * Validates a rules document. Errors refuse it whole; warnings (unknown Actions, routes that can never
+ * deliver, secrets missing from `env` when given) are advice.
+ */
+export function validateRules(document: unknown, env?: Record<string, unknown>): Validation {
+  const result = rulesSchema.safeParse(document);
+  if (!result.success) return { ok: false, issues: issuesOf(result.error), warnings: [] };
+  return { ok: true, rules: result.data, warnings: warningsFor(result.data, env) };
+}
+
+function warningsFor(rules: Rules, env?: Record<string, unknown>): Issue[] {
+  const warnings: Issue[] = [];
+  rules.routes.forEach((r, i) => {
+    r.actions.forEach((action, j) => {
+      const known = action.endsWith("*")
+        ? KNOWN_ACTIONS.some((k) => k.startsWith(action.slice(0, -1)))
+        : KNOWN_ACTIONS.includes(action);
+      if (!known) {
+        warnings.push({
+          path: `routes[${i}].actions[${j}]`,
+          message: `"${action}" is not an Action Extend Commerce documents; check the spelling`,
+        });
+      }
+    });
+    if (r.enabled && r.to.every((id) => rules.destinations[id]?.enabled === false)) {
+      warnings.push({ path: `routes[${i}].to`, message: "every destination of this route is disabled" });
+    }
+  });
+  if (env !== undefined) {
+    for (const [id, d] of Object.entries(rules.destinations)) {
+      for (const { path, name } of secretsOf(d)) {
+        if (typeof env[name] !== "string" || env[name] === "") {
+          warnings.push({
+            path: `destinations.${id}.${path}`,
+            message: `secret ${name} is not set in the Worker's environment; deliveries to "${id}" will dead-letter until it is`,
+          });
+        }
+      }
+    }
+  }
+  return warnings;
+}
+
+/** The Worker secrets a destination needs, with where the rules name them. */
+export function secretsOf(d: Destination): { path: string; name: string }[] {
+  const out: { path: string; name: string }[] = [];
+  if (d.signing.scheme !== "none") out.push({ path: "signing.secret", name: d.signing.secret });
+  for (const [header, value] of Object.entries(d.headers)) {
+    if (typeof value === "object") out.push({ path: `headers.${header}`, name: value.secret });
+  }
+  return out;
+}

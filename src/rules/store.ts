@@ -1,0 +1,79 @@
+import { RelayError, describe } from "../errors.ts";
+import { log } from "../log.ts";
+import { compileRules, type CompiledRules } from "./matcher.ts";
+import { EMPTY_RULES, validateRules } from "./schema.ts";
+
+/** The KV key (in binding RULES) that holds the rules document. */
+export const RULES_KEY = "rules";
+
+interface Cached {
+  text: string | null;
+  compiled: CompiledRules;
+  expiresAt: number;
+}
+
+// One per isolate, shared by concurrent requests: at most one KV read is in flight, and a document is
+// compiled once per version (same text, same compiled index).
+let cached: Cached | undefined;
+let inflight: Promise<CompiledRules> | undefined;
+
+/** Forget the cached rules (after PUT /admin/rules, and between tests). */
+export function resetRulesCache(): void {
+  cached = undefined;
+  inflight = undefined;
+}
+
+/**
+ * The current rules, compiled. Read from KV at most every `cacheSeconds`. No document → no routes
+ * (warning logged). KV failing or an invalid document in KV → 503 so the sender retries.
+ */
+export function loadRules(kv: KVNamespace, cacheSeconds: number, now = Date.now()): Promise<CompiledRules> {
+  if (cached !== undefined && now < cached.expiresAt) return Promise.resolve(cached.compiled);
+  inflight ??= refresh(kv, cacheSeconds).finally(() => {
+    inflight = undefined;
+  });
+  return inflight;
+}
+
+async function refresh(kv: KVNamespace, cacheSeconds: number): Promise<CompiledRules> {
+  let text: string | null;
+  try {
+    text = await kv.get(RULES_KEY, "text");
+  } catch (error) {
+    log("error", "rules_unavailable", { error: describe(error) });
+    throw new RelayError(503, "rules_unavailable", "The routing rules could not be read; try again shortly.");
+  }
+  const expiresAt = Date.now() + cacheSeconds * 1000;
+  if (cached !== undefined && cached.text === text) {
+    cached.expiresAt = expiresAt;
+    return cached.compiled;
+  }
+  const compiled = compile(text);
+  cached = { text, compiled, expiresAt };
+  return compiled;
+}
+
+function compile(text: string | null): CompiledRules {
+  if (text === null) {
+    log("warn", "rules_missing", { message: `No rules document in KV key "${RULES_KEY}": nothing is routed.` });
+    return compileRules(EMPTY_RULES);
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    document = undefined;
+  }
+  const validation = document === undefined ? undefined : validateRules(document);
+  if (validation === undefined || !validation.ok) {
+    const issues = validation?.issues ?? [{ path: "(root)", message: "is not JSON" }];
+    log("error", "rules_invalid", { issues });
+    throw new RelayError(
+      503,
+      "rules_invalid",
+      `The rules document in KV is invalid, so nothing can be routed; fix it with the rules CLI or PUT /admin/rules.`,
+      { issues },
+    );
+  }
+  return compileRules(validation.rules);
+}

@@ -1,0 +1,155 @@
+import { env, exports } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import app from "../../src/index.ts";
+import type { DeliveryMessage } from "../../src/delivery/message.ts";
+import {
+  EXAMPLE_RULES,
+  FIXTURES,
+  FIXTURE_SIGNATURES,
+  envelope,
+  freshId,
+  independentSignature,
+  postWebhook,
+  putRules,
+  clearRules,
+  signedPost,
+} from "../helpers.ts";
+
+type Sent = MessageSendRequest<DeliveryMessage>[];
+
+let sendBatch: ReturnType<typeof vi.spyOn>;
+beforeEach(async () => {
+  await putRules(EXAMPLE_RULES);
+  // Deliveries are not under test here: receivers answer 200 so the consumer settles quietly.
+  vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response("ok"));
+  sendBatch = vi.spyOn(env.DELIVERIES, "sendBatch");
+});
+afterEach(() => vi.restoreAllMocks());
+
+const sentMessages = (): DeliveryMessage[] => (sendBatch.mock.calls as [Sent][]).flatMap(([batch]) => batch.map((m) => m.body));
+
+describe("POST /webhook accepts signed calls", () => {
+  it.each(Object.keys(FIXTURE_SIGNATURES))("accepts the sample %s with its precomputed signature", async (name) => {
+    const body = FIXTURES[name]!;
+    const response = await postWebhook(body, { "ms-signature": FIXTURE_SIGNATURES[name]! });
+    expect(response.status).toBe(202);
+    const json = await response.json<Record<string, unknown>>();
+    const parsed = JSON.parse(body);
+    expect(json).toMatchObject({ status: "accepted", id: parsed.Id, notifications: parsed.Notifications.length });
+    expect(json.deliveries).toBe(sentMessages().length);
+  });
+
+  it("routes the mixed sample to the destinations the rules pick, with notifications in order", async () => {
+    const body = FIXTURES["multi.json"]!;
+    const id = JSON.parse(body).Id as string;
+    // A fresh Id: the sample was already accepted (and remembered) above in this file's storage.
+    const fresh = body.replace(id, freshId());
+    const response = await signedPost(fresh);
+    expect(await response.json()).toMatchObject({ status: "accepted", notifications: 6, deliveries: 2 });
+    const messages = sentMessages();
+    const byDestination = Object.fromEntries(messages.map((m) => [m.destination, m]));
+    expect(byDestination.shop!.notifications.map((n) => n.Action)).toEqual([
+      "AvailableBalanceChanged",
+      "OrderCreated",
+      "BalanceChanged",
+    ]);
+    expect(byDestination.shop!.routes).toEqual(["stock-yx-to-shop", "orders"]);
+    expect(byDestination.wms!.notifications.map((n) => n.Action)).toEqual(["OrderCreated", "PickingStarted"]);
+    expect(byDestination.wms!.deliveryId).toBe(`${JSON.parse(fresh).Id}.wms`);
+    expect(byDestination.wms!.envelope).toEqual({
+      Id: JSON.parse(fresh).Id,
+      Attempt: 1,
+      Properties: JSON.parse(fresh).Properties,
+    });
+  });
+
+  it("keeps unknown fields at every level in the queue message", async () => {
+    await putRules({ version: 1, destinations: { all: { url: "https://all.test/" } }, routes: [{ name: "all", actions: ["*"], to: ["all"] }] });
+    const body = JSON.stringify({
+      Id: freshId(),
+      Attempt: 2,
+      Properties: { NotificationId: "x", Extra: [1, 2] },
+      Notifications: [{ Action: "StockTakeFinished", Details: { Warehouse: "YX", Deep: { a: [true, null] } }, Meta: "kept" }],
+      Added: { later: true },
+    });
+    expect((await signedPost(body)).status).toBe(202);
+    const [message] = sentMessages();
+    expect(message!.envelope).toEqual({ Id: JSON.parse(body).Id, Attempt: 2, Properties: { NotificationId: "x", Extra: [1, 2] }, Added: { later: true } });
+    expect(message!.notifications).toEqual(JSON.parse(body).Notifications);
+  });
+
+  it("verifies against the previous secret during a rotation", async () => {
+    const body = envelope([{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }]);
+    const handler = app.fetch!;
+    const request = () =>
+      new Request("https://relay.test/webhook", {
+        method: "POST",
+        body,
+        headers: { "ms-signature": independentSignature(body, "old-secret") },
+      });
+    const rotated = { ...env, EXTEND_WEBHOOK_SECRET: "new-secret", EXTEND_WEBHOOK_SECRET_PREVIOUS: "old-secret" };
+    const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+    expect((await handler(request() as never, rotated, ctx)).status).toBe(202);
+    const notRotated = { ...env, EXTEND_WEBHOOK_SECRET: "new-secret" };
+    const refused = await handler(request() as never, notRotated, ctx);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ error: "signature_invalid" });
+  });
+
+  it("accepts a call with no notifications and one that matches nothing, enqueuing nothing", async () => {
+    for (const notifications of [[], [{ Action: "CustomerCreated", Details: { CustomerNumber: "1" } }]]) {
+      const response = await signedPost(envelope(notifications));
+      expect(await response.json()).toMatchObject({ status: "accepted", deliveries: 0 });
+    }
+    expect(sendBatch).not.toHaveBeenCalled();
+  });
+
+  it("routes nothing when KV holds no rules document", async () => {
+    await clearRules();
+    const response = await signedPost(envelope([{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }]));
+    expect(response.status).toBe(202);
+    expect(await response.json()).toMatchObject({ deliveries: 0 });
+  });
+
+  it("accepts a chunked body with no Content-Length under the limit", async () => {
+    const body = new TextEncoder().encode(envelope([{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }]));
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(body.slice(0, 10));
+        controller.enqueue(body.slice(10));
+        controller.close();
+      },
+    });
+    const response = await exports.default.fetch("https://relay.test/webhook", {
+      method: "POST",
+      body: stream,
+      headers: { "ms-signature": independentSignature(body) },
+    });
+    expect(response.status).toBe(202);
+  });
+});
+
+describe("POST /webhook remembers accepted calls", () => {
+  it("answers 200 duplicate for an Id it already accepted and enqueues nothing the second time", async () => {
+    const body = envelope([{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }]);
+    expect((await signedPost(body)).status).toBe(202);
+    expect(sendBatch).toHaveBeenCalledTimes(1);
+    // The dedupe key is written after the answer (waitUntil); give it a moment.
+    await vi.waitFor(async () => expect(await env.STATE.get(`seen:${JSON.parse(body).Id}`)).toBe("1"));
+    const again = await signedPost(body);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ status: "duplicate", id: JSON.parse(body).Id });
+    expect(sendBatch).toHaveBeenCalledTimes(1);
+  });
+
+  it("does not remember a call whose enqueue failed, so the sender's retry goes through", async () => {
+    const body = envelope([{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }]);
+    sendBatch.mockRejectedValueOnce(new Error("Queue send failed: overloaded"));
+    const failed = await signedPost(body);
+    expect(failed.status).toBe(503);
+    expect(await failed.json()).toMatchObject({ error: "queue_unavailable" });
+    expect(await env.STATE.get(`seen:${JSON.parse(body).Id}`)).toBeNull();
+    const retried = await signedPost(body);
+    expect(retried.status).toBe(202);
+  });
+});

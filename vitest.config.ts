@@ -1,0 +1,43 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+/** Test-only secrets and settings; the real ones are Worker secrets (README: "Configuration"). */
+export const TEST_BINDINGS = {
+  EXTEND_WEBHOOK_SECRET: "fixture-secret",
+  ADMIN_TOKEN: "test-admin-token",
+  WMS_SECRET: "wms-test-secret",
+  SHOP_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+  SHOP_API_KEY: "shop-api-key",
+  RETRY_SCHEDULE: "1,2,3",
+};
+
+export default defineConfig({
+  test: {
+    // The relay logs one JSON line per event; show them only for failing tests.
+    silent: "passed-only",
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: TEST_BINDINGS },
+          }),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/e2e/**", "test/scripts/**"],
+        },
+      },
+      {
+        test: {
+          name: "node",
+          include: ["test/e2e/**/*.test.ts", "test/scripts/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
