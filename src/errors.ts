@@ -5,15 +5,24 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
  * act on. Error bodies are `{"error": code, "message": sentence, ...details}` and never hold secrets.
  */
 export class RelayError extends Error {
+  readonly status: ContentfulStatusCode;
+  readonly code: string;
+  readonly details: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
   constructor(
-    readonly status: ContentfulStatusCode,
-    readonly code: string,
+    status: ContentfulStatusCode,
+    code: string,
     message: string,
-    readonly details: Record<string, unknown> = {},
-    readonly headers: Record<string, string> = {},
+    details: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = "RelayError";
+    this.status = status;
+    this.code = code;
+    this.details = details;
+    this.headers = headers;
   }
 
   toJSON(): Record<string, unknown> {

@@ -1,0 +1,150 @@
+/**
+ * Starts the relay (or another Worker config) under `wrangler dev` on loopback, with its own state folder,
+ * vars and secrets, and stops it again. Used by `npm run dev`, the end-to-end tests and the benchmarks.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+
+export interface WranglerDevOptions {
+  /** Defaults to a free loopback port. */
+  port?: number;
+  /** wrangler config file; defaults to the relay's wrangler.toml. */
+  config?: string;
+  /** Local KV / Queues state; defaults to a fresh temporary folder. */
+  persistTo?: string;
+  /** Vars (`--var`), e.g. RETRY_SCHEDULE. */
+  vars?: Record<string, string>;
+  /** Secrets, written to a private env file (never on the command line). */
+  secrets?: Record<string, string>;
+  /** Where wrangler's own output goes; defaults to nowhere (kept for error messages). */
+  onOutput?: (line: string) => void;
+  /** How long to wait for the first successful request. */
+  startTimeoutMs?: number;
+}
+
+export interface WranglerDev {
+  url: string;
+  port: number;
+  persistTo: string;
+  process: ChildProcess;
+  /** Everything wrangler printed so far (for diagnostics). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export async function startWranglerDev(options: WranglerDevOptions = {}): Promise<WranglerDev> {
+  const port = options.port ?? (await freePort());
+  const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "extend-relay-state-"));
+  const args = [
+    "dev",
+    "--config",
+    options.config ?? join(ROOT, "wrangler.toml"),
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(await freePort()),
+    "--persist-to",
+    persistTo,
+    "--show-interactive-dev-session=false",
+    "--log-level",
+    "info",
+  ];
+  for (const [key, value] of Object.entries(options.vars ?? {})) args.push("--var", `${key}:${value}`);
+  if (options.secrets !== undefined) {
+    const file = join(mkdtempSync(join(tmpdir(), "extend-relay-secrets-")), ".env");
+    writeFileSync(
+      file,
+      Object.entries(options.secrets)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join("\n"),
+      { mode: 0o600 },
+    );
+    args.push("--env-file", file);
+  }
+
+  const child = spawn(WRANGLER, args, {
+    cwd: ROOT,
+    // Our pinned Node first, so wrangler runs on Node 22 even when the system Node is older.
+    env: {
+      ...process.env,
+      PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH ?? ""}`,
+      WRANGLER_SEND_METRICS: "false",
+      CI: "true",
+      NO_COLOR: "1",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let output = "";
+  const onData = (chunk: Buffer) => {
+    const text = chunk.toString();
+    output += text;
+    if (output.length > 2_000_000) output = output.slice(-1_000_000);
+    if (options.onOutput) for (const line of text.split("\n")) if (line.trim() !== "") options.onOutput(line);
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+
+  let exited = false;
+  const exit = new Promise<void>((done) =>
+    child.on("exit", () => {
+      exited = true;
+      done();
+    }),
+  );
+  const stop = async () => {
+    if (exited) return;
+    try {
+      process.kill(-child.pid!, "SIGTERM");
+    } catch {
+      // already gone
+    }
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, 5000);
+    await exit;
+    clearTimeout(timer);
+  };
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
+  for (;;) {
+    if (exited) throw new Error(`wrangler dev exited before it was ready:\n${output.slice(-4000)}`);
+    try {
+      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
+      await response.arrayBuffer();
+      break;
+    } catch {
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`wrangler dev did not answer on ${url} in time:\n${output.slice(-4000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  return { url, port, persistTo, process: child, output: () => output, stop };
+}
