@@ -1,5 +1,3 @@
-import type { Env } from "../src/settings.ts";
-
 declare global {
   namespace Cloudflare {
     interface Env extends Omit<import("../src/settings.ts").Env, never> {
@@ -7,6 +5,9 @@ declare global {
       SHOP_SECRET: string;
       SHOP_API_KEY: string;
     }
+    interface GlobalProps {
+      mainModule: typeof import("../src/index.ts");
+    }
   }
 }
-export type { Env };
+export {};
