@@ -1,0 +1,269 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index.ts";
+import type { Env } from "../../src/settings.ts";
+import { EXAMPLE_RULES, SEED_VECTOR, envelope, independentSignature, postWebhook, putRules, signedPost } from "../helpers.ts";
+
+beforeEach(async () => {
+  await putRules(EXAMPLE_RULES);
+  vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response("ok"));
+});
+afterEach(() => vi.restoreAllMocks());
+
+const ORDER = [{ Action: "OrderCreated", Details: { OrderNumber: "1", OrderType: "NormalOrder" } }];
+
+/** Calls the Worker with a modified environment (a missing secret, a bad var, a failing binding). */
+async function callWith(overrides: Partial<Env>, request: Request): Promise<Response> {
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(request as never, { ...env, ...overrides } as Env, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+function signedRequest(body: string): Request {
+  return new Request("https://relay.test/webhook", { method: "POST", body, headers: { "ms-signature": independentSignature(body) } });
+}
+
+async function expectError(response: Response, status: number, code: string) {
+  expect(response.status).toBe(status);
+  expect(response.headers.get("content-type")).toContain("application/json");
+  const body = await response.json<{ error: string; message: string }>();
+  expect(body.error).toBe(code);
+  expect(body.message.length).toBeGreaterThan(10);
+  return body;
+}
+
+describe("the signature", () => {
+  it("matches the seed page's test vector", async () => {
+    const { signBody } = await import("../../src/extend/signature.ts");
+    expect(await signBody(new TextEncoder().encode(SEED_VECTOR.body), SEED_VECTOR.secret)).toBe(SEED_VECTOR.signature);
+  });
+
+  it("is required: no header → 401 signature_missing", async () => {
+    await expectError(await postWebhook(envelope(ORDER)), 401, "signature_missing");
+  });
+
+  it("must be sha256= and 64 hex digits: garbled → 401 signature_malformed", async () => {
+    const body = envelope(ORDER);
+    await expectError(await postWebhook(body, { "ms-signature": "sha256=not-hex-at-all" }), 401, "signature_malformed");
+    const good = independentSignature(body);
+    await expectError(
+      await postWebhook(body, { "ms-signature": `${good.slice(0, 10)}ZZ${good.slice(12)}` }),
+      401,
+      "signature_malformed",
+    );
+  });
+
+  it("needs the sha256= prefix", async () => {
+    const body = envelope(ORDER);
+    const hex = independentSignature(body).slice("sha256=".length);
+    await expectError(await postWebhook(body, { "ms-signature": hex }), 401, "signature_malformed");
+    await expectError(await postWebhook(body, { "ms-signature": `SHA256=${hex}` }), 401, "signature_malformed");
+  });
+
+  it("accepts lower-case hex", async () => {
+    const body = envelope(ORDER);
+    const lower = `sha256=${independentSignature(body).slice(7).toLowerCase()}`;
+    expect((await postWebhook(body, { "ms-signature": lower })).status).toBe(202);
+  });
+
+  it("refuses a truncated signature", async () => {
+    const body = envelope(ORDER);
+    await expectError(
+      await postWebhook(body, { "ms-signature": independentSignature(body).slice(0, -2) }),
+      401,
+      "signature_malformed",
+    );
+  });
+
+  it("refuses a signature made with the wrong secret", async () => {
+    const body = envelope(ORDER);
+    await expectError(await signedPost(body, "not-the-secret"), 401, "signature_invalid");
+  });
+
+  it("refuses a valid signature of a different body", async () => {
+    const body = envelope(ORDER);
+    const other = envelope(ORDER);
+    await expectError(await postWebhook(body, { "ms-signature": independentSignature(other) }), 401, "signature_invalid");
+  });
+
+  it("fails closed when no secret is configured: 503 secret_not_configured", async () => {
+    const body = envelope(ORDER);
+    const response = await callWith({ EXTEND_WEBHOOK_SECRET: undefined, EXTEND_WEBHOOK_SECRET_PREVIOUS: undefined }, signedRequest(body));
+    const error = await expectError(response, 503, "secret_not_configured");
+    expect(JSON.stringify(error)).not.toContain("fixture-secret");
+  });
+});
+
+describe("the body limit", () => {
+  const LIMIT = 2048;
+  function bodyOfSize(size: number): string {
+    const base = envelope([{ Action: "OrderCreated", Details: { OrderType: "NormalOrder", Pad: "" } }]);
+    return base.replace('"Pad":""', `"Pad":"${"x".repeat(size - base.length)}"`);
+  }
+
+  it("accepts a body of exactly MAX_BODY_BYTES", async () => {
+    const body = bodyOfSize(LIMIT);
+    expect(body.length).toBe(LIMIT);
+    expect((await callWith({ MAX_BODY_BYTES: String(LIMIT) }, signedRequest(body))).status).toBe(202);
+  });
+
+  it("refuses a body one byte over with 413 body_too_large", async () => {
+    const body = bodyOfSize(LIMIT + 1);
+    await expectError(await callWith({ MAX_BODY_BYTES: String(LIMIT) }, signedRequest(body)), 413, "body_too_large");
+  });
+
+  it("refuses a chunked body with no Content-Length once it passes the limit", async () => {
+    const chunk = new TextEncoder().encode("x".repeat(1000));
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent === 5) return controller.close();
+        sent++;
+        controller.enqueue(chunk);
+      },
+    });
+    const request = new Request("https://relay.test/webhook", { method: "POST", body: stream, headers: { "ms-signature": "sha256=" + "0".repeat(64) } });
+    expect(request.headers.get("content-length")).toBeNull();
+    await expectError(await callWith({ MAX_BODY_BYTES: String(LIMIT) }, request), 413, "body_too_large");
+    expect(sent).toBeLessThan(5);
+  });
+
+  it("refuses at the default 1 MiB limit too", async () => {
+    const body = "x".repeat(1_048_577);
+    await expectError(await postWebhook(body, { "ms-signature": independentSignature(body) }), 413, "body_too_large");
+  });
+});
+
+describe("the envelope", () => {
+  async function invalid(body: string | Uint8Array, code = "invalid_envelope") {
+    return expectError(await signedPost(body), 400, code);
+  }
+
+  it("must be JSON", async () => {
+    const error = await invalid("{'test':'test2'}", "invalid_json");
+    expect(error.message).toMatch(/not JSON/);
+  });
+
+  it("must be UTF-8", async () => {
+    const bytes = new Uint8Array([...new TextEncoder().encode('{"Id":"'), 0xff, 0xfe, ...new TextEncoder().encode('"}')]);
+    await invalid(bytes, "invalid_encoding");
+  });
+
+  it("must be an object, not an array", async () => {
+    const error = await invalid(JSON.stringify([{ Id: "x", Notifications: [] }]));
+    expect(JSON.stringify(error)).toContain("array");
+  });
+
+  it("must have an Id, and lists the problem with its path", async () => {
+    const body = (await invalid(JSON.stringify({ Attempt: 1, Notifications: [] }))) as unknown as { issues: { path: string }[] };
+    expect(body.issues.map((i) => i.path)).toEqual(["Id"]);
+  });
+
+  it("needs Notifications to be an array", async () => {
+    const body = (await invalid(JSON.stringify({ Id: "abc", Notifications: { Action: "OrderCreated" } }))) as unknown as {
+      issues: { path: string }[];
+    };
+    expect(body.issues.map((i) => i.path)).toEqual(["Notifications"]);
+  });
+
+  it("needs every notification to have a string Action and an object Details", async () => {
+    const body = (await invalid(
+      JSON.stringify({ Id: "abc", Notifications: [{ Details: {} }, { Action: "OrderCreated", Details: [] }, { Action: 5, Details: {} }] }),
+    )) as unknown as { issues: { path: string }[]; message: string };
+    expect(body.issues.map((i) => i.path)).toEqual(["Notifications[0].Action", "Notifications[1].Details", "Notifications[2].Action"]);
+    expect(body.message).toContain("Notifications[0].Action");
+  });
+
+  it("refuses more than 1000 notifications in one call", async () => {
+    const notifications = Array.from({ length: 1001 }, () => ({ Action: "CustomerCreated", Details: {} }));
+    await invalid(envelope(notifications));
+  });
+
+  it("refuses a notification too large for a queue message with 413 notification_too_large, enqueuing nothing", async () => {
+    const sendBatch = vi.spyOn(env.DELIVERIES, "sendBatch");
+    const body = envelope([
+      { Action: "OrderCreated", Details: { OrderType: "NormalOrder" } },
+      { Action: "OrderCreated", Details: { OrderType: "NormalOrder", Blob: "x".repeat(130_000) } },
+    ]);
+    const error = (await expectError(await signedPost(body), 413, "notification_too_large")) as unknown as { index: number };
+    expect(error.index).toBe(1);
+    expect(sendBatch).not.toHaveBeenCalled();
+  });
+});
+
+describe("failing dependencies", () => {
+  it("answers 503 rules_unavailable when the rules KV throws, and remembers nothing", async () => {
+    const { resetRulesCache } = await import("../../src/rules/store.ts");
+    resetRulesCache();
+    const body = envelope(ORDER);
+    const failing = { get: () => Promise.reject(new Error("KV GET failed: 500")) } as unknown as KVNamespace;
+    await expectError(await callWith({ RULES: failing }, signedRequest(body)), 503, "rules_unavailable");
+    expect(await env.STATE.get(`seen:${JSON.parse(body).Id}`)).toBeNull();
+  });
+
+  it("answers 503 rules_invalid when the document in KV does not validate", async () => {
+    await putRules({ version: 2, routes: "nope" });
+    await expectError(await signedPost(envelope(ORDER)), 503, "rules_invalid");
+  });
+
+  it("accepts the call when the dedupe store cannot be read (dedupe is best effort)", async () => {
+    const failingState = {
+      get: () => Promise.reject(new Error("KV GET failed")),
+      put: () => Promise.reject(new Error("KV PUT failed")),
+    } as unknown as KVNamespace;
+    const response = await callWith({ STATE: failingState }, signedRequest(envelope(ORDER)));
+    expect(response.status).toBe(202);
+  });
+
+  it("answers 503 queue_unavailable when the queue throws", async () => {
+    const failingQueue = { sendBatch: () => Promise.reject(new Error("Queue sendBatch failed")) } as unknown as Queue;
+    const body = envelope(ORDER);
+    await expectError(await callWith({ DELIVERIES: failingQueue as Env["DELIVERIES"] }, signedRequest(body)), 503, "queue_unavailable");
+    expect(await env.STATE.get(`seen:${JSON.parse(body).Id}`)).toBeNull();
+  });
+
+  it("answers 503 misconfigured naming the bad var", async () => {
+    const error = await expectError(
+      await callWith({ MAX_BODY_BYTES: "lots" }, signedRequest(envelope(ORDER))),
+      503,
+      "misconfigured",
+    );
+    expect(error.message).toContain("MAX_BODY_BYTES");
+  });
+});
+
+describe("the rest of the door", () => {
+  it("answers the registration handshake with the token as text", async () => {
+    const response = await exports.default.fetch("https://relay.test/webhook?echo=abc-123_XYZ");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
+    expect(await response.text()).toBe("abc-123_XYZ");
+  });
+
+  it("refuses an echo token that is missing, too long or not visible ASCII", async () => {
+    await expectError(await exports.default.fetch("https://relay.test/webhook"), 400, "echo_missing");
+    await expectError(await exports.default.fetch(`https://relay.test/webhook?echo=${"a".repeat(257)}`), 400, "echo_invalid");
+    await expectError(await exports.default.fetch("https://relay.test/webhook?echo=a%20b"), 400, "echo_invalid");
+    await expectError(await exports.default.fetch("https://relay.test/webhook?echo=%3Cscript%3E%E2%82%AC"), 400, "echo_invalid");
+  });
+
+  it.each(["PUT", "DELETE", "PATCH"])("answers %s /webhook with 405 and an Allow header", async (method) => {
+    const response = await exports.default.fetch("https://relay.test/webhook", { method, body: method === "DELETE" ? null : "{}" });
+    await expectError(response, 405, "method_not_allowed");
+    expect(response.headers.get("allow")).toBe("GET, HEAD, POST");
+  });
+
+  it("reports health as JSON without secrets", async () => {
+    const response = await exports.default.fetch("https://relay.test/healthz");
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(JSON.parse(text)).toMatchObject({ status: "ok", webhookSecret: true, adminEnabled: true });
+    expect(text).not.toContain("fixture-secret");
+  });
+
+  it("answers unknown paths with 404 not_found JSON", async () => {
+    await expectError(await exports.default.fetch("https://relay.test/nope"), 404, "not_found");
+  });
+});
