@@ -20,7 +20,12 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: TEST_BINDINGS },
+            miniflare: {
+              bindings: TEST_BINDINGS,
+              // Nothing leaves the machine: an outbound call no test mocked gets a 503 (and is retried).
+              outboundService: (request: Request) =>
+                new Response(`no network in tests: ${request.url}`, { status: 503 }),
+            },
           }),
         ],
         test: {

@@ -1,0 +1,68 @@
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { DeliveryMessage } from "../../src/delivery/message.ts";
+import { BATCH_BUDGET, BATCH_MESSAGES, MESSAGE_BUDGET, utf8Length } from "../../src/delivery/planner.ts";
+import { envelope, putRules, signedPost } from "../helpers.ts";
+
+beforeEach(() => {
+  vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response("ok"));
+});
+afterEach(() => vi.restoreAllMocks());
+
+const utf8 = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).byteLength;
+
+describe("planning a large call", () => {
+  it("splits 250 notifications to three destinations into messages and batches within Queues' limits, in order", async () => {
+    await putRules({
+      version: 1,
+      destinations: {
+        a: { url: "https://a.test/" },
+        b: { url: "https://b.test/" },
+        c: { url: "https://c.test/", mode: "single" },
+      },
+      routes: [{ name: "everything", actions: ["*"], to: ["a", "b", "c"] }],
+    });
+    const sendBatch = vi.spyOn(env.DELIVERIES, "sendBatch");
+    // ~1.6 KB each with multi-byte text: 400 KB per destination, more than three messages' worth.
+    const notifications = Array.from({ length: 250 }, (_, i) => ({
+      Action: "ProductChanged",
+      Details: { ProductNumber: String(i), Text: "Åsa-€-".repeat(200) },
+    }));
+    const body = envelope(notifications);
+    const id = JSON.parse(body).Id as string;
+    const response = await signedPost(body);
+    expect(response.status).toBe(202);
+    const result = await response.json<{ deliveries: number }>();
+
+    const batches = sendBatch.mock.calls.map(([batch]) => [...batch] as MessageSendRequest<DeliveryMessage>[]);
+    const messages = batches.flat().map((m) => m.body);
+    expect(result.deliveries).toBe(messages.length);
+    expect(batches.length).toBeGreaterThan(3);
+    for (const batch of batches) {
+      expect(batch.length).toBeLessThanOrEqual(BATCH_MESSAGES);
+      expect(batch.reduce((sum, m) => sum + utf8(m.body) + 100, 0)).toBeLessThanOrEqual(BATCH_BUDGET);
+    }
+    for (const message of messages) expect(utf8(message)).toBeLessThanOrEqual(MESSAGE_BUDGET);
+
+    // Every destination receives every notification exactly once, in the sender's order.
+    for (const destination of ["a", "b", "c"]) {
+      const mine = messages.filter((m) => m.destination === destination);
+      const received = mine.flatMap((m) => m.notifications.map((n) => n.Details.ProductNumber));
+      expect(received).toEqual(notifications.map((n) => n.Details.ProductNumber));
+      expect(new Set(mine.map((m) => m.deliveryId)).size).toBe(mine.length);
+    }
+    const partsOfA = messages.filter((m) => m.destination === "a");
+    expect(partsOfA.length).toBeGreaterThan(2);
+    expect(partsOfA.map((m) => m.deliveryId)).toEqual(partsOfA.map((_, k) => `${id}.a.p${k + 1}`));
+    expect(partsOfA.map((m) => m.part)).toEqual(partsOfA.map((_, k) => [k + 1, partsOfA.length]));
+    const singles = messages.filter((m) => m.destination === "c");
+    expect(singles).toHaveLength(250);
+    expect(singles[7]!.deliveryId).toBe(`${id}.c.n7`);
+  });
+});
+
+describe("utf8Length", () => {
+  it.each(["", "abc", "Åsa", "€", "😀", "a\ud800b", "\udc00"])("agrees with TextEncoder for %j", (text) => {
+    expect(utf8Length(text)).toBe(new TextEncoder().encode(text).byteLength);
+  });
+});
