@@ -1,0 +1,343 @@
+/**
+ * The rules CLI: `npm run rules -- <command>`. Validates rules files with the relay's own schema and
+ * moves them in and out of KV with wrangler.
+ *
+ * Exit codes: 0 ok · 1 the rules are invalid, or differ, or KV holds none · 2 usage, unreadable file or
+ * wrangler failure.
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { secretsOf, validateRules, type Rules } from "../src/rules/schema.ts";
+import type { Issue } from "../src/issues.ts";
+import { DEV_VARS, readDevVars } from "./lib/dev-vars.ts";
+import { RULES_SCHEMA_FILE, rulesJsonSchemaText } from "./lib/rules-json-schema.ts";
+import { ROOT } from "./lib/wrangler-dev.ts";
+import {
+  WranglerError,
+  describeTarget,
+  getRulesText,
+  putRulesFile,
+  type KvTarget,
+} from "./lib/wrangler-kv.ts";
+
+export const USAGE = `Usage: npm run rules -- <command> [options]
+
+Commands
+  validate <file>          Check a rules file (exit 1 when invalid).
+  push <file>              Validate, then store it as the rules document in KV.
+  pull                     Print the rules document in KV (or --out <file>).
+  diff <file>              Compare a rules file with KV (exit 1 when they differ).
+  schema                   Write ${RULES_SCHEMA_FILE} from the rules schema (--check: exit 1 when outdated).
+
+Options
+  --remote                 Use the Cloudflare account's KV instead of local storage.
+  --persist-to <dir>       Local state folder (default .wrangler/state, the one npm run dev uses).
+  --config <file>          wrangler config (default wrangler.toml).
+  --env-file <file>        Warn about secrets the rules name that this dotenv file lacks
+                           (local push / validate default: .dev.vars when it exists).
+  --out <file>             pull: write to this file; schema: write here instead of ${RULES_SCHEMA_FILE}.
+
+Exit codes: 0 ok, 1 invalid / different / no rules in KV, 2 usage or wrangler failure.`;
+
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const consoleOutput: Output = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+class UsageError extends Error {}
+
+/** Runs one CLI command; returns the exit code. `cwd` is where relative file names start. */
+export async function runRulesCli(
+  argv: string[],
+  io: Output = consoleOutput,
+  cwd = process.env.INIT_CWD ?? process.cwd(),
+): Promise<number> {
+  try {
+    return await run(argv, io, cwd);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`error: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof WranglerError) {
+      io.err(`error: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+async function run(argv: string[], io: Output, cwd: string): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        remote: { type: "boolean", default: false },
+        "persist-to": { type: "string" },
+        config: { type: "string" },
+        "env-file": { type: "string" },
+        out: { type: "string" },
+        check: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || command === "help") {
+    io.out(USAGE);
+    return 0;
+  }
+  if (values.remote && values["persist-to"] !== undefined) {
+    throw new UsageError("--persist-to is for local storage and cannot be combined with --remote");
+  }
+  const target: KvTarget = {
+    remote: values.remote,
+    ...(values["persist-to"] !== undefined && { persistTo: resolve(cwd, values["persist-to"]) }),
+    ...(values.config !== undefined && { config: resolve(cwd, values.config) }),
+  };
+  const envFile = values["env-file"] !== undefined ? resolve(cwd, values["env-file"]) : undefined;
+  const fileArgument = () => {
+    if (rest.length !== 1) throw new UsageError(`${command} needs exactly one rules file`);
+    return resolve(cwd, rest[0]!);
+  };
+  const noArguments = () => {
+    if (rest.length !== 0) throw new UsageError(`${command} takes no file (got ${rest.join(" ")})`);
+  };
+
+  switch (command) {
+    case "validate": {
+      const file = fileArgument();
+      return report(io, cwd, file, check(file, secretsEnv(envFile, !values.remote)), "").ok ? 0 : 1;
+    }
+    case "push": {
+      const file = fileArgument();
+      const checked = check(file, secretsEnv(envFile, !values.remote));
+      if (!report(io, cwd, file, checked, "nothing was pushed").ok) return 1;
+      await putRulesFile(file, target);
+      io.out(
+        `Pushed ${shown(cwd, file)} to ${describeTarget(target)}. A running relay uses it within RULES_CACHE_SECONDS (default 30 s).`,
+      );
+      return 0;
+    }
+    case "pull": {
+      noArguments();
+      const text = await getRulesText(target);
+      if (text === null) {
+        io.err(`There is no rules document in ${describeTarget(target)}. Store one with: npm run rules -- push <file>`);
+        return 1;
+      }
+      if (values.out !== undefined) {
+        const out = resolve(cwd, values.out);
+        writeFileSync(out, text.endsWith("\n") ? text : `${text}\n`);
+        io.err(`Wrote the rules document from ${describeTarget(target)} to ${shown(cwd, out)}.`);
+      } else {
+        io.out(text);
+      }
+      const validation = parseAndValidate(text);
+      if (!validation.ok) {
+        io.err(`warning: the rules document in KV is invalid, so the relay answers 503 rules_invalid until it is fixed:`);
+        for (const issue of validation.issues) io.err(`  ${issue.path}: ${issue.message}`);
+        return 1;
+      }
+      return 0;
+    }
+    case "diff": {
+      const file = fileArgument();
+      const local = check(file, undefined);
+      if (!local.ok && local.kind === "json") return report(io, cwd, file, local, "").ok ? 0 : 1;
+      const text = await getRulesText(target);
+      const kvDocument = text === null ? null : parseJson(text);
+      const before = text === null ? [] : canonicalLines(kvDocument ?? text);
+      const after = canonicalLines((local as { document: unknown }).document);
+      const changes = lineDiff(before, after);
+      if (changes.every((line) => line.startsWith(" "))) {
+        io.out(`${shown(cwd, file)} and ${describeTarget(target)} hold the same rules.`);
+        return 0;
+      }
+      io.out(
+        text === null
+          ? `${describeTarget(target)} holds no rules document; pushing ${shown(cwd, file)} would add:`
+          : `${describeTarget(target)} (-) differs from ${shown(cwd, file)} (+):`,
+      );
+      io.out(`--- KV\n+++ ${shown(cwd, file)}`);
+      for (const line of withContext(changes, 3)) io.out(line);
+      return 1;
+    }
+    case "schema": {
+      noArguments();
+      const out = values.out !== undefined ? resolve(cwd, values.out) : resolve(ROOT, RULES_SCHEMA_FILE);
+      const text = rulesJsonSchemaText();
+      if (values.check) {
+        const current = existsSync(out) ? readFileSync(out, "utf8") : null;
+        if (current === text) {
+          io.out(`${shown(cwd, out)} is up to date.`);
+          return 0;
+        }
+        io.err(`${shown(cwd, out)} is out of date with src/rules/schema.ts; run: npm run rules -- schema`);
+        return 1;
+      }
+      writeFileSync(out, text);
+      io.out(`Wrote ${shown(cwd, out)} from src/rules/schema.ts.`);
+      return 0;
+    }
+    case undefined:
+      throw new UsageError("no command given");
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+type Checked =
+  | { ok: true; document: unknown; rules: Rules; warnings: Issue[] }
+  | { ok: false; kind: "json"; issues: Issue[] }
+  | { ok: false; kind: "rules"; document: unknown; issues: Issue[] };
+
+/** Reads and validates a rules file; an unreadable file is a usage error (exit 2). */
+function check(file: string, env: Record<string, unknown> | undefined): Checked {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(code === "ENOENT" ? `${file} does not exist` : `cannot read ${file}: ${(error as Error).message}`);
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(text.replace(/^\uFEFF/, ""));
+  } catch (error) {
+    return { ok: false, kind: "json", issues: [{ path: "(file)", message: `is not JSON: ${(error as Error).message}` }] };
+  }
+  const validation = validateRules(document, env);
+  if (!validation.ok) return { ok: false, kind: "rules", document, issues: validation.issues };
+  return { ok: true, document, rules: validation.rules, warnings: validation.warnings };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function parseAndValidate(text: string) {
+  const document = parseJson(text);
+  if (document === undefined) return { ok: false as const, issues: [{ path: "(root)", message: "is not JSON" }] };
+  return validateRules(document);
+}
+
+/** The environment to check named secrets against: --env-file, or .dev.vars for local targets. */
+function secretsEnv(envFile: string | undefined, local: boolean): Record<string, unknown> | undefined {
+  if (envFile !== undefined) {
+    if (!existsSync(envFile)) throw new UsageError(`--env-file ${envFile} does not exist`);
+    return readDevVars(envFile);
+  }
+  return local && existsSync(DEV_VARS) ? readDevVars(DEV_VARS) : undefined;
+}
+
+function report(io: Output, cwd: string, file: string, checked: Checked, refused: string): { ok: boolean } {
+  const name = shown(cwd, file);
+  if (!checked.ok) {
+    const count = checked.issues.length;
+    io.err(`${name}: invalid (${count} problem${count === 1 ? "" : "s"})${refused === "" ? "" : `; ${refused}`}.`);
+    for (const issue of checked.issues) io.err(`  ${issue.path}: ${issue.message}`);
+    return { ok: false };
+  }
+  const { rules, warnings } = checked;
+  const destinations = Object.keys(rules.destinations).length;
+  const enabled = rules.routes.filter((r) => r.enabled).length;
+  io.out(
+    `${name}: valid, ${destinations} destination${destinations === 1 ? "" : "s"}, ${rules.routes.length} route${rules.routes.length === 1 ? "" : "s"} (${enabled} enabled).`,
+  );
+  const secrets = [...new Set(Object.values(rules.destinations).flatMap((d) => secretsOf(d).map((s) => s.name)))];
+  if (secrets.length > 0) io.out(`  Worker secrets it names: ${secrets.join(", ")}`);
+  for (const warning of warnings) io.err(`  warning ${warning.path}: ${warning.message}`);
+  return { ok: true };
+}
+
+function shown(cwd: string, file: string): string {
+  const rel = relative(cwd, file);
+  return rel.startsWith("..") || rel === "" ? file : rel;
+}
+
+/** Pretty JSON with object keys sorted and `$schema` dropped: equal lines mean equal rules. */
+export function canonicalLines(document: unknown): string[] {
+  if (typeof document === "string") return document.split("\n");
+  const sort = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(sort);
+    if (value !== null && typeof value === "object") {
+      return Object.fromEntries(
+        Object.keys(value)
+          .sort()
+          .map((key) => [key, sort((value as Record<string, unknown>)[key])]),
+      );
+    }
+    return value;
+  };
+  const copy = sort(document);
+  if (copy !== null && typeof copy === "object" && !Array.isArray(copy)) delete (copy as Record<string, unknown>).$schema;
+  return JSON.stringify(copy, null, 2).split("\n");
+}
+
+/** A line diff (longest common subsequence): each line prefixed with " ", "-" or "+". */
+export function lineDiff(before: string[], after: string[]): string[] {
+  const n = before.length;
+  const m = after.length;
+  const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      lcs[i]![j] = before[i] === after[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+    }
+  }
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && before[i] === after[j]) {
+      out.push(` ${before[i]}`);
+      i++;
+      j++;
+    } else if (j < m && (i === n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) {
+      out.push(`+${after[j]}`);
+      j++;
+    } else {
+      out.push(`-${before[i]}`);
+      i++;
+    }
+  }
+  return out;
+}
+
+/** Only the changed lines and `context` unchanged lines around them; "…" marks a gap. */
+function withContext(lines: string[], context: number): string[] {
+  const keep = lines.map(() => false);
+  lines.forEach((line, index) => {
+    if (line.startsWith(" ")) return;
+    for (let k = Math.max(0, index - context); k <= Math.min(lines.length - 1, index + context); k++) keep[k] = true;
+  });
+  const out: string[] = [];
+  let skipped = false;
+  lines.forEach((line, index) => {
+    if (keep[index]) {
+      if (skipped) out.push("…");
+      skipped = false;
+      out.push(line);
+    } else skipped = true;
+  });
+  return out;
+}
+
+if (import.meta.main) {
+  process.exitCode = await runRulesCli(process.argv.slice(2));
+}
