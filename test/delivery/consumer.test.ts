@@ -76,7 +76,7 @@ async function consume(messages: DeliveryMessage[], attempts = 1) {
 
 const sent = () => captured;
 
-const deadLetters = (): DeadLetter[] => deadLetterSend.mock.calls.map(([record]) => record as DeadLetter);
+const deadLetters = (): DeadLetter[] => deadLetterSend.mock.calls.map((call: unknown[]) => call[0] as DeadLetter);
 
 describe("the request a destination receives", () => {
   it("is the sender's envelope shape with the matched notifications, our headers and an ms-signature over the bytes", async () => {
