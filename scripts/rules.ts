@@ -51,6 +51,8 @@ const consoleOutput: Output = {
 };
 
 class UsageError extends Error {}
+/** A file that cannot be read or written: exit 2 without the usage text. */
+class FileError extends Error {}
 
 /** Runs one CLI command; returns the exit code. `cwd` is where relative file names start. */
 export async function runRulesCli(
@@ -65,7 +67,7 @@ export async function runRulesCli(
       io.err(`error: ${error.message}\n\n${USAGE}`);
       return 2;
     }
-    if (error instanceof WranglerError) {
+    if (error instanceof WranglerError || error instanceof FileError) {
       io.err(`error: ${error.message}`);
       return 2;
     }
@@ -210,7 +212,7 @@ function check(file: string, env: Record<string, unknown> | undefined): Checked 
     text = readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(code === "ENOENT" ? `${file} does not exist` : `cannot read ${file}: ${(error as Error).message}`);
+    throw new FileError(code === "ENOENT" ? `${file} does not exist` : `cannot read ${file}: ${(error as Error).message}`);
   }
   let document: unknown;
   try {
@@ -240,7 +242,7 @@ function parseAndValidate(text: string) {
 /** The environment to check named secrets against: --env-file, or .dev.vars for local targets. */
 function secretsEnv(envFile: string | undefined, local: boolean): Record<string, unknown> | undefined {
   if (envFile !== undefined) {
-    if (!existsSync(envFile)) throw new UsageError(`--env-file ${envFile} does not exist`);
+    if (!existsSync(envFile)) throw new FileError(`--env-file ${envFile} does not exist`);
     return readDevVars(envFile);
   }
   return local && existsSync(DEV_VARS) ? readDevVars(DEV_VARS) : undefined;
