@@ -8,8 +8,8 @@ const app = createApp();
 export default {
   fetch: app.fetch,
   /** DELIVERIES → downstream; the dead-letter queue (any queue named *dead-letters) → STATE records. */
-  async queue(batch, env, ctx) {
+  async queue(batch, env) {
     if (batch.queue.endsWith("dead-letters")) await consumeDeadLetters(batch, env);
-    else await consumeDeliveries(batch, env, ctx);
+    else await consumeDeliveries(batch, env);
   },
 } satisfies ExportedHandler<Env>;

@@ -16,7 +16,7 @@ const encoder = new TextEncoder();
  * The DELIVERIES consumer: each message is delivered, retried or dead-lettered on its own, and the
  * messages of a batch are delivered concurrently so that a slow receiver holds up nobody else.
  */
-export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env, _ctx?: ExecutionContext): Promise<void> {
+export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   let settings: Settings;
   let destinations: Record<string, Destination>;
   try {

@@ -58,7 +58,7 @@ async function consumeDeadLetters(bodies: unknown[]) {
     bodies.map((body, i) => ({ id: `d${i}`, timestamp: new Date("2026-11-28T10:00:00Z"), attempts: 1, body })),
   );
   const ctx = createExecutionContext();
-  await worker.queue(batch, env as Env, ctx);
+  await worker.queue(batch, env as Env);
   return getQueueResult(batch, ctx);
 }
 
@@ -90,7 +90,7 @@ describe("the dead-letter consumer", () => {
     const failing = { put: () => Promise.reject(new Error("KV PUT failed")) } as unknown as KVNamespace;
     const batch = createMessageBatch("extend-relay-dead-letters", [{ id: "x", timestamp: new Date(), attempts: 1, body: record() }]);
     const ctx = createExecutionContext();
-    await worker.queue(batch, { ...env, STATE: failing } as Env, ctx);
+    await worker.queue(batch, { ...env, STATE: failing } as Env);
     const result = await getQueueResult(batch, ctx);
     expect(result.explicitAcks).toEqual([]);
     expect(result.retryMessages.map((r) => r.msgId)).toEqual(["x"]);

@@ -65,7 +65,7 @@ async function consume(messages: DeliveryMessage[], attempts = 1) {
   // The test harness records which messages were retried but not their delay: spy on retry() for that.
   const retrySpies = batch.messages.map((m) => vi.spyOn(m, "retry"));
   const ctx = createExecutionContext();
-  await worker.queue(batch as MessageBatch<unknown>, env as Env, ctx);
+  await worker.queue(batch as MessageBatch<unknown>, env as Env);
   const result = await getQueueResult(batch, ctx);
   const retryMessages = batch.messages.flatMap((m, i) =>
     retrySpies[i]!.mock.calls.map(([options]) => ({ msgId: m.id, delaySeconds: options?.delaySeconds })),
@@ -219,7 +219,7 @@ describe("outcomes", () => {
       { id: "junk", timestamp: new Date(), attempts: 1, body: { hello: "world" } },
     ]);
     const ctx = createExecutionContext();
-    await worker.queue(batch, env as Env, ctx);
+    await worker.queue(batch, env as Env);
     expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["junk"]);
     expect(deadLetters()[0]).toMatchObject({ reason: "invalid_message", deliveryId: "unreadable.junk", raw: { hello: "world" } });
   });
