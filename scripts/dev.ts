@@ -26,6 +26,11 @@ import { DEV_STATE_DIR, putRulesFile } from "./lib/wrangler-kv.ts";
 
 export const RELAY_PORT = 8787;
 export const EXAMPLE_RULES_FILE = join(ROOT, "rules.example.json");
+/**
+ * Faster than production so retries and rule changes show up while you watch. Passed with --var, not
+ * kept in .dev.vars: the workers tests read .dev.vars too and must see wrangler.toml's values.
+ */
+export const DEV_LOOP_VARS = { RETRY_SCHEDULE: "2,5,10,30,60", RULES_CACHE_SECONDS: "2" };
 
 export class DevLoopError extends Error {
   override name = "DevLoopError";
@@ -108,6 +113,7 @@ export async function startDevLoop(options: DevLoopOptions = {}): Promise<DevLoo
       port: options.relayPort ?? RELAY_PORT,
       persistTo,
       secrets,
+      vars: DEV_LOOP_VARS,
       ...(options.onRelayOutput !== undefined && { onOutput: options.onRelayOutput }),
     });
     return { relay, receiver, secrets, rules, warnings, stop };

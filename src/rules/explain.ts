@@ -8,6 +8,8 @@ export interface RouteVerdict {
   matched: boolean;
   /** action | warehouse | where | disabled | destinations_disabled */
   reason?: string;
+  /** With reason "where": the dot path of the first condition that did not hold. */
+  condition?: string;
   detail?: string;
 }
 
@@ -43,7 +45,10 @@ function verdict(rules: Rules, route: Route, notification: Notification, warehou
   for (const [path, condition] of Object.entries(route.where ?? {})) {
     const value = valueAt(notification, path.split("."));
     if (!conditionTest(condition)(value)) {
-      return no("where", `${path} is ${value === undefined ? "absent" : JSON.stringify(value)}, wanted ${JSON.stringify(condition)}`);
+      return {
+        ...no("where", `${path} is ${value === undefined ? "absent" : JSON.stringify(value)}, wanted ${JSON.stringify(condition)}`),
+        condition: path,
+      };
     }
   }
   if (route.to.every((id) => rules.destinations[id]?.enabled !== true)) {
