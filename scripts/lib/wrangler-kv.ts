@@ -3,7 +3,7 @@
  * (a `wrangler dev` state folder) by default, the Cloudflare account with `remote`.
  */
 import { spawn } from "node:child_process";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { ROOT } from "./wrangler-dev.ts";
 
 const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
@@ -29,7 +29,12 @@ export class WranglerError extends Error {
 export function describeTarget(target: KvTarget): string {
   return target.remote === true
     ? `remote KV (binding ${RULES_BINDING}, key "${RULES_KEY}")`
-    : `local KV in ${target.persistTo ?? DEV_STATE_DIR} (binding ${RULES_BINDING}, key "${RULES_KEY}")`;
+    : `local KV in ${shownDir(target.persistTo ?? DEV_STATE_DIR)} (binding ${RULES_BINDING}, key "${RULES_KEY}")`;
+}
+
+function shownDir(dir: string): string {
+  const rel = relative(ROOT, dir);
+  return rel === "" || rel.startsWith("..") ? dir : rel;
 }
 
 function targetArgs(target: KvTarget): string[] {
