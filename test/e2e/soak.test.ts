@@ -1,0 +1,205 @@
+/**
+ * Soak with faults: 500 signed sender calls fanned out to three receivers that fail 30% of the time at
+ * random (500 / 503, and now and then by answering later than the destination's timeout). Afterwards
+ * every (call, destination) the rules call for is accounted for: delivered (by X-Relay-Delivery-Id) or
+ * a dead letter in the admin API. Nothing unaccounted; repeats only ever under the same delivery id.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { refFanout, type RefNotification, type RefRules } from "../properties/reference.ts";
+import { startReceiver, type Behaviour, type Receiver } from "./lib/receivers.ts";
+import { freshId, startRelay, waitFor, type Relay } from "./lib/relay.ts";
+
+const CALLS = 500;
+const CONCURRENCY = 6;
+const FAILURE_RATE = 0.3;
+/** Of the failures, this share is a timeout (slower than TIMEOUT_MS); the rest are 500 or 503. */
+const TIMEOUT_SHARE = 0.1;
+const TIMEOUT_MS = 1000;
+const SEED = Number(process.env.SOAK_SEED ?? 20261128);
+
+/** A small seeded generator (mulberry32), so that a failing soak can be run again as it was. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+const random = seeded(SEED);
+
+const faulty: Behaviour = () => {
+  const roll = random();
+  if (roll >= FAILURE_RATE) return { status: 200 };
+  if (roll < FAILURE_RATE * TIMEOUT_SHARE) return { status: 200, delayMs: TIMEOUT_MS + 700 };
+  return { status: roll < FAILURE_RATE * 0.55 ? 500 : 503 };
+};
+
+/** maxAttempts per destination: high enough for most to get through, low enough on `c` that some dead-letter. */
+const DESTINATIONS = { a: 10, b: 8, c: 3 } as const;
+type Destination = keyof typeof DESTINATIONS;
+
+const RULES = {
+  version: 1,
+  routes: [
+    { name: "everything", actions: ["*"], to: ["a"] },
+    { name: "orders-and-stock", actions: ["Order*", "AvailableBalanceChanged", "BalanceChanged"], to: ["b"] },
+    { name: "yx", actions: ["*"], warehouses: ["YX"], to: ["c"] },
+    { name: "rp", actions: ["Purchase*"], where: { "Details.OrderNumber": { prefix: "RP-" } }, to: ["b", "c"] },
+  ],
+};
+
+const SAMPLES: RefNotification[] = [
+  { Action: "OrderCreated", Details: { OrderNumber: "3339887", OrderType: "NormalOrder" } },
+  { Action: "AvailableBalanceChanged", Details: { ProductNumber: "8684", Warehouse: "YX", AvailableBalance: 22 } },
+  { Action: "BalanceChanged", Details: { ProductNumber: "7495", Warehouse: "BA", Balance: 43 } },
+  { Action: "PurchaseCreated", Details: { OrderNumber: "RP-70002830", Warehouse: "ADR-1" } },
+  { Action: "CustomerCreated", Details: { CustomerNumber: "817472" } },
+  { Action: "PickingStarted", Details: { Order: { OrderNumber: "802624", Warehouse: "YX" } } },
+  { Action: "ProductChanged", Details: { ProductNumber: "172488", Name: "Åsa 😀" } },
+];
+
+interface Call {
+  id: string;
+  body: string;
+  notifications: RefNotification[];
+}
+
+function makeCalls(): Call[] {
+  return Array.from({ length: CALLS }, (_, i) => {
+    const id = freshId();
+    const count = 1 + Math.floor(random() * 3);
+    const notifications = Array.from({ length: count }, (_, k) => {
+      const sample = SAMPLES[Math.floor(random() * SAMPLES.length)]!;
+      return { ...sample, Details: { ...sample.Details, Seq: `${i}.${k}` } };
+    });
+    return { id, notifications, body: JSON.stringify({ Id: id, Attempt: 1, Properties: { NotificationId: `${i}` }, Notifications: notifications }) };
+  });
+}
+
+const receivers = {} as Record<Destination, Receiver>;
+let relay: Relay | undefined;
+
+beforeAll(async () => {
+  for (const name of Object.keys(DESTINATIONS) as Destination[]) receivers[name] = await startReceiver(name, faulty);
+  relay = await startRelay({ vars: { RETRY_SCHEDULE: "1,1,1", RULES_CACHE_SECONDS: "5" } });
+  const destinations = Object.fromEntries(
+    Object.entries(DESTINATIONS).map(([name, maxAttempts]) => [
+      name,
+      { url: `${receivers[name as Destination].url}/${name}`, timeoutMs: TIMEOUT_MS, maxAttempts },
+    ]),
+  );
+  const put = await relay.admin("/rules", { method: "PUT", body: JSON.stringify({ ...RULES, destinations }) });
+  expect(put.status, await put.clone().text()).toBe(200);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([relay?.stop(), ...Object.values(receivers).map((r) => r.stop())]);
+});
+
+/** Shows the figures in `npm test` output even when the test passes (console output of passing tests is silenced). */
+function report(figures: Record<string, number | string>): void {
+  const line = `soak figures: ${Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(" ")}`;
+  process.stderr.write(`\n${line}\n`);
+}
+
+describe("soak: 500 calls, three receivers failing 30% of the time", () => {
+  it("accounts for every expected (call, destination): delivered or dead-lettered, never lost", async () => {
+    const started = Date.now();
+    const calls = makeCalls();
+    const rules = { ...RULES, destinations: { a: {}, b: {}, c: {} } } as unknown as RefRules;
+    const expected = new Map<string, { destination: Destination; call: Call; indices: number[] }>();
+    for (const call of calls) {
+      for (const [destination, indices] of refFanout(rules, call.notifications)) {
+        expected.set(`${call.id}.${destination}`, { destination: destination as Destination, call, indices });
+      }
+    }
+
+    // Send, a few at a time, as Extend Commerce would.
+    let next = 0;
+    const accepted = new Map<string, number>();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < calls.length) {
+          const call = calls[next++]!;
+          const response = await relay!.send(call.body);
+          const json = (await response.json()) as { status: string; deliveries: number };
+          expect(response.status, JSON.stringify(json)).toBe(202);
+          accepted.set(call.id, json.deliveries);
+        }
+      }),
+    );
+    for (const call of calls) {
+      expect(accepted.get(call.id)).toBe([...expected.values()].filter((e) => e.call === call).length);
+    }
+    const sentAt = Date.now();
+
+    // Wait until every expected delivery is delivered or dead-lettered.
+    let deadIds = new Set<string>();
+    const deliveredIds = () => new Set(Object.values(receivers).flatMap((r) => r.delivered().map((q) => q.deliveryId!)));
+    const unaccounted = () => {
+      const delivered = deliveredIds();
+      return [...expected.keys()].filter((id) => !delivered.has(id) && !deadIds.has(id));
+    };
+    try {
+      await waitFor(
+        "every expected delivery to be delivered or dead-lettered",
+        async () => {
+          if (unaccounted().length > 0) {
+            deadIds = new Set((await relay!.deadLetters()).map((d) => d.deliveryId));
+          }
+          return unaccounted().length === 0 ? true : undefined;
+        },
+        { timeoutMs: 200_000, intervalMs: 2000 },
+      );
+    } finally {
+      // Figures are reported whether or not everything was accounted for in time.
+      const deadLetters = await relay!.deadLetters();
+      deadIds = new Set(deadLetters.map((d) => d.deliveryId));
+      const delivered = deliveredIds();
+      const requests = Object.values(receivers).flatMap((r) => r.requests);
+      const successes = Object.values(receivers).flatMap((r) => r.delivered());
+      report({
+        seed: SEED,
+        sent: calls.length,
+        accepted: accepted.size,
+        expected: expected.size,
+        delivered: [...expected.keys()].filter((id) => delivered.has(id)).length,
+        deadLetters: deadLetters.length,
+        deliveredAndDeadLettered: [...delivered].filter((id) => deadIds.has(id)).length,
+        unaccounted: unaccounted().length,
+        duplicateDeliveries: successes.length - delivered.size,
+        attempts: requests.length,
+        failedAttempts: requests.filter((r) => r.answered === 500 || r.answered === 503).length,
+        timedOutAttempts: requests.filter((r) => r.answered === "aborted" || r.answered === undefined).length,
+        sendSeconds: Math.round((sentAt - started) / 100) / 10,
+        settleSeconds: Math.round((Date.now() - sentAt) / 100) / 10,
+      });
+    }
+    expect(unaccounted()).toEqual([]);
+
+    // Nothing arrived that the rules did not ask for, and every arrival carried exactly its call's matched notifications.
+    for (const [name, receiver] of Object.entries(receivers)) {
+      for (const request of receiver.requests) {
+        const wanted = expected.get(request.deliveryId!);
+        expect(wanted?.destination, request.deliveryId).toBe(name);
+        const body = JSON.parse(request.body.toString("utf8")) as { Id: string; Notifications: unknown[] };
+        expect(body.Id).toBe(wanted!.call.id);
+        expect(body.Notifications).toEqual(wanted!.indices.map((i) => wanted!.call.notifications[i]));
+      }
+    }
+    // Repeats are allowed only as the same delivery again: same id, and a higher attempt than the earlier 2xx.
+    for (const receiver of Object.values(receivers)) {
+      const byId = new Map<string, number[]>();
+      for (const request of receiver.delivered()) byId.set(request.deliveryId!, [...(byId.get(request.deliveryId!) ?? []), request.attempt!]);
+      for (const [id, attempts] of byId) expect(new Set(attempts).size, id).toBe(attempts.length);
+    }
+    // Dead letters are expected deliveries whose attempts ran out (these receivers never fail permanently).
+    for (const dead of await relay!.deadLetters()) {
+      expect(expected.has(dead.deliveryId), dead.deliveryId).toBe(true);
+      expect(dead).toMatchObject({ reason: "attempts_exhausted", attempts: DESTINATIONS[dead.destination as Destination] });
+    }
+  }, 300_000);
+});
