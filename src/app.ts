@@ -27,8 +27,18 @@ export function createApp() {
     errorResponse(new RelayError(404, "not_found", `There is nothing at ${c.req.method} ${new URL(c.req.url).pathname}.`)),
   );
 
-  app.onError((error) => {
-    if (error instanceof RelayError) return errorResponse(error);
+  app.onError((error, c) => {
+    if (error instanceof RelayError) {
+      // Every refused sender call is an ingress result worth a log line (admin refusals too).
+      const path = new URL(c.req.url).pathname;
+      if (path.startsWith("/webhook") || error.status === 401) {
+        log(error.status >= 500 ? "error" : "warn", path.startsWith("/webhook") ? "ingress" : "admin", {
+          outcome: error.code,
+          status: error.status,
+        });
+      }
+      return errorResponse(error);
+    }
     log("error", "unhandled", { error: describe(error) });
     return errorResponse(new RelayError(500, "internal_error", "The relay failed unexpectedly; the error is logged."));
   });

@@ -61,7 +61,7 @@ export function planMessages(
   const sizeOf = (index: number): number => {
     let size = sizes.get(index);
     if (size === undefined) {
-      size = utf8Length(stringify(notifications[index]!, index));
+      size = utf8Length(JSON.stringify(notifications[index]!));
       sizes.set(index, size);
     }
     return size;
@@ -139,15 +139,6 @@ export function batchMessages(messages: readonly PlannedMessage[]): PlannedMessa
   }
   if (current.length > 0) batches.push(current);
   return batches;
-}
-
-function stringify(notification: Notification, index: number): string {
-  try {
-    return JSON.stringify(notification);
-  } catch {
-    // Only a structure nested deeper than the runtime's stack can get here.
-    throw new RelayError(400, "nesting_too_deep", `Notifications[${index}] is nested too deeply to relay.`);
-  }
 }
 
 function tooLarge(index: number, bytes: number): RelayError {

@@ -7,6 +7,8 @@ import { issuesOf } from "../issues.ts";
  * narrowed) so they reach downstream systems unchanged.
  */
 export const MAX_NOTIFICATIONS = 1000;
+/** Extend's payloads nest about five levels; anything past this is refused before parsing. */
+export const MAX_DEPTH = 64;
 
 const jsonObject = z.custom<Record<string, unknown>>(
   (value) => typeof value === "object" && value !== null && !Array.isArray(value),
@@ -43,6 +45,9 @@ export function parseEnvelope(body: BufferSource): Envelope {
   } catch {
     throw new RelayError(400, "invalid_encoding", "The body is not valid UTF-8.");
   }
+  if (exceedsDepth(text, MAX_DEPTH)) {
+    throw new RelayError(400, "nesting_too_deep", `The body nests objects or arrays more than ${MAX_DEPTH} levels deep.`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -65,6 +70,23 @@ export function parseEnvelope(body: BufferSource): Envelope {
     );
   }
   return result.data;
+}
+
+/** True when brackets outside strings nest deeper than `limit` (one pass, stops early). */
+export function exceedsDepth(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (code === 92) i++; // backslash: skip the escaped character
+      else if (code === 34) inString = false;
+    } else if (code === 34) inString = true;
+    else if (code === 123 || code === 91) {
+      if (++depth > limit) return true;
+    } else if (code === 125 || code === 93) depth--;
+  }
+  return false;
 }
 
 /** The warehouse a notification concerns: `Details.Warehouse`, or `Details.Order.Warehouse` (PickingStarted). */

@@ -61,7 +61,7 @@ webhook.post("/", async (c) => {
   } catch (error) {
     // Messages of batches that did get in will be sent again on the sender's retry with the same
     // delivery ids, which receivers deduplicate on.
-    log("error", "ingress", { id: envelope.Id, outcome: "queue_unavailable", error: describe(error) });
+    log("error", "queue_send_failed", { id: envelope.Id, error: describe(error) });
     throw new RelayError(503, "queue_unavailable", "The deliveries could not be enqueued; retry the call.");
   }
   // Remembered only once everything is enqueued, and off the response's path.

@@ -176,6 +176,18 @@ describe("the envelope", () => {
     expect(body.message).toContain("Notifications[0].Action");
   });
 
+  it("refuses nesting deeper than 64 levels, counting brackets outside strings only", async () => {
+    // The envelope, Notifications, the notification and Details take four levels.
+    const nested = (levels: number, text = "") =>
+      envelope([{ Action: "OrderCreated", Details: { OrderType: "NormalOrder", Text: text, Deep: "__" } }]).replace(
+        '"__"',
+        `${"[".repeat(levels)}${"]".repeat(levels)}`,
+      );
+    expect((await signedPost(nested(60, "[[[[[[[[[[[[[[[[[[[[\\\""))).status).toBe(202);
+    const error = await invalid(nested(61), "nesting_too_deep");
+    expect(error.message).toContain("64");
+  });
+
   it("refuses more than 1000 notifications in one call", async () => {
     const notifications = Array.from({ length: 1001 }, () => ({ Action: "CustomerCreated", Details: {} }));
     await invalid(envelope(notifications));
