@@ -66,8 +66,9 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
     "--persist-to",
     persistTo,
     "--show-interactive-dev-session=false",
+    // wrangler ranks "log" above "info": at "info" the Worker's console.log lines would be hidden.
     "--log-level",
-    "info",
+    "log",
   ];
   for (const [key, value] of Object.entries(options.vars ?? {})) args.push("--var", `${key}:${value}`);
   if (options.secrets !== undefined) {
