@@ -1,0 +1,161 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { RelayError } from "../../src/errors.ts";
+import type { Envelope, Notification } from "../../src/extend/envelope.ts";
+import { BATCH_BUDGET, BATCH_MESSAGES, MESSAGE_BUDGET, batchMessages, planMessages, type Fanout } from "../../src/delivery/planner.ts";
+import { compileRules } from "../../src/rules/matcher.ts";
+import { validateRules } from "../../src/rules/schema.ts";
+
+/**
+ * The planner splits one call's deliveries into queue messages and sendBatch calls. Whatever the sizes
+ * (multi-byte text included), no message and no batch may exceed Queues' limits, and every destination
+ * must get every one of its notifications, once, in the sender's order.
+ */
+
+const encoder = new TextEncoder();
+/** How Queues measures a JSON message: its UTF-8 bytes. */
+const jsonBytes = (value: unknown) => encoder.encode(JSON.stringify(value)).byteLength;
+/** Per-message metadata Queues adds; a batch must fit with it. */
+const METADATA = 100;
+
+// Text made of one repeated character of 1, 2, 3 or 4 UTF-8 bytes (and JSON escapes), up to ~70 KB.
+const text = fc
+  .record({
+    char: fc.constantFrom("a", "é", "€", "😀", '"', "\n", "\u0001"),
+    count: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 200 }) }, { weight: 2, arbitrary: fc.integer({ min: 0, max: 20_000 }) }, { weight: 1, arbitrary: fc.integer({ min: 20_000, max: 70_000 }) }),
+  })
+  .map(({ char, count }) => char.repeat(count));
+
+const notification: fc.Arbitrary<Notification> = fc.record({
+  Action: fc.constantFrom("OrderCreated", "BalanceChanged", "Åtgärd"),
+  Details: fc.record({ Text: text, N: fc.integer() }),
+});
+
+const MODES = fc.constantFrom("envelope", "single");
+
+const scenario = fc
+  .record({
+    notifications: fc.array(notification, { minLength: 0, maxLength: 30 }),
+    extra: fc.oneof(fc.constant(""), text.map((t) => t.slice(0, 5000))),
+    modes: fc.tuple(MODES, MODES, MODES),
+    picks: fc.array(fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }), { minLength: 1, maxLength: 3 }),
+  })
+  .map(({ notifications, extra, modes, picks }) => {
+    const envelope: Envelope = { Id: "a".repeat(32), Attempt: 1, Properties: { NotificationId: "x", Extra: extra }, Notifications: notifications };
+    const fanouts: Fanout[] = picks
+      .map((pick, d) => ({ destination: `dest-${d}`, indices: notifications.map((_, i) => i).filter((i) => pick[i]), routes: ["r"] }))
+      .filter((f) => f.indices.length > 0);
+    const validation = validateRules({
+      version: 1,
+      destinations: Object.fromEntries(modes.map((mode, d) => [`dest-${d}`, { url: `https://d${d}.test/`, mode }])),
+      routes: [],
+    });
+    if (!validation.ok) throw new Error("bad rules");
+    return { envelope, fanouts, compiled: compileRules(validation.rules) };
+  });
+
+/** Many small notifications: splits by count (100 per batch) rather than by bytes. */
+const manySmall = fc
+  .record({ count: fc.integer({ min: 50, max: 1000 }), destinations: fc.integer({ min: 1, max: 3 }), mode: MODES })
+  .map(({ count, destinations, mode }) => {
+    const notifications = Array.from({ length: count }, (_, i) => ({ Action: "A", Details: { i } }));
+    const envelope: Envelope = { Id: "b".repeat(32), Notifications: notifications };
+    const fanouts: Fanout[] = Array.from({ length: destinations }, (_, d) => ({ destination: `dest-${d}`, indices: notifications.map((_, i) => i), routes: ["r"] }));
+    const validation = validateRules({
+      version: 1,
+      destinations: Object.fromEntries(fanouts.map((f) => [f.destination, { url: "https://x.test/", mode }])),
+      routes: [],
+    });
+    if (!validation.ok) throw new Error("bad rules");
+    return { envelope, fanouts, compiled: compileRules(validation.rules) };
+  });
+
+const seen = { refused: 0, split: 0, multiBatch: 0 };
+
+function checkPlan({ envelope, fanouts, compiled }: { envelope: Envelope; fanouts: Fanout[]; compiled: ReturnType<typeof compileRules> }) {
+  let messages;
+  try {
+    messages = planMessages(envelope, fanouts, compiled, 1_700_000_000_000);
+  } catch (error) {
+    // Refusing is right only when a notification cannot fit in any message on its own.
+    expect(error).toBeInstanceOf(RelayError);
+    expect((error as RelayError).code).toBe("notification_too_large");
+    const index = (error as RelayError).details.index as number;
+    const alone = { v: 1, deliveryId: `${envelope.Id}.dest-0.n${index}`, destination: "dest-0", routes: ["r"], envelope: { ...envelope, Notifications: undefined }, notifications: [envelope.Notifications[index]], receivedAt: 1_700_000_000_000 };
+    expect(jsonBytes(alone)).toBeGreaterThan(MESSAGE_BUDGET - 64);
+    seen.refused++;
+    return;
+  }
+
+  // Every message within the message budget, as Queues measures it, and the planner's own count right.
+  for (const message of messages) {
+    const bytes = jsonBytes(message.body);
+    expect(bytes).toBeLessThanOrEqual(MESSAGE_BUDGET);
+    expect(message.bytes).toBeGreaterThanOrEqual(bytes);
+    expect(message.body.envelope).toEqual({ Id: envelope.Id, ...(envelope.Attempt !== undefined && { Attempt: envelope.Attempt }), ...(envelope.Properties !== undefined && { Properties: envelope.Properties }) });
+  }
+  // Batches within Queues' count and size limits, holding every message once, in order.
+  const batches = batchMessages(messages);
+  for (const batch of batches) {
+    expect(batch.length).toBeGreaterThan(0);
+    expect(batch.length).toBeLessThanOrEqual(BATCH_MESSAGES);
+    expect(batch.reduce((sum, m) => sum + jsonBytes(m.body) + METADATA, 0)).toBeLessThanOrEqual(BATCH_BUDGET);
+  }
+  expect(batches.flat()).toEqual(messages);
+  if (batches.length > 1) seen.multiBatch++;
+  if (messages.some((m) => m.body.part !== undefined)) seen.split++;
+
+  // Each destination gets exactly its notifications, in order, under unique delivery ids.
+  expect(new Set(messages.map((m) => m.body.deliveryId)).size).toBe(messages.length);
+  expect(new Set(messages.map((m) => m.body.destination))).toEqual(new Set(fanouts.map((f) => f.destination)));
+  for (const fanout of fanouts) {
+    const own = messages.filter((m) => m.body.destination === fanout.destination);
+    expect(own.flatMap((m) => m.body.notifications)).toEqual(fanout.indices.map((i) => envelope.Notifications[i]));
+    const mode = compiled.rules.destinations[fanout.destination]!.mode;
+    if (mode === "single") {
+      expect(own.map((m) => m.body.deliveryId)).toEqual(fanout.indices.map((i) => `${envelope.Id}.${fanout.destination}.n${i}`));
+    } else if (own.length === 1) {
+      expect(own[0]!.body.deliveryId).toBe(`${envelope.Id}.${fanout.destination}`);
+      expect(own[0]!.body.part).toBeUndefined();
+    } else {
+      own.forEach((m, k) => {
+        expect(m.body.deliveryId).toBe(`${envelope.Id}.${fanout.destination}.p${k + 1}`);
+        expect(m.body.part).toEqual([k + 1, own.length]);
+        expect(m.body.notifications.length).toBeGreaterThan(0);
+      });
+    }
+  }
+}
+
+describe("the delivery planner, for any call and fan-out", () => {
+  it("keeps every message and batch within Queues' limits and never drops or reorders a notification", () => {
+    fc.assert(fc.property(scenario, checkPlan), { numRuns: 300 });
+    // The generator must reach the interesting cases: split envelopes, several batches, refusals.
+    expect(seen.split).toBeGreaterThan(10);
+    expect(seen.multiBatch).toBeGreaterThan(10);
+    expect(seen.refused).toBeGreaterThan(0);
+  });
+
+  it("splits many small notifications into batches of at most 100 messages", () => {
+    fc.assert(fc.property(manySmall, checkPlan), { numRuns: 40 });
+  });
+
+  it("splits an envelope only when it must: one message when everything fits", () => {
+    fc.assert(
+      fc.property(scenario, ({ envelope, fanouts, compiled }) => {
+        let messages;
+        try {
+          messages = planMessages(envelope, fanouts, compiled, 0);
+        } catch {
+          return;
+        }
+        for (const fanout of fanouts) {
+          if (compiled.rules.destinations[fanout.destination]!.mode !== "envelope") continue;
+          const whole = { v: 1, deliveryId: `${envelope.Id}.${fanout.destination}.p9999`, destination: fanout.destination, routes: ["r"], envelope: { Id: envelope.Id, Attempt: envelope.Attempt, Properties: envelope.Properties }, notifications: fanout.indices.map((i) => envelope.Notifications[i]), receivedAt: 0, part: [9999, 9999] };
+          if (jsonBytes(whole) <= MESSAGE_BUDGET) expect(messages.filter((m) => m.body.destination === fanout.destination)).toHaveLength(1);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
