@@ -9,6 +9,8 @@ import { startReceiver, type Receiver } from "./lib/receivers.ts";
 import { ADMIN_TOKEN, FIXTURE_SECRET, SECRETS, envelope, freshId, msSignature, startRelay, waitFor, type Relay } from "./lib/relay.ts";
 
 const MAX_BODY_BYTES = 65_536;
+/** The relay's documented nesting limit (README, error codes: nesting_too_deep). */
+const MAX_DEPTH = 64;
 const PREVIOUS_SECRET = "fixture-secret-previous";
 const NOTIFICATION = { Action: "OrderCreated", Details: { OrderNumber: "1", OrderType: "NormalOrder" } };
 
@@ -353,6 +355,14 @@ const CASES: Case[] = [
     check: (a) => expectAccepted(a, 1),
   },
   { name: "a realistic nesting depth of 20 in Details (accepted)", run: () => post(nested(20)), check: (a) => expectAccepted(a, 1) },
+  // The envelope itself is 4 levels deep at Details' values, so nested(60) is 64 levels in all.
+  { name: `nesting of exactly ${MAX_DEPTH} levels in all (accepted)`, run: () => post(nested(MAX_DEPTH - 4)), check: (a) => expectAccepted(a, 1) },
+  { name: `nesting of ${MAX_DEPTH + 1} levels in all`, run: () => post(nested(MAX_DEPTH - 3)), check: (a) => expectError(a, 400, "nesting_too_deep") },
+  {
+    name: "brackets inside strings do not count as nesting (accepted)",
+    run: () => post(envelope([{ Action: "OrderCreated", Details: { Note: `${"[{".repeat(500)}\\"${"]}".repeat(500)}` } }])),
+    check: (a) => expectAccepted(a, 1),
+  },
   { name: "Details nested 5 000 deep", run: () => post(nested(5000)), check: (a) => expectError(a, 400, "nesting_too_deep") },
   { name: "Details nested 30 000 deep", run: () => post(nested(30_000)), check: (a) => expectError(a, 400, "nesting_too_deep") },
   {
