@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "zod";
 
 /** A validation problem with the path it is at, e.g. `routes[2].to[0]`. */
 export interface Issue {

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { RelayError } from "./errors.ts";
 import { log } from "./log.ts";
 import type { DeliveryMessage } from "./delivery/message.ts";

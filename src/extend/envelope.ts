@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { RelayError } from "../errors.ts";
 import { issuesOf } from "../issues.ts";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { KNOWN_ACTIONS } from "../extend/actions.ts";
 import { issuesOf, type Issue } from "../issues.ts";
 
