@@ -1,0 +1,104 @@
+/**
+ * Core costs in Node (tinybench): the relay's pure functions, timed without any runtime around them.
+ * Each figure is the median over ROUNDS tinybench runs of the per-operation median latency.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { Bench } from "tinybench";
+import { parseSignatureHeader, verifySignature } from "../src/extend/signature.ts";
+import { parseEnvelope } from "../src/extend/envelope.ts";
+import { compileRules } from "../src/rules/matcher.ts";
+import { validateRules } from "../src/rules/schema.ts";
+import { batchMessages, fanOut, planMessages } from "../src/delivery/planner.ts";
+import { SECRETS, benchRules, manyRoutes, sign, signedCall } from "./lib/fixtures.ts";
+import { median } from "./lib/stats.ts";
+
+const ROUNDS = 3;
+
+/** Median per-operation latency (ms) of each task, over ROUNDS runs. */
+async function measure(tasks: Record<string, () => unknown>, time = 250): Promise<Record<string, number>> {
+  const samples: Record<string, number[]> = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    const bench = new Bench({ time, warmupTime: 50 });
+    for (const [name, fn] of Object.entries(tasks)) bench.add(name, fn as () => void);
+    await bench.run();
+    for (const task of bench.tasks) {
+      const result = task.result;
+      if (result.state !== "completed") throw new Error(`bench task ${task.name} did not complete (${result.state})`);
+      (samples[task.name] ??= []).push(result.latency.p50);
+    }
+  }
+  return Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
+}
+
+export interface SignatureRow {
+  size: number;
+  relayMs: number;
+  nodeMs: number;
+}
+export interface MatchRow {
+  routes: number;
+  ns: number;
+  matched: number;
+}
+export interface CoreResults {
+  signature: SignatureRow[];
+  matching: MatchRow[];
+  planning: { notifications: number; parseMs: number; planMs: number; messages: number; batches: number };
+}
+
+export async function runCore(): Promise<CoreResults> {
+  // Signature: the relay's verifySignature (WebCrypto, key imported once) against createHmac + timingSafeEqual.
+  const signature: SignatureRow[] = [];
+  const secrets = [SECRETS.EXTEND_WEBHOOK_SECRET];
+  for (const size of [1024, 16 * 1024, 128 * 1024, 1024 * 1024]) {
+    const body = Buffer.alloc(size, 0x61);
+    const header = sign(body);
+    const parsed = parseSignatureHeader(header);
+    if (typeof parsed === "string") throw new Error("bench signature malformed");
+    if (!(await verifySignature(body, parsed, secrets))) throw new Error("bench signature does not verify");
+    const expected = Buffer.from(parsed);
+    const result = await measure({
+      relay: async () => {
+        if (!(await verifySignature(body, parsed, secrets))) throw new Error("mismatch");
+      },
+      node: () => {
+        const mac = createHmac("sha256", SECRETS.EXTEND_WEBHOOK_SECRET).update(body).digest();
+        if (!timingSafeEqual(mac, expected)) throw new Error("mismatch");
+      },
+    }, size >= 128 * 1024 ? 400 : 250);
+    signature.push({ size, relayMs: result.relay!, nodeMs: result.node! });
+  }
+
+  // Matching: one OrderCreated in YX against N routes of which three can match.
+  const notification = parseEnvelope(signedCall(1).body).Notifications[0]!;
+  const matching: MatchRow[] = [];
+  for (const routes of [10, 100, 1000, 10_000]) {
+    const validation = validateRules(manyRoutes(routes));
+    if (!validation.ok) throw new Error(`bench rules invalid: ${JSON.stringify(validation.issues.slice(0, 3))}`);
+    const compiled = compileRules(validation.rules);
+    const matched = compiled.match(notification).length;
+    const result = await measure({ match: () => compiled.match(notification) });
+    matching.push({ routes, ns: result.match! * 1e6, matched });
+  }
+
+  // Planning: a 250-notification call (bench rules: three destinations) into queue messages and batches.
+  const validation = validateRules(benchRules("http://127.0.0.1:9"));
+  if (!validation.ok) throw new Error("bench rules invalid");
+  const compiled = compileRules(validation.rules);
+  const call = signedCall(250, 480);
+  const envelope = parseEnvelope(call.body);
+  const plan = () => batchMessages(planMessages(envelope, fanOut(compiled, envelope.Notifications), compiled, 0));
+  const batches = plan();
+  const result = await measure({ parse: () => parseEnvelope(call.body), plan });
+  return {
+    signature,
+    matching,
+    planning: {
+      notifications: 250,
+      parseMs: result.parse!,
+      planMs: result.plan!,
+      messages: batches.reduce((n, b) => n + b.length, 0),
+      batches: batches.length,
+    },
+  };
+}

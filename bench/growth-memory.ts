@@ -1,0 +1,103 @@
+/**
+ * Growth in Node (run by bench/run.ts as `node --expose-gc bench/growth-memory.ts <shapes JSON>`):
+ * for each call shape, the time of each pipeline step the relay runs per call (verify, parse, match,
+ * plan, and the JSON that sendBatch serialises), and the memory one call holds at the moment it is
+ * handed to the queue: V8 heap + ArrayBuffers still reachable after a full GC, minus the same before.
+ * Prints one JSON document on stdout.
+ */
+import { getHeapStatistics } from "node:v8";
+import { parseSignatureHeader, verifySignature } from "../src/extend/signature.ts";
+import { parseEnvelope } from "../src/extend/envelope.ts";
+import { compileRules } from "../src/rules/matcher.ts";
+import { validateRules } from "../src/rules/schema.ts";
+import { batchMessages, fanOut, planMessages } from "../src/delivery/planner.ts";
+import { SECRETS, benchRules, signedCall } from "./lib/fixtures.ts";
+import { median } from "./lib/stats.ts";
+
+export interface Shape {
+  label: string;
+  notifications: number;
+  notificationBytes: number;
+}
+
+export interface MemoryPoint {
+  label: string;
+  bodyBytes: number;
+  notifications: number;
+  /** Median ms per step. */
+  steps: { verify: number; parse: number; match: number; plan: number; serialize: number };
+  /** Bytes reachable while one call's results are held (body excluded). */
+  retainedBytes: number;
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) throw new Error("run with --expose-gc");
+const collect = gc;
+
+const shapes = JSON.parse(process.argv[2] ?? "[]") as Shape[];
+const validation = validateRules(benchRules("http://127.0.0.1:9"));
+if (!validation.ok) throw new Error("bench rules invalid");
+const compiled = compileRules(validation.rules);
+const secrets = [SECRETS.EXTEND_WEBHOOK_SECRET];
+
+function used(): number {
+  collect();
+  collect();
+  return getHeapStatistics().used_heap_size + process.memoryUsage().arrayBuffers;
+}
+
+async function time(fn: () => unknown, minMs = 150): Promise<number> {
+  const samples: number[] = [];
+  const until = performance.now() + minMs;
+  while (samples.length < 5 || (performance.now() < until && samples.length < 2000)) {
+    const started = performance.now();
+    await fn();
+    samples.push(performance.now() - started);
+  }
+  return median(samples);
+}
+
+/** Module-level, so that the optimiser cannot prove the results dead before they are measured. */
+export const held: unknown[] = [];
+
+/** Runs one call's pipeline and keeps its results; no local of the caller's frame refers to them. */
+function holdOneCall(body: Buffer): void {
+  const parsed = parseEnvelope(body);
+  const planned = batchMessages(planMessages(parsed, fanOut(compiled, parsed.Notifications), compiled, 0));
+  held.push(parsed, planned, planned.map((batch) => batch.map((m) => JSON.stringify(m.body))));
+}
+
+const points: MemoryPoint[] = [];
+for (const shape of shapes) {
+  const call = signedCall(shape.notifications, shape.notificationBytes);
+  const signature = parseSignatureHeader(call.signature);
+  if (typeof signature === "string") throw new Error("bad signature");
+  const envelope = parseEnvelope(call.body);
+  const fanouts = fanOut(compiled, envelope.Notifications);
+  const batches = batchMessages(planMessages(envelope, fanouts, compiled, 0));
+  const steps = {
+    verify: await time(() => verifySignature(call.body, signature, secrets)),
+    parse: await time(() => parseEnvelope(call.body)),
+    match: await time(() => fanOut(compiled, envelope.Notifications)),
+    plan: await time(() => batchMessages(planMessages(envelope, fanouts, compiled, 0))),
+    serialize: await time(() => batches.map((batch) => batch.map((m) => JSON.stringify(m.body)))),
+  };
+
+  // Memory held by one call's intermediate results when they are handed to sendBatch.
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const before = used();
+    holdOneCall(call.body);
+    const after = used();
+    samples.push(after - before);
+    held.length = 0;
+  }
+  points.push({
+    label: shape.label,
+    bodyBytes: call.body.length,
+    notifications: shape.notifications,
+    steps,
+    retainedBytes: median(samples),
+  });
+}
+process.stdout.write(JSON.stringify(points));

@@ -1,0 +1,138 @@
+/**
+ * What the benchmarks send: the rules document, signed sender calls and synthetic route sets.
+ * Bodies are signed in Node with node:crypto (the sender's scheme, SPEC §1), before any timing starts.
+ */
+import { createHmac, randomBytes } from "node:crypto";
+import { KNOWN_ACTIONS } from "../../src/extend/actions.ts";
+
+export const SECRETS = {
+  EXTEND_WEBHOOK_SECRET: "bench-extend-secret",
+  ADMIN_TOKEN: "bench-admin-token",
+  WMS_SECRET: "bench-wms-secret",
+  SHOP_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+};
+
+/** `sha256=<HEX>` as Extend Commerce writes it. */
+export function sign(body: Buffer | string, secret = SECRETS.EXTEND_WEBHOOK_SECRET): string {
+  return `sha256=${createHmac("sha256", secret).update(body).digest("hex").toUpperCase()}`;
+}
+
+export const newId = (): string => randomBytes(16).toString("hex");
+
+/**
+ * The relay's rules for the HTTP runs: three destinations on the loopback receiver (one per signing
+ * scheme), three routes that match the standard call, and seven that do not.
+ */
+export function benchRules(receiverUrl: string) {
+  return {
+    version: 1,
+    destinations: {
+      wms: { url: `${receiverUrl}/relay/wms`, signing: { scheme: "ms-signature", secret: "WMS_SECRET" } },
+      shop: {
+        url: `${receiverUrl}/relay/shop`,
+        signing: { scheme: "standard-webhooks", secret: "SHOP_SECRET" },
+        headers: { "X-Source": "extend" },
+      },
+      erp: { url: `${receiverUrl}/relay/erp` },
+    },
+    routes: [
+      { name: "orders-to-wms", actions: ["OrderCreated", "OrderCancelled"], where: { "Details.OrderType": "NormalOrder" }, to: ["wms"] },
+      { name: "orders-to-shop", actions: ["Order*"], to: ["shop"] },
+      { name: "stock-yx-to-erp", actions: ["AvailableBalanceChanged", "BalanceChanged"], warehouses: ["YX"], to: ["erp"] },
+      { name: "rp-purchases", actions: ["Purchase*"], where: { "Details.OrderNumber": { prefix: "RP-" } }, to: ["wms"] },
+      { name: "customers", actions: ["CustomerCreated", "CustomerChanged"], to: ["erp"] },
+      { name: "invoices", actions: ["CustomerInvoice*"], to: ["erp"] },
+      { name: "stock-zz", actions: ["AvailableBalanceChanged"], warehouses: ["ZZ"], to: ["shop"] },
+      { name: "picking", actions: ["PickingStarted", "OrderPicked"], warehouses: ["ZZ"], to: ["wms"] },
+      { name: "products", actions: ["Product*"], to: ["shop"] },
+      { name: "archive", actions: ["*"], to: ["erp"], enabled: false },
+    ],
+  };
+}
+
+function orderCreated(index: number, padding: number): Record<string, unknown> {
+  return {
+    Action: "OrderCreated",
+    Details: {
+      OrderNumber: `WEB-${100000 + index}`,
+      OrderType: "NormalOrder",
+      Warehouse: "YX",
+      CustomerNumber: "C-20931",
+      Currency: "SEK",
+      Total: 1249.5,
+      Lines: [
+        { Sku: "TSHIRT-BLK-M", Quantity: 2, Price: 199.0 },
+        { Sku: "HOODIE-GRY-L", Quantity: 1, Price: 599.0 },
+      ],
+      Note: "x".repeat(padding),
+    },
+  };
+}
+
+function balanceChanged(index: number, padding: number): Record<string, unknown> {
+  return {
+    Action: "AvailableBalanceChanged",
+    Details: {
+      Warehouse: "YX",
+      ProductNumber: `SKU-${index}`,
+      AvailableBalance: 17,
+      PreviousAvailableBalance: 19,
+      Note: "y".repeat(padding),
+    },
+  };
+}
+
+export interface SignedCall {
+  id: string;
+  body: Buffer;
+  signature: string;
+}
+
+/**
+ * A sender call with `notifications` notifications alternating OrderCreated (→ wms and shop) and
+ * AvailableBalanceChanged in YX (→ erp), each about `notificationBytes` long. Two notifications of
+ * ~480 bytes make the standard ~1 KB call that matches three routes to three destinations.
+ */
+export function signedCall(notifications = 2, notificationBytes = 480, secret = SECRETS.EXTEND_WEBHOOK_SECRET): SignedCall {
+  const id = newId();
+  const base = JSON.stringify(orderCreated(0, 0)).length;
+  const padding = Math.max(0, notificationBytes - base);
+  const list = Array.from({ length: notifications }, (_, i) =>
+    i % 2 === 0 ? orderCreated(i, padding) : balanceChanged(i, padding + (base - JSON.stringify(balanceChanged(0, 0)).length)),
+  );
+  const body = Buffer.from(
+    JSON.stringify({ Id: id, Attempt: 1, Properties: { NotificationId: crypto.randomUUID() }, Notifications: list }),
+  );
+  return { id, body, signature: sign(body, secret) };
+}
+
+/** A pool of distinct signed calls (fresh Id each: the relay deduplicates on it). */
+export function signedPool(count: number, notifications = 2, notificationBytes = 480): SignedCall[] {
+  return Array.from({ length: count }, () => signedCall(notifications, notificationBytes));
+}
+
+/**
+ * `count` routes of which only three can match an OrderCreated in warehouse YX: the rest name other
+ * Actions, other warehouses or other prefixes, as a large installation's rules would.
+ */
+export function manyRoutes(count: number) {
+  const destinations: Record<string, { url: string }> = {};
+  for (let d = 0; d < 20; d++) destinations[`d${d}`] = { url: `https://d${d}.example.com/hook` };
+  const routes: Record<string, unknown>[] = [
+    { name: "orders-normal", actions: ["OrderCreated"], where: { "Details.OrderType": "NormalOrder" }, to: ["d0"] },
+    { name: "orders-prefix", actions: ["Order*"], to: ["d1"] },
+    { name: "yx-all", actions: ["OrderCreated", "AvailableBalanceChanged"], warehouses: ["YX"], to: ["d2"] },
+  ];
+  for (let i = routes.length; i < count; i++) {
+    const action = KNOWN_ACTIONS[i % KNOWN_ACTIONS.length]!;
+    const kind = i % 3;
+    routes.push(
+      kind === 0
+        ? { name: `r${i}`, actions: [action], warehouses: [`W${i}`], to: [`d${i % 20}`] }
+        : kind === 1
+          ? { name: `r${i}`, actions: [action === "OrderCreated" ? "OrderPicked" : action], where: { "Details.OrderNumber": { prefix: `P${i}-` } }, to: [`d${i % 20}`] }
+          : { name: `r${i}`, actions: [`Custom${i}*`], to: [`d${i % 20}`] },
+    );
+  }
+  return { version: 1, destinations, routes: routes.slice(0, count) };
+}

@@ -1,0 +1,84 @@
+/**
+ * The loopback receiver the consumers deliver to: answers every POST at once with 200 and counts
+ * arrivals per path prefix (/relay/… for the relay's destinations, /baseline for the baseline Worker).
+ * It runs on its own thread so that counting does not share an event loop with the load generator.
+ */
+import { createServer } from "node:http";
+import { Worker, isMainThread, parentPort } from "node:worker_threads";
+
+export interface ArrivalStats {
+  /** Arrivals per source ("relay" | "baseline"). */
+  count: Record<string, number>;
+  /** performance.timeOrigin-relative ms of the first and last arrival per source. */
+  first: Record<string, number>;
+  last: Record<string, number>;
+}
+
+export interface Receiver {
+  url: string;
+  stats(): Promise<ArrivalStats>;
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+if (!isMainThread && parentPort !== null) {
+  const port = parentPort;
+  let stats: ArrivalStats = { count: {}, first: {}, last: {} };
+  const server = createServer({ keepAliveTimeout: 60_000 }, (request, response) => {
+    const source = request.url?.startsWith("/relay/") ? "relay" : "baseline";
+    request.resume();
+    request.on("end", () => {
+      const now = Date.now();
+      stats.count[source] = (stats.count[source] ?? 0) + 1;
+      stats.first[source] ??= now;
+      stats.last[source] = now;
+      response.writeHead(200, { "Content-Length": "0" });
+      response.end();
+    });
+  });
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address();
+    port.postMessage({ type: "ready", port: typeof address === "object" && address ? address.port : 0 });
+  });
+  port.on("message", (message: { type: string; seq: number }) => {
+    if (message.type === "stats") port.postMessage({ type: "stats", seq: message.seq, stats });
+    else if (message.type === "reset") {
+      stats = { count: {}, first: {}, last: {} };
+      port.postMessage({ type: "reset", seq: message.seq });
+    } else if (message.type === "stop") {
+      server.close(() => port.postMessage({ type: "stopped", seq: message.seq }));
+      server.closeAllConnections();
+    }
+  });
+}
+
+export async function startReceiver(): Promise<Receiver> {
+  const worker = new Worker(new URL(import.meta.url));
+  const waiting = new Map<number, (value: unknown) => void>();
+  let seq = 0;
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once("error", reject);
+    worker.on("message", (message: { type: string; seq?: number; port?: number; stats?: ArrivalStats }) => {
+      if (message.type === "ready") resolve(message.port!);
+      else if (message.seq !== undefined) {
+        waiting.get(message.seq)?.(message.stats);
+        waiting.delete(message.seq);
+      }
+    });
+  });
+  const ask = <T>(type: string) =>
+    new Promise<T>((resolve) => {
+      const id = ++seq;
+      waiting.set(id, resolve as (value: unknown) => void);
+      worker.postMessage({ type, seq: id });
+    });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stats: () => ask<ArrivalStats>("stats"),
+    reset: () => ask<void>("reset"),
+    stop: async () => {
+      await ask<void>("stop");
+      await worker.terminate();
+    },
+  };
+}

@@ -1,0 +1,274 @@
+/**
+ * `npm run bench`: every benchmark of issue 6 in one go, a table per section on stdout, and
+ * BENCHMARKS.md written at the repository root (method, machine, figures, targets, analysis).
+ * Load goes only to 127.0.0.1. Runs in a few minutes on a 2-core machine.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { ROOT } from "../scripts/lib/wrangler-dev.ts";
+import { runCore, type CoreResults } from "./core.ts";
+import { FANOUT, runDelivery, runGrowthHttp, runIngress, type DeliveryRun, type GrowthPoint, type IngressRun } from "./http.ts";
+import type { MemoryPoint, Shape } from "./growth-memory.ts";
+import { startReceiver, type Receiver } from "./lib/receiver.ts";
+import { bytes, fmt, median, ratio, table } from "./lib/stats.ts";
+import { startTargets, type Targets } from "./lib/targets.ts";
+
+const QUICK = process.argv.includes("--quick");
+const CONNECTIONS = [10, 50];
+const ROUNDS = QUICK ? 1 : 3;
+const DURATION_SECONDS = QUICK ? 2 : 5;
+const POOL = 15_000;
+const DELIVERY_CALLS = QUICK ? 100 : 400;
+
+const COUNT_SHAPES: Shape[] = [1, 10, 100, 1000].map((n) => ({ label: `${n} notification${n === 1 ? "" : "s"}`, notifications: n, notificationBytes: 480 }));
+const SIZE_SHAPES: Shape[] = [
+  { label: "1 KB", notifications: 2, notificationBytes: 480 },
+  { label: "16 KB", notifications: 2, notificationBytes: 8_000 },
+  { label: "128 KB", notifications: 2, notificationBytes: 64_000 },
+  { label: "1 MiB", notifications: 10, notificationBytes: 100_000 },
+];
+
+const started = Date.now();
+const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+
+let receiver: Receiver | undefined;
+let targets: Targets | undefined;
+const cleanUp = async () => {
+  await targets?.stop();
+  await receiver?.stop();
+};
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
+}
+
+log("core costs (Node, tinybench)");
+const core = await runCore();
+
+log("growth in Node (time per step, retained memory)");
+const memory = JSON.parse(
+  execFileSync(process.execPath, ["--expose-gc", join(ROOT, "bench", "growth-memory.ts"), JSON.stringify([...COUNT_SHAPES, ...SIZE_SHAPES])], {
+    encoding: "utf8",
+    maxBuffer: 16 * 1024 * 1024,
+  }),
+) as MemoryPoint[];
+
+let ingress: IngressRun[];
+let delivery: DeliveryRun[];
+let growth: GrowthPoint[];
+try {
+  log("starting the loopback receiver, the relay and the baseline under wrangler dev");
+  receiver = await startReceiver();
+  targets = await startTargets(receiver.url);
+  ingress = await runIngress(targets, receiver, { connections: CONNECTIONS, rounds: ROUNDS, durationSeconds: DURATION_SECONDS, poolSize: POOL }, log);
+  delivery = await runDelivery(targets, receiver, { calls: DELIVERY_CALLS, rounds: ROUNDS }, log);
+  growth = await runGrowthHttp(targets.relay, receiver, [...COUNT_SHAPES, ...SIZE_SHAPES], QUICK ? 5 : 15, log);
+} finally {
+  await cleanUp();
+}
+
+const report = render({ core, memory, ingress, delivery, growth });
+writeFileSync(join(ROOT, "BENCHMARKS.md"), report.markdown);
+console.log(`\n${report.summary}\n\nWrote BENCHMARKS.md in ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+
+// ---------------------------------------------------------------------------------------------------
+
+interface Results {
+  core: CoreResults;
+  memory: MemoryPoint[];
+  ingress: IngressRun[];
+  delivery: DeliveryRun[];
+  growth: GrowthPoint[];
+}
+
+function verdict(ok: boolean): string {
+  return ok ? "met" : "**missed**";
+}
+
+function version(pkg: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "?";
+  }
+}
+
+/** Flags steps whose cost grows more than 1.25× faster than the input from one point to the next. */
+function superlinear(values: readonly number[], sizes: readonly number[]): string[] {
+  return values.map((value, i) => {
+    if (i === 0) return "";
+    const grew = value / values[i - 1]!;
+    const input = sizes[i]! / sizes[i - 1]!;
+    return grew > 1.25 * input ? ` ⚠ ×${grew.toFixed(1)} for ×${input.toFixed(1)} input` : "";
+  });
+}
+
+function render(r: Results): { markdown: string; summary: string } {
+  const sections: string[] = [];
+  const verdicts: string[][] = [];
+
+  // Ingress
+  const ingressRows: string[][] = [];
+  for (const connections of CONNECTIONS) {
+    const of = (target: string) => r.ingress.filter((run) => run.target === target && run.connections === connections);
+    const relay = of("relay");
+    const base = of("baseline");
+    const m = (runs: IngressRun[], key: "rps" | "p50" | "p99" | "cpuMs") => median(runs.map((run) => run[key]));
+    for (const [name, runs] of [["relay", relay], ["baseline", base]] as const) {
+      ingressRows.push([
+        String(connections),
+        name,
+        fmt(m(runs, "rps"), 0),
+        fmt(m(runs, "p50"), 1),
+        fmt(m(runs, "p99"), 1),
+        fmt(m(runs, "cpuMs"), 2),
+        `${runs.reduce((n, run) => n + run.requests, 0)}${runs.some((run) => run.unexpected + run.errors > 0) ? " (some not 202!)" : ""}${runs.every((run) => run.drained) ? "" : " (not all drained)"}`,
+      ]);
+    }
+    const rpsRatio = m(relay, "rps") / m(base, "rps");
+    const p99Ratio = m(relay, "p99") / m(base, "p99");
+    ingressRows.push([String(connections), "relay ÷ baseline", ratio(m(relay, "rps"), m(base, "rps")), ratio(m(relay, "p50"), m(base, "p50")), ratio(m(relay, "p99"), m(base, "p99")), ratio(m(relay, "cpuMs"), m(base, "cpuMs")), ""]);
+    verdicts.push([`Ingress throughput c=${connections}`, "≥ 0.80× baseline", `${rpsRatio.toFixed(2)}×`, verdict(rpsRatio >= 0.8)]);
+    verdicts.push([`Ingress p99 c=${connections}`, "≤ 1.25× baseline", `${p99Ratio.toFixed(2)}×`, verdict(p99Ratio <= 1.25)]);
+  }
+  sections.push(
+    `## 1. Ingress over HTTP (wrangler dev, autocannon)\n\nSigned ~1.1 KB calls, two notifications matching three routes to three destinations; the baseline reads the body and sends one queue message. Medians over ${ROUNDS} round(s) of ${DURATION_SECONDS} s per concurrency and target. *CPU ms/call* is the CPU time of all processes of that \`wrangler dev\` (workerd and wrangler's Node), from the start of the run until the call's ${FANOUT} deliveries reached the receiver, divided by the calls.\n\n` +
+      table(["conns", "target", "req/s", "p50 ms", "p99 ms", "CPU ms/call", "requests"], ingressRows),
+  );
+
+  // Core
+  const sig = r.core.signature.map((row) => [
+    bytes(row.size),
+    fmt(row.relayMs * 1000, 1),
+    fmt(row.nodeMs * 1000, 1),
+    fmt(row.size / 1024 / row.relayMs / 1000, 1),
+    fmt(row.size / 1024 / row.nodeMs / 1000, 1),
+    ratio(row.nodeMs, row.relayMs),
+  ]);
+  for (const row of r.core.signature) {
+    const speed = row.nodeMs / row.relayMs;
+    verdicts.push([`Signature ${bytes(row.size)}`, "≥ 0.70× node:crypto", `${speed.toFixed(2)}×`, verdict(speed >= 0.7)]);
+  }
+  const first = r.core.matching[0]!;
+  const match = r.core.matching.map((row) => [String(row.routes), fmt(row.ns, 0), String(row.matched), ratio(row.ns, first.ns)]);
+  const last = r.core.matching.at(-1)!;
+  verdicts.push(["Matching 10,000 vs 10 routes", "≤ 2×", `${(last.ns / first.ns).toFixed(2)}×`, verdict(last.ns / first.ns <= 2)]);
+  const p = r.core.planning;
+  sections.push(
+    `## 2. Core costs (Node ${process.version}, tinybench)\n\nMedian per-operation latency, median of 3 tinybench runs.\n\n### Signature verification\n\n\`verifySignature\` (src/extend/signature.ts, WebCrypto, key imported once per secret) against a bare \`createHmac\` + \`timingSafeEqual\`.\n\n` +
+      table(["body", "relay µs", "node:crypto µs", "relay MB/s", "node:crypto MB/s", "relay speed"], sig) +
+      `\n\n### Matching one notification\n\nAn OrderCreated in warehouse YX against N routes of which three can match (the rest name other Actions, warehouses or prefixes).\n\n` +
+      table(["routes", "ns/match", "matched", "vs 10 routes"], match) +
+      `\n\n### Planning a ${p.notifications}-notification call\n\n` +
+      table(
+        ["step", "ms/call"],
+        [
+          ["parseEnvelope (UTF-8, JSON, Zod)", fmt(p.parseMs, 3)],
+          [`fanOut + planMessages + batchMessages → ${p.messages} messages in ${p.batches} batch(es)`, fmt(p.planMs, 3)],
+        ],
+      ),
+  );
+
+  // Delivery
+  const dRows: string[][] = [];
+  const dm = (target: string, key: "perSecond" | "cpuMsPerDelivery") => median(r.delivery.filter((run) => run.target === target).map((run) => run[key]));
+  for (const target of ["relay", "baseline"]) {
+    dRows.push([target, fmt(dm(target, "perSecond"), 0), fmt(dm(target, "cpuMsPerDelivery"), 2), String(r.delivery.filter((run) => run.target === target).reduce((n, run) => n + run.deliveries, 0))]);
+  }
+  const dRatio = dm("relay", "perSecond") / dm("baseline", "perSecond");
+  dRows.push(["relay ÷ baseline", `${dRatio.toFixed(2)}×`, ratio(dm("relay", "cpuMsPerDelivery"), dm("baseline", "cpuMsPerDelivery")), ""]);
+  verdicts.push(["Delivery rate", "≥ 0.80× baseline consumer", `${dRatio.toFixed(2)}×`, verdict(dRatio >= 0.8)]);
+  sections.push(
+    `## 3. Delivery (queue consumer → loopback receiver)\n\n${DELIVERY_CALLS} calls per round through each Worker's front door (relay: signed standard calls, ${FANOUT} messages each; baseline: \`POST /enqueue?count=${FANOUT}\`, ${FANOUT} messages each), then deliveries/s = arrivals ÷ (last − first arrival) at a receiver that answers 200 at once. Both consumers: batch size 10, batch timeout 1 s. Medians over ${ROUNDS} round(s).\n\n` +
+      table(["consumer", "deliveries/s", "CPU ms/delivery", "deliveries"], dRows),
+  );
+
+  // Growth
+  const growthRows = (shapes: Shape[]) => {
+    const labels = shapes.map((s) => s.label);
+    const g = labels.map((label) => r.growth.find((point) => point.label === label)!);
+    const mem = labels.map((label) => r.memory.find((point) => point.label === label)!);
+    const sizes = g.map((point) => point.bodyBytes);
+    const flags = {
+      latency: superlinear(g.map((point) => point.p50), sizes),
+      retained: superlinear(mem.map((point) => point.retainedBytes), sizes),
+      parse: superlinear(mem.map((point) => point.steps.parse), sizes),
+      match: superlinear(mem.map((point) => point.steps.match), sizes),
+      plan: superlinear(mem.map((point) => point.steps.plan), sizes),
+    };
+    return g.map((point, i) => [
+      point.label,
+      bytes(point.bodyBytes),
+      String(point.status),
+      fmt(point.p50, 1) + flags.latency[i],
+      fmt(point.p99, 1),
+      fmt(mem[i]!.steps.verify, 3),
+      fmt(mem[i]!.steps.parse, 3) + flags.parse[i],
+      fmt(mem[i]!.steps.match, 3) + flags.match[i],
+      fmt(mem[i]!.steps.plan, 3) + flags.plan[i],
+      fmt(mem[i]!.steps.serialize, 3),
+      bytes(mem[i]!.retainedBytes) + flags.retained[i],
+      `${(mem[i]!.retainedBytes / point.bodyBytes).toFixed(1)}×`,
+    ]);
+  };
+  const growthHeader = ["call", "body", "HTTP", "p50 ms", "p99 ms", "verify ms", "parse ms", "match ms", "plan ms", "JSON ms", "held", "held ÷ body"];
+  const allFlags = r.growth.length > 0 && [...growthRows(COUNT_SHAPES), ...growthRows(SIZE_SHAPES)].some((row) => row.some((cell) => cell.includes("⚠")));
+  sections.push(
+    `## 4. Growth with call size\n\n*p50/p99 ms*: the relay under wrangler dev, one call at a time (no contention), median of the calls per shape. *verify … JSON ms*: the same pipeline functions in Node (median time per call; *JSON* is the serialisation sendBatch performs). *held*: bytes of V8 heap + ArrayBuffers still reachable, after a full GC, while one call's parsed envelope, planned messages and their JSON are held (what one call keeps alive at the moment it is enqueued; the raw body is excluded). ⚠ marks a step that grew more than 1.25× faster than the body from the previous row.\n\n### Notifications per call (~480 B each)\n\n` +
+      table(growthHeader, growthRows(COUNT_SHAPES)) +
+      `\n\n### Body size\n\n2 notifications up to 128 KB; 10 of ~100 KB for 1 MiB (one notification must fit a 128 KB queue message).\n\n` +
+      table(growthHeader, growthRows(SIZE_SHAPES)) +
+      `\n\n${allFlags ? "Steps marked ⚠ grew faster than linearly between those two rows; see the analysis." : "No step grew faster than linearly."}`,
+  );
+
+  const verdictTable = table(["target", "wanted", "measured", "verdict"], verdicts);
+  const machine = [
+    `- CPUs: ${availableParallelism()} (\`nproc\`), ${cpus()[0]?.model ?? "?"}`,
+    `- Memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    `- Node ${process.version}, wrangler ${version("wrangler")}, workerd ${version("workerd")}, autocannon ${version("autocannon")}, tinybench ${version("tinybench")}`,
+    `- Run: ${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s${QUICK ? " (--quick)" : ""}`,
+  ].join("\n");
+  let notes = "";
+  try {
+    notes = readFileSync(join(ROOT, "bench", "ANALYSIS.md"), "utf8").trim();
+  } catch {
+    notes = "";
+  }
+  const markdown = `# Benchmarks
+
+Written by \`npm run bench\` (bench/run.ts); do not edit by hand — the analysis section comes from bench/ANALYSIS.md.
+
+## Targets
+
+${verdictTable}
+
+## Machine
+
+${machine}
+
+## Method
+
+- **HTTP runs** start the relay (this repository's wrangler.toml, bench rules pushed with \`PUT /admin/rules\`) and the
+  baseline (bench/baseline/: own wrangler.toml with the relay's compatibility_date, one queue producer and a consumer
+  with the relay's batch settings) under \`wrangler dev\` with scripts/lib/wrangler-dev.ts, each with its own fresh
+  local state. Both run all the time; they are loaded one after the other, alternating which goes first per round.
+- **Load**: autocannon from this process; every request takes the next call from a pool of distinct, pre-signed
+  bodies (fresh Id and signature each, so the relay's dedupe sees new Ids), so the generator only copies bytes.
+- **Consumers are live in both Workers**, as in production: the relay's DELIVERIES consumer delivers each call's three
+  messages to a loopback receiver (own thread, answers 200 at once, counts arrivals), and the baseline's consumer
+  makes the same three requests per call (three concurrent fetches per message), so both Workers carry the same
+  downstream traffic. Each run waits until its deliveries have arrived before the next starts, so one run's backlog
+  never runs into the next; CPU per call covers ingress and delivery.
+- **Latency** per response as autocannon reports it (float ms), percentiles over all responses of a run; every figure
+  in a table is the median over rounds.
+- **Core** figures run the relay's functions directly in Node ${process.version} (tinybench).
+- Load only ever goes to 127.0.0.1; the whole run is bounded (${ROUNDS} round(s), ${DURATION_SECONDS} s per load run).
+
+${sections.join("\n\n")}
+
+${notes}
+`;
+  const summary = [verdictTable, "", ...sections.map((s) => s.replace(/^## /, "== "))].join("\n");
+  return { markdown, summary };
+}
