@@ -3,13 +3,11 @@ import { RelayError, describe, errorResponse } from "../errors.ts";
 import { parseEnvelope } from "../extend/envelope.ts";
 import { SIGNATURE_HEADER, parseSignatureHeader, verifySignature } from "../extend/signature.ts";
 import { readBody } from "./body.ts";
+import { remember, wasSeen } from "./dedupe.ts";
 import { batchMessages, fanOut, planMessages } from "../delivery/planner.ts";
 import { log } from "../log.ts";
 import { loadRules } from "../rules/store.ts";
 import { settingsOf, type Env } from "../settings.ts";
-
-/** STATE key remembering an accepted sender call, for best-effort dedupe of the sender's retries. */
-export const seenKey = (id: string) => `seen:${id}`;
 
 export const webhook = new Hono<{ Bindings: Env }>();
 
@@ -43,7 +41,7 @@ webhook.post("/", async (c) => {
   const envelope = parseEnvelope(body);
   const receivedAt = Date.now();
   const [seen, compiled] = await Promise.all([
-    wasSeen(env.STATE, envelope.Id),
+    wasSeen(env.STATE, envelope.Id, envelope.Attempt),
     loadRules(env.RULES, settings.rulesCacheSeconds),
   ]);
   if (seen) {
@@ -65,11 +63,7 @@ webhook.post("/", async (c) => {
     throw new RelayError(503, "queue_unavailable", "The deliveries could not be enqueued; retry the call.");
   }
   // Remembered only once everything is enqueued, and off the response's path.
-  c.executionCtx.waitUntil(
-    env.STATE.put(seenKey(envelope.Id), "1", { expirationTtl: settings.dedupTtlSeconds }).catch((error: unknown) =>
-      log("warn", "dedupe_write_failed", { id: envelope.Id, error: describe(error) }),
-    ),
-  );
+  c.executionCtx.waitUntil(remember(env.STATE, envelope.Id, settings.dedupTtlSeconds));
   log("info", "ingress", {
     id: envelope.Id,
     outcome: "accepted",
@@ -105,13 +99,3 @@ webhook.all("/", (c) =>
     ),
   ),
 );
-
-/** Dedupe is best effort: if STATE cannot be read the call is accepted (deliveries keep stable ids). */
-async function wasSeen(state: KVNamespace, id: string): Promise<boolean> {
-  try {
-    return (await state.get(seenKey(id))) !== null;
-  } catch (error) {
-    log("warn", "dedupe_read_failed", { id, error: describe(error) });
-    return false;
-  }
-}

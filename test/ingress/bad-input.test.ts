@@ -3,7 +3,7 @@ import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
 import type { Env } from "../../src/settings.ts";
-import { EXAMPLE_RULES, SEED_VECTOR, envelope, independentSignature, postWebhook, putRules, signedPost } from "../helpers.ts";
+import { EXAMPLE_RULES, SEED_VECTOR, envelope, freshId, independentSignature, postWebhook, putRules, signedPost } from "../helpers.ts";
 
 beforeEach(async () => {
   await putRules(EXAMPLE_RULES);
@@ -225,7 +225,9 @@ describe("failing dependencies", () => {
       get: () => Promise.reject(new Error("KV GET failed")),
       put: () => Promise.reject(new Error("KV PUT failed")),
     } as unknown as KVNamespace;
-    const response = await callWith({ STATE: failingState }, signedRequest(envelope(ORDER)));
+    // Attempt 2: a retry, so the relay asks STATE (a first attempt never needs to).
+    const retry = JSON.stringify({ Id: freshId(), Attempt: 2, Properties: {}, Notifications: ORDER });
+    const response = await callWith({ STATE: failingState }, signedRequest(retry));
     expect(response.status).toBe(202);
   });
 

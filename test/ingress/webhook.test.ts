@@ -142,6 +142,29 @@ describe("POST /webhook remembers accepted calls", () => {
     expect(sendBatch).toHaveBeenCalledTimes(1);
   });
 
+  it("recognises a sender retry (Attempt 2) of a call another isolate accepted, from STATE", async () => {
+    const id = freshId();
+    await env.STATE.put(`seen:${id}`, "1");
+    const notifications = [{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }];
+    const retry = JSON.stringify({ Id: id, Attempt: 2, Properties: {}, Notifications: notifications });
+    const response = await signedPost(retry);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: "duplicate", id });
+    expect(sendBatch).not.toHaveBeenCalled();
+  });
+
+  it("does not read STATE for a first attempt: the sender cannot have sent it before", async () => {
+    const get = vi.spyOn(env.STATE, "get");
+    const id = freshId();
+    await env.STATE.put(`seen:${id}`, "1");
+    const first = JSON.stringify({ Id: id, Attempt: 1, Properties: {}, Notifications: [] });
+    expect((await signedPost(first)).status).toBe(202);
+    expect(get).not.toHaveBeenCalledWith(`seen:${id}`);
+    // Once accepted here, this isolate answers a resend itself, whatever its Attempt.
+    expect(await (await signedPost(first)).json()).toEqual({ status: "duplicate", id });
+    expect(get).not.toHaveBeenCalledWith(`seen:${id}`);
+  });
+
   it("does not remember a call whose enqueue failed, so the sender's retry goes through", async () => {
     const body = envelope([{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }]);
     sendBatch.mockRejectedValueOnce(new Error("Queue send failed: overloaded"));
