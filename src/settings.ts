@@ -1,6 +1,6 @@
 import * as z from "zod";
 import { RelayError } from "./errors.ts";
-import { log } from "./log.ts";
+import { LOG_LEVELS, log, setLogLevel, type LogLevel } from "./log.ts";
 import type { DeliveryMessage } from "./delivery/message.ts";
 
 /** The Worker's bindings (wrangler.toml) and secrets. Destination secrets are named by the rules. */
@@ -17,6 +17,7 @@ export interface Env {
   DEDUP_TTL_SECONDS?: string;
   DEAD_LETTER_TTL_SECONDS?: string;
   RETRY_SCHEDULE?: string;
+  LOG_LEVEL?: string;
 }
 
 const DAY = 86_400;
@@ -65,6 +66,18 @@ const varsSchema = z.object({
   DEDUP_TTL_SECONDS: integerVar(DAY, 60, 30 * DAY),
   DEAD_LETTER_TTL_SECONDS: integerVar(14 * DAY, 60, 365 * DAY),
   RETRY_SCHEDULE: retryScheduleVar,
+  // info: every event; warn: only refusals, retries and dead letters; error: only failures of the relay.
+  LOG_LEVEL: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      const value = raw === undefined || raw.trim() === "" ? "info" : raw.trim();
+      if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+        ctx.addIssue({ code: "custom", message: `must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"` });
+        return z.NEVER;
+      }
+      return value as LogLevel;
+    }),
 });
 
 export interface Settings {
@@ -73,6 +86,7 @@ export interface Settings {
   dedupTtlSeconds: number;
   deadLetterTtlSeconds: number;
   retrySchedule: readonly number[];
+  logLevel: LogLevel;
   /** Current secret first, then the previous one during a rotation; empty when none is set. */
   webhookSecrets: readonly string[];
 }
@@ -89,6 +103,7 @@ export function settingsOf(env: Env): Settings {
     result = parseSettings(env);
     parsed.set(env, result);
     if (result instanceof RelayError) log("error", "settings_invalid", { problems: result.details.problems });
+    else setLogLevel(result.logLevel);
   }
   if (result instanceof RelayError) throw result;
   return result;
@@ -101,6 +116,7 @@ export function parseSettings(env: Env): Settings | RelayError {
     DEDUP_TTL_SECONDS: env.DEDUP_TTL_SECONDS,
     DEAD_LETTER_TTL_SECONDS: env.DEAD_LETTER_TTL_SECONDS,
     RETRY_SCHEDULE: env.RETRY_SCHEDULE,
+    LOG_LEVEL: env.LOG_LEVEL,
   });
   if (!vars.success) {
     const problems = vars.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`);
@@ -113,6 +129,7 @@ export function parseSettings(env: Env): Settings | RelayError {
     dedupTtlSeconds: v.DEDUP_TTL_SECONDS,
     deadLetterTtlSeconds: v.DEAD_LETTER_TTL_SECONDS,
     retrySchedule: v.RETRY_SCHEDULE,
+    logLevel: v.LOG_LEVEL,
     webhookSecrets: [env.EXTEND_WEBHOOK_SECRET, env.EXTEND_WEBHOOK_SECRET_PREVIOUS].filter(
       (secret): secret is string => typeof secret === "string" && secret !== "",
     ),

@@ -191,7 +191,7 @@ async function deadLetter(
 }
 
 function logAttempt(delivery: DeliveryMessage, attempt: number, fields: Record<string, unknown>): void {
-  const level = fields.outcome === "dead_letter" ? "warn" : "info";
+  const level = fields.outcome === "delivered" ? "info" : "warn";
   log(level, "delivery_attempt", {
     deliveryId: delivery.deliveryId,
     destination: delivery.destination,
