@@ -1,23 +1,26 @@
 /**
- * The HTTP benchmarks against `wrangler dev`: ingress (relay vs baseline under autocannon), delivery
- * (consumer → loopback receiver), and ingress latency growth with call size.
+ * The HTTP benchmarks against `wrangler dev`: ingress (the relay, the relay at LOG_LEVEL=warn and the
+ * baseline under autocannon), delivery (consumer → loopback receiver), and ingress latency growth with
+ * call size.
  */
 import { groupCpuMs } from "./lib/cpu.ts";
 import { signedCall, signedPool, type SignedCall } from "./lib/fixtures.ts";
 import { runLoad, type LoadResult } from "./lib/load.ts";
 import type { Receiver } from "./lib/receiver.ts";
 import { median, percentile, sleep } from "./lib/stats.ts";
-import type { Targets } from "./lib/targets.ts";
+import { TARGET_NAMES, type Target, type TargetName, type Targets } from "./lib/targets.ts";
 import type { WranglerDev } from "../scripts/lib/wrangler-dev.ts";
 
 /** Deliveries per standard call: the relay sends three messages, the baseline consumer three fetches. */
 export const FANOUT = 3;
 
 export interface IngressRun extends LoadResult {
-  target: "relay" | "baseline";
+  target: TargetName;
   connections: number;
   /** CPU ms per accepted call, all processes of that wrangler dev, until its deliveries arrived. */
   cpuMs: number;
+  /** Structured log lines the Worker printed per call (ingress and delivery), until its deliveries arrived. */
+  logLines: number;
   /** Whether every delivery of the run reached the receiver before the next run started. */
   drained: boolean;
 }
@@ -46,45 +49,51 @@ export async function runIngress(
   progress: (line: string) => void,
 ): Promise<IngressRun[]> {
   const runs: IngressRun[] = [];
-  const pair = [
-    ["relay", targets.relay],
-    ["baseline", targets.baseline],
-  ] as const;
-  // Warm both isolates (and the relay's rules cache) before timing.
-  for (const [, target] of pair) await runLoad({ url: target.url, pool: signedPool(120), connections: 10, expectStatus: 202 });
+  const all = TARGET_NAMES.map((name) => targets.all[name]);
+  // Warm every isolate (and the relays' rules caches) before timing.
+  for (const target of all) await runLoad({ url: target.dev.url, pool: signedPool(120), connections: 10, expectStatus: 202 });
   await sleep(3000);
   for (let round = 0; round < options.rounds; round++) {
-    for (const connections of options.connections) {
-      // Alternate which goes first, so that neither always runs on a warmer or cooler machine.
-      const order = round % 2 === 0 ? pair : ([pair[1], pair[0]] as const);
-      for (const [name, target] of order) {
+    for (const [c, connections] of options.connections.entries()) {
+      // Rotate which goes first, so that none always runs on a warmer or cooler machine.
+      const order = rotate(all, round + c);
+      for (const target of order) {
+        const name = target.name;
         const pool = signedPool(options.poolSize);
         await receiver.reset();
-        const before = cpu(target);
+        const before = cpu(target.dev);
+        const linesBefore = target.logLines();
         const result = await runLoad({
-          url: target.url,
+          url: target.dev.url,
           pool,
           connections,
           expectStatus: 202,
           durationSeconds: options.durationSeconds,
         });
         const drained = await drain(receiver, name, (result.requests - result.unexpected) * FANOUT);
-        const after = cpu(target);
+        const after = cpu(target.dev);
         const run: IngressRun = {
           ...result,
           target: name,
           connections,
           cpuMs: (after - before) / Math.max(1, result.requests),
+          logLines: (target.logLines() - linesBefore) / Math.max(1, result.requests),
           drained,
         };
         runs.push(run);
         progress(
-          `ingress round ${round + 1} c=${connections} ${name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ${run.cpuMs.toFixed(2)} CPU ms/call${result.unexpected + result.errors > 0 ? `, ${result.unexpected} unexpected / ${result.errors} errors` : ""}${drained ? "" : ", NOT drained"}`,
+          `ingress round ${round + 1} c=${connections} ${name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ${run.cpuMs.toFixed(2)} CPU ms/call, ${run.logLines.toFixed(1)} log lines/call${result.unexpected + result.errors > 0 ? `, ${result.unexpected} unexpected / ${result.errors} errors` : ""}${drained ? "" : ", NOT drained"}`,
         );
       }
     }
   }
   return runs;
+}
+
+/** `items` rotated left by `by` places. */
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
 }
 
 function cpu(target: WranglerDev): number {
@@ -93,14 +102,15 @@ function cpu(target: WranglerDev): number {
 }
 
 export interface DeliveryRun {
-  target: "relay" | "baseline";
+  target: TargetName;
   deliveries: number;
   perSecond: number;
   cpuMsPerDelivery: number;
+  logLinesPerDelivery: number;
 }
 
 /**
- * Fills each Worker's DELIVERIES-like queue through its own front door (the relay: signed standard
+ * Fills each Worker's DELIVERIES-like queue through its own front door (the relays: signed standard
  * calls, three messages each; the baseline: POST /enqueue?count=3, three messages each with one fetch)
  * and times the arrivals at the receiver: deliveries / (last arrival − first arrival).
  */
@@ -111,24 +121,25 @@ export async function runDelivery(
   progress: (line: string) => void,
 ): Promise<DeliveryRun[]> {
   const runs: DeliveryRun[] = [];
+  const all: Target[] = TARGET_NAMES.map((name) => targets.all[name]);
   for (let round = 0; round < options.rounds; round++) {
-    const order = round % 2 === 0 ? (["relay", "baseline"] as const) : (["baseline", "relay"] as const);
-    for (const name of order) {
-      const target = name === "relay" ? targets.relay : targets.baseline;
+    for (const target of rotate(all, round)) {
+      const name = target.name;
       await receiver.reset();
-      const before = cpu(target);
+      const before = cpu(target.dev);
+      const linesBefore = target.logLines();
       const pool = signedPool(options.calls + 20);
       const load = await runLoad({
-        url: target.url,
+        url: target.dev.url,
         pool,
         connections: 10,
         expectStatus: 202,
-        path: name === "relay" ? "/webhook" : `/enqueue?count=${FANOUT}`,
+        path: name === "baseline" ? `/enqueue?count=${FANOUT}` : "/webhook",
         amount: options.calls,
       });
       const expected = (load.requests - load.unexpected) * FANOUT;
       const drained = await drain(receiver, name, expected, 5000, 120_000);
-      const after = cpu(target);
+      const after = cpu(target.dev);
       const stats = await receiver.stats();
       const count = stats.count[name] ?? 0;
       const seconds = ((stats.last[name] ?? 0) - (stats.first[name] ?? 0)) / 1000;
@@ -137,10 +148,11 @@ export async function runDelivery(
         deliveries: count,
         perSecond: seconds > 0 ? (count - 1) / seconds : Number.NaN,
         cpuMsPerDelivery: (after - before) / Math.max(1, count),
+        logLinesPerDelivery: (target.logLines() - linesBefore) / Math.max(1, count),
       };
       runs.push(run);
       progress(
-        `delivery round ${round + 1} ${name}: ${count}/${expected} deliveries, ${run.perSecond.toFixed(0)}/s, ${run.cpuMsPerDelivery.toFixed(2)} CPU ms/delivery${drained ? "" : ", NOT drained"}`,
+        `delivery round ${round + 1} ${name}: ${count}/${expected} deliveries, ${run.perSecond.toFixed(0)}/s, ${run.cpuMsPerDelivery.toFixed(2)} CPU ms/delivery, ${run.logLinesPerDelivery.toFixed(2)} log lines/delivery${drained ? "" : ", NOT drained"}`,
       );
     }
   }

@@ -13,7 +13,7 @@ import { FANOUT, runDelivery, runGrowthHttp, runIngress, type DeliveryRun, type 
 import type { MemoryPoint, Shape } from "./growth-memory.ts";
 import { startReceiver, type Receiver } from "./lib/receiver.ts";
 import { bytes, fmt, median, ratio, table } from "./lib/stats.ts";
-import { startTargets, type Targets } from "./lib/targets.ts";
+import { LABEL, startTargets, type TargetName, type Targets } from "./lib/targets.ts";
 
 const QUICK = process.argv.includes("--quick");
 const CONNECTIONS = [10, 50];
@@ -61,7 +61,7 @@ let ingress: IngressRun[];
 let delivery: DeliveryRun[];
 let growth: GrowthPoint[];
 try {
-  log("starting the loopback receiver, the relay and the baseline under wrangler dev");
+  log("starting the loopback receiver, the relay (LOG_LEVEL info and warn) and the baseline under wrangler dev");
   receiver = await startReceiver();
   targets = await startTargets(receiver.url);
   ingress = await runIngress(targets, receiver, { connections: CONNECTIONS, rounds: ROUNDS, durationSeconds: DURATION_SECONDS, poolSize: POOL }, log);
@@ -136,33 +136,39 @@ function render(r: Results): { markdown: string; summary: string } {
   const sections: string[] = [];
   const verdicts: string[][] = [];
 
-  // Ingress
+  // Ingress: the relay as shipped is the headline; the LOG_LEVEL=warn relay gets its own rows and verdicts.
   const ingressRows: string[][] = [];
+  const warnVerdicts: string[][] = [];
   for (const connections of CONNECTIONS) {
-    const of = (target: string) => r.ingress.filter((run) => run.target === target && run.connections === connections);
-    const relay = of("relay");
+    const of = (target: TargetName) => r.ingress.filter((run) => run.target === target && run.connections === connections);
+    const m = (runs: IngressRun[], key: "rps" | "p50" | "p99" | "cpuMs" | "logLines") => median(runs.map((run) => run[key]));
     const base = of("baseline");
-    const m = (runs: IngressRun[], key: "rps" | "p50" | "p99" | "cpuMs") => median(runs.map((run) => run[key]));
-    for (const [name, runs] of [["relay", relay], ["baseline", base]] as const) {
+    for (const name of ["relay", "relay-warn", "baseline"] as const) {
+      const runs = of(name);
       ingressRows.push([
         String(connections),
-        name,
+        LABEL[name],
         fmt(m(runs, "rps"), 0),
         fmt(m(runs, "p50"), 1),
         fmt(m(runs, "p99"), 1),
         fmt(m(runs, "cpuMs"), 2),
+        fmt(m(runs, "logLines"), 1),
         `${runs.reduce((n, run) => n + run.requests, 0)}${runs.some((run) => run.unexpected + run.errors > 0) ? " (some not 202!)" : ""}${runs.every((run) => run.drained) ? "" : " (not all drained)"}`,
       ]);
     }
-    const rpsRatio = m(relay, "rps") / m(base, "rps");
-    const p99Ratio = m(relay, "p99") / m(base, "p99");
-    ingressRows.push([String(connections), "relay ÷ baseline", ratio(m(relay, "rps"), m(base, "rps")), ratio(m(relay, "p50"), m(base, "p50")), ratio(m(relay, "p99"), m(base, "p99")), ratio(m(relay, "cpuMs"), m(base, "cpuMs")), ""]);
-    verdicts.push([`Ingress throughput c=${connections}`, "≥ 0.80× baseline", `${rpsRatio.toFixed(2)}×`, verdict(rpsRatio >= 0.8)]);
-    verdicts.push([`Ingress p99 c=${connections}`, "≤ 1.25× baseline", `${p99Ratio.toFixed(2)}×`, verdict(p99Ratio <= 1.25)]);
+    for (const [name, into, suffix] of [["relay", verdicts, ""], ["relay-warn", warnVerdicts, ", LOG_LEVEL=warn"]] as const) {
+      const relay = of(name);
+      const rpsRatio = m(relay, "rps") / m(base, "rps");
+      const p99Ratio = m(relay, "p99") / m(base, "p99");
+      ingressRows.push([String(connections), `${LABEL[name]} ÷ baseline`, ratio(m(relay, "rps"), m(base, "rps")), ratio(m(relay, "p50"), m(base, "p50")), ratio(m(relay, "p99"), m(base, "p99")), ratio(m(relay, "cpuMs"), m(base, "cpuMs")), "", ""]);
+      into.push([`Ingress throughput c=${connections}${suffix}`, "≥ 0.80× baseline", `${rpsRatio.toFixed(2)}×`, verdict(rpsRatio >= 0.8)]);
+      into.push([`Ingress p99 c=${connections}${suffix}`, "≤ 1.25× baseline", `${p99Ratio.toFixed(2)}×`, verdict(p99Ratio <= 1.25)]);
+    }
   }
+  verdicts.push(...warnVerdicts);
   sections.push(
-    `## 1. Ingress over HTTP (wrangler dev, autocannon)\n\nSigned ~1.1 KB calls, two notifications matching three routes to three destinations; the baseline reads the body and sends one queue message. Medians over ${ROUNDS} round(s) of ${DURATION_SECONDS} s per concurrency and target. *CPU ms/call* is the CPU time of all processes of that \`wrangler dev\` (workerd and wrangler's Node), from the start of the run until the call's ${FANOUT} deliveries reached the receiver, divided by the calls.\n\n` +
-      table(["conns", "target", "req/s", "p50 ms", "p99 ms", "CPU ms/call", "requests"], ingressRows),
+    `## 1. Ingress over HTTP (wrangler dev, autocannon)\n\nSigned ~1.1 KB calls, two notifications matching three routes to three destinations; the baseline reads the body and sends one queue message. *relay* is the relay as shipped (LOG_LEVEL=info: one log line per ingress result and per delivery attempt); *relay (LOG_LEVEL=warn)* is the same Worker and rules started with \`--var LOG_LEVEL:warn\` (logs only refusals, retries and dead letters). Medians over ${ROUNDS} round(s) of ${DURATION_SECONDS} s per concurrency and target. *CPU ms/call* is the CPU time of all processes of that \`wrangler dev\` (workerd and wrangler's Node), from the start of the run until the call's ${FANOUT} deliveries reached the receiver, divided by the calls; *log lines/call* counts the Worker's JSON log lines in wrangler's output over the same span.\n\n` +
+      table(["conns", "target", "req/s", "p50 ms", "p99 ms", "CPU ms/call", "log lines/call", "requests"], ingressRows),
   );
 
   // Core
@@ -220,16 +226,18 @@ function render(r: Results): { markdown: string; summary: string } {
 
   // Delivery
   const dRows: string[][] = [];
-  const dm = (target: string, key: "perSecond" | "cpuMsPerDelivery") => median(r.delivery.filter((run) => run.target === target).map((run) => run[key]));
-  for (const target of ["relay", "baseline"]) {
-    dRows.push([target, fmt(dm(target, "perSecond"), 0), fmt(dm(target, "cpuMsPerDelivery"), 2), String(r.delivery.filter((run) => run.target === target).reduce((n, run) => n + run.deliveries, 0))]);
+  const dm = (target: TargetName, key: "perSecond" | "cpuMsPerDelivery" | "logLinesPerDelivery") => median(r.delivery.filter((run) => run.target === target).map((run) => run[key]));
+  for (const target of ["relay", "relay-warn", "baseline"] as const) {
+    dRows.push([LABEL[target], fmt(dm(target, "perSecond"), 0), fmt(dm(target, "cpuMsPerDelivery"), 2), fmt(dm(target, "logLinesPerDelivery"), 2), String(r.delivery.filter((run) => run.target === target).reduce((n, run) => n + run.deliveries, 0))]);
   }
-  const dRatio = dm("relay", "perSecond") / dm("baseline", "perSecond");
-  dRows.push(["relay ÷ baseline", `${dRatio.toFixed(2)}×`, ratio(dm("relay", "cpuMsPerDelivery"), dm("baseline", "cpuMsPerDelivery")), ""]);
-  verdicts.push(["Delivery rate", "≥ 0.80× baseline consumer", `${dRatio.toFixed(2)}×`, verdict(dRatio >= 0.8)]);
+  for (const [target, suffix] of [["relay", ""], ["relay-warn", ", LOG_LEVEL=warn"]] as const) {
+    const dRatio = dm(target, "perSecond") / dm("baseline", "perSecond");
+    dRows.push([`${LABEL[target]} ÷ baseline`, `${dRatio.toFixed(2)}×`, ratio(dm(target, "cpuMsPerDelivery"), dm("baseline", "cpuMsPerDelivery")), "", ""]);
+    verdicts.push([`Delivery rate${suffix}`, "≥ 0.80× baseline consumer", `${dRatio.toFixed(2)}×`, verdict(dRatio >= 0.8)]);
+  }
   sections.push(
-    `## 3. Delivery (queue consumer → loopback receiver)\n\n${DELIVERY_CALLS} calls per round through each Worker's front door (relay: signed standard calls, ${FANOUT} messages each; baseline: \`POST /enqueue?count=${FANOUT}\`, ${FANOUT} messages each), then deliveries/s = arrivals ÷ (last − first arrival) at a receiver that answers 200 at once. Both consumers: batch size 10, batch timeout 1 s. Medians over ${ROUNDS} round(s). *CPU ms/delivery* is all CPU of that \`wrangler dev\` from the first request to the last arrival, divided by the deliveries, so it includes each Worker's share of ingress.\n\n` +
-      table(["consumer", "deliveries/s", "CPU ms/delivery", "deliveries"], dRows),
+    `## 3. Delivery (queue consumer → loopback receiver)\n\n${DELIVERY_CALLS} calls per round through each Worker's front door (relays: signed standard calls, ${FANOUT} messages each; baseline: \`POST /enqueue?count=${FANOUT}\`, ${FANOUT} messages each), then deliveries/s = arrivals ÷ (last − first arrival) at a receiver that answers 200 at once. All consumers: batch size 10, batch timeout 1 s. Medians over ${ROUNDS} round(s). *CPU ms/delivery* is all CPU of that \`wrangler dev\` from the first request to the last arrival, divided by the deliveries, so it includes each Worker's share of ingress; *log lines/delivery* likewise.\n\n` +
+      table(["consumer", "deliveries/s", "CPU ms/delivery", "log lines/delivery", "deliveries"], dRows),
   );
 
   // Growth
@@ -297,16 +305,18 @@ ${machine}
 
 ## Method
 
-- **HTTP runs** start the relay (this repository's wrangler.toml, bench rules pushed with \`PUT /admin/rules\`) and the
+- **HTTP runs** start three Workers under \`wrangler dev\` with scripts/lib/wrangler-dev.ts, each with its own fresh
+  local state: the relay (this repository's wrangler.toml, LOG_LEVEL=info as shipped, bench rules pushed with
+  \`PUT /admin/rules\`), the same relay with \`--var LOG_LEVEL:warn\` (same rules, everything else equal), and the
   baseline (bench/baseline/: own wrangler.toml with the relay's compatibility_date, one queue producer and a consumer
-  with the relay's batch settings) under \`wrangler dev\` with scripts/lib/wrangler-dev.ts, each with its own fresh
-  local state. Both run all the time; they are loaded one after the other, alternating which goes first per round.
+  with the relay's batch settings). All three run all the time; they are loaded one after the other, rotating the
+  order per round and concurrency so that none always runs first.
 - **Load**: autocannon from this process; every request takes the next call from a pool of distinct, pre-signed
   bodies (fresh Id and signature each, so the relay's dedupe sees new Ids), so the generator only copies bytes.
-- **Consumers are live in both Workers**, as in production: the relay's DELIVERIES consumer delivers each call's three
-  messages to a loopback receiver (own thread, answers 200 at once, counts arrivals), and the baseline's consumer
-  makes the same three requests per call (three concurrent fetches per message), so both Workers carry the same
-  downstream traffic. Each run waits until its deliveries have arrived before the next starts, so one run's backlog
+- **Consumers are live in all three Workers**, as in production: each relay's DELIVERIES consumer delivers each call's
+  three messages to a loopback receiver (own thread, answers 200 at once, counts arrivals per Worker), and the
+  baseline's consumer makes the same three requests per call (three concurrent fetches per message), so every
+  Worker carries the same downstream traffic. Each run waits until its deliveries have arrived before the next starts, so one run's backlog
   never runs into the next; CPU per call covers ingress and delivery.
 - **Latency** per response as autocannon reports it (float ms), percentiles over all responses of a run; every figure
   in a table is the median over rounds.

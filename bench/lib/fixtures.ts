@@ -21,19 +21,20 @@ export const newId = (): string => randomBytes(16).toString("hex");
 
 /**
  * The relay's rules for the HTTP runs: three destinations on the loopback receiver (one per signing
- * scheme), three routes that match the standard call, and seven that do not.
+ * scheme), three routes that match the standard call, and seven that do not. `source` is the first path
+ * segment of every destination, which the receiver counts arrivals by (one per relay under test).
  */
-export function benchRules(receiverUrl: string) {
+export function benchRules(receiverUrl: string, source = "relay") {
   return {
     version: 1,
     destinations: {
-      wms: { url: `${receiverUrl}/relay/wms`, signing: { scheme: "ms-signature", secret: "WMS_SECRET" } },
+      wms: { url: `${receiverUrl}/${source}/wms`, signing: { scheme: "ms-signature", secret: "WMS_SECRET" } },
       shop: {
-        url: `${receiverUrl}/relay/shop`,
+        url: `${receiverUrl}/${source}/shop`,
         signing: { scheme: "standard-webhooks", secret: "SHOP_SECRET" },
         headers: { "X-Source": "extend" },
       },
-      erp: { url: `${receiverUrl}/relay/erp` },
+      erp: { url: `${receiverUrl}/${source}/erp` },
     },
     routes: [
       { name: "orders-to-wms", actions: ["OrderCreated", "OrderCancelled"], where: { "Details.OrderType": "NormalOrder" }, to: ["wms"] },

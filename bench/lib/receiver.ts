@@ -1,13 +1,14 @@
 /**
  * The loopback receiver the consumers deliver to: answers every POST at once with 200 and counts
- * arrivals per path prefix (/relay/… for the relay's destinations, /baseline for the baseline Worker).
+ * arrivals per first path segment (/relay/… and /relay-warn/… for the two relays' destinations,
+ * /baseline for the baseline Worker).
  * It runs on its own thread so that counting does not share an event loop with the load generator.
  */
 import { createServer } from "node:http";
 import { Worker, isMainThread, parentPort } from "node:worker_threads";
 
 export interface ArrivalStats {
-  /** Arrivals per source ("relay" | "baseline"). */
+  /** Arrivals per source ("relay" | "relay-warn" | "baseline"). */
   count: Record<string, number>;
   /** performance.timeOrigin-relative ms of the first and last arrival per source. */
   first: Record<string, number>;
@@ -25,7 +26,7 @@ if (!isMainThread && parentPort !== null) {
   const port = parentPort;
   let stats: ArrivalStats = { count: {}, first: {}, last: {} };
   const server = createServer({ keepAliveTimeout: 60_000 }, (request, response) => {
-    const source = request.url?.startsWith("/relay/") ? "relay" : "baseline";
+    const source = /^\/([^/?]+)/.exec(request.url ?? "")?.[1] ?? "baseline";
     request.resume();
     request.on("end", () => {
       const now = Date.now();
