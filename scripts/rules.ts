@@ -13,6 +13,7 @@ import type { Issue } from "../src/issues.ts";
 import { DEV_VARS, readDevVars } from "./lib/dev-vars.ts";
 import { RULES_SCHEMA_FILE, rulesJsonSchemaText } from "./lib/rules-json-schema.ts";
 import { ROOT } from "./lib/wrangler-dev.ts";
+import { consoleOutput, type Output } from "./lib/output.ts";
 import {
   WranglerError,
   describeTarget,
@@ -40,15 +41,6 @@ Options
 
 Exit codes: 0 ok, 1 invalid / different / no rules in KV, 2 usage or wrangler failure.`;
 
-export interface Output {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const consoleOutput: Output = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
-};
 
 class UsageError extends Error {}
 /** A file that cannot be read or written: exit 2 without the usage text. */

@@ -13,6 +13,7 @@ import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEV_VARS, readDevVars } from "./lib/dev-vars.ts";
 import { ROOT } from "./lib/wrangler-dev.ts";
+import { consoleOutput, type Output } from "./lib/output.ts";
 
 export const FIXTURES_DIR = join(ROOT, "fixtures", "extend");
 export const DEFAULT_RELAY_URL = "http://127.0.0.1:8787/webhook";
@@ -110,15 +111,6 @@ export async function sendSample(options: { text: string; url?: string; secret: 
   return { id, status: response.status, answer };
 }
 
-export interface Output {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const consoleOutput: Output = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
-};
 
 export async function runSendSample(
   argv: string[],

@@ -9,7 +9,18 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
-const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+export const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+
+/** The environment wrangler runs in: our pinned Node first on PATH (wrangler needs Node ≥ 22), no telemetry. */
+export function wranglerEnv(): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH ?? ""}`,
+    WRANGLER_SEND_METRICS: "false",
+    NO_COLOR: "1",
+    FORCE_COLOR: "0",
+  };
+}
 
 export interface WranglerDevOptions {
   /** Defaults to a free loopback port. */
@@ -85,14 +96,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
 
   const child = spawn(WRANGLER, args, {
     cwd: ROOT,
-    // Our pinned Node first, so wrangler runs on Node 22 even when the system Node is older.
-    env: {
-      ...process.env,
-      PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH ?? ""}`,
-      WRANGLER_SEND_METRICS: "false",
-      CI: "true",
-      NO_COLOR: "1",
-    },
+    env: { ...wranglerEnv(), CI: "true" },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });

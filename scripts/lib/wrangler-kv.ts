@@ -4,9 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { join, relative } from "node:path";
-import { ROOT } from "./wrangler-dev.ts";
-
-const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+import { ROOT, WRANGLER, wranglerEnv } from "./wrangler-dev.ts";
 export const RULES_BINDING = "RULES";
 export const RULES_KEY = "rules";
 /** Where `npm run dev` keeps its local KV and Queues, so they survive restarts. */
@@ -49,13 +47,7 @@ export function runWrangler(args: string[]): Promise<{ stdout: string; stderr: s
   return new Promise((resolve, reject) => {
     const child = spawn(WRANGLER, args, {
       cwd: ROOT,
-      env: {
-        ...process.env,
-        PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH ?? ""}`,
-        WRANGLER_SEND_METRICS: "false",
-        NO_COLOR: "1",
-        FORCE_COLOR: "0",
-      },
+      env: wranglerEnv(),
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
