@@ -30,6 +30,8 @@ export default defineConfig({
         ],
         test: {
           name: "workers",
+          // Some tests wait for the real queue consumers; generous on a loaded CI machine.
+          testTimeout: 30_000,
           include: ["test/**/*.test.ts"],
           exclude: ["test/e2e/**", "test/scripts/**"],
         },

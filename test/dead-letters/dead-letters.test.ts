@@ -158,7 +158,7 @@ describe("the dead-letter admin API", () => {
         expect(request?.url).toBe("https://wms.test/extend");
         expect(request?.headers.get("x-relay-attempt")).toBe("1");
       },
-      { timeout: 10_000, interval: 100 },
+      { timeout: 15_000, interval: 100 },
     );
   });
 

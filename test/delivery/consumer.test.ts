@@ -188,7 +188,7 @@ describe("outcomes", () => {
     const [record] = deadLetters();
     expect(record).toMatchObject({ reason: "attempts_exhausted", attempts: 3, lastStatus: 503 });
     expect(record!.detail).toBe("Attempt 3 of 3 failed (HTTP 503); no attempts are left.");
-    await vi.waitFor(async () => expect(await env.STATE.get(`dead:${message.deliveryId}`)).not.toBeNull(), { timeout: 5000 });
+    await vi.waitFor(async () => expect(await env.STATE.get(`dead:${message.deliveryId}`)).not.toBeNull(), { timeout: 15_000, interval: 100 });
   });
 
   it("dead-letters a destination that was removed or disabled after enqueue, without calling it", async () => {
@@ -265,7 +265,7 @@ describe("through the queue", () => {
         expect(requests).toHaveLength(1);
         expect(JSON.parse(new TextDecoder().decode(requests[0]!.body)).Notifications[0].Action).toBe("PickingStarted");
       },
-      { timeout: 10_000, interval: 100 },
+      { timeout: 15_000, interval: 100 },
     );
   });
 });
