@@ -111,7 +111,6 @@ export async function sendSample(options: { text: string; url?: string; secret: 
   return { id, status: response.status, answer };
 }
 
-
 export async function runSendSample(
   argv: string[],
   io: Output = consoleOutput,

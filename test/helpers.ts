@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import { env, exports } from "cloudflare:workers";
+import { resetRecentIds } from "../src/ingress/dedupe.ts";
 import { resetRulesCache } from "../src/rules/store.ts";
 import signatures from "../fixtures/extend/signatures.json";
 
@@ -38,10 +39,11 @@ export function admin(path: string, init: RequestInit = {}): Promise<Response> {
   return exports.default.fetch(`https://relay.test/admin${path}`, { ...init, headers });
 }
 
-/** Stores a rules document straight in KV (bypassing validation) and drops the isolate's cache. */
+/** Stores a rules document straight in KV (bypassing validation) and drops the isolate's caches. */
 export async function putRules(rules: unknown): Promise<void> {
   await env.RULES.put("rules", JSON.stringify(rules));
   resetRulesCache();
+  resetRecentIds();
 }
 
 export async function clearRules(): Promise<void> {

@@ -15,7 +15,7 @@ export const deadLetters = new Hono<{ Bindings: Env }>();
 
 const MAX_PAGE = 100;
 /** Records replayed by one POST /admin/dead-letters/replay; call again while it answers `more: true`. */
-export const REPLAY_ALL_LIMIT = 500;
+const REPLAY_ALL_LIMIT = 500;
 
 deadLetters.get("/", async (c) => {
   const destination = c.req.query("destination");

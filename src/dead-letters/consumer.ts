@@ -41,7 +41,7 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
   );
 }
 
-export function toRecord(message: Message<unknown>): DeadLetter {
+function toRecord(message: Message<unknown>): DeadLetter {
   const record = deadLetterSchema.safeParse(message.body);
   if (record.success) return record.data;
   // Stable across this message's own retries, so rewriting the record is idempotent.

@@ -4,7 +4,7 @@ import { deadKey, deadLetterSchema, type DeadLetter, type DeadLetterMeta } from 
 /** Dead-letter records in STATE: `dead:<deliveryId>`, the record as JSON, a summary in KV metadata. */
 const PREFIX = "dead:";
 /** Listing reads every key to order them newest first; past this many the list says it is truncated. */
-export const LIST_SCAN_LIMIT = 10_000;
+const LIST_SCAN_LIMIT = 10_000;
 
 /** Writes a record. Idempotent: the same dead letter always lands on the same key with the same value. */
 export async function putDeadLetter(state: KVNamespace, record: DeadLetter, ttlSeconds: number): Promise<void> {

@@ -120,7 +120,7 @@ function describeFailure(outcome: Exclude<Outcome, { kind: "delivered" }>, attem
 }
 
 /** The downstream request (SPEC §4): the sender's envelope shape with only this delivery's notifications. */
-export async function buildRequest(
+async function buildRequest(
   delivery: DeliveryMessage,
   destination: Destination,
   attempt: number,

@@ -11,7 +11,7 @@ export type Outcome =
   | { kind: "retry"; reason: string; retryAfterSeconds?: number }
   | { kind: "permanent"; reason: string };
 
-export const MAX_DELAY_SECONDS = 86_400;
+const MAX_DELAY_SECONDS = 86_400;
 
 /** 2xx done; 408, 425, 429, 5xx, network error and timeout retry; 3xx, 410 and other 4xx are permanent. */
 export function classify(result: AttemptResult, now = Date.now()): Outcome {

@@ -73,7 +73,7 @@ export function parseEnvelope(body: BufferSource): Envelope {
 }
 
 /** True when brackets outside strings nest deeper than `limit` (one pass, stops early). */
-export function exceedsDepth(text: string, limit: number): boolean {
+function exceedsDepth(text: string, limit: number): boolean {
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {

@@ -51,8 +51,6 @@ const destinationUrl = z
   })
   .meta({ format: "uri" });
 
-export const SIGNING_SCHEMES = ["ms-signature", "standard-webhooks", "none"] as const;
-
 const signing = z.discriminatedUnion("scheme", [
   z.strictObject({ scheme: z.literal("ms-signature"), secret: secretName }),
   z.strictObject({
