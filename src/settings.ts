@@ -25,16 +25,21 @@ const DAY = 86_400;
 /** About 10 s, 30 s, 2 m, 5 m, 15 m, 30 m, 1 h, 2 h, 4 h, 8 h, 12 h, then 24 h (SPEC §4). */
 export const DEFAULT_RETRY_SCHEDULE = [10, 30, 120, 300, 900, 1800, 3600, 7200, 14_400, 28_800, 43_200, DAY];
 
-/** An integer var: absent or empty means the default; anything else must be a whole number in range. */
-function integerVar(fallback: number, min: number, max: number) {
+/**
+ * An integer var: absent or empty means the default; anything else must be a whole number in range
+ * (or 0, where 0 means "off").
+ */
+function integerVar(fallback: number, min: number, max: number, { zeroIsOff = false } = {}) {
   return z
     .string()
     .optional()
     .transform((raw, ctx) => {
       if (raw === undefined || raw.trim() === "") return fallback;
       const value = Number(raw.trim());
-      if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
-        ctx.addIssue({ code: "custom", message: `must be a whole number from ${min} to ${max}, got "${raw}"` });
+      const inRange = value >= min && value <= max;
+      if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || !(inRange || (zeroIsOff && value === 0))) {
+        const range = `a whole number from ${min} to ${max}`;
+        ctx.addIssue({ code: "custom", message: `must be ${zeroIsOff ? `0 (off) or ${range}` : range}, got "${raw}"` });
         return z.NEVER;
       }
       return value;
@@ -62,8 +67,8 @@ const varsSchema = z.object({
   // Workers accept request bodies up to 100 MB; Extend Commerce sends a few KB.
   MAX_BODY_BYTES: integerVar(1_048_576, 1024, 100 * 1_048_576),
   RULES_CACHE_SECONDS: integerVar(30, 0, 3600),
-  // KV keeps a key at least 60 s.
-  DEDUP_TTL_SECONDS: integerVar(DAY, 60, 30 * DAY),
+  // KV keeps a key at least 60 s; 0 keeps accepted Ids in isolate memory only (no STATE reads or writes).
+  DEDUP_TTL_SECONDS: integerVar(DAY, 60, 30 * DAY, { zeroIsOff: true }),
   DEAD_LETTER_TTL_SECONDS: integerVar(14 * DAY, 60, 365 * DAY),
   RETRY_SCHEDULE: retryScheduleVar,
   // info: every event; warn: only refusals, retries and dead letters; error: only failures of the relay.

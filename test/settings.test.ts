@@ -29,6 +29,13 @@ describe("settings", () => {
     expect(settings).toMatchObject({ webhookSecrets: ["new", "old"] });
   });
 
+  it("takes DEDUP_TTL_SECONDS=0 as memory-only dedupe and KV's shortest expiry as the least TTL", () => {
+    expect(parse({ DEDUP_TTL_SECONDS: "0" })).toMatchObject({ dedupTtlSeconds: 0 });
+    expect(parse({ DEDUP_TTL_SECONDS: "60" })).toMatchObject({ dedupTtlSeconds: 60 });
+    const error = parse({ DEDUP_TTL_SECONDS: "59" }) as RelayError;
+    expect(error.message).toContain('DEDUP_TTL_SECONDS must be 0 (off) or a whole number from 60 to 2592000, got "59"');
+  });
+
   it("parses RETRY_SCHEDULE as comma-separated seconds", () => {
     expect(parse({ RETRY_SCHEDULE: "1, 2,30" })).toMatchObject({ retrySchedule: [1, 2, 30] });
   });

@@ -8,6 +8,7 @@ import { log } from "../log.ts";
  *   DEDUP_TTL_SECONDS and read only for calls whose `Attempt` is not 1: the sender counts its retries
  *   (SPEC §1), so a first attempt cannot repeat a call it already made, and most calls skip the KV read.
  * A duplicate that slips through both is harmless: its deliveries get the same delivery ids.
+ * DEDUP_TTL_SECONDS=0 turns the STATE layer off (each accepted call then costs no KV write).
  */
 export const seenKey = (id: string) => `seen:${id}`;
 
@@ -19,9 +20,9 @@ export function resetRecentIds(): void {
   recent.clear();
 }
 
-export async function wasSeen(state: KVNamespace, id: string, attempt: unknown): Promise<boolean> {
+export async function wasSeen(state: KVNamespace, id: string, attempt: unknown, ttlSeconds: number): Promise<boolean> {
   if (recent.has(id)) return true;
-  if (attempt === 1) return false;
+  if (attempt === 1 || ttlSeconds === 0) return false;
   try {
     return (await state.get(seenKey(id))) !== null;
   } catch (error) {
@@ -30,11 +31,15 @@ export async function wasSeen(state: KVNamespace, id: string, attempt: unknown):
   }
 }
 
-/** Remembers an accepted call in memory at once and in STATE in the background. */
-export function remember(state: KVNamespace, id: string, ttlSeconds: number): Promise<void> {
+/**
+ * Remembers an accepted call in memory at once and in STATE in the background; with
+ * DEDUP_TTL_SECONDS=0 in memory only.
+ */
+export async function remember(state: KVNamespace, id: string, ttlSeconds: number): Promise<void> {
   recent.add(id);
   if (recent.size > RECENT_LIMIT) recent.delete(recent.values().next().value!);
-  return state
+  if (ttlSeconds === 0) return;
+  await state
     .put(seenKey(id), "1", { expirationTtl: ttlSeconds })
     .catch((error: unknown) => log("warn", "dedupe_write_failed", { id, error: describe(error) }));
 }

@@ -41,7 +41,7 @@ webhook.post("/", async (c) => {
   const envelope = parseEnvelope(body);
   const receivedAt = Date.now();
   const [seen, compiled] = await Promise.all([
-    wasSeen(env.STATE, envelope.Id, envelope.Attempt),
+    wasSeen(env.STATE, envelope.Id, envelope.Attempt, settings.dedupTtlSeconds),
     loadRules(env.RULES, settings.rulesCacheSeconds),
   ]);
   if (seen) {

@@ -1,7 +1,10 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import app from "../../src/index.ts";
 import type { DeliveryMessage } from "../../src/delivery/message.ts";
+import { resetRecentIds } from "../../src/ingress/dedupe.ts";
+import type { Env } from "../../src/settings.ts";
 import {
   EXAMPLE_RULES,
   FIXTURES,
@@ -163,6 +166,44 @@ describe("POST /webhook remembers accepted calls", () => {
     // Once accepted here, this isolate answers a resend itself, whatever its Attempt.
     expect(await (await signedPost(first)).json()).toEqual({ status: "duplicate", id });
     expect(get).not.toHaveBeenCalledWith(`seen:${id}`);
+  });
+
+  it("with DEDUP_TTL_SECONDS=0 remembers Ids in this isolate only: STATE is neither read nor written", async () => {
+    const memoryOnly = { ...env, DEDUP_TTL_SECONDS: "0" } as Env;
+    const call = async (body: string) => {
+      const ctx = createExecutionContext();
+      const response = await app.fetch!(
+        new Request("https://relay.test/webhook", { method: "POST", body, headers: { "ms-signature": independentSignature(body) } }) as never,
+        memoryOnly,
+        ctx,
+      );
+      await waitOnExecutionContext(ctx); // the background work is done when this returns
+      return response;
+    };
+    const notifications = [{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }];
+    const id = freshId();
+    const first = JSON.stringify({ Id: id, Attempt: 1, Properties: {}, Notifications: notifications });
+    const put = vi.spyOn(env.STATE, "put");
+    expect((await call(first)).status).toBe(202);
+    expect(put).not.toHaveBeenCalled();
+    put.mockRestore();
+    expect(await (await call(first)).json()).toEqual({ status: "duplicate", id });
+
+    // A retry that another isolate accepted (a STATE record from when the TTL was on) is not looked up.
+    const other = freshId();
+    await env.STATE.put(`seen:${other}`, "1");
+    const get = vi.spyOn(env.STATE, "get");
+    const retry = JSON.stringify({ Id: other, Attempt: 2, Properties: {}, Notifications: notifications });
+    expect(await (await call(retry)).json()).toMatchObject({ status: "accepted", id: other });
+    expect(get).not.toHaveBeenCalled();
+
+    // Once this isolate forgets, the sender's retry is relayed again, under the same delivery ids.
+    const firstIds = sentMessages().filter((m) => m.deliveryId.startsWith(id)).map((m) => m.deliveryId);
+    resetRecentIds();
+    expect((await call(JSON.stringify({ Id: id, Attempt: 2, Properties: {}, Notifications: notifications }))).status).toBe(202);
+    const allIds = sentMessages().filter((m) => m.deliveryId.startsWith(id)).map((m) => m.deliveryId);
+    expect(firstIds.length).toBeGreaterThan(0);
+    expect(allIds).toEqual([...firstIds, ...firstIds]);
   });
 
   it("does not remember a call whose enqueue failed, so the sender's retry goes through", async () => {
