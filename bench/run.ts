@@ -9,11 +9,11 @@ import { availableParallelism, cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, startWranglerDev } from "../scripts/lib/wrangler-dev.ts";
 import { runCore, type CoreResults } from "./core.ts";
-import { FANOUT, runDelivery, runGrowthHttp, runIngress, type DeliveryRun, type GrowthPoint, type IngressRun } from "./http.ts";
+import { DELIVERY_TARGETS, FANOUT, runDelivery, runGrowthHttp, runIngress, type DeliveryRun, type GrowthPoint, type IngressRun } from "./http.ts";
 import type { MemoryPoint, Shape } from "./growth-memory.ts";
 import { startReceiver, type Receiver } from "./lib/receiver.ts";
 import { bytes, fmt, median, ratio, table } from "./lib/stats.ts";
-import { LABEL, startTargets, type TargetName, type Targets } from "./lib/targets.ts";
+import { LABEL, RELAYS, RELAY_NAMES, TARGET_NAMES, startTargets, type RelayName, type TargetName, type Targets } from "./lib/targets.ts";
 
 const QUICK = process.argv.includes("--quick");
 const CONNECTIONS = [10, 50];
@@ -61,7 +61,7 @@ let ingress: IngressRun[];
 let delivery: DeliveryRun[];
 let growth: GrowthPoint[];
 try {
-  log("starting the loopback receiver, the relay (LOG_LEVEL info and warn) and the baseline under wrangler dev");
+  log(`starting the loopback receiver and ${TARGET_NAMES.join(", ")} under wrangler dev`);
   receiver = await startReceiver();
   targets = await startTargets(receiver.url);
   ingress = await runIngress(targets, receiver, { connections: CONNECTIONS, rounds: ROUNDS, durationSeconds: DURATION_SECONDS, poolSize: POOL }, log);
@@ -142,14 +142,15 @@ function render(r: Results): { markdown: string; summary: string } {
   const sections: string[] = [];
   const verdicts: string[][] = [];
 
-  // Ingress: the relay as shipped is the headline; the LOG_LEVEL=warn relay gets its own rows and verdicts.
+  // Ingress: the relay as shipped is the headline; each operator setting gets its own rows and verdicts.
   const ingressRows: string[][] = [];
-  const warnVerdicts: string[][] = [];
+  const settingVerdicts = new Map<RelayName, string[][]>(RELAY_NAMES.map((name) => [name, []]));
+  const suffix = (name: RelayName) => (RELAYS[name].setting === "" ? "" : `, ${RELAYS[name].setting}`);
   for (const connections of CONNECTIONS) {
     const of = (target: TargetName) => r.ingress.filter((run) => run.target === target && run.connections === connections);
     const m = (runs: IngressRun[], key: "rps" | "p50" | "p99" | "cpuMs" | "logLines") => median(runs.map((run) => run[key]));
     const base = of("baseline");
-    for (const name of ["relay", "relay-warn", "baseline"] as const) {
+    for (const name of TARGET_NAMES) {
       const runs = of(name);
       ingressRows.push([
         String(connections),
@@ -162,18 +163,18 @@ function render(r: Results): { markdown: string; summary: string } {
         `${runs.reduce((n, run) => n + run.requests, 0)}${runs.some((run) => run.unexpected + run.errors > 0) ? " (some not 202!)" : ""}${runs.every((run) => run.drained) ? "" : " (not all drained)"}`,
       ]);
     }
-    for (const [name, into, suffix] of [["relay", verdicts, ""], ["relay-warn", warnVerdicts, ", LOG_LEVEL=warn"]] as const) {
+    for (const name of RELAY_NAMES) {
       const relay = of(name);
       const rpsRatio = m(relay, "rps") / m(base, "rps");
       const p99Ratio = m(relay, "p99") / m(base, "p99");
       ingressRows.push([String(connections), `${LABEL[name]} ÷ baseline`, ratio(m(relay, "rps"), m(base, "rps")), ratio(m(relay, "p50"), m(base, "p50")), ratio(m(relay, "p99"), m(base, "p99")), ratio(m(relay, "cpuMs"), m(base, "cpuMs")), "", ""]);
-      into.push([`Ingress throughput c=${connections}${suffix}`, "≥ 0.80× baseline", measured(rpsRatio, 0.8), verdict(rpsRatio >= 0.8)]);
-      into.push([`Ingress p99 c=${connections}${suffix}`, "≤ 1.25× baseline", measured(p99Ratio, 1.25), verdict(p99Ratio <= 1.25)]);
+      settingVerdicts.get(name)!.push([`Ingress throughput c=${connections}${suffix(name)}`, "≥ 0.80× baseline", measured(rpsRatio, 0.8), verdict(rpsRatio >= 0.8)]);
+      settingVerdicts.get(name)!.push([`Ingress p99 c=${connections}${suffix(name)}`, "≤ 1.25× baseline", measured(p99Ratio, 1.25), verdict(p99Ratio <= 1.25)]);
     }
   }
-  verdicts.push(...warnVerdicts);
+  for (const rows of settingVerdicts.values()) verdicts.push(...rows);
   sections.push(
-    `## 1. Ingress over HTTP (wrangler dev, autocannon)\n\nSigned ~1.1 KB calls, two notifications matching three routes to three destinations; the baseline reads the body and sends one queue message. *relay* is the relay as shipped (LOG_LEVEL=info: one log line per ingress result and per delivery attempt); *relay (LOG_LEVEL=warn)* is the same Worker and rules started with \`--var LOG_LEVEL:warn\` (logs only refusals, retries and dead letters). Medians over ${ROUNDS} round(s) of ${DURATION_SECONDS} s per concurrency and target. *CPU ms/call* is the CPU time of all processes of that \`wrangler dev\` (workerd and wrangler's Node), from the start of the run until the call's ${FANOUT} deliveries reached the receiver, divided by the calls; *log lines/call* counts the Worker's JSON log lines in wrangler's output over the same span.\n\n` +
+    `## 1. Ingress over HTTP (wrangler dev, autocannon)\n\nSigned ~1.1 KB calls, two notifications matching three routes to three destinations; the baseline reads the body and sends one queue message. *relay* is the relay as shipped (LOG_LEVEL=info: one log line per ingress result and per delivery attempt; every accepted Id written to STATE for DEDUP_TTL_SECONDS); *relay (LOG_LEVEL=warn)* is the same Worker and rules started with \`--var LOG_LEVEL:warn\` (logs only refusals, retries and dead letters); *relay (LOG_LEVEL=warn, DEDUP_TTL_SECONDS=0)* also remembers accepted Ids in isolate memory only (no KV write per call). Medians over ${ROUNDS} round(s) of ${DURATION_SECONDS} s per concurrency and target. *CPU ms/call* is the CPU time of all processes of that \`wrangler dev\` (workerd and wrangler's Node), from the start of the run until the call's ${FANOUT} deliveries reached the receiver, divided by the calls; *log lines/call* counts the Worker's JSON log lines in wrangler's output over the same span.\n\n` +
       table(["conns", "target", "req/s", "p50 ms", "p99 ms", "CPU ms/call", "log lines/call", "requests"], ingressRows),
   );
 
@@ -193,10 +194,6 @@ function render(r: Results): { markdown: string; summary: string } {
   const nodePerKb = ((large.nodeMs - small.nodeMs) / kb) * 1000;
   sig.push([`per KB (${bytes(small.size)} → ${bytes(large.size)})`, fmt(relayPerKb, 3), fmt(nodePerKb, 3), fmt(1000 / relayPerKb, 0), fmt(1000 / nodePerKb, 0), ratio(nodePerKb, relayPerKb)]);
   verdicts.push(["Signature per KB (marginal)", "≥ 0.70× node:crypto", measured(nodePerKb / relayPerKb, 0.7), verdict(nodePerKb / relayPerKb >= 0.7)]);
-  for (const row of r.core.signature) {
-    const speed = row.nodeMs / row.relayMs;
-    verdicts.push([`Signature per call, ${bytes(row.size)}`, "≥ 0.70× node:crypto", measured(speed, 0.7), verdict(speed >= 0.7)]);
-  }
   const sigWorkerd = r.signatureWorkerd.map((row) => [
     bytes(row.size),
     fmt(row.relayMicros, 1),
@@ -214,7 +211,7 @@ function render(r: Results): { markdown: string; summary: string } {
   verdicts.push(["Matching 10,000 vs 10 routes", "≤ 2×", measured(last.ns / first.ns, 2), verdict(last.ns / first.ns <= 2)]);
   const p = r.core.planning;
   sections.push(
-    `## 2. Core costs (Node ${process.version}, tinybench)\n\nMedian per-operation latency, median of 3 tinybench runs.\n\n### Signature verification\n\n\`verifySignature\` (src/extend/signature.ts, WebCrypto, key imported once per secret) against a bare \`createHmac\` + \`timingSafeEqual\`.\n\n` +
+    `## 2. Core costs (Node ${process.version}, tinybench)\n\nMedian per-operation latency, median of 3 tinybench runs.\n\n### Signature verification\n\n\`verifySignature\` (src/extend/signature.ts, WebCrypto, key imported once per secret) against a bare \`createHmac\` + \`timingSafeEqual\`. The target is per KB (the last row: the marginal cost of one more KB, where fixed per-call costs cancel); per call, small bodies in Node pay WebCrypto's fixed cost of an async call, which workerd does not (next table).\n\n` +
       table(["body", "relay µs", "node:crypto µs", "relay MB/s", "node:crypto MB/s", "relay speed"], sig) +
       `\n\nThe same comparison inside workerd (bench/signature-worker: \`node:crypto\` through nodejs_compat; median of 5 batches, µs per call from \`Date.now()\` over each batch):\n\n` +
       table(["body", "relay µs", "node:crypto µs", "relay speed"], sigWorkerd) +
@@ -233,16 +230,17 @@ function render(r: Results): { markdown: string; summary: string } {
   // Delivery
   const dRows: string[][] = [];
   const dm = (target: TargetName, key: "perSecond" | "cpuMsPerDelivery" | "logLinesPerDelivery") => median(r.delivery.filter((run) => run.target === target).map((run) => run[key]));
-  for (const target of ["relay", "relay-warn", "baseline"] as const) {
+  for (const target of DELIVERY_TARGETS) {
     dRows.push([LABEL[target], fmt(dm(target, "perSecond"), 0), fmt(dm(target, "cpuMsPerDelivery"), 2), fmt(dm(target, "logLinesPerDelivery"), 2), String(r.delivery.filter((run) => run.target === target).reduce((n, run) => n + run.deliveries, 0))]);
   }
-  for (const [target, suffix] of [["relay", ""], ["relay-warn", ", LOG_LEVEL=warn"]] as const) {
+  for (const target of DELIVERY_TARGETS) {
+    if (target === "baseline") continue;
     const dRatio = dm(target, "perSecond") / dm("baseline", "perSecond");
     dRows.push([`${LABEL[target]} ÷ baseline`, `${dRatio.toFixed(2)}×`, ratio(dm(target, "cpuMsPerDelivery"), dm("baseline", "cpuMsPerDelivery")), "", ""]);
-    verdicts.push([`Delivery rate${suffix}`, "≥ 0.80× baseline consumer", measured(dRatio, 0.8), verdict(dRatio >= 0.8)]);
+    verdicts.push([`Delivery rate${suffix(target)}`, "≥ 0.80× baseline consumer", measured(dRatio, 0.8), verdict(dRatio >= 0.8)]);
   }
   sections.push(
-    `## 3. Delivery (queue consumer → loopback receiver)\n\n${DELIVERY_CALLS} calls per round through each Worker's front door (relays: signed standard calls, ${FANOUT} messages each; baseline: \`POST /enqueue?count=${FANOUT}\`, ${FANOUT} messages each), then deliveries/s = arrivals ÷ (last − first arrival) at a receiver that answers 200 at once. All consumers: batch size 10, batch timeout 1 s. Medians over ${ROUNDS} round(s). *CPU ms/delivery* is all CPU of that \`wrangler dev\` from the first request to the last arrival, divided by the deliveries, so it includes each Worker's share of ingress; *log lines/delivery* likewise.\n\n` +
+    `## 3. Delivery (queue consumer → loopback receiver)\n\n${DELIVERY_CALLS} calls per round through each Worker's front door (relays: signed standard calls, ${FANOUT} messages each; baseline: \`POST /enqueue?count=${FANOUT}\`, ${FANOUT} messages each) while the receiver holds its answers, so each consumer's first batch waits and the rest of the messages queue up; then the receiver is released and answers 200 at once, and deliveries/s = arrivals ÷ (last − first arrival). Only the consumer runs in that window. All consumers: batch size 10, batch timeout 1 s. Medians over ${ROUNDS} round(s). *CPU ms/delivery* is all CPU of that \`wrangler dev\` from the release to the last arrival, divided by the deliveries; *log lines/delivery* likewise. The DEDUP_TTL_SECONDS=0 relay is left out: that setting changes only the front door.\n\n` +
       table(["consumer", "deliveries/s", "CPU ms/delivery", "log lines/delivery", "deliveries"], dRows),
   );
 
@@ -311,19 +309,19 @@ ${machine}
 
 ## Method
 
-- **HTTP runs** start three Workers under \`wrangler dev\` with scripts/lib/wrangler-dev.ts, each with its own fresh
-  local state: the relay (this repository's wrangler.toml, LOG_LEVEL=info as shipped, bench rules pushed with
-  \`PUT /admin/rules\`), the same relay with \`--var LOG_LEVEL:warn\` (same rules, everything else equal), and the
-  baseline (bench/baseline/: own wrangler.toml with the relay's compatibility_date, one queue producer and a consumer
-  with the relay's batch settings). All three run all the time; they are loaded one after the other, rotating the
-  order per round and concurrency so that none always runs first.
+- **HTTP runs** start ${TARGET_NAMES.length} Workers under \`wrangler dev\` with scripts/lib/wrangler-dev.ts, each with its own fresh
+  local state: the relay (this repository's wrangler.toml as shipped, bench rules pushed with \`PUT /admin/rules\`),
+  the same relay with ${RELAY_NAMES.filter((name) => RELAYS[name].setting !== "").map((name) => `\`${RELAYS[name].setting}\``).join(" and with ")}
+  (as \`--var\`s; same rules, everything else equal), and the baseline (bench/baseline/: own wrangler.toml with the
+  relay's compatibility_date, one queue producer and a consumer with the relay's batch settings). All run all the
+  time; they are loaded one after the other, rotating the order per round and concurrency so that none always runs first.
 - **Load**: autocannon from this process; every request takes the next call from a pool of distinct, pre-signed
   bodies (fresh Id and signature each, so the relay's dedupe sees new Ids), so the generator only copies bytes.
-- **Consumers are live in all three Workers**, as in production: each relay's DELIVERIES consumer delivers each call's
+- **Consumers are live in every Worker**, as in production: each relay's DELIVERIES consumer delivers each call's
   three messages to a loopback receiver (own thread, answers 200 at once, counts arrivals per Worker), and the
   baseline's consumer makes the same three requests per call (three concurrent fetches per message), so every
-  Worker carries the same downstream traffic. Each run waits until its deliveries have arrived before the next starts, so one run's backlog
-  never runs into the next; CPU per call covers ingress and delivery.
+  Worker carries the same downstream traffic. Each ingress run waits until its deliveries have arrived before the next starts, so one run's backlog
+  never runs into the next; CPU per call covers ingress and delivery. The delivery run (section 3) times the consumers alone.
 - **Latency** per response as autocannon reports it (float ms), percentiles over all responses of a run; every figure
   in a table is the median over rounds.
 - **Core** figures run the relay's functions directly in Node ${process.version} (tinybench).

@@ -27,14 +27,16 @@ export const newId = (): string => randomBytes(16).toString("hex");
 export function benchRules(receiverUrl: string, source = "relay") {
   return {
     version: 1,
+    // The longest timeout: the delivery run holds the receiver's answers while the queue fills (a few seconds).
     destinations: {
-      wms: { url: `${receiverUrl}/${source}/wms`, signing: { scheme: "ms-signature", secret: "WMS_SECRET" } },
+      wms: { url: `${receiverUrl}/${source}/wms`, signing: { scheme: "ms-signature", secret: "WMS_SECRET" }, timeoutMs: 30_000 },
       shop: {
         url: `${receiverUrl}/${source}/shop`,
         signing: { scheme: "standard-webhooks", secret: "SHOP_SECRET" },
         headers: { "X-Source": "extend" },
+        timeoutMs: 30_000,
       },
-      erp: { url: `${receiverUrl}/${source}/erp` },
+      erp: { url: `${receiverUrl}/${source}/erp`, timeoutMs: 30_000 },
     },
     routes: [
       { name: "orders-to-wms", actions: ["OrderCreated", "OrderCancelled"], where: { "Details.OrderType": "NormalOrder" }, to: ["wms"] },

@@ -1,7 +1,8 @@
 /**
  * The loopback receiver the consumers deliver to: answers every POST at once with 200 and counts
  * arrivals per first path segment (/relay/… and /relay-warn/… for the two relays' destinations,
- * /baseline for the baseline Worker).
+ * /baseline for the baseline Worker). While held, it answers nothing until released (the delivery run
+ * uses that to let a backlog build up), and counts each arrival when it answers it.
  * It runs on its own thread so that counting does not share an event loop with the load generator.
  */
 import { createServer } from "node:http";
@@ -19,23 +20,29 @@ export interface Receiver {
   url: string;
   stats(): Promise<ArrivalStats>;
   reset(): Promise<void>;
+  /** Stop answering: requests wait until `release`. */
+  hold(): Promise<void>;
+  /** Answer every waiting request now and every later one at once. */
+  release(): Promise<void>;
   stop(): Promise<void>;
 }
 
 if (!isMainThread && parentPort !== null) {
   const port = parentPort;
   let stats: ArrivalStats = { count: {}, first: {}, last: {} };
+  let held: (() => void)[] | undefined;
   const server = createServer({ keepAliveTimeout: 60_000 }, (request, response) => {
     const source = /^\/([^/?]+)/.exec(request.url ?? "")?.[1] ?? "baseline";
-    request.resume();
-    request.on("end", () => {
+    const answer = () => {
       const now = Date.now();
       stats.count[source] = (stats.count[source] ?? 0) + 1;
       stats.first[source] ??= now;
       stats.last[source] = now;
       response.writeHead(200, { "Content-Length": "0" });
       response.end();
-    });
+    };
+    request.resume();
+    request.on("end", () => (held === undefined ? answer() : held.push(answer)));
   });
   server.listen(0, "127.0.0.1", () => {
     const address = server.address();
@@ -46,6 +53,14 @@ if (!isMainThread && parentPort !== null) {
     else if (message.type === "reset") {
       stats = { count: {}, first: {}, last: {} };
       port.postMessage({ type: "reset", seq: message.seq });
+    } else if (message.type === "hold") {
+      held ??= [];
+      port.postMessage({ type: "hold", seq: message.seq });
+    } else if (message.type === "release") {
+      const waiting = held ?? [];
+      held = undefined;
+      for (const answer of waiting) answer();
+      port.postMessage({ type: "release", seq: message.seq });
     } else if (message.type === "stop") {
       server.close(() => port.postMessage({ type: "stopped", seq: message.seq }));
       server.closeAllConnections();
@@ -77,6 +92,8 @@ export async function startReceiver(): Promise<Receiver> {
     url: `http://127.0.0.1:${port}`,
     stats: () => ask<ArrivalStats>("stats"),
     reset: () => ask<void>("reset"),
+    hold: () => ask<void>("hold"),
+    release: () => ask<void>("release"),
     stop: async () => {
       await ask<void>("stop");
       await worker.terminate();

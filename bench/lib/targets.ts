@@ -1,23 +1,38 @@
 /**
  * The Workers under test, all under `wrangler dev` on loopback with their own state folders: the relay
- * (this repository's wrangler.toml, LOG_LEVEL as shipped: info), the same relay started with
- * `--var LOG_LEVEL:warn`, and the baseline (bench/baseline/). Both relays get the same bench rules through
- * the admin API; every consumer delivers to the same loopback receiver, under its own path prefix.
+ * (this repository's wrangler.toml as shipped), the same relay with the settings in RELAYS, and the
+ * baseline (bench/baseline/). Every relay gets the same bench rules through the admin API; every consumer
+ * delivers to the same loopback receiver, under its own path prefix.
  */
 import { join } from "node:path";
 import { ROOT, startWranglerDev, type WranglerDev } from "../../scripts/lib/wrangler-dev.ts";
 import { SECRETS, benchRules } from "./fixtures.ts";
 
 /** Also the receiver's source name (first path segment of the target's deliveries). */
-export type TargetName = "relay" | "relay-warn" | "baseline";
+export type TargetName = "relay" | "relay-warn" | "relay-lean" | "baseline";
+export type RelayName = Exclude<TargetName, "baseline">;
+
+/**
+ * The relay as shipped and the operator settings that trade its per-call work away, each started with
+ * `--var`s over the same wrangler.toml. One place for what each runs with and how the report names it.
+ */
+export const RELAYS: Record<RelayName, { label: string; vars: Record<string, string>; setting: string }> = {
+  relay: { label: "relay", vars: {}, setting: "" },
+  "relay-warn": { label: "relay (LOG_LEVEL=warn)", vars: { LOG_LEVEL: "warn" }, setting: "LOG_LEVEL=warn" },
+  "relay-lean": {
+    label: "relay (LOG_LEVEL=warn, DEDUP_TTL_SECONDS=0)",
+    vars: { LOG_LEVEL: "warn", DEDUP_TTL_SECONDS: "0" },
+    setting: "LOG_LEVEL=warn, DEDUP_TTL_SECONDS=0",
+  },
+};
+export const RELAY_NAMES = Object.keys(RELAYS) as RelayName[];
 
 /** Every target, in the order the tables list them. */
-export const TARGET_NAMES: readonly TargetName[] = ["relay", "relay-warn", "baseline"];
+export const TARGET_NAMES: readonly TargetName[] = [...RELAY_NAMES, "baseline"];
 
 /** How the report names a target. */
 export const LABEL: Record<TargetName, string> = {
-  relay: "relay",
-  "relay-warn": "relay (LOG_LEVEL=warn)",
+  ...(Object.fromEntries(RELAY_NAMES.map((name) => [name, RELAYS[name].label])) as Record<RelayName, string>),
   baseline: "baseline",
 };
 
@@ -35,20 +50,22 @@ export interface Targets {
 }
 
 export async function startTargets(receiverUrl: string): Promise<Targets> {
-  const counters: Record<TargetName, number> = { relay: 0, "relay-warn": 0, baseline: 0 };
+  const counters = Object.fromEntries(TARGET_NAMES.map((name) => [name, 0])) as Record<TargetName, number>;
   // Counts the relay's JSON log lines in wrangler's output (the `log` helper writes `"event":"…"`).
   const count = (name: TargetName) => (line: string) => {
     if (line.includes('"event":"')) counters[name]++;
   };
-  const results = await Promise.allSettled([
-    startWranglerDev({ secrets: SECRETS, onOutput: count("relay") }),
-    startWranglerDev({ secrets: SECRETS, vars: { LOG_LEVEL: "warn" }, onOutput: count("relay-warn") }),
-    startWranglerDev({
-      config: join(ROOT, "bench", "baseline", "wrangler.toml"),
-      vars: { RECEIVER_URL: `${receiverUrl}/baseline` },
-      onOutput: count("baseline"),
-    }),
-  ]);
+  const results = await Promise.allSettled(
+    TARGET_NAMES.map((name) =>
+      name === "baseline"
+        ? startWranglerDev({
+            config: join(ROOT, "bench", "baseline", "wrangler.toml"),
+            vars: { RECEIVER_URL: `${receiverUrl}/baseline` },
+            onOutput: count(name),
+          })
+        : startWranglerDev({ secrets: SECRETS, vars: RELAYS[name].vars, onOutput: count(name) }),
+    ),
+  );
   const started = results.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
   const stop = () => Promise.all(started.map((dev) => dev.stop())).then(() => {});
   const failed = results.find((result) => result.status === "rejected");
@@ -56,16 +73,12 @@ export async function startTargets(receiverUrl: string): Promise<Targets> {
     await stop();
     throw failed.reason;
   }
-  const [relay, relayWarn, baseline] = started as [WranglerDev, WranglerDev, WranglerDev];
-  const target = (name: TargetName, dev: WranglerDev): Target => ({ name, dev, logLines: () => counters[name] });
-  const targets: Targets = {
-    relay,
-    all: { relay: target("relay", relay), "relay-warn": target("relay-warn", relayWarn), baseline: target("baseline", baseline) },
-    stop,
-  };
+  const all = Object.fromEntries(
+    TARGET_NAMES.map((name, i) => [name, { name, dev: started[i]!, logLines: () => counters[name] }]),
+  ) as Record<TargetName, Target>;
+  const targets: Targets = { relay: all.relay.dev, all, stop };
   try {
-    await pushRules(relay.url, benchRules(receiverUrl, "relay"));
-    await pushRules(relayWarn.url, benchRules(receiverUrl, "relay-warn"));
+    for (const name of RELAY_NAMES) await pushRules(all[name].dev.url, benchRules(receiverUrl, name));
   } catch (error) {
     await stop();
     throw error;
