@@ -34,11 +34,13 @@ deadLetters.get("/", async (c) => {
 deadLetters.post("/replay", async (c) => {
   const destination = c.req.query("destination");
   const page = await listDeadLetters(c.env.STATE, { destination, limit: REPLAY_ALL_LIMIT });
-  const records = (await Promise.all(page.items.map((item) => getDeadLetter(c.env.STATE, item.deliveryId)))).filter(
-    (r): r is DeadLetter => r !== null,
+  const stored = await Promise.all(page.items.map(async (item) => ({ item, stored: await getDeadLetter(c.env.STATE, item.deliveryId) })));
+  const records = stored.flatMap(({ stored }) => (stored !== null && "record" in stored ? [stored.record] : []));
+  const unreadable = stored.flatMap(({ item, stored }) =>
+    stored !== null && "unreadable" in stored ? [{ deliveryId: item.deliveryId, reason: unreadableReason(stored.unreadable) }] : [],
   );
   const result = await replay(c.env, records);
-  return c.json({ ...result, more: page.cursor !== undefined }, 202);
+  return c.json({ ...result, skipped: [...result.skipped, ...unreadable], more: page.cursor !== undefined }, 202);
 });
 
 deadLetters.get("/:id", async (c) => c.json(await found(c.env.STATE, c.req.param("id"))));
@@ -53,15 +55,26 @@ deadLetters.post("/:id/replay", async (c) => {
 
 deadLetters.delete("/:id", async (c) => {
   const id = c.req.param("id");
-  await found(c.env.STATE, id);
+  // An unreadable record can be deleted too: that is the way out of one.
+  if ((await getDeadLetter(c.env.STATE, id)) === null) throw notFound(id);
   await deleteDeadLetter(c.env.STATE, id);
   return c.json({ deleted: id });
 });
 
+const notFound = (id: string) => new RelayError(404, "dead_letter_not_found", `There is no dead letter with delivery id ${id}.`);
+const unreadableReason = (problem: string) => `the stored record is not one this relay can read (${problem})`;
+
 async function found(state: KVNamespace, id: string): Promise<DeadLetter> {
-  const record = await getDeadLetter(state, id);
-  if (record === null) throw new RelayError(404, "dead_letter_not_found", `There is no dead letter with delivery id ${id}.`);
-  return record;
+  const stored = await getDeadLetter(state, id);
+  if (stored === null) throw notFound(id);
+  if ("unreadable" in stored) {
+    throw new RelayError(
+      409,
+      "dead_letter_unreadable",
+      `The dead letter ${id} is stored, but ${unreadableReason(stored.unreadable)}; delete it with DELETE /admin/dead-letters/${id}.`,
+    );
+  }
+  return stored.record;
 }
 
 async function replay(env: Env, records: DeadLetter[]) {

@@ -18,10 +18,28 @@ export async function putDeadLetter(state: KVNamespace, record: DeadLetter, ttlS
   await state.put(deadKey(record.deliveryId), JSON.stringify(record), { expirationTtl: ttlSeconds, metadata });
 }
 
-export async function getDeadLetter(state: KVNamespace, deliveryId: string): Promise<DeadLetter | null> {
+/**
+ * A stored record, or why it cannot be read (only possible when STATE was written by hand or by
+ * another version), or null when there is none.
+ */
+export async function getDeadLetter(
+  state: KVNamespace,
+  deliveryId: string,
+): Promise<{ record: DeadLetter } | { unreadable: string } | null> {
   const text = await state.get(deadKey(deliveryId), "text");
   if (text === null) return null;
-  return deadLetterSchema.parse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { unreadable: "it is not JSON" };
+  }
+  const parsed = deadLetterSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { unreadable: `${issue.path.join(".") || "the record"}: ${issue.message}` };
+  }
+  return { record: parsed.data };
 }
 
 export function deleteDeadLetter(state: KVNamespace, deliveryId: string): Promise<void> {

@@ -188,6 +188,38 @@ describe("the dead-letter admin API", () => {
     expect(left.items.map((i) => i.deliveryId)).toEqual([b!.deliveryId]);
   });
 
+  it("names a stored record it cannot read, skips it in a bulk replay and still deletes it", async () => {
+    const good = record();
+    await consumeDeadLetters([good]);
+    const meta = { destination: "wms", reason: "permanent_failure", deadAt: new Date().toISOString(), attempts: 1 };
+    // Only STATE edited by hand (or by another version) holds such records.
+    await env.STATE.put("dead:broken.json", "{not json", { metadata: meta });
+    await env.STATE.put("dead:broken.shape", JSON.stringify({ kind: "dead-letter", deliveryId: 7 }), { metadata: meta });
+
+    const listed = await (await admin("/dead-letters")).json<{ items: { deliveryId: string }[] }>();
+    expect(listed.items.map((i) => i.deliveryId).sort()).toEqual(["broken.json", "broken.shape", good.deliveryId].sort());
+    for (const [id, problem] of [["broken.json", "it is not JSON"], ["broken.shape", "deliveryId"]] as const) {
+      for (const response of [await admin(`/dead-letters/${id}`), await admin(`/dead-letters/${id}/replay`, { method: "POST" })]) {
+        expect(response.status).toBe(409);
+        const body = await response.json<{ error: string; message: string }>();
+        expect(body.error).toBe("dead_letter_unreadable");
+        expect(body.message).toContain(problem);
+        expect(body.message).toContain(`DELETE /admin/dead-letters/${id}`);
+      }
+    }
+
+    const replayed = await admin("/dead-letters/replay", { method: "POST" });
+    expect(replayed.status).toBe(202);
+    const result = await replayed.json<{ replayed: string[]; skipped: { deliveryId: string; reason: string }[] }>();
+    expect(result.replayed).toEqual([good.deliveryId]);
+    expect(result.skipped.map((s) => s.deliveryId).sort()).toEqual(["broken.json", "broken.shape"]);
+    expect(result.skipped[0]!.reason).toContain("not one this relay can read");
+
+    expect((await admin("/dead-letters/broken.json", { method: "DELETE" })).status).toBe(200);
+    expect((await admin("/dead-letters/broken.json")).status).toBe(404);
+    expect(await env.STATE.get("dead:broken.shape")).not.toBeNull();
+  });
+
   it("refuses to replay a record without a readable message with 409", async () => {
     await consumeDeadLetters([42]);
     const response = await admin("/dead-letters/unreadable.d0/replay", { method: "POST" });
