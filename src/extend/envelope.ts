@@ -1,14 +1,13 @@
 import * as z from "zod";
 import { RelayError } from "../errors.ts";
 import { issuesOf } from "../issues.ts";
+import { parseJsonBody } from "../json.ts";
 
 /**
  * The sender's envelope. Unknown fields are kept at every level (`looseObject`; `Details` is never
  * narrowed) so they reach downstream systems unchanged.
  */
 export const MAX_NOTIFICATIONS = 1000;
-/** Extend's payloads nest about five levels; anything past this is refused before parsing. */
-export const MAX_DEPTH = 64;
 
 const jsonObject = z.custom<Record<string, unknown>>(
   (value) => typeof value === "object" && value !== null && !Array.isArray(value),
@@ -35,25 +34,9 @@ export const envelopeSchema = z.looseObject({
 export type Notification = z.infer<typeof notificationSchema>;
 export type Envelope = z.infer<typeof envelopeSchema>;
 
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
-
 /** The envelope in `body`, or a 400 naming what is wrong with it. */
 export function parseEnvelope(body: BufferSource): Envelope {
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    throw new RelayError(400, "invalid_encoding", "The body is not valid UTF-8.");
-  }
-  if (exceedsDepth(text, MAX_DEPTH)) {
-    throw new RelayError(400, "nesting_too_deep", `The body nests objects or arrays more than ${MAX_DEPTH} levels deep.`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new RelayError(400, "invalid_json", `The body is not JSON: ${(error as Error).message}`);
-  }
+  const value = parseJsonBody(body);
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new RelayError(400, "invalid_envelope", "The body must be a JSON object (an Extend Commerce envelope).", {
       issues: [{ path: "(root)", message: `expected an object, got ${Array.isArray(value) ? "an array" : typeof value}` }],
@@ -70,23 +53,6 @@ export function parseEnvelope(body: BufferSource): Envelope {
     );
   }
   return result.data;
-}
-
-/** True when brackets outside strings nest deeper than `limit` (one pass, stops early). */
-function exceedsDepth(text: string, limit: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (inString) {
-      if (code === 92) i++; // backslash: skip the escaped character
-      else if (code === 34) inString = false;
-    } else if (code === 34) inString = true;
-    else if (code === 123 || code === 91) {
-      if (++depth > limit) return true;
-    } else if (code === 125 || code === 93) depth--;
-  }
-  return false;
 }
 
 /** The warehouse a notification concerns: `Details.Warehouse`, or `Details.Order.Warehouse` (PickingStarted). */

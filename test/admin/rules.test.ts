@@ -323,6 +323,17 @@ describe("POST /admin/route (dry run)", () => {
     expect(refused.status).toBe(422);
   });
 
+  it("answers 400 nesting_too_deep, as the front door does, for a body nested past the limit", async () => {
+    const deep = (levels: number) =>
+      `{"Id":"a","Attempt":1,"Notifications":[{"Action":"OrderCreated","Details":{"OrderType":"NormalOrder","Deep":${"[".repeat(levels)}${"]".repeat(levels)}}}]}`;
+    expect((await admin("/route", { method: "POST", body: deep(60), headers: { "content-type": "application/json" } })).status).toBe(200);
+    for (const levels of [61, 100_000]) {
+      const response = await admin("/route", { method: "POST", body: deep(levels), headers: { "content-type": "application/json" } });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ error: "nesting_too_deep" });
+    }
+  });
+
   it("answers 400 invalid_envelope with issues for a body that is not an envelope", async () => {
     const response = await admin("/route", json({ Id: "", Notifications: [{ Details: {} }] }));
     expect(response.status).toBe(400);
