@@ -34,11 +34,16 @@ deadLetters.get("/", async (c) => {
 deadLetters.post("/replay", async (c) => {
   const destination = c.req.query("destination");
   const page = await listDeadLetters(c.env.STATE, { destination, limit: REPLAY_ALL_LIMIT });
-  const stored = await Promise.all(page.items.map(async (item) => ({ item, stored: await getDeadLetter(c.env.STATE, item.deliveryId) })));
-  const records = stored.flatMap(({ stored }) => (stored !== null && "record" in stored ? [stored.record] : []));
-  const unreadable = stored.flatMap(({ item, stored }) =>
-    stored !== null && "unreadable" in stored ? [{ deliveryId: item.deliveryId, reason: unreadableReason(stored.unreadable) }] : [],
+  const read = await Promise.all(
+    page.items.map(async ({ deliveryId }) => ({ deliveryId, stored: await getDeadLetter(c.env.STATE, deliveryId) })),
   );
+  const records: DeadLetter[] = [];
+  const unreadable: { deliveryId: string; reason: string }[] = [];
+  for (const { deliveryId, stored } of read) {
+    if (stored === null) continue; // replayed or deleted since the listing
+    if ("record" in stored) records.push(stored.record);
+    else unreadable.push({ deliveryId, reason: unreadableReason(stored.unreadable) });
+  }
   const result = await replay(c.env, records);
   return c.json({ ...result, skipped: [...result.skipped, ...unreadable], more: page.cursor !== undefined }, 202);
 });
