@@ -6,16 +6,25 @@ import { ROOT } from "./wrangler-dev.ts";
 export const DEV_VARS = join(ROOT, ".dev.vars");
 export const DEV_VARS_EXAMPLE = join(ROOT, ".dev.vars.example");
 
+/**
+ * dotenv 16's line rule, which wrangler reads .dev.vars with: `KEY=value` or `KEY: value`, optional
+ * `export `; a value quoted with '', "" or `` may span lines; an unquoted one ends at `#`.
+ */
+const LINE =
+  /(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)/gm;
+
+/**
+ * The variables as dotenv 16 (so wrangler) reads them: matching surrounding quotes are stripped; in a
+ * double-quoted value `\n` and `\r` become a newline and a carriage return, and nothing else is
+ * unescaped; an unquoted value loses a trailing `# comment` and surrounding whitespace. Never throws.
+ */
 export function parseDevVars(text: string): Record<string, string> {
   const vars: Record<string, string> = {};
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (match === null) continue;
-    let value = match[2]!;
-    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = JSON.parse(value) as string;
-    else if (value.startsWith("'") && value.endsWith("'") && value.length >= 2) value = value.slice(1, -1);
+  for (const match of text.replace(/\r\n?/g, "\n").matchAll(LINE)) {
+    let value = (match[2] ?? "").trim();
+    const quote = value[0];
+    value = value.replace(/^(['"`])([\s\S]*)\1$/gm, "$2");
+    if (quote === '"') value = value.replace(/\\n/g, "\n").replace(/\\r/g, "\r");
     vars[match[1]!] = value;
   }
   return vars;

@@ -3,7 +3,7 @@
  * vars and secrets, and stops it again. Used by `npm run dev`, the end-to-end tests and the benchmarks.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -31,7 +31,10 @@ export interface WranglerDevOptions {
   persistTo?: string;
   /** Vars (`--var`), e.g. RETRY_SCHEDULE. */
   vars?: Record<string, string>;
-  /** Secrets, written to a private env file (never on the command line). */
+  /**
+   * Secrets, written to a private env file (never on the command line) that stop() deletes. A value
+   * with a `'`, a line break or a trailing `\` is refused (see envFileLine).
+   */
   secrets?: Record<string, string>;
   /** Where wrangler's own output goes; defaults to nowhere (kept for error messages). */
   onOutput?: (line: string) => void;
@@ -61,6 +64,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * One env-file line that wrangler's `--env-file` reading (dotenv 16, then dotenv-expand) turns back into
+ * exactly `value`: single-quoted, so dotenv keeps every character, with each `$` written `\$`, which
+ * dotenv-expand does not substitute and turns back into `$`. dotenv cannot carry a `'` or a line break
+ * in such a value, and misreads one ending in `\`; those are refused, naming the key (never the value).
+ */
+export function envFileLine(key: string, value: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`secret name ${JSON.stringify(key)} is not a valid env-file name`);
+  if (/['\r\n]|\\$/.test(value)) {
+    throw new Error(`secret ${key} cannot be written to wrangler's env file: its value contains a ' or a line break, or ends in \\`);
+  }
+  return `${key}='${value.replaceAll("$", "\\$")}'`;
+}
+
 export async function startWranglerDev(options: WranglerDevOptions = {}): Promise<WranglerDev> {
   const port = options.port ?? (await freePort());
   const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "extend-relay-state-"));
@@ -82,15 +99,14 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
     "log",
   ];
   for (const [key, value] of Object.entries(options.vars ?? {})) args.push("--var", `${key}:${value}`);
+  let secretsDir: string | undefined;
   if (options.secrets !== undefined) {
-    const file = join(mkdtempSync(join(tmpdir(), "extend-relay-secrets-")), ".env");
-    writeFileSync(
-      file,
-      Object.entries(options.secrets)
-        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-        .join("\n"),
-      { mode: 0o600 },
-    );
+    const text = Object.entries(options.secrets)
+      .map(([key, value]) => envFileLine(key, value))
+      .join("\n");
+    secretsDir = mkdtempSync(join(tmpdir(), "extend-relay-secrets-"));
+    const file = join(secretsDir, ".env");
+    writeFileSync(file, `${text}\n`, { mode: 0o600 });
     args.push("--env-file", file);
   }
 
@@ -118,27 +134,32 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
     }),
   );
   const stop = async () => {
-    if (exited) return;
-    try {
-      process.kill(-child.pid!, "SIGTERM");
-    } catch {
-      // already gone
-    }
-    const timer = setTimeout(() => {
+    if (!exited) {
       try {
-        process.kill(-child.pid!, "SIGKILL");
+        process.kill(-child.pid!, "SIGTERM");
       } catch {
         // already gone
       }
-    }, 5000);
-    await exit;
-    clearTimeout(timer);
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }, 5000);
+      await exit;
+      clearTimeout(timer);
+    }
+    if (secretsDir !== undefined) rmSync(secretsDir, { recursive: true, force: true });
   };
 
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
   for (;;) {
-    if (exited) throw new Error(`wrangler dev exited before it was ready:\n${output.slice(-4000)}`);
+    if (exited) {
+      await stop();
+      throw new Error(`wrangler dev exited before it was ready:\n${output.slice(-4000)}`);
+    }
     try {
       const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
       await response.arrayBuffer();

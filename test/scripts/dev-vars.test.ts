@@ -1,0 +1,84 @@
+/**
+ * .dev.vars as wrangler reads it (dotenv 16), and secrets handed to `wrangler dev` through its env file
+ * arriving in the Worker byte for byte.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseDevVars } from "../../scripts/lib/dev-vars.ts";
+import { envFileLine, startWranglerDev } from "../../scripts/lib/wrangler-dev.ts";
+
+describe("parseDevVars", () => {
+  it("keeps backslashes in double quotes literally, and does not throw on them", () => {
+    expect(parseDevVars('KEY="C:\\p\\s3cr3t"')).toEqual({ KEY: "C:\\p\\s3cr3t" });
+    expect(parseDevVars('KEY="a\\"b\\u0041\\t"')).toEqual({ KEY: 'a\\"b\\u0041\\t' });
+  });
+
+  it("turns \\n and \\r into a newline and a carriage return in double quotes only", () => {
+    expect(parseDevVars('KEY="one\\ntwo\\rthree"')).toEqual({ KEY: "one\ntwo\rthree" });
+    expect(parseDevVars("KEY=one\\ntwo")).toEqual({ KEY: "one\\ntwo" });
+    expect(parseDevVars("KEY=`one\\ntwo`")).toEqual({ KEY: "one\\ntwo" });
+  });
+
+  it("keeps single-quoted values literally, # and quotes of the other kinds included", () => {
+    expect(parseDevVars("KEY='a\\nb # not a comment \"x\" $HOME'")).toEqual({ KEY: 'a\\nb # not a comment "x" $HOME' });
+  });
+
+  it("strips an inline comment and surrounding whitespace from an unquoted value", () => {
+    expect(parseDevVars("KEY =   some value   # the comment\nOTHER=x")).toEqual({ KEY: "some value", OTHER: "x" });
+    expect(parseDevVars("# KEY=commented out\nEMPTY=\n")).toEqual({ EMPTY: "" });
+  });
+
+  it("accepts an `export ` prefix and CRLF line ends", () => {
+    expect(parseDevVars("export KEY=value\r\n  export OTHER='x'\r\n")).toEqual({ KEY: "value", OTHER: "x" });
+  });
+
+  it("reads a quoted value across lines, as dotenv does", () => {
+    expect(parseDevVars('KEY="first\nsecond"\nNEXT=1')).toEqual({ KEY: "first\nsecond", NEXT: "1" });
+  });
+});
+
+describe("envFileLine", () => {
+  it("single-quotes the value, so parseDevVars reads back everything but the escaped $", () => {
+    const value = 'C:\\p\\s3cr3t "quoted" `tick` # hash\\n';
+    expect(parseDevVars(envFileLine("KEY", value))).toEqual({ KEY: value });
+    expect(envFileLine("KEY", "a$b${c}")).toBe("KEY='a\\$b\\${c}'");
+  });
+
+  it("refuses what the env file cannot carry, naming the key and never the value", () => {
+    for (const value of ["it's-s3cr3t", "s3cr3t\nline", "s3cr3t\rline", "s3cr3t\\"]) {
+      expect(() => envFileLine("MY_SECRET", value)).toThrow(/^secret MY_SECRET cannot be written/);
+      try {
+        envFileLine("MY_SECRET", value);
+      } catch (error) {
+        expect((error as Error).message).not.toContain("s3cr3t");
+      }
+    }
+    expect(() => envFileLine("BAD NAME", "x")).toThrow('secret name "BAD NAME" is not a valid env-file name');
+  });
+});
+
+describe("startWranglerDev secrets", () => {
+  it("gives the Worker each secret exactly as passed, and refuses an unwritable one before starting", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "extend-relay-echo-"));
+    writeFileSync(join(dir, "worker.js"), "export default { fetch: (request, env) => Response.json(env) };\n");
+    const config = join(dir, "wrangler.toml");
+    writeFileSync(config, 'name = "echo-env"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n');
+    const secrets = {
+      BACKSLASHES: "C:\\p\\s3cr3t\\n",
+      QUOTES: '"double" `back`',
+      DOLLARS: "$HOME ${PATH} \\$x $",
+      HASH: "  padded # not a comment  ",
+      EMPTY: "",
+    };
+    await expect(startWranglerDev({ config, secrets: { BAD: "it's" } })).rejects.toThrow(/^secret BAD cannot be written/);
+    const dev = await startWranglerDev({ config, secrets });
+    try {
+      const env = (await (await fetch(dev.url)).json()) as Record<string, string>;
+      expect(env).toEqual(secrets);
+    } finally {
+      await dev.stop();
+    }
+  }, 120_000);
+});
