@@ -8,7 +8,7 @@
  * Exit codes: 0 every answer 2xx · 1 some answer was not 2xx · 2 usage, or the relay cannot be reached.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEV_VARS, readDevVars } from "./lib/dev-vars.ts";
@@ -32,6 +32,8 @@ Exit codes: 0 every answer 2xx, 1 some answer was not 2xx, 2 usage or relay unre
 
 export interface Sample {
   name: string;
+  /** Where the sample was read from. */
+  path: string;
   text: string;
 }
 
@@ -43,13 +45,16 @@ export function sampleNames(dir = FIXTURES_DIR): string[] {
     .sort();
 }
 
-/** A sample by Action / sample name (case-insensitive) or by file path; undefined when neither. */
+/** A sample by Action / sample name (case-insensitive) or by file path; undefined when neither (a folder is neither). */
 export function findSample(argument: string, cwd = process.cwd(), dir = FIXTURES_DIR): Sample | undefined {
   const name = sampleNames(dir).find((n) => n.toLowerCase() === argument.replace(/\.json$/i, "").toLowerCase());
-  if (name !== undefined) return { name, text: readFileSync(join(dir, `${name}.json`), "utf8") };
+  if (name !== undefined) {
+    const path = join(dir, `${name}.json`);
+    return { name, path, text: readFileSync(path, "utf8") };
+  }
   const path = resolve(cwd, argument);
-  if ((argument.includes("/") || argument.endsWith(".json")) && existsSync(path)) {
-    return { name: basename(path), text: readFileSync(path, "utf8") };
+  if ((argument.includes("/") || argument.endsWith(".json")) && statSync(path, { throwIfNoEntry: false })?.isFile() === true) {
+    return { name: basename(path), path, text: readFileSync(path, "utf8") };
   }
   return undefined;
 }
@@ -147,6 +152,11 @@ export async function runSendSample(
     io.err(`error: name one sample (an Action or a file) or pass --all\n\n${USAGE}`);
     return 2;
   }
+  const url = values.url ?? DEFAULT_RELAY_URL;
+  if (!URL.canParse(url) || !["http:", "https:"].includes(new URL(url).protocol)) {
+    io.err(`error: --url ${url} is not an http:// or https:// URL, e.g. ${DEFAULT_RELAY_URL}`);
+    return 2;
+  }
   const samples: Sample[] = [];
   if (values.all) {
     for (const name of sampleNames()) samples.push(findSample(name)!);
@@ -163,16 +173,28 @@ export async function runSendSample(
     io.err(`error: no signing secret. Pass --secret, set EXTEND_WEBHOOK_SECRET, or run npm run dev once to create ${DEV_VARS}.`);
     return 2;
   }
-  const url = values.url ?? DEFAULT_RELAY_URL;
   const width = Math.max(...samples.map((s) => s.name.length));
-  let failed = 0;
+  // Every sample gets its fresh Id before anything is sent: a file that is no envelope is named as such.
+  const texts: string[] = [];
   for (const sample of samples) {
+    try {
+      texts.push(values["keep-id"] ? sample.text : withId(sample.text, newId()));
+    } catch (error) {
+      const problem = error instanceof SyntaxError ? `it is not JSON (${error.message})` : (error as Error).message;
+      io.err(`error: cannot give ${sample.path} a fresh Id: ${problem}. Pass --keep-id to send a file as it is.`);
+      return 2;
+    }
+  }
+  let failed = 0;
+  for (const [index, sample] of samples.entries()) {
     let result: SendResult;
     try {
-      result = await sendSample({ text: sample.text, url, secret, keepId: values["keep-id"] });
+      result = await sendSample({ text: texts[index]!, url, secret, keepId: true });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      io.err(`error: cannot reach the relay at ${url} (${cause}). Is it running? Start it with: npm run dev`);
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      io.err(
+        `error: cannot reach the relay at ${url} (${cause?.code ?? cause?.message ?? (error as Error).message}). Is it running? Start it with: npm run dev`,
+      );
       return 2;
     }
     if (result.status < 200 || result.status > 299) failed++;

@@ -1,7 +1,8 @@
 import { createHmac } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT, freePort } from "../../scripts/lib/wrangler-dev.ts";
@@ -112,6 +113,45 @@ describe("send-sample mistakes", () => {
     expect(await runSendSample(["OrderCreated", "--url", url, "--secret", "s"], io)).toBe(2);
     expect(lines.err.join("\n")).toContain(`cannot reach the relay at ${url} (ECONNREFUSED)`);
     expect(lines.err.join("\n")).toContain("npm run dev");
+  });
+
+  it("exits 2 naming a file that is not JSON or has no Id, before sending anything", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "extend-relay-send-sample-"));
+    const url = `http://127.0.0.1:${await freePort()}/webhook`;
+    writeFileSync(join(dir, "broken.json"), "not json\n");
+    writeFileSync(join(dir, "no-id.json"), '{"Notifications":[]}\n');
+    for (const [name, problem] of [
+      ["broken.json", "it is not JSON ("],
+      ["no-id.json", 'the sample has no string "Id" to replace'],
+    ] as const) {
+      const { io, lines } = capture();
+      expect(await runSendSample([join(dir, name), "--url", url, "--secret", "s"], io)).toBe(2);
+      expect(lines.err.join("\n")).toContain(`error: cannot give ${join(dir, name)} a fresh Id: ${problem}`);
+      expect(lines.err.join("\n")).not.toContain("cannot reach the relay");
+    }
+  });
+
+  it("exits 2 for a folder given as the sample, without a stack", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "extend-relay-send-sample-"));
+    mkdirSync(join(dir, "folder.json"));
+    const { io, lines } = capture();
+    expect(await runSendSample([join(dir, "folder.json"), "--secret", "s"], io)).toBe(2);
+    expect(lines.err.join("\n")).toContain(`"${join(dir, "folder.json")}" is neither a sample nor a file`);
+  });
+
+  it("exits 2 for a --url that is not http(s), before sending anything", async () => {
+    for (const url of ["127.0.0.1:8787/webhook", "ftp://127.0.0.1/webhook", "not a url"]) {
+      const { io, lines } = capture();
+      expect(await runSendSample(["OrderCreated", "--url", url, "--secret", "s"], io), url).toBe(2);
+      expect(lines.err.join("\n")).toBe(`error: --url ${url} is not an http:// or https:// URL, e.g. http://127.0.0.1:8787/webhook`);
+    }
+  });
+
+  it("names fetch's own reason when it has no error code, not just \"fetch failed\"", async () => {
+    // Port 1 is on fetch's blocked-port list: it refuses without trying, with cause "bad port".
+    const { io, lines } = capture();
+    expect(await runSendSample(["OrderCreated", "--url", "http://127.0.0.1:1/webhook", "--secret", "s"], io)).toBe(2);
+    expect(lines.err.join("\n")).toContain("cannot reach the relay at http://127.0.0.1:1/webhook (bad port)");
   });
 
   it("exits 2 without a sample or with both a sample and --all", async () => {
