@@ -12,7 +12,7 @@ import { batchMessages, fanOut, planMessages } from "../src/delivery/planner.ts"
 import { SECRETS, benchRules, manyRoutes, sign, signedCall } from "./lib/fixtures.ts";
 import { median } from "./lib/stats.ts";
 
-const ROUNDS = 3;
+export const ROUNDS = 3;
 
 /** Median per-operation latency (ms) of each task, over ROUNDS runs. */
 async function measure(tasks: Record<string, () => unknown>, time = 250): Promise<Record<string, number>> {
@@ -35,7 +35,7 @@ export interface SignatureRow {
   relayMs: number;
   nodeMs: number;
 }
-export interface MatchRow {
+interface MatchRow {
   routes: number;
   ns: number;
   matched: number;

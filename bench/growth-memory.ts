@@ -22,8 +22,6 @@ export interface Shape {
 
 export interface MemoryPoint {
   label: string;
-  bodyBytes: number;
-  notifications: number;
   /** Median ms per step. */
   steps: { verify: number; parse: number; match: number; plan: number; serialize: number };
   /** Bytes reachable while one call's results are held (body excluded). */
@@ -58,7 +56,7 @@ async function time(fn: () => unknown, minMs = 150): Promise<number> {
 }
 
 /** Module-level, so that the optimiser cannot prove the results dead before they are measured. */
-export const held: unknown[] = [];
+const held: unknown[] = [];
 
 /** Runs one call's pipeline and keeps its results; no local of the caller's frame refers to them. */
 function holdOneCall(body: Buffer): void {
@@ -94,8 +92,6 @@ for (const shape of shapes) {
   }
   points.push({
     label: shape.label,
-    bodyBytes: call.body.length,
-    notifications: shape.notifications,
     steps,
     retainedBytes: median(samples),
   });

@@ -8,18 +8,19 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, startWranglerDev } from "../scripts/lib/wrangler-dev.ts";
-import { runCore, type CoreResults } from "./core.ts";
+import { ROUNDS as CORE_ROUNDS, runCore, type CoreResults, type SignatureRow } from "./core.ts";
 import { DELIVERY_TARGETS, FANOUT, runDelivery, runGrowthHttp, runIngress, type DeliveryRun, type GrowthPoint, type IngressRun } from "./http.ts";
 import type { MemoryPoint, Shape } from "./growth-memory.ts";
-import { startReceiver, type Receiver } from "./lib/receiver.ts";
+import { startReceiver } from "./lib/receiver.ts";
 import { bytes, fmt, median, ratio, table } from "./lib/stats.ts";
-import { LABEL, RELAYS, RELAY_NAMES, TARGET_NAMES, startTargets, type RelayName, type TargetName, type Targets } from "./lib/targets.ts";
+import { RELAY_NAMES, TARGET_NAMES, labelOf, settingOf, startTargets, type RelayName, type TargetName } from "./lib/targets.ts";
 
 const QUICK = process.argv.includes("--quick");
 const CONNECTIONS = [10, 50];
 const ROUNDS = QUICK ? 1 : 3;
 const DURATION_SECONDS = QUICK ? 2 : 5;
-const POOL = 15_000;
+// Distinct signed calls per load run: well above what the fastest target takes in that time.
+const POOL = DURATION_SECONDS * 600;
 const DELIVERY_CALLS = QUICK ? 100 : 400;
 
 const COUNT_SHAPES: Shape[] = [1, 10, 100, 1000].map((n) => ({ label: `${n} notification${n === 1 ? "" : "s"}`, notifications: n, notificationBytes: 480 }));
@@ -33,14 +34,16 @@ const SIZE_SHAPES: Shape[] = [
 const started = Date.now();
 const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 
-let receiver: Receiver | undefined;
-let targets: Targets | undefined;
-const cleanUp = async () => {
-  await targets?.stop();
-  await receiver?.stop();
-};
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
+// Everything started, stopped on the way out and on Ctrl-C (the Workers run in their own process
+// groups, so a Ctrl-C at the terminal does not reach them). Stopping twice is harmless.
+const running: Promise<{ stop(): Promise<void> }>[] = [];
+function tracked<T extends { stop(): Promise<void> }>(starting: Promise<T>): Promise<T> {
+  running.push(starting);
+  return starting;
+}
+const cleanUp = () => Promise.all(running.map((starting) => starting.then((it) => it.stop(), () => {})));
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  process.once(signal, () => void cleanUp().finally(() => process.exit(code)));
 }
 
 log("core costs (Node, tinybench)");
@@ -62,11 +65,11 @@ let delivery: DeliveryRun[];
 let growth: GrowthPoint[];
 try {
   log(`starting the loopback receiver and ${TARGET_NAMES.join(", ")} under wrangler dev`);
-  receiver = await startReceiver();
-  targets = await startTargets(receiver.url);
+  const receiver = await tracked(startReceiver());
+  const targets = await tracked(startTargets(receiver.url));
   ingress = await runIngress(targets, receiver, { connections: CONNECTIONS, rounds: ROUNDS, durationSeconds: DURATION_SECONDS, poolSize: POOL }, log);
   delivery = await runDelivery(targets, receiver, { calls: DELIVERY_CALLS, rounds: ROUNDS }, log);
-  growth = await runGrowthHttp(targets.relay, receiver, [...COUNT_SHAPES, ...SIZE_SHAPES], QUICK ? 5 : 15, log);
+  growth = await runGrowthHttp(targets.all.relay.dev, receiver, [...COUNT_SHAPES, ...SIZE_SHAPES], QUICK ? 5 : 15, log);
 } finally {
   await cleanUp();
 }
@@ -77,7 +80,6 @@ console.log(`\n${report.summary}\n\nWrote BENCHMARKS.md in ${((Date.now() - star
 
 // ---------------------------------------------------------------------------------------------------
 
-type SignatureRowOf = CoreResults["signature"][number];
 
 interface WorkerdSignatureRow {
   size: number;
@@ -87,11 +89,11 @@ interface WorkerdSignatureRow {
 
 /** The same comparison on the Workers runtime: a bench-only Worker times both in workerd. */
 async function measureSignatureInWorkerd(): Promise<WorkerdSignatureRow[]> {
-  const worker = await startWranglerDev({ config: join(ROOT, "bench", "signature-worker", "wrangler.toml") });
+  const worker = await tracked(startWranglerDev({ config: join(ROOT, "bench", "signature-worker", "wrangler.toml") }));
   try {
     const rows: WorkerdSignatureRow[] = [];
-    for (const [size, iterations] of [[1024, 2000], [16 * 1024, 1000], [128 * 1024, 200], [1024 * 1024, 30]] as const) {
-      const response = await fetch(`${worker.url}/?size=${size}&iterations=${iterations}`);
+    for (const [size, iterations] of [[1024, 2000], [16 * 1024, 1000], [128 * 1024, 200], [1024 * 1024, 150]] as const) {
+      const response = await fetch(`${worker.url}/?size=${size}&iterations=${iterations}`, { signal: AbortSignal.timeout(120_000) });
       if (!response.ok) throw new Error(`signature worker answered ${response.status}: ${await response.text()}`);
       rows.push((await response.json()) as WorkerdSignatureRow);
     }
@@ -145,7 +147,7 @@ function render(r: Results): { markdown: string; summary: string } {
   // Ingress: the relay as shipped is the headline; each operator setting gets its own rows and verdicts.
   const ingressRows: string[][] = [];
   const settingVerdicts = new Map<RelayName, string[][]>(RELAY_NAMES.map((name) => [name, []]));
-  const suffix = (name: RelayName) => (RELAYS[name].setting === "" ? "" : `, ${RELAYS[name].setting}`);
+  const suffix = (name: RelayName) => (settingOf(name) === "" ? "" : `, ${settingOf(name)}`);
   for (const connections of CONNECTIONS) {
     const of = (target: TargetName) => r.ingress.filter((run) => run.target === target && run.connections === connections);
     const m = (runs: IngressRun[], key: "rps" | "p50" | "p99" | "cpuMs" | "logLines") => median(runs.map((run) => run[key]));
@@ -154,7 +156,7 @@ function render(r: Results): { markdown: string; summary: string } {
       const runs = of(name);
       ingressRows.push([
         String(connections),
-        LABEL[name],
+        labelOf(name),
         fmt(m(runs, "rps"), 0),
         fmt(m(runs, "p50"), 1),
         fmt(m(runs, "p99"), 1),
@@ -167,7 +169,7 @@ function render(r: Results): { markdown: string; summary: string } {
       const relay = of(name);
       const rpsRatio = m(relay, "rps") / m(base, "rps");
       const p99Ratio = m(relay, "p99") / m(base, "p99");
-      ingressRows.push([String(connections), `${LABEL[name]} ÷ baseline`, ratio(m(relay, "rps"), m(base, "rps")), ratio(m(relay, "p50"), m(base, "p50")), ratio(m(relay, "p99"), m(base, "p99")), ratio(m(relay, "cpuMs"), m(base, "cpuMs")), "", ""]);
+      ingressRows.push([String(connections), `${labelOf(name)} ÷ baseline`, ratio(m(relay, "rps"), m(base, "rps")), ratio(m(relay, "p50"), m(base, "p50")), ratio(m(relay, "p99"), m(base, "p99")), ratio(m(relay, "cpuMs"), m(base, "cpuMs")), "", ""]);
       settingVerdicts.get(name)!.push([`Ingress throughput c=${connections}${suffix(name)}`, "≥ 0.80× baseline", measured(rpsRatio, 0.8), verdict(rpsRatio >= 0.8)]);
       settingVerdicts.get(name)!.push([`Ingress p99 c=${connections}${suffix(name)}`, "≤ 1.25× baseline", measured(p99Ratio, 1.25), verdict(p99Ratio <= 1.25)]);
     }
@@ -188,11 +190,11 @@ function render(r: Results): { markdown: string; summary: string } {
     ratio(row.nodeMs, row.relayMs),
   ]);
   // Per KB: the marginal cost of one more KB between the two largest bodies (fixed per-call costs cancel).
-  const [small, large] = r.core.signature.slice(-2) as [SignatureRowOf, SignatureRowOf];
+  const [small, large] = r.core.signature.slice(-2) as [SignatureRow, SignatureRow];
   const kb = (large.size - small.size) / 1024;
   const relayPerKb = ((large.relayMs - small.relayMs) / kb) * 1000;
   const nodePerKb = ((large.nodeMs - small.nodeMs) / kb) * 1000;
-  sig.push([`per KB (${bytes(small.size)} → ${bytes(large.size)})`, fmt(relayPerKb, 3), fmt(nodePerKb, 3), fmt(1000 / relayPerKb, 0), fmt(1000 / nodePerKb, 0), ratio(nodePerKb, relayPerKb)]);
+  sig.push([`per KB (${bytes(small.size)} → ${bytes(large.size)})`, fmt(relayPerKb, 3), fmt(nodePerKb, 3), fmt(1024 / relayPerKb, 0), fmt(1024 / nodePerKb, 0), ratio(nodePerKb, relayPerKb)]);
   verdicts.push(["Signature per KB (marginal)", "≥ 0.70× node:crypto", measured(nodePerKb / relayPerKb, 0.7), verdict(nodePerKb / relayPerKb >= 0.7)]);
   const sigWorkerd = r.signatureWorkerd.map((row) => [
     bytes(row.size),
@@ -211,7 +213,7 @@ function render(r: Results): { markdown: string; summary: string } {
   verdicts.push(["Matching 10,000 vs 10 routes", "≤ 2×", measured(last.ns / first.ns, 2), verdict(last.ns / first.ns <= 2)]);
   const p = r.core.planning;
   sections.push(
-    `## 2. Core costs (Node ${process.version}, tinybench)\n\nMedian per-operation latency, median of 3 tinybench runs.\n\n### Signature verification\n\n\`verifySignature\` (src/extend/signature.ts, WebCrypto, key imported once per secret) against a bare \`createHmac\` + \`timingSafeEqual\`. The target is per KB (the last row: the marginal cost of one more KB, where fixed per-call costs cancel); per call, small bodies in Node pay WebCrypto's fixed cost of an async call, which workerd does not (next table).\n\n` +
+    `## 2. Core costs (Node ${process.version}, tinybench)\n\nMedian per-operation latency, median of ${CORE_ROUNDS} tinybench runs.\n\n### Signature verification\n\n\`verifySignature\` (src/extend/signature.ts, WebCrypto, key imported once per secret) against a bare \`createHmac\` + \`timingSafeEqual\`. The target is per KB (the last row: the marginal cost of one more KB, where fixed per-call costs cancel); per call, small bodies in Node pay WebCrypto's fixed cost of an async call, which workerd does not (next table).\n\n` +
       table(["body", "relay µs", "node:crypto µs", "relay MB/s", "node:crypto MB/s", "relay speed"], sig) +
       `\n\nThe same comparison inside workerd (bench/signature-worker: \`node:crypto\` through nodejs_compat; median of 5 batches, µs per call from \`Date.now()\` over each batch):\n\n` +
       table(["body", "relay µs", "node:crypto µs", "relay speed"], sigWorkerd) +
@@ -231,12 +233,12 @@ function render(r: Results): { markdown: string; summary: string } {
   const dRows: string[][] = [];
   const dm = (target: TargetName, key: "perSecond" | "cpuMsPerDelivery" | "logLinesPerDelivery") => median(r.delivery.filter((run) => run.target === target).map((run) => run[key]));
   for (const target of DELIVERY_TARGETS) {
-    dRows.push([LABEL[target], fmt(dm(target, "perSecond"), 0), fmt(dm(target, "cpuMsPerDelivery"), 2), fmt(dm(target, "logLinesPerDelivery"), 2), String(r.delivery.filter((run) => run.target === target).reduce((n, run) => n + run.deliveries, 0))]);
+    dRows.push([labelOf(target), fmt(dm(target, "perSecond"), 0), fmt(dm(target, "cpuMsPerDelivery"), 2), fmt(dm(target, "logLinesPerDelivery"), 2), String(r.delivery.filter((run) => run.target === target).reduce((n, run) => n + run.deliveries, 0))]);
   }
   for (const target of DELIVERY_TARGETS) {
     if (target === "baseline") continue;
     const dRatio = dm(target, "perSecond") / dm("baseline", "perSecond");
-    dRows.push([`${LABEL[target]} ÷ baseline`, `${dRatio.toFixed(2)}×`, ratio(dm(target, "cpuMsPerDelivery"), dm("baseline", "cpuMsPerDelivery")), "", ""]);
+    dRows.push([`${labelOf(target)} ÷ baseline`, ratio(dm(target, "perSecond"), dm("baseline", "perSecond")), ratio(dm(target, "cpuMsPerDelivery"), dm("baseline", "cpuMsPerDelivery")), "", ""]);
     verdicts.push([`Delivery rate${suffix(target)}`, "≥ 0.80× baseline consumer", measured(dRatio, 0.8), verdict(dRatio >= 0.8)]);
   }
   sections.push(
@@ -262,7 +264,7 @@ function render(r: Results): { markdown: string; summary: string } {
       bytes(point.bodyBytes),
       String(point.status),
       fmt(point.p50, 1) + flags.latency[i],
-      fmt(point.p99, 1),
+      fmt(point.max, 1),
       fmt(mem[i]!.steps.verify, 3),
       fmt(mem[i]!.steps.parse, 3) + flags.parse[i],
       fmt(mem[i]!.steps.match, 3) + flags.match[i],
@@ -272,13 +274,15 @@ function render(r: Results): { markdown: string; summary: string } {
       `${(mem[i]!.retainedBytes / point.bodyBytes).toFixed(1)}×`,
     ]);
   };
-  const growthHeader = ["call", "body", "HTTP", "p50 ms", "p99 ms", "verify ms", "parse ms", "match ms", "plan ms", "JSON ms", "held", "held ÷ body"];
-  const allFlags = r.growth.length > 0 && [...growthRows(COUNT_SHAPES), ...growthRows(SIZE_SHAPES)].some((row) => row.some((cell) => cell.includes("⚠")));
+  const growthHeader = ["call", "body", "HTTP", "p50 ms", "max ms", "verify ms", "parse ms", "match ms", "plan ms", "JSON ms", "held", "held ÷ body"];
+  const countRows = growthRows(COUNT_SHAPES);
+  const sizeRows = growthRows(SIZE_SHAPES);
+  const allFlags = [...countRows, ...sizeRows].some((row) => row.some((cell) => cell.includes("⚠")));
   sections.push(
-    `## 4. Growth with call size\n\n*p50/p99 ms*: the relay under wrangler dev, one call at a time (no contention), median of the calls per shape. *verify … JSON ms*: the same pipeline functions in Node (median time per call; *JSON* is the serialisation sendBatch performs). *held*: bytes of V8 heap + ArrayBuffers still reachable, after a full GC, while one call's parsed envelope, planned messages and their JSON are held (what one call keeps alive at the moment it is enqueued; the raw body is excluded). ⚠ marks a step that grew more than 1.25× faster than the body from the previous row.\n\n### Notifications per call (~480 B each)\n\n` +
-      table(growthHeader, growthRows(COUNT_SHAPES)) +
+    `## 4. Growth with call size\n\n*p50/max ms*: the relay under wrangler dev, one call at a time, median and slowest of the ${QUICK ? 5 : 15} calls per shape (each shape's deliveries run beside its later calls). *verify … JSON ms*: the same pipeline functions in Node (median time per call from bench/growth-memory.ts's own timing loop; *JSON* is the serialisation sendBatch performs). *held*: bytes of V8 heap + ArrayBuffers still reachable, after a full GC, while one call's parsed envelope, planned messages and their JSON are held (what one call keeps alive at the moment it is enqueued; the raw body is excluded). ⚠ marks a step that grew more than 1.25× faster than the body from the previous row.\n\n### Notifications per call (~480 B each)\n\n` +
+      table(growthHeader, countRows) +
       `\n\n### Body size\n\n2 notifications up to 128 KB; 10 of ~100 KB for 1 MiB (one notification must fit a 128 KB queue message).\n\n` +
-      table(growthHeader, growthRows(SIZE_SHAPES)) +
+      table(growthHeader, sizeRows) +
       `\n\n${allFlags ? "Steps marked ⚠ grew faster than linearly between those two rows; see the analysis." : "No step grew faster than linearly."}`,
   );
 
@@ -311,7 +315,7 @@ ${machine}
 
 - **HTTP runs** start ${TARGET_NAMES.length} Workers under \`wrangler dev\` with scripts/lib/wrangler-dev.ts, each with its own fresh
   local state: the relay (this repository's wrangler.toml as shipped, bench rules pushed with \`PUT /admin/rules\`),
-  the same relay with ${RELAY_NAMES.filter((name) => RELAYS[name].setting !== "").map((name) => `\`${RELAYS[name].setting}\``).join(" and with ")}
+  the same relay with ${RELAY_NAMES.filter((name) => settingOf(name) !== "").map((name) => `\`${settingOf(name)}\``).join(" and with ")}
   (as \`--var\`s; same rules, everything else equal), and the baseline (bench/baseline/: own wrangler.toml with the
   relay's compatibility_date, one queue producer and a consumer with the relay's batch settings). All run all the
   time; they are loaded one after the other, rotating the order per round and concurrency so that none always runs first.
@@ -323,7 +327,7 @@ ${machine}
   Worker carries the same downstream traffic. Each ingress run waits until its deliveries have arrived before the next starts, so one run's backlog
   never runs into the next; CPU per call covers ingress and delivery. The delivery run (section 3) times the consumers alone.
 - **Latency** per response as autocannon reports it (float ms), percentiles over all responses of a run; every figure
-  in a table is the median over rounds.
+  in a table is the median over rounds, except the *requests* and *deliveries* columns, which are totals.
 - **Core** figures run the relay's functions directly in Node ${process.version} (tinybench).
 - Load only ever goes to 127.0.0.1; the whole run is bounded (${ROUNDS} round(s), ${DURATION_SECONDS} s per load run).
 

@@ -7,10 +7,9 @@ import { readFileSync, readdirSync } from "node:fs";
 
 const TICKS_PER_SECOND = 100;
 
-/** utime + stime in ms of every process in the group, split into workerd and the rest. */
-export function groupCpuMs(pgid: number): { workerd: number; other: number } {
-  let workerd = 0;
-  let other = 0;
+/** utime + stime in ms of every process in the group (workerd, wrangler's Node and helpers). */
+export function groupCpuMs(pgid: number): number {
+  let total = 0;
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -19,14 +18,10 @@ export function groupCpuMs(pgid: number): { workerd: number; other: number } {
     } catch {
       continue;
     }
-    const close = stat.lastIndexOf(")");
-    const name = stat.slice(stat.indexOf("(") + 1, close);
-    const fields = stat.slice(close + 2).split(" ");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     // fields[0] is state (field 3); pgrp is field 5, utime 14, stime 15.
     if (Number(fields[2]) !== pgid) continue;
-    const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-    if (name.startsWith("workerd")) workerd += ms;
-    else other += ms;
+    total += ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
   }
-  return { workerd, other };
+  return total;
 }

@@ -2,8 +2,8 @@
  * What the benchmarks send: the rules document, signed sender calls and synthetic route sets.
  * Bodies are signed in Node with node:crypto (the sender's scheme, SPEC §1), before any timing starts.
  */
-import { createHmac, randomBytes } from "node:crypto";
 import { KNOWN_ACTIONS } from "../../src/extend/actions.ts";
+import { msSignature, newId } from "../../scripts/send-sample.ts";
 
 export const SECRETS = {
   EXTEND_WEBHOOK_SECRET: "bench-extend-secret",
@@ -12,12 +12,8 @@ export const SECRETS = {
   SHOP_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 };
 
-/** `sha256=<HEX>` as Extend Commerce writes it. */
-export function sign(body: Buffer | string, secret = SECRETS.EXTEND_WEBHOOK_SECRET): string {
-  return `sha256=${createHmac("sha256", secret).update(body).digest("hex").toUpperCase()}`;
-}
-
-export const newId = (): string => randomBytes(16).toString("hex");
+/** `sha256=<HEX>` as Extend Commerce writes it, with the bench's sender secret. */
+export const sign = (body: Uint8Array): string => msSignature(body, SECRETS.EXTEND_WEBHOOK_SECRET);
 
 /**
  * The relay's rules for the HTTP runs: three destinations on the loopback receiver (one per signing
@@ -96,7 +92,7 @@ export interface SignedCall {
  * AvailableBalanceChanged in YX (→ erp), each about `notificationBytes` long. Two notifications of
  * ~480 bytes make the standard ~1 KB call that matches three routes to three destinations.
  */
-export function signedCall(notifications = 2, notificationBytes = 480, secret = SECRETS.EXTEND_WEBHOOK_SECRET): SignedCall {
+export function signedCall(notifications = 2, notificationBytes = 480): SignedCall {
   const id = newId();
   const base = JSON.stringify(orderCreated(0, 0)).length;
   const padding = Math.max(0, notificationBytes - base);
@@ -106,12 +102,12 @@ export function signedCall(notifications = 2, notificationBytes = 480, secret = 
   const body = Buffer.from(
     JSON.stringify({ Id: id, Attempt: 1, Properties: { NotificationId: crypto.randomUUID() }, Notifications: list }),
   );
-  return { id, body, signature: sign(body, secret) };
+  return { id, body, signature: sign(body) };
 }
 
 /** A pool of distinct signed calls (fresh Id each: the relay deduplicates on it). */
-export function signedPool(count: number, notifications = 2, notificationBytes = 480): SignedCall[] {
-  return Array.from({ length: count }, () => signedCall(notifications, notificationBytes));
+export function signedPool(count: number): SignedCall[] {
+  return Array.from({ length: count }, () => signedCall());
 }
 
 /**

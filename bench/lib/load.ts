@@ -12,7 +12,7 @@ export interface LoadResult {
   rps: number;
   p50: number;
   p99: number;
-  /** Responses that were not the expected status, and connection errors. */
+  /** Responses other than 202 Accepted. */
   unexpected: number;
   errors: number;
 }
@@ -21,14 +21,13 @@ export async function runLoad(options: {
   url: string;
   pool: readonly SignedCall[];
   connections: number;
-  expectStatus: number;
   path?: string;
   /** Stop after this long (the pool still caps the number of requests). */
   durationSeconds?: number;
   /** Send exactly this many requests (at most the pool's size less one per connection). */
   amount?: number;
 }): Promise<LoadResult> {
-  const { url, pool, connections, expectStatus } = options;
+  const { url, pool, connections } = options;
   let next = 0;
   const latencies: number[] = [];
   let unexpected = 0;
@@ -48,8 +47,6 @@ export async function runLoad(options: {
     timeout: 30,
     requests: [
       {
-        method: "POST",
-        path: options.path ?? "/webhook",
         setupRequest: (request) => {
           const call = pool[next++ % pool.length]!;
           return {
@@ -66,7 +63,7 @@ export async function runLoad(options: {
   });
   instance!.on("response", (_client, status, _bytes, responseTime) => {
     latencies.push(responseTime);
-    if (status !== expectStatus) unexpected++;
+    if (status !== 202) unexpected++;
   });
   const result = await done;
   const seconds = (performance.now() - started) / 1000;
@@ -76,6 +73,6 @@ export async function runLoad(options: {
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     unexpected,
-    errors: result.errors + result.timeouts,
+    errors: result.errors, // autocannon counts timeouts among them
   };
 }

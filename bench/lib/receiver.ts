@@ -1,7 +1,6 @@
 /**
  * The loopback receiver the consumers deliver to: answers every POST at once with 200 and counts
- * arrivals per first path segment (/relay/… and /relay-warn/… for the two relays' destinations,
- * /baseline for the baseline Worker). While held, it answers nothing until released (the delivery run
+ * arrivals per first path segment (the target's name: /relay/…, /relay-warn/…, /baseline, …). While held, it answers nothing until released (the delivery run
  * uses that to let a backlog build up), and counts each arrival when it answers it.
  * It runs on its own thread so that counting does not share an event loop with the load generator.
  */
@@ -9,9 +8,9 @@ import { createServer } from "node:http";
 import { Worker, isMainThread, parentPort } from "node:worker_threads";
 
 export interface ArrivalStats {
-  /** Arrivals per source ("relay" | "relay-warn" | "baseline"). */
+  /** Arrivals per source (a target's name; "unknown" for any other path). */
   count: Record<string, number>;
-  /** performance.timeOrigin-relative ms of the first and last arrival per source. */
+  /** `Date.now()` of the first and last arrival per source. */
   first: Record<string, number>;
   last: Record<string, number>;
 }
@@ -32,7 +31,7 @@ if (!isMainThread && parentPort !== null) {
   let stats: ArrivalStats = { count: {}, first: {}, last: {} };
   let held: (() => void)[] | undefined;
   const server = createServer({ keepAliveTimeout: 60_000 }, (request, response) => {
-    const source = /^\/([^/?]+)/.exec(request.url ?? "")?.[1] ?? "baseline";
+    const source = /^\/([^/?]+)/.exec(request.url ?? "")?.[1] ?? "unknown";
     const answer = () => {
       const now = Date.now();
       stats.count[source] = (stats.count[source] ?? 0) + 1;
@@ -70,22 +69,34 @@ if (!isMainThread && parentPort !== null) {
 
 export async function startReceiver(): Promise<Receiver> {
   const worker = new Worker(new URL(import.meta.url));
-  const waiting = new Map<number, (value: unknown) => void>();
+  const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let seq = 0;
+  // Once the thread is gone every question fails at once instead of waiting for an answer forever.
+  let gone: Error | undefined;
+  const fail = (error: Error) => {
+    gone ??= error;
+    for (const { reject } of waiting.values()) reject(gone);
+    waiting.clear();
+  };
   const port = await new Promise<number>((resolve, reject) => {
-    worker.once("error", reject);
+    worker.once("error", (error) => {
+      reject(error);
+      fail(error);
+    });
+    worker.once("exit", (code) => fail(new Error(`the receiver thread exited (code ${code})`)));
     worker.on("message", (message: { type: string; seq?: number; port?: number; stats?: ArrivalStats }) => {
       if (message.type === "ready") resolve(message.port!);
       else if (message.seq !== undefined) {
-        waiting.get(message.seq)?.(message.stats);
+        waiting.get(message.seq)?.resolve(message.stats);
         waiting.delete(message.seq);
       }
     });
   });
   const ask = <T>(type: string) =>
-    new Promise<T>((resolve) => {
+    new Promise<T>((resolve, reject) => {
+      if (gone !== undefined) return reject(gone);
       const id = ++seq;
-      waiting.set(id, resolve as (value: unknown) => void);
+      waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
       worker.postMessage({ type, seq: id });
     });
   return {
@@ -94,8 +105,10 @@ export async function startReceiver(): Promise<Receiver> {
     reset: () => ask<void>("reset"),
     hold: () => ask<void>("hold"),
     release: () => ask<void>("release"),
+    /** Closes the server and ends the thread; safe to call twice. */
     stop: async () => {
-      await ask<void>("stop");
+      if (gone !== undefined) return;
+      await Promise.race([ask<void>("stop").catch(() => {}), new Promise((done) => setTimeout(done, 5000).unref())]);
       await worker.terminate();
     },
   };

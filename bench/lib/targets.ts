@@ -1,6 +1,6 @@
 /**
  * The Workers under test, all under `wrangler dev` on loopback with their own state folders: the relay
- * (this repository's wrangler.toml as shipped), the same relay with the settings in RELAYS, and the
+ * (this repository's wrangler.toml as shipped), the same relay with the settings in RELAY_VARS, and the
  * baseline (bench/baseline/). Every relay gets the same bench rules through the admin API; every consumer
  * delivers to the same loopback receiver, under its own path prefix.
  */
@@ -13,28 +13,28 @@ export type TargetName = "relay" | "relay-warn" | "relay-lean" | "baseline";
 export type RelayName = Exclude<TargetName, "baseline">;
 
 /**
- * The relay as shipped and the operator settings that trade its per-call work away, each started with
- * `--var`s over the same wrangler.toml. One place for what each runs with and how the report names it.
+ * The relay as shipped and the operator settings that trade its per-call work away: the `--var`s each
+ * is started with over the same wrangler.toml.
  */
-export const RELAYS: Record<RelayName, { label: string; vars: Record<string, string>; setting: string }> = {
-  relay: { label: "relay", vars: {}, setting: "" },
-  "relay-warn": { label: "relay (LOG_LEVEL=warn)", vars: { LOG_LEVEL: "warn" }, setting: "LOG_LEVEL=warn" },
-  "relay-lean": {
-    label: "relay (LOG_LEVEL=warn, DEDUP_TTL_SECONDS=0)",
-    vars: { LOG_LEVEL: "warn", DEDUP_TTL_SECONDS: "0" },
-    setting: "LOG_LEVEL=warn, DEDUP_TTL_SECONDS=0",
-  },
+const RELAY_VARS: Record<RelayName, Record<string, string>> = {
+  relay: {},
+  "relay-warn": { LOG_LEVEL: "warn" },
+  "relay-lean": { LOG_LEVEL: "warn", DEDUP_TTL_SECONDS: "0" },
 };
-export const RELAY_NAMES = Object.keys(RELAYS) as RelayName[];
+export const RELAY_NAMES = Object.keys(RELAY_VARS) as RelayName[];
+
+/** A relay's settings as the report writes them, e.g. "LOG_LEVEL=warn"; "" for the relay as shipped. */
+export const settingOf = (name: RelayName): string =>
+  Object.entries(RELAY_VARS[name])
+    .map(([key, value]) => `${key}=${value}`)
+    .join(", ");
 
 /** Every target, in the order the tables list them. */
 export const TARGET_NAMES: readonly TargetName[] = [...RELAY_NAMES, "baseline"];
 
-/** How the report names a target. */
-export const LABEL: Record<TargetName, string> = {
-  ...(Object.fromEntries(RELAY_NAMES.map((name) => [name, RELAYS[name].label])) as Record<RelayName, string>),
-  baseline: "baseline",
-};
+/** How the report names a target: "relay", "relay (LOG_LEVEL=warn)", …, "baseline". */
+export const labelOf = (name: TargetName): string =>
+  name === "baseline" ? "baseline" : settingOf(name) === "" ? "relay" : `relay (${settingOf(name)})`;
 
 export interface Target {
   name: TargetName;
@@ -44,7 +44,6 @@ export interface Target {
 }
 
 export interface Targets {
-  relay: WranglerDev;
   all: Record<TargetName, Target>;
   stop(): Promise<void>;
 }
@@ -63,7 +62,7 @@ export async function startTargets(receiverUrl: string): Promise<Targets> {
             vars: { RECEIVER_URL: `${receiverUrl}/baseline` },
             onOutput: count(name),
           })
-        : startWranglerDev({ secrets: SECRETS, vars: RELAYS[name].vars, onOutput: count(name) }),
+        : startWranglerDev({ secrets: SECRETS, vars: RELAY_VARS[name], onOutput: count(name) }),
     ),
   );
   const started = results.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
@@ -76,7 +75,7 @@ export async function startTargets(receiverUrl: string): Promise<Targets> {
   const all = Object.fromEntries(
     TARGET_NAMES.map((name, i) => [name, { name, dev: started[i]!, logLines: () => counters[name] }]),
   ) as Record<TargetName, Target>;
-  const targets: Targets = { relay: all.relay.dev, all, stop };
+  const targets: Targets = { all, stop };
   try {
     for (const name of RELAY_NAMES) await pushRules(all[name].dev.url, benchRules(receiverUrl, name));
   } catch (error) {
@@ -86,9 +85,10 @@ export async function startTargets(receiverUrl: string): Promise<Targets> {
   return targets;
 }
 
-export async function pushRules(relayUrl: string, rules: unknown): Promise<void> {
+async function pushRules(relayUrl: string, rules: unknown): Promise<void> {
   const response = await fetch(`${relayUrl}/admin/rules`, {
     method: "PUT",
+    signal: AbortSignal.timeout(30_000),
     headers: { Authorization: `Bearer ${SECRETS.ADMIN_TOKEN}`, "Content-Type": "application/json" },
     body: JSON.stringify(rules),
   });

@@ -4,6 +4,7 @@
  * Bench-only; typed structurally so that it also type-checks under the Node tsconfig that covers bench/.
  */
 import { parseSignatureHeader, signBody, verifySignature } from "../../src/extend/signature.ts";
+import { median } from "../lib/stats.ts";
 
 interface NodeCrypto {
   createHmac(algorithm: string, key: string): { update(data: Uint8Array): { digest(): Uint8Array } };
@@ -19,7 +20,7 @@ async function perCallMicros(iterations: number, fn: () => Promise<unknown> | un
     for (let i = 0; i < iterations; i++) await fn();
     batches.push(((Date.now() - started) * 1000) / iterations);
   }
-  return batches.sort((a, b) => a - b)[2]!;
+  return median(batches);
 }
 
 export default {
