@@ -133,7 +133,7 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
       }
       if (values.out !== undefined) {
         const out = resolve(cwd, values.out);
-        writeFileSync(out, text.endsWith("\n") ? text : `${text}\n`);
+        writeFile(out, text.endsWith("\n") ? text : `${text}\n`);
         io.err(`Wrote the rules document from ${describeTarget(target)} to ${shown(cwd, out)}.`);
       } else {
         io.out(text);
@@ -181,7 +181,7 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
         io.err(`${shown(cwd, out)} is out of date with src/rules/schema.ts; run: npm run rules -- schema`);
         return 1;
       }
-      writeFileSync(out, text);
+      writeFile(out, text);
       io.out(`Wrote ${shown(cwd, out)} from src/rules/schema.ts.`);
       return 0;
     }
@@ -215,6 +215,16 @@ function check(file: string, env: Record<string, unknown> | undefined): Checked 
   const validation = validateRules(document, env);
   if (!validation.ok) return { ok: false, kind: "rules", document, issues: validation.issues };
   return { ok: true, document, rules: validation.rules, warnings: validation.warnings };
+}
+
+/** writeFileSync, with a failure (a missing folder, no permission, …) as a FileError naming the path. */
+function writeFile(path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new FileError(code === "ENOENT" ? `cannot write ${path}: its folder does not exist` : `cannot write ${path}: ${(error as Error).message}`);
+  }
 }
 
 function parseJson(text: string): unknown {

@@ -144,6 +144,11 @@ describe("rules push / pull / diff against local KV", () => {
     const written = await rules("pull", "--out", out, ...at);
     expect(written.code).toBe(0);
     expect(JSON.parse(readFileSync(out, "utf8"))).toEqual(example);
+
+    const nowhere = join(dir, "no-such-folder", "pulled.json");
+    const unwritable = await rules("pull", "--out", nowhere, ...at);
+    expect(unwritable.code).toBe(2);
+    expect(unwritable.stderr).toBe(`error: cannot write ${nowhere}: its folder does not exist\n`);
   }, 120_000);
 
   it("exits 2 with wrangler's own words when wrangler fails", async () => {
@@ -171,6 +176,13 @@ describe("rules schema", () => {
     const run = await rules("schema", "--out", out);
     expect(run.code).toBe(0);
     expect(readFileSync(out, "utf8")).toBe(readFileSync(join(ROOT, "rules.schema.json"), "utf8"));
+  });
+
+  it("exits 2 with one line naming the path when --out cannot be written", async () => {
+    const nowhere = join(dir, "no-such-folder", "schema.json");
+    const run = await rules("schema", "--out", nowhere);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(`error: cannot write ${nowhere}: its folder does not exist\n`);
   });
 
   it("--check exits 1 when the file is out of date", async () => {
