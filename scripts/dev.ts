@@ -143,6 +143,14 @@ function relayLine(line: string): string | undefined {
   return undefined;
 }
 
+function portOption(name: string, value: string): number {
+  const port = Number(value);
+  if (value.trim() === "" || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new DevLoopError(`--${name} must be a port number from 1 to 65535 (got "${value}")`);
+  }
+  return port;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -152,8 +160,8 @@ async function main(): Promise<void> {
       "keep-rules": { type: "boolean", default: false },
     },
   });
-  const relayPort = Number(values.port);
-  const receiverPort = Number(values["receiver-port"]);
+  const relayPort = portOption("port", values.port);
+  const receiverPort = portOption("receiver-port", values["receiver-port"]);
   const rulesFile = values.rules !== undefined ? resolve(process.env.INIT_CWD ?? ROOT, values.rules) : EXAMPLE_RULES_FILE;
 
   if (ensureDevVars()) console.log(`Created ${relative(ROOT, DEV_VARS)} from .dev.vars.example (local secrets; git-ignored).`);
