@@ -21,18 +21,19 @@ import {
   type DemoReceiver,
 } from "./demo-receiver.ts";
 import { DEV_VARS, ensureDevVars, readDevVars } from "./lib/dev-vars.ts";
+import { withoutColour } from "./lib/output.ts";
 import { ROOT, startWranglerDev, type WranglerDev } from "./lib/wrangler-dev.ts";
 import { DEV_STATE_DIR, putRulesFile } from "./lib/wrangler-kv.ts";
 
-export const RELAY_PORT = 8787;
-export const EXAMPLE_RULES_FILE = join(ROOT, "rules.example.json");
+const RELAY_PORT = 8787;
+const EXAMPLE_RULES_FILE = join(ROOT, "rules.example.json");
 /**
  * Faster than production so retries and rule changes show up while you watch. Passed with --var, not
  * kept in .dev.vars: the workers tests read .dev.vars too and must see wrangler.toml's values.
  */
-export const DEV_LOOP_VARS = { RETRY_SCHEDULE: "2,5,10,30,60", RULES_CACHE_SECONDS: "2" };
+const DEV_LOOP_VARS = { RETRY_SCHEDULE: "2,5,10,30,60", RULES_CACHE_SECONDS: "2" };
 
-export class DevLoopError extends Error {
+class DevLoopError extends Error {
   override name = "DevLoopError";
 }
 
@@ -40,7 +41,7 @@ export class DevLoopError extends Error {
  * Validates a rules file (with `secrets` to warn about missing ones) and writes it into the local KV of
  * `persistTo`. Throws DevLoopError naming the problems when it is invalid. Returns the warnings.
  */
-export async function seedRules(file: string, persistTo: string, secrets?: Record<string, string>): Promise<string[]> {
+async function seedRules(file: string, persistTo: string, secrets?: Record<string, string>): Promise<string[]> {
   const document = JSON.parse(readFileSync(file, "utf8")) as unknown;
   const validation = validateRules(document, secrets);
   if (!validation.ok) {
@@ -135,8 +136,7 @@ async function assertPortFree(port: number, what: string): Promise<void> {
 
 /** Wrangler lines worth showing: the Worker's JSON logs and request lines, not banners. */
 function relayLine(line: string): string | undefined {
-  // eslint-disable-next-line no-control-regex
-  const text = line.replace(/\x1b\[[0-9;]*m/g, "").trim();
+  const text = withoutColour(line).trim();
   // Our own readiness probe, and wrangler failing to fetch Request.cf when offline: noise here.
   if (text.includes("/healthz") || text.includes("Request.cf") || text.includes("workers.cloudflare.com")) return undefined;
   if (text.startsWith("{") || /^\[wrangler:(info|warn|error)\]/.test(text) || /error|✘/i.test(text)) return text;
@@ -174,7 +174,6 @@ async function main(): Promise<void> {
     receiverPort,
     rulesFile,
     seed: !values["keep-rules"],
-    secrets: readDevVars(),
     onRelayOutput: (line) => {
       const shown = relayLine(line);
       if (shown !== undefined) console.log(`relay │ ${shown}`);

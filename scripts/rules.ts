@@ -6,14 +6,14 @@
  * wrangler failure.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { secretsOf, validateRules, type Rules } from "../src/rules/schema.ts";
 import type { Issue } from "../src/issues.ts";
 import { DEV_VARS, readDevVars } from "./lib/dev-vars.ts";
 import { RULES_SCHEMA_FILE, rulesJsonSchemaText } from "./lib/rules-json-schema.ts";
 import { ROOT } from "./lib/wrangler-dev.ts";
-import { consoleOutput, type Output } from "./lib/output.ts";
+import { consoleOutput, shownPath, type Output } from "./lib/output.ts";
 import {
   WranglerError,
   describeTarget,
@@ -22,7 +22,7 @@ import {
   type KvTarget,
 } from "./lib/wrangler-kv.ts";
 
-export const USAGE = `Usage: npm run rules -- <command> [options]
+const USAGE = `Usage: npm run rules -- <command> [options]
 
 Commands
   validate <file>          Check a rules file (exit 1 when invalid).
@@ -112,15 +112,18 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
   switch (command) {
     case "validate": {
       const file = fileArgument();
-      return report(io, cwd, file, check(file, secretsEnv(envFile, !values.remote)), "").ok ? 0 : 1;
+      const checked = check(file, secretsEnv(envFile, !values.remote));
+      report(io, cwd, file, checked, "");
+      return checked.ok ? 0 : 1;
     }
     case "push": {
       const file = fileArgument();
       const checked = check(file, secretsEnv(envFile, !values.remote));
-      if (!report(io, cwd, file, checked, "nothing was pushed").ok) return 1;
+      report(io, cwd, file, checked, "nothing was pushed");
+      if (!checked.ok) return 1;
       await putRulesFile(file, target);
       io.out(
-        `Pushed ${shown(cwd, file)} to ${describeTarget(target)}. A running relay uses it within RULES_CACHE_SECONDS (default 30 s).`,
+        `Pushed ${shownPath(cwd, file)} to ${describeTarget(target)}. A running relay uses it within RULES_CACHE_SECONDS (default 30 s).`,
       );
       return 0;
     }
@@ -134,7 +137,7 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
       if (values.out !== undefined) {
         const out = resolve(cwd, values.out);
         writeFile(out, text.endsWith("\n") ? text : `${text}\n`);
-        io.err(`Wrote the rules document from ${describeTarget(target)} to ${shown(cwd, out)}.`);
+        io.err(`Wrote the rules document from ${describeTarget(target)} to ${shownPath(cwd, out)}.`);
       } else {
         io.out(text);
       }
@@ -149,22 +152,25 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
     case "diff": {
       const file = fileArgument();
       const local = check(file, undefined);
-      if (!local.ok && local.kind === "json") return report(io, cwd, file, local, "").ok ? 0 : 1;
+      if (!local.ok && local.kind === "json") {
+        report(io, cwd, file, local, "");
+        return 1;
+      }
       const text = await getRulesText(target);
       const kvDocument = text === null ? null : parseJson(text);
       const before = text === null ? [] : canonicalLines(kvDocument ?? text);
       const after = canonicalLines((local as { document: unknown }).document);
       const changes = lineDiff(before, after);
       if (changes.every((line) => line.startsWith(" "))) {
-        io.out(`${shown(cwd, file)} and ${describeTarget(target)} hold the same rules.`);
+        io.out(`${shownPath(cwd, file)} and ${describeTarget(target)} hold the same rules.`);
         return 0;
       }
       io.out(
         text === null
-          ? `${describeTarget(target)} holds no rules document; pushing ${shown(cwd, file)} would add:`
-          : `${describeTarget(target)} (-) differs from ${shown(cwd, file)} (+):`,
+          ? `${describeTarget(target)} holds no rules document; pushing ${shownPath(cwd, file)} would add:`
+          : `${describeTarget(target)} (-) differs from ${shownPath(cwd, file)} (+):`,
       );
-      io.out(`--- KV\n+++ ${shown(cwd, file)}`);
+      io.out(`--- KV\n+++ ${shownPath(cwd, file)}`);
       for (const line of withContext(changes, 3)) io.out(line);
       return 1;
     }
@@ -175,14 +181,14 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
       if (values.check) {
         const current = existsSync(out) ? readFileSync(out, "utf8") : null;
         if (current === text) {
-          io.out(`${shown(cwd, out)} is up to date.`);
+          io.out(`${shownPath(cwd, out)} is up to date.`);
           return 0;
         }
-        io.err(`${shown(cwd, out)} is out of date with src/rules/schema.ts; run: npm run rules -- schema`);
+        io.err(`${shownPath(cwd, out)} is out of date with src/rules/schema.ts; run: npm run rules -- schema`);
         return 1;
       }
       writeFile(out, text);
-      io.out(`Wrote ${shown(cwd, out)} from src/rules/schema.ts.`);
+      io.out(`Wrote ${shownPath(cwd, out)} from src/rules/schema.ts.`);
       return 0;
     }
     case undefined:
@@ -250,13 +256,14 @@ function secretsEnv(envFile: string | undefined, local: boolean): Record<string,
   return local && existsSync(DEV_VARS) ? readDevVars(DEV_VARS) : undefined;
 }
 
-function report(io: Output, cwd: string, file: string, checked: Checked, refused: string): { ok: boolean } {
-  const name = shown(cwd, file);
+/** Prints the outcome of check(): the problems (with `refused` saying what was not done), or a summary. */
+function report(io: Output, cwd: string, file: string, checked: Checked, refused: string): void {
+  const name = shownPath(cwd, file);
   if (!checked.ok) {
     const count = checked.issues.length;
     io.err(`${name}: invalid (${count} problem${count === 1 ? "" : "s"})${refused === "" ? "" : `; ${refused}`}.`);
     for (const issue of checked.issues) io.err(`  ${issue.path}: ${issue.message}`);
-    return { ok: false };
+    return;
   }
   const { rules, warnings } = checked;
   const destinations = Object.keys(rules.destinations).length;
@@ -267,16 +274,10 @@ function report(io: Output, cwd: string, file: string, checked: Checked, refused
   const secrets = [...new Set(Object.values(rules.destinations).flatMap((d) => secretsOf(d).map((s) => s.name)))];
   if (secrets.length > 0) io.out(`  Worker secrets it names: ${secrets.join(", ")}`);
   for (const warning of warnings) io.err(`  warning ${warning.path}: ${warning.message}`);
-  return { ok: true };
-}
-
-function shown(cwd: string, file: string): string {
-  const rel = relative(cwd, file);
-  return rel.startsWith("..") || rel === "" ? file : rel;
 }
 
 /** Pretty JSON with object keys sorted and `$schema` dropped: equal lines mean equal rules. */
-export function canonicalLines(document: unknown): string[] {
+function canonicalLines(document: unknown): string[] {
   if (typeof document === "string") return document.split("\n");
   const sort = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(sort);
@@ -295,7 +296,7 @@ export function canonicalLines(document: unknown): string[] {
 }
 
 /** A line diff (longest common subsequence): each line prefixed with " ", "-" or "+". */
-export function lineDiff(before: string[], after: string[]): string[] {
+function lineDiff(before: string[], after: string[]): string[] {
   const n = before.length;
   const m = after.length;
   const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));

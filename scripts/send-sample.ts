@@ -16,9 +16,9 @@ import { ROOT } from "./lib/wrangler-dev.ts";
 import { consoleOutput, type Output } from "./lib/output.ts";
 
 export const FIXTURES_DIR = join(ROOT, "fixtures", "extend");
-export const DEFAULT_RELAY_URL = "http://127.0.0.1:8787/webhook";
+const DEFAULT_RELAY_URL = "http://127.0.0.1:8787/webhook";
 
-export const USAGE = `Usage: npm run send-sample -- <Action | file.json | --all> [options]
+const USAGE = `Usage: npm run send-sample -- <Action | file.json | --all> [options]
 
   <Action>          a sample from fixtures/extend/, e.g. OrderCreated (npm run send-sample -- --list)
   <file.json>       any file holding an envelope

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { ROOT } from "./wrangler-dev.ts";
 
 export const DEV_VARS = join(ROOT, ".dev.vars");
-export const DEV_VARS_EXAMPLE = join(ROOT, ".dev.vars.example");
+const DEV_VARS_EXAMPLE = join(ROOT, ".dev.vars.example");
 
 /**
  * dotenv 16's line rule, which wrangler reads .dev.vars with: `KEY=value` or `KEY: value`, optional

@@ -38,14 +38,11 @@ export interface WranglerDevOptions {
   secrets?: Record<string, string>;
   /** Where wrangler's own output goes; defaults to nowhere (kept for error messages). */
   onOutput?: (line: string) => void;
-  /** How long to wait for the first successful request. */
-  startTimeoutMs?: number;
 }
 
 export interface WranglerDev {
   url: string;
   port: number;
-  persistTo: string;
   process: ChildProcess;
   /** Everything wrangler printed so far (for diagnostics). */
   output(): string;
@@ -154,7 +151,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
   };
 
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
+  const deadline = Date.now() + 90_000;
   for (;;) {
     if (exited) {
       await stop();
@@ -172,5 +169,5 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  return { url, port, persistTo, process: child, output: () => output, stop };
+  return { url, port, process: child, output: () => output, stop };
 }

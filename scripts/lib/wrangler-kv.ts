@@ -3,9 +3,11 @@
  * (a `wrangler dev` state folder) by default, the Cloudflare account with `remote`.
  */
 import { spawn } from "node:child_process";
-import { join, relative } from "node:path";
+import { join } from "node:path";
+import { shownPath, withoutColour } from "./output.ts";
 import { ROOT, WRANGLER, wranglerEnv } from "./wrangler-dev.ts";
-export const RULES_BINDING = "RULES";
+
+const RULES_BINDING = "RULES";
 export const RULES_KEY = "rules";
 /** Where `npm run dev` keeps its local KV and Queues, so they survive restarts. */
 export const DEV_STATE_DIR = join(ROOT, ".wrangler", "state");
@@ -27,12 +29,7 @@ export class WranglerError extends Error {
 export function describeTarget(target: KvTarget): string {
   return target.remote === true
     ? `remote KV (binding ${RULES_BINDING}, key "${RULES_KEY}")`
-    : `local KV in ${shownDir(target.persistTo ?? DEV_STATE_DIR)} (binding ${RULES_BINDING}, key "${RULES_KEY}")`;
-}
-
-function shownDir(dir: string): string {
-  const rel = relative(ROOT, dir);
-  return rel === "" || rel.startsWith("..") ? dir : rel;
+    : `local KV in ${shownPath(ROOT, target.persistTo ?? DEV_STATE_DIR)} (binding ${RULES_BINDING}, key "${RULES_KEY}")`;
 }
 
 function targetArgs(target: KvTarget): string[] {
@@ -43,7 +40,7 @@ function targetArgs(target: KvTarget): string[] {
 }
 
 /** Runs wrangler with the project's pinned Node; rejects with WranglerError on a non-zero exit. */
-export function runWrangler(args: string[]): Promise<{ stdout: string; stderr: string }> {
+function runWrangler(args: string[]): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(WRANGLER, args, {
       cwd: ROOT,
@@ -64,9 +61,7 @@ export function runWrangler(args: string[]): Promise<{ stdout: string; stderr: s
 
 /** The lines of wrangler's output that say what went wrong, without banners and colour codes. */
 function wranglerProblem(output: string): string {
-  const lines = output
-    // eslint-disable-next-line no-control-regex
-    .replace(/\x1b\[[0-9;]*m/g, "")
+  const lines = withoutColour(output)
     .split("\n")
     .map((line) => line.trimEnd())
     .filter((line) => line.trim() !== "" && !/^\s*(⛅️ wrangler|─+$)/.test(line));
