@@ -117,7 +117,9 @@ describe("rules push / pull / diff against local KV", () => {
     expect(added.code).toBe(1);
     expect(added.stdout).toContain("holds no rules document");
 
-    const pushed = await rules("push", exampleFile, ...at);
+    // An explicit env file naming every secret, so no warning depends on this machine's .dev.vars.
+    const env = file("complete.env", "WMS_SECRET=w\nSHOP_SECRET=whsec_c2hvcC1zZWNyZXQ=\nSHOP_API_KEY=k\n");
+    const pushed = await rules("push", exampleFile, "--env-file", env, ...at);
     expect(pushed.stderr).toBe("");
     expect(pushed.code).toBe(0);
     expect(pushed.stdout).toContain(`Pushed ${exampleFile} to local KV in ${state}`);
