@@ -11,7 +11,7 @@ const DEV_VARS_EXAMPLE = join(ROOT, ".dev.vars.example");
  * `export `; a value quoted with '', "" or `` may span lines; an unquoted one ends at `#`.
  */
 const LINE =
-  /(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)/gm;
+  /^\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?$/gm;
 
 /**
  * The variables as dotenv 16 (so wrangler) reads them: matching surrounding quotes are stripped; in a
