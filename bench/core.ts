@@ -4,12 +4,12 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { Bench } from "tinybench";
-import { parseSignatureHeader, verifySignature } from "../src/extend/signature.ts";
+import { batchMessages, fanOut, planMessages } from "../src/delivery/planner.ts";
 import { parseEnvelope } from "../src/extend/envelope.ts";
+import { parseSignatureHeader, verifySignature } from "../src/extend/signature.ts";
 import { compileRules } from "../src/rules/matcher.ts";
 import { validateRules } from "../src/rules/schema.ts";
-import { batchMessages, fanOut, planMessages } from "../src/delivery/planner.ts";
-import { SECRETS, benchRules, manyRoutes, sign, signedCall } from "./lib/fixtures.ts";
+import { benchRules, manyRoutes, SECRETS, sign, signedCall } from "./lib/fixtures.ts";
 import { median } from "./lib/stats.ts";
 
 export const ROUNDS = 3;
@@ -57,15 +57,18 @@ export async function runCore(): Promise<CoreResults> {
     if (typeof parsed === "string") throw new Error("bench signature malformed");
     if (!(await verifySignature(body, parsed, secrets))) throw new Error("bench signature does not verify");
     const expected = Buffer.from(parsed);
-    const result = await measure({
-      relay: async () => {
-        if (!(await verifySignature(body, parsed, secrets))) throw new Error("mismatch");
+    const result = await measure(
+      {
+        relay: async () => {
+          if (!(await verifySignature(body, parsed, secrets))) throw new Error("mismatch");
+        },
+        node: () => {
+          const mac = createHmac("sha256", SECRETS.EXTEND_WEBHOOK_SECRET).update(body).digest();
+          if (!timingSafeEqual(mac, expected)) throw new Error("mismatch");
+        },
       },
-      node: () => {
-        const mac = createHmac("sha256", SECRETS.EXTEND_WEBHOOK_SECRET).update(body).digest();
-        if (!timingSafeEqual(mac, expected)) throw new Error("mismatch");
-      },
-    }, size >= 128 * 1024 ? 400 : 250);
+      size >= 128 * 1024 ? 400 : 250,
+    );
     signature.push({ size, relayMs: result.relay!, nodeMs: result.node! });
   }
 

@@ -6,12 +6,12 @@
  * Prints one JSON document on stdout.
  */
 import { getHeapStatistics } from "node:v8";
-import { parseSignatureHeader, verifySignature } from "../src/extend/signature.ts";
+import { batchMessages, fanOut, planMessages } from "../src/delivery/planner.ts";
 import { parseEnvelope } from "../src/extend/envelope.ts";
+import { parseSignatureHeader, verifySignature } from "../src/extend/signature.ts";
 import { compileRules } from "../src/rules/matcher.ts";
 import { validateRules } from "../src/rules/schema.ts";
-import { batchMessages, fanOut, planMessages } from "../src/delivery/planner.ts";
-import { SECRETS, benchRules, signedCall } from "./lib/fixtures.ts";
+import { benchRules, SECRETS, signedCall } from "./lib/fixtures.ts";
 import { median } from "./lib/stats.ts";
 
 export interface Shape {
@@ -62,7 +62,11 @@ const held: unknown[] = [];
 function holdOneCall(body: Buffer): void {
   const parsed = parseEnvelope(body);
   const planned = batchMessages(planMessages(parsed, fanOut(compiled, parsed.Notifications), compiled, 0));
-  held.push(parsed, planned, planned.map((batch) => batch.map((m) => JSON.stringify(m.body))));
+  held.push(
+    parsed,
+    planned,
+    planned.map((batch) => batch.map((m) => JSON.stringify(m.body))),
+  );
 }
 
 const points: MemoryPoint[] = [];

@@ -2,13 +2,14 @@
  * The HTTP benchmarks against `wrangler dev`: ingress (every target in lib/targets.ts under autocannon),
  * delivery (each consumer alone → loopback receiver), and ingress latency growth with call size.
  */
+
+import type { WranglerDev } from "../scripts/lib/wrangler-dev.ts";
 import { groupCpuMs } from "./lib/cpu.ts";
-import { signedCall, signedPool, type SignedCall } from "./lib/fixtures.ts";
-import { runLoad, type LoadResult } from "./lib/load.ts";
+import { type SignedCall, signedCall, signedPool } from "./lib/fixtures.ts";
+import { type LoadResult, runLoad } from "./lib/load.ts";
 import type { Receiver } from "./lib/receiver.ts";
 import { median, sleep } from "./lib/stats.ts";
 import { TARGET_NAMES, type Target, type TargetName, type Targets } from "./lib/targets.ts";
-import type { WranglerDev } from "../scripts/lib/wrangler-dev.ts";
 
 /** Deliveries per standard call: the relay sends three messages, the baseline consumer three fetches. */
 export const FANOUT = 3;
@@ -28,7 +29,13 @@ export interface IngressRun extends LoadResult {
 }
 
 /** Waits until `source` has `expected` arrivals or none arrive for `quietMs`; true when all arrived. */
-async function drain(receiver: Receiver, source: string, expected: number, quietMs = 5000, maxMs = 60_000): Promise<boolean> {
+async function drain(
+  receiver: Receiver,
+  source: string,
+  expected: number,
+  quietMs = 5000,
+  maxMs = 60_000,
+): Promise<boolean> {
   const deadline = Date.now() + maxMs;
   let last = -1;
   let lastChange = Date.now();
@@ -185,7 +192,9 @@ export async function runGrowthHttp(
 ): Promise<GrowthPoint[]> {
   const points: GrowthPoint[] = [];
   for (const shape of shapes) {
-    const calls: SignedCall[] = Array.from({ length: repeat + 2 }, () => signedCall(shape.notifications, shape.notificationBytes));
+    const calls: SignedCall[] = Array.from({ length: repeat + 2 }, () =>
+      signedCall(shape.notifications, shape.notificationBytes),
+    );
     const latencies: number[] = [];
     let status = 0;
     for (const [i, call] of calls.entries()) {

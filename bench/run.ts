@@ -8,12 +8,29 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, startWranglerDev } from "../scripts/lib/wrangler-dev.ts";
-import { ROUNDS as CORE_ROUNDS, runCore, type CoreResults, type SignatureRow } from "./core.ts";
-import { DELIVERY_TARGETS, FANOUT, runDelivery, runGrowthHttp, runIngress, type DeliveryRun, type GrowthPoint, type IngressRun } from "./http.ts";
+import { ROUNDS as CORE_ROUNDS, type CoreResults, runCore, type SignatureRow } from "./core.ts";
 import type { MemoryPoint, Shape } from "./growth-memory.ts";
+import {
+  DELIVERY_TARGETS,
+  type DeliveryRun,
+  FANOUT,
+  type GrowthPoint,
+  type IngressRun,
+  runDelivery,
+  runGrowthHttp,
+  runIngress,
+} from "./http.ts";
 import { startReceiver } from "./lib/receiver.ts";
 import { bytes, fmt, median, ratio, table } from "./lib/stats.ts";
-import { RELAY_NAMES, TARGET_NAMES, labelOf, settingOf, startTargets, type RelayName, type TargetName } from "./lib/targets.ts";
+import {
+  labelOf,
+  RELAY_NAMES,
+  type RelayName,
+  settingOf,
+  startTargets,
+  TARGET_NAMES,
+  type TargetName,
+} from "./lib/targets.ts";
 
 const QUICK = process.argv.includes("--quick");
 const CONNECTIONS = [10, 50];
@@ -23,7 +40,11 @@ const DURATION_SECONDS = QUICK ? 2 : 5;
 const POOL = DURATION_SECONDS * 600;
 const DELIVERY_CALLS = QUICK ? 100 : 400;
 
-const COUNT_SHAPES: Shape[] = [1, 10, 100, 1000].map((n) => ({ label: `${n} notification${n === 1 ? "" : "s"}`, notifications: n, notificationBytes: 480 }));
+const COUNT_SHAPES: Shape[] = [1, 10, 100, 1000].map((n) => ({
+  label: `${n} notification${n === 1 ? "" : "s"}`,
+  notifications: n,
+  notificationBytes: 480,
+}));
 const SIZE_SHAPES: Shape[] = [
   { label: "1 KB", notifications: 2, notificationBytes: 480 },
   { label: "16 KB", notifications: 2, notificationBytes: 8_000 },
@@ -41,8 +62,19 @@ function tracked<T extends { stop(): Promise<void> }>(starting: Promise<T>): Pro
   running.push(starting);
   return starting;
 }
-const cleanUp = () => Promise.all(running.map((starting) => starting.then((it) => it.stop(), () => {})));
-for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+const cleanUp = () =>
+  Promise.all(
+    running.map((starting) =>
+      starting.then(
+        (it) => it.stop(),
+        () => {},
+      ),
+    ),
+  );
+for (const [signal, code] of [
+  ["SIGINT", 130],
+  ["SIGTERM", 143],
+] as const) {
   process.once(signal, () => void cleanUp().finally(() => process.exit(code)));
 }
 
@@ -51,10 +83,14 @@ const core = await runCore();
 
 log("growth in Node (time per step, retained memory)");
 const memory = JSON.parse(
-  execFileSync(process.execPath, ["--expose-gc", join(ROOT, "bench", "growth-memory.ts"), JSON.stringify([...COUNT_SHAPES, ...SIZE_SHAPES])], {
-    encoding: "utf8",
-    maxBuffer: 16 * 1024 * 1024,
-  }),
+  execFileSync(
+    process.execPath,
+    ["--expose-gc", join(ROOT, "bench", "growth-memory.ts"), JSON.stringify([...COUNT_SHAPES, ...SIZE_SHAPES])],
+    {
+      encoding: "utf8",
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  ),
 ) as MemoryPoint[];
 
 log("signature verification in workerd (bench/signature-worker)");
@@ -67,7 +103,12 @@ try {
   log(`starting the loopback receiver and ${TARGET_NAMES.join(", ")} under wrangler dev`);
   const receiver = await tracked(startReceiver());
   const targets = await tracked(startTargets(receiver.url));
-  ingress = await runIngress(targets, receiver, { connections: CONNECTIONS, rounds: ROUNDS, durationSeconds: DURATION_SECONDS, poolSize: POOL }, log);
+  ingress = await runIngress(
+    targets,
+    receiver,
+    { connections: CONNECTIONS, rounds: ROUNDS, durationSeconds: DURATION_SECONDS, poolSize: POOL },
+    log,
+  );
   delivery = await runDelivery(targets, receiver, { calls: DELIVERY_CALLS, rounds: ROUNDS }, log);
   growth = await runGrowthHttp(targets.all.relay.dev, receiver, [...COUNT_SHAPES, ...SIZE_SHAPES], QUICK ? 5 : 15, log);
 } finally {
@@ -80,7 +121,6 @@ console.log(`\n${report.summary}\n\nWrote BENCHMARKS.md in ${((Date.now() - star
 
 // ---------------------------------------------------------------------------------------------------
 
-
 interface WorkerdSignatureRow {
   size: number;
   relayMicros: number;
@@ -92,8 +132,15 @@ async function measureSignatureInWorkerd(): Promise<WorkerdSignatureRow[]> {
   const worker = await tracked(startWranglerDev({ config: join(ROOT, "bench", "signature-worker", "wrangler.toml") }));
   try {
     const rows: WorkerdSignatureRow[] = [];
-    for (const [size, iterations] of [[1024, 2000], [16 * 1024, 1000], [128 * 1024, 200], [1024 * 1024, 150]] as const) {
-      const response = await fetch(`${worker.url}/?size=${size}&iterations=${iterations}`, { signal: AbortSignal.timeout(120_000) });
+    for (const [size, iterations] of [
+      [1024, 2000],
+      [16 * 1024, 1000],
+      [128 * 1024, 200],
+      [1024 * 1024, 150],
+    ] as const) {
+      const response = await fetch(`${worker.url}/?size=${size}&iterations=${iterations}`, {
+        signal: AbortSignal.timeout(120_000),
+      });
       if (!response.ok) throw new Error(`signature worker answered ${response.status}: ${await response.text()}`);
       rows.push((await response.json()) as WorkerdSignatureRow);
     }
@@ -124,7 +171,8 @@ function verdict(ok: boolean): string {
 
 function version(pkg: string): string {
   try {
-    return (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string })
+      .version;
   } catch {
     return "?";
   }
@@ -149,8 +197,10 @@ function render(r: Results): { markdown: string; summary: string } {
   const settingVerdicts = new Map<RelayName, string[][]>(RELAY_NAMES.map((name) => [name, []]));
   const suffix = (name: RelayName) => (settingOf(name) === "" ? "" : `, ${settingOf(name)}`);
   for (const connections of CONNECTIONS) {
-    const of = (target: TargetName) => r.ingress.filter((run) => run.target === target && run.connections === connections);
-    const m = (runs: IngressRun[], key: "rps" | "p50" | "p99" | "cpuMs" | "logLines") => median(runs.map((run) => run[key]));
+    const of = (target: TargetName) =>
+      r.ingress.filter((run) => run.target === target && run.connections === connections);
+    const m = (runs: IngressRun[], key: "rps" | "p50" | "p99" | "cpuMs" | "logLines") =>
+      median(runs.map((run) => run[key]));
     const base = of("baseline");
     for (const name of TARGET_NAMES) {
       const runs = of(name);
@@ -169,9 +219,32 @@ function render(r: Results): { markdown: string; summary: string } {
       const relay = of(name);
       const rpsRatio = m(relay, "rps") / m(base, "rps");
       const p99Ratio = m(relay, "p99") / m(base, "p99");
-      ingressRows.push([String(connections), `${labelOf(name)} ÷ baseline`, ratio(m(relay, "rps"), m(base, "rps")), ratio(m(relay, "p50"), m(base, "p50")), ratio(m(relay, "p99"), m(base, "p99")), ratio(m(relay, "cpuMs"), m(base, "cpuMs")), "", ""]);
-      settingVerdicts.get(name)!.push([`Ingress throughput c=${connections}${suffix(name)}`, "≥ 0.80× baseline", measured(rpsRatio, 0.8), verdict(rpsRatio >= 0.8)]);
-      settingVerdicts.get(name)!.push([`Ingress p99 c=${connections}${suffix(name)}`, "≤ 1.25× baseline", measured(p99Ratio, 1.25), verdict(p99Ratio <= 1.25)]);
+      ingressRows.push([
+        String(connections),
+        `${labelOf(name)} ÷ baseline`,
+        ratio(m(relay, "rps"), m(base, "rps")),
+        ratio(m(relay, "p50"), m(base, "p50")),
+        ratio(m(relay, "p99"), m(base, "p99")),
+        ratio(m(relay, "cpuMs"), m(base, "cpuMs")),
+        "",
+        "",
+      ]);
+      settingVerdicts
+        .get(name)!
+        .push([
+          `Ingress throughput c=${connections}${suffix(name)}`,
+          "≥ 0.80× baseline",
+          measured(rpsRatio, 0.8),
+          verdict(rpsRatio >= 0.8),
+        ]);
+      settingVerdicts
+        .get(name)!
+        .push([
+          `Ingress p99 c=${connections}${suffix(name)}`,
+          "≤ 1.25× baseline",
+          measured(p99Ratio, 1.25),
+          verdict(p99Ratio <= 1.25),
+        ]);
     }
   }
   for (const rows of settingVerdicts.values()) verdicts.push(...rows);
@@ -194,8 +267,20 @@ function render(r: Results): { markdown: string; summary: string } {
   const kb = (large.size - small.size) / 1024;
   const relayPerKb = ((large.relayMs - small.relayMs) / kb) * 1000;
   const nodePerKb = ((large.nodeMs - small.nodeMs) / kb) * 1000;
-  sig.push([`per KB (${bytes(small.size)} → ${bytes(large.size)})`, fmt(relayPerKb, 3), fmt(nodePerKb, 3), fmt(1024 / relayPerKb, 0), fmt(1024 / nodePerKb, 0), ratio(nodePerKb, relayPerKb)]);
-  verdicts.push(["Signature per KB (marginal)", "≥ 0.70× node:crypto", measured(nodePerKb / relayPerKb, 0.7), verdict(nodePerKb / relayPerKb >= 0.7)]);
+  sig.push([
+    `per KB (${bytes(small.size)} → ${bytes(large.size)})`,
+    fmt(relayPerKb, 3),
+    fmt(nodePerKb, 3),
+    fmt(1024 / relayPerKb, 0),
+    fmt(1024 / nodePerKb, 0),
+    ratio(nodePerKb, relayPerKb),
+  ]);
+  verdicts.push([
+    "Signature per KB (marginal)",
+    "≥ 0.70× node:crypto",
+    measured(nodePerKb / relayPerKb, 0.7),
+    verdict(nodePerKb / relayPerKb >= 0.7),
+  ]);
   const sigWorkerd = r.signatureWorkerd.map((row) => [
     bytes(row.size),
     fmt(row.relayMicros, 1),
@@ -205,12 +290,27 @@ function render(r: Results): { markdown: string; summary: string } {
   for (const row of r.signatureWorkerd) {
     if (row.nodeMicros === null) continue;
     const speed = row.nodeMicros / row.relayMicros;
-    verdicts.push([`Signature in workerd, ${bytes(row.size)}`, "≥ 0.70× node:crypto", measured(speed, 0.7), verdict(speed >= 0.7)]);
+    verdicts.push([
+      `Signature in workerd, ${bytes(row.size)}`,
+      "≥ 0.70× node:crypto",
+      measured(speed, 0.7),
+      verdict(speed >= 0.7),
+    ]);
   }
   const first = r.core.matching[0]!;
-  const match = r.core.matching.map((row) => [String(row.routes), fmt(row.ns, 0), String(row.matched), ratio(row.ns, first.ns)]);
+  const match = r.core.matching.map((row) => [
+    String(row.routes),
+    fmt(row.ns, 0),
+    String(row.matched),
+    ratio(row.ns, first.ns),
+  ]);
   const last = r.core.matching.at(-1)!;
-  verdicts.push(["Matching 10,000 vs 10 routes", "≤ 2×", measured(last.ns / first.ns, 2), verdict(last.ns / first.ns <= 2)]);
+  verdicts.push([
+    "Matching 10,000 vs 10 routes",
+    "≤ 2×",
+    measured(last.ns / first.ns, 2),
+    verdict(last.ns / first.ns <= 2),
+  ]);
   const p = r.core.planning;
   sections.push(
     `## 2. Core costs (Node ${process.version}, tinybench)\n\nMedian per-operation latency, median of ${CORE_ROUNDS} tinybench runs.\n\n### Signature verification\n\n\`verifySignature\` (src/extend/signature.ts, WebCrypto, key imported once per secret) against a bare \`createHmac\` + \`timingSafeEqual\`. The target is per KB (the last row: the marginal cost of one more KB, where fixed per-call costs cancel); per call, small bodies in Node pay WebCrypto's fixed cost of an async call, which workerd does not (next table).\n\n` +
@@ -224,22 +324,43 @@ function render(r: Results): { markdown: string; summary: string } {
         ["step", "ms/call"],
         [
           ["parseEnvelope (UTF-8, JSON, Zod)", fmt(p.parseMs, 3)],
-          [`fanOut + planMessages + batchMessages → ${p.messages} messages in ${p.batches} batch(es)`, fmt(p.planMs, 3)],
+          [
+            `fanOut + planMessages + batchMessages → ${p.messages} messages in ${p.batches} batch(es)`,
+            fmt(p.planMs, 3),
+          ],
         ],
       ),
   );
 
   // Delivery
   const dRows: string[][] = [];
-  const dm = (target: TargetName, key: "perSecond" | "cpuMsPerDelivery" | "logLinesPerDelivery") => median(r.delivery.filter((run) => run.target === target).map((run) => run[key]));
+  const dm = (target: TargetName, key: "perSecond" | "cpuMsPerDelivery" | "logLinesPerDelivery") =>
+    median(r.delivery.filter((run) => run.target === target).map((run) => run[key]));
   for (const target of DELIVERY_TARGETS) {
-    dRows.push([labelOf(target), fmt(dm(target, "perSecond"), 0), fmt(dm(target, "cpuMsPerDelivery"), 2), fmt(dm(target, "logLinesPerDelivery"), 2), String(r.delivery.filter((run) => run.target === target).reduce((n, run) => n + run.deliveries, 0))]);
+    dRows.push([
+      labelOf(target),
+      fmt(dm(target, "perSecond"), 0),
+      fmt(dm(target, "cpuMsPerDelivery"), 2),
+      fmt(dm(target, "logLinesPerDelivery"), 2),
+      String(r.delivery.filter((run) => run.target === target).reduce((n, run) => n + run.deliveries, 0)),
+    ]);
   }
   for (const target of DELIVERY_TARGETS) {
     if (target === "baseline") continue;
     const dRatio = dm(target, "perSecond") / dm("baseline", "perSecond");
-    dRows.push([`${labelOf(target)} ÷ baseline`, ratio(dm(target, "perSecond"), dm("baseline", "perSecond")), ratio(dm(target, "cpuMsPerDelivery"), dm("baseline", "cpuMsPerDelivery")), "", ""]);
-    verdicts.push([`Delivery rate${suffix(target)}`, "≥ 0.80× baseline consumer", measured(dRatio, 0.8), verdict(dRatio >= 0.8)]);
+    dRows.push([
+      `${labelOf(target)} ÷ baseline`,
+      ratio(dm(target, "perSecond"), dm("baseline", "perSecond")),
+      ratio(dm(target, "cpuMsPerDelivery"), dm("baseline", "cpuMsPerDelivery")),
+      "",
+      "",
+    ]);
+    verdicts.push([
+      `Delivery rate${suffix(target)}`,
+      "≥ 0.80× baseline consumer",
+      measured(dRatio, 0.8),
+      verdict(dRatio >= 0.8),
+    ]);
   }
   sections.push(
     `## 3. Delivery (queue consumer → loopback receiver)\n\n${DELIVERY_CALLS} calls per round through each Worker's front door (relays: signed standard calls, ${FANOUT} messages each; baseline: \`POST /enqueue?count=${FANOUT}\`, ${FANOUT} messages each) while the receiver holds its answers, so each consumer's first batch waits and the rest of the messages queue up; then the receiver is released and answers 200 at once, and deliveries/s = arrivals ÷ (last − first arrival). Only the consumer runs in that window. All consumers: batch size 10, batch timeout 1 s. Medians over ${ROUNDS} round(s). *CPU ms/delivery* is all CPU of that \`wrangler dev\` from the release to the last arrival, divided by the deliveries; *log lines/delivery* likewise. The DEDUP_TTL_SECONDS=0 relay is left out: that setting changes only the front door.\n\n` +
@@ -253,11 +374,26 @@ function render(r: Results): { markdown: string; summary: string } {
     const mem = labels.map((label) => r.memory.find((point) => point.label === label)!);
     const sizes = g.map((point) => point.bodyBytes);
     const flags = {
-      latency: superlinear(g.map((point) => point.p50), sizes),
-      retained: superlinear(mem.map((point) => point.retainedBytes), sizes),
-      parse: superlinear(mem.map((point) => point.steps.parse), sizes),
-      match: superlinear(mem.map((point) => point.steps.match), sizes),
-      plan: superlinear(mem.map((point) => point.steps.plan), sizes),
+      latency: superlinear(
+        g.map((point) => point.p50),
+        sizes,
+      ),
+      retained: superlinear(
+        mem.map((point) => point.retainedBytes),
+        sizes,
+      ),
+      parse: superlinear(
+        mem.map((point) => point.steps.parse),
+        sizes,
+      ),
+      match: superlinear(
+        mem.map((point) => point.steps.match),
+        sizes,
+      ),
+      plan: superlinear(
+        mem.map((point) => point.steps.plan),
+        sizes,
+      ),
     };
     return g.map((point, i) => [
       point.label,
@@ -274,7 +410,20 @@ function render(r: Results): { markdown: string; summary: string } {
       `${(mem[i]!.retainedBytes / point.bodyBytes).toFixed(1)}×`,
     ]);
   };
-  const growthHeader = ["call", "body", "HTTP", "p50 ms", "max ms", "verify ms", "parse ms", "match ms", "plan ms", "JSON ms", "held", "held ÷ body"];
+  const growthHeader = [
+    "call",
+    "body",
+    "HTTP",
+    "p50 ms",
+    "max ms",
+    "verify ms",
+    "parse ms",
+    "match ms",
+    "plan ms",
+    "JSON ms",
+    "held",
+    "held ÷ body",
+  ];
   const countRows = growthRows(COUNT_SHAPES);
   const sizeRows = growthRows(SIZE_SHAPES);
   const allFlags = [...countRows, ...sizeRows].some((row) => row.some((cell) => cell.includes("⚠")));
@@ -315,7 +464,9 @@ ${machine}
 
 - **HTTP runs** start ${TARGET_NAMES.length} Workers under \`wrangler dev\` with scripts/lib/wrangler-dev.ts, each with its own fresh
   local state: the relay (this repository's wrangler.toml as shipped, bench rules pushed with \`PUT /admin/rules\`),
-  the same relay with ${RELAY_NAMES.filter((name) => settingOf(name) !== "").map((name) => `\`${settingOf(name)}\``).join(" and with ")}
+  the same relay with ${RELAY_NAMES.filter((name) => settingOf(name) !== "")
+    .map((name) => `\`${settingOf(name)}\``)
+    .join(" and with ")}
   (as \`--var\`s; same rules, everything else equal), and the baseline (bench/baseline/: own wrangler.toml with the
   relay's compatibility_date, one queue producer and a consumer with the relay's batch settings). All run all the
   time; they are loaded one after the other, rotating the order per round and concurrency so that none always runs first.

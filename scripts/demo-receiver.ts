@@ -90,7 +90,8 @@ export async function startDemoReceiver(options: DemoReceiverOptions): Promise<D
       const raw = Buffer.concat(chunks);
       const { verified, problem } = verify(destination, raw, request.headers);
       const forced = Number(url.searchParams.get("status"));
-      const status = Number.isInteger(forced) && forced >= 200 && forced <= 599 ? forced : verified === false ? 401 : 200;
+      const status =
+        Number.isInteger(forced) && forced >= 200 && forced <= 599 ? forced : verified === false ? 401 : 200;
       const delivery: ReceivedDelivery = {
         destination: destination.name,
         deliveryId: header(request.headers, "x-relay-delivery-id"),
@@ -106,7 +107,9 @@ export async function startDemoReceiver(options: DemoReceiverOptions): Promise<D
       };
       deliveries.push(delivery);
       print(summary(delivery, width));
-      response.writeHead(status, { "content-type": "text/plain" }).end(status < 300 ? "ok\n" : `${problem ?? "refused"}\n`);
+      response
+        .writeHead(status, { "content-type": "text/plain" })
+        .end(status < 300 ? "ok\n" : `${problem ?? "refused"}\n`);
       for (const waiter of waiters) waiter(delivery);
     });
   });
@@ -166,7 +169,9 @@ function verify(
     const expected = `sha256=${createHmac("sha256", destination.secret).update(raw).digest("hex")}`;
     const a = Buffer.from(given.toLowerCase());
     const b = Buffer.from(expected);
-    return a.length === b.length && timingSafeEqual(a, b) ? { verified: true } : { verified: false, problem: "ms-signature does not match" };
+    return a.length === b.length && timingSafeEqual(a, b)
+      ? { verified: true }
+      : { verified: false, problem: "ms-signature does not match" };
   }
   try {
     new Webhook(destination.secret).verify(raw.toString("utf8"), {
@@ -206,16 +211,26 @@ function summary(d: ReceivedDelivery, width: number): string {
  * The receiver's destinations from a rules document: those whose URL is on loopback at `port`, each
  * with its signing secret's value looked up in `secrets` (e.g. .dev.vars).
  */
-export function receiverDestinations(rules: unknown, secrets: Record<string, string>, port: number): ReceiverDestination[] {
-  const destinations = (rules as { destinations?: Record<string, { url?: string; signing?: { scheme?: string; secret?: string } }> })
-    .destinations;
+export function receiverDestinations(
+  rules: unknown,
+  secrets: Record<string, string>,
+  port: number,
+): ReceiverDestination[] {
+  const destinations = (
+    rules as { destinations?: Record<string, { url?: string; signing?: { scheme?: string; secret?: string } }> }
+  ).destinations;
   const out: ReceiverDestination[] = [];
   for (const [name, d] of Object.entries(destinations ?? {})) {
     if (typeof d.url !== "string" || !URL.canParse(d.url)) continue;
     const url = new URL(d.url);
     if (!["127.0.0.1", "localhost"].includes(url.hostname) || Number(url.port) !== port) continue;
     const scheme = (d.signing?.scheme ?? "none") as ReceiverDestination["scheme"];
-    out.push({ name, path: url.pathname, scheme, secret: d.signing?.secret === undefined ? undefined : secrets[d.signing.secret] });
+    out.push({
+      name,
+      path: url.pathname,
+      scheme,
+      secret: d.signing?.secret === undefined ? undefined : secrets[d.signing.secret],
+    });
   }
   return out;
 }
@@ -236,12 +251,17 @@ export function withReceiverPort<T>(rules: T, toPort: number, fromPort = DEMO_RE
 
 if (import.meta.main) {
   const { values } = parseArgs({
-    options: { port: { type: "string", default: String(DEMO_RECEIVER_PORT) }, rules: { type: "string", default: "rules.example.json" } },
+    options: {
+      port: { type: "string", default: String(DEMO_RECEIVER_PORT) },
+      rules: { type: "string", default: "rules.example.json" },
+    },
   });
   const port = Number(values.port);
   const rules = JSON.parse(readFileSync(resolve(process.env.INIT_CWD ?? ROOT, values.rules), "utf8")) as unknown;
   const destinations = receiverDestinations(rules, readDevVars(), port);
   const receiver = await startDemoReceiver({ port, destinations });
-  console.log(`demo receiver on ${receiver.url}: ${destinations.map((d) => `${d.path} (${d.name}, ${d.scheme})`).join(", ")}`);
+  console.log(
+    `demo receiver on ${receiver.url}: ${destinations.map((d) => `${d.path} (${d.name}, ${d.scheme})`).join(", ")}`,
+  );
   process.on("SIGINT", () => void receiver.close().then(() => process.exit(0)));
 }

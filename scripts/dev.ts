@@ -15,10 +15,10 @@ import { parseArgs } from "node:util";
 import { validateRules } from "../src/rules/schema.ts";
 import {
   DEMO_RECEIVER_PORT,
+  type DemoReceiver,
   receiverDestinations,
   startDemoReceiver,
   withReceiverPort,
-  type DemoReceiver,
 } from "./demo-receiver.ts";
 import { DEV_VARS, ensureDevVars, readDevVars } from "./lib/dev-vars.ts";
 import { withoutColour } from "./lib/output.ts";
@@ -128,7 +128,11 @@ async function assertPortFree(port: number, what: string): Promise<void> {
   await new Promise<void>((done, fail) => {
     const server = createServer();
     server.once("error", () =>
-      fail(new DevLoopError(`127.0.0.1:${port} is in use, so the ${what} cannot start there. Is npm run dev already running?`)),
+      fail(
+        new DevLoopError(
+          `127.0.0.1:${port} is in use, so the ${what} cannot start there. Is npm run dev already running?`,
+        ),
+      ),
     );
     server.listen(port, "127.0.0.1", () => server.close(() => done()));
   });
@@ -138,7 +142,8 @@ async function assertPortFree(port: number, what: string): Promise<void> {
 function relayLine(line: string): string | undefined {
   const text = withoutColour(line).trim();
   // Our own readiness probe, and wrangler failing to fetch Request.cf when offline: noise here.
-  if (text.includes("/healthz") || text.includes("Request.cf") || text.includes("workers.cloudflare.com")) return undefined;
+  if (text.includes("/healthz") || text.includes("Request.cf") || text.includes("workers.cloudflare.com"))
+    return undefined;
   if (text.startsWith("{") || /^\[wrangler:(info|warn|error)\]/.test(text) || /error|✘/i.test(text)) return text;
   return undefined;
 }
@@ -162,9 +167,11 @@ async function main(): Promise<void> {
   });
   const relayPort = portOption("port", values.port);
   const receiverPort = portOption("receiver-port", values["receiver-port"]);
-  const rulesFile = values.rules !== undefined ? resolve(process.env.INIT_CWD ?? ROOT, values.rules) : EXAMPLE_RULES_FILE;
+  const rulesFile =
+    values.rules !== undefined ? resolve(process.env.INIT_CWD ?? ROOT, values.rules) : EXAMPLE_RULES_FILE;
 
-  if (ensureDevVars()) console.log(`Created ${relative(ROOT, DEV_VARS)} from .dev.vars.example (local secrets; git-ignored).`);
+  if (ensureDevVars())
+    console.log(`Created ${relative(ROOT, DEV_VARS)} from .dev.vars.example (local secrets; git-ignored).`);
   await assertPortFree(relayPort, "relay");
   await assertPortFree(receiverPort, "demo receiver");
   console.log(`Starting the relay with wrangler dev (the first start takes a few seconds)…`);

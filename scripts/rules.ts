@@ -8,19 +8,13 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { secretsOf, validateRules, type Rules } from "../src/rules/schema.ts";
 import type { Issue } from "../src/issues.ts";
+import { type Rules, secretsOf, validateRules } from "../src/rules/schema.ts";
 import { DEV_VARS, readDevVars } from "./lib/dev-vars.ts";
+import { consoleOutput, type Output, shownPath } from "./lib/output.ts";
 import { RULES_SCHEMA_FILE, rulesJsonSchemaText } from "./lib/rules-json-schema.ts";
 import { ROOT } from "./lib/wrangler-dev.ts";
-import { consoleOutput, shownPath, type Output } from "./lib/output.ts";
-import {
-  WranglerError,
-  describeTarget,
-  getRulesText,
-  putRulesFile,
-  type KvTarget,
-} from "./lib/wrangler-kv.ts";
+import { describeTarget, getRulesText, type KvTarget, putRulesFile, WranglerError } from "./lib/wrangler-kv.ts";
 
 const USAGE = `Usage: npm run rules -- <command> [options]
 
@@ -40,7 +34,6 @@ Options
   --out <file>             pull: write to this file; schema: write here instead of ${RULES_SCHEMA_FILE}.
 
 Exit codes: 0 ok, 1 invalid / different / no rules in KV, 2 usage or wrangler failure.`;
-
 
 class UsageError extends Error {}
 /** A file that cannot be read or written: exit 2 without the usage text. */
@@ -143,7 +136,9 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
       }
       const validation = parseAndValidate(text);
       if (!validation.ok) {
-        io.err(`warning: the rules document in KV is invalid, so the relay answers 503 rules_invalid until it is fixed:`);
+        io.err(
+          `warning: the rules document in KV is invalid, so the relay answers 503 rules_invalid until it is fixed:`,
+        );
         for (const issue of validation.issues) io.err(`  ${issue.path}: ${issue.message}`);
         return 1;
       }
@@ -210,13 +205,19 @@ function check(file: string, env: Record<string, unknown> | undefined): Checked 
     text = readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new FileError(code === "ENOENT" ? `${file} does not exist` : `cannot read ${file}: ${(error as Error).message}`);
+    throw new FileError(
+      code === "ENOENT" ? `${file} does not exist` : `cannot read ${file}: ${(error as Error).message}`,
+    );
   }
   let document: unknown;
   try {
     document = JSON.parse(text.replace(/^\uFEFF/, ""));
   } catch (error) {
-    return { ok: false, kind: "json", issues: [{ path: "(file)", message: `is not JSON: ${(error as Error).message}` }] };
+    return {
+      ok: false,
+      kind: "json",
+      issues: [{ path: "(file)", message: `is not JSON: ${(error as Error).message}` }],
+    };
   }
   const validation = validateRules(document, env);
   if (!validation.ok) return { ok: false, kind: "rules", document, issues: validation.issues };
@@ -229,7 +230,11 @@ function writeFile(path: string, text: string): void {
     writeFileSync(path, text);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new FileError(code === "ENOENT" ? `cannot write ${path}: its folder does not exist` : `cannot write ${path}: ${(error as Error).message}`);
+    throw new FileError(
+      code === "ENOENT"
+        ? `cannot write ${path}: its folder does not exist`
+        : `cannot write ${path}: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -291,7 +296,8 @@ function canonicalLines(document: unknown): string[] {
     return value;
   };
   const copy = sort(document);
-  if (copy !== null && typeof copy === "object" && !Array.isArray(copy)) delete (copy as Record<string, unknown>).$schema;
+  if (copy !== null && typeof copy === "object" && !Array.isArray(copy))
+    delete (copy as Record<string, unknown>).$schema;
   return JSON.stringify(copy, null, 2).split("\n");
 }
 

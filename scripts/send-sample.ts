@@ -12,8 +12,8 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEV_VARS, readDevVars } from "./lib/dev-vars.ts";
-import { ROOT } from "./lib/wrangler-dev.ts";
 import { consoleOutput, type Output } from "./lib/output.ts";
+import { ROOT } from "./lib/wrangler-dev.ts";
 
 export const FIXTURES_DIR = join(ROOT, "fixtures", "extend");
 const DEFAULT_RELAY_URL = "http://127.0.0.1:8787/webhook";
@@ -53,7 +53,10 @@ export function findSample(argument: string, cwd = process.cwd(), dir = FIXTURES
     return { name, path, text: readFileSync(path, "utf8") };
   }
   const path = resolve(cwd, argument);
-  if ((argument.includes("/") || argument.endsWith(".json")) && statSync(path, { throwIfNoEntry: false })?.isFile() === true) {
+  if (
+    (argument.includes("/") || argument.endsWith(".json")) &&
+    statSync(path, { throwIfNoEntry: false })?.isFile() === true
+  ) {
     return { name: basename(path), path, text: readFileSync(path, "utf8") };
   }
   return undefined;
@@ -73,7 +76,7 @@ export function withId(text: string, id: string): string {
   const pattern = /("Id"\s*:\s*)"((?:[^"\\]|\\.)*)"/g;
   for (const match of text.matchAll(pattern)) {
     if (JSON.parse(`"${match[2]}"`) !== current) continue;
-    const replaced = text.slice(0, match.index) + `${match[1]}"${id}"` + text.slice(match.index + match[0].length);
+    const replaced = `${text.slice(0, match.index)}${match[1]}"${id}"${text.slice(match.index + match[0].length)}`;
     if ((JSON.parse(replaced) as { Id?: unknown }).Id === id) return replaced;
   }
   throw new Error("could not find the envelope's Id in the sample's text");
@@ -91,7 +94,12 @@ export interface SendResult {
 }
 
 /** Posts `text` (with a fresh Id unless keepId) signed with `secret`; network failures reject. */
-export async function sendSample(options: { text: string; url?: string; secret: string; keepId?: boolean }): Promise<SendResult> {
+export async function sendSample(options: {
+  text: string;
+  url?: string;
+  secret: string;
+  keepId?: boolean;
+}): Promise<SendResult> {
   const text = options.keepId === true ? options.text : withId(options.text, newId());
   const body = Buffer.from(text, "utf8");
   const response = await fetch(options.url ?? DEFAULT_RELAY_URL, {
@@ -163,14 +171,18 @@ export async function runSendSample(
   } else {
     const sample = findSample(positionals[0]!, cwd);
     if (sample === undefined) {
-      io.err(`error: "${positionals[0]}" is neither a sample nor a file. Samples in fixtures/extend/:\n  ${sampleNames().join("\n  ")}`);
+      io.err(
+        `error: "${positionals[0]}" is neither a sample nor a file. Samples in fixtures/extend/:\n  ${sampleNames().join("\n  ")}`,
+      );
       return 2;
     }
     samples.push(sample);
   }
   const secret = values.secret ?? process.env.EXTEND_WEBHOOK_SECRET ?? readDevVars().EXTEND_WEBHOOK_SECRET;
   if (secret === undefined || secret === "") {
-    io.err(`error: no signing secret. Pass --secret, set EXTEND_WEBHOOK_SECRET, or run npm run dev once to create ${DEV_VARS}.`);
+    io.err(
+      `error: no signing secret. Pass --secret, set EXTEND_WEBHOOK_SECRET, or run npm run dev once to create ${DEV_VARS}.`,
+    );
     return 2;
   }
   const width = Math.max(...samples.map((s) => s.name.length));

@@ -1,10 +1,10 @@
 import { Hono } from "hono";
-import { RelayError, describe, errorResponse } from "./errors.ts";
+import { version } from "../package.json";
 import { admin } from "./admin/index.ts";
+import { describe, errorResponse, RelayError } from "./errors.ts";
 import { webhook } from "./ingress/webhook.ts";
 import { log } from "./log.ts";
-import { settingsOf, type Env } from "./settings.ts";
-import { version } from "../package.json";
+import { type Env, settingsOf } from "./settings.ts";
 
 /** The HTTP side of the relay: the sender's door, health, and the admin API. */
 export function createApp() {
@@ -24,7 +24,9 @@ export function createApp() {
   });
 
   app.notFound((c) =>
-    errorResponse(new RelayError(404, "not_found", `There is nothing at ${c.req.method} ${new URL(c.req.url).pathname}.`)),
+    errorResponse(
+      new RelayError(404, "not_found", `There is nothing at ${c.req.method} ${new URL(c.req.url).pathname}.`),
+    ),
   );
 
   app.onError((error, c) => {

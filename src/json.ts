@@ -17,7 +17,11 @@ export function parseJsonBody(body: BufferSource): unknown {
     throw new RelayError(400, "invalid_encoding", "The body is not valid UTF-8.");
   }
   if (exceedsDepth(text, MAX_DEPTH)) {
-    throw new RelayError(400, "nesting_too_deep", `The body nests objects or arrays more than ${MAX_DEPTH} levels deep.`);
+    throw new RelayError(
+      400,
+      "nesting_too_deep",
+      `The body nests objects or arrays more than ${MAX_DEPTH} levels deep.`,
+    );
   }
   try {
     return JSON.parse(text);
@@ -33,7 +37,8 @@ function exceedsDepth(text: string, limit: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (inString) {
-      if (code === 92) i++; // backslash: skip the escaped character
+      if (code === 92)
+        i++; // backslash: skip the escaped character
       else if (code === 34) inString = false;
     } else if (code === 34) inString = true;
     else if (code === 123 || code === 91) {

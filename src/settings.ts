@@ -1,7 +1,7 @@
 import * as z from "zod";
-import { RelayError } from "./errors.ts";
-import { LOG_LEVELS, log, setLogLevel, type LogLevel } from "./log.ts";
 import type { DeliveryMessage } from "./delivery/message.ts";
+import { RelayError } from "./errors.ts";
+import { LOG_LEVELS, type LogLevel, log, setLogLevel } from "./log.ts";
 
 /** The Worker's bindings (wrangler.toml) and secrets. Destination secrets are named by the rules. */
 export interface Env {

@@ -1,8 +1,8 @@
-import { createHmac } from "node:crypto";
 import { env, exports } from "cloudflare:workers";
+import { createHmac } from "node:crypto";
+import signatures from "../fixtures/extend/signatures.json";
 import { resetRecentIds } from "../src/ingress/dedupe.ts";
 import { resetRulesCache } from "../src/rules/store.ts";
-import signatures from "../fixtures/extend/signatures.json";
 
 /** Every sample call, as its exact text (CRLF and all), by file name. */
 const raw = import.meta.glob<string>("../fixtures/extend/*.json", { query: "?raw", import: "default", eager: true });
@@ -57,7 +57,12 @@ export function freshId(): string {
 }
 
 export function envelope(notifications: unknown[], id = freshId()): string {
-  return JSON.stringify({ Id: id, Attempt: 1, Properties: { NotificationId: crypto.randomUUID() }, Notifications: notifications });
+  return JSON.stringify({
+    Id: id,
+    Attempt: 1,
+    Properties: { NotificationId: crypto.randomUUID() },
+    Notifications: notifications,
+  });
 }
 
 /** The rules used across tests: the SPEC §3 example pointed at test receivers. */
@@ -75,9 +80,19 @@ export const EXAMPLE_RULES = {
     },
   },
   routes: [
-    { name: "stock-yx-to-shop", actions: ["AvailableBalanceChanged", "BalanceChanged"], warehouses: ["YX"], to: ["shop"] },
+    {
+      name: "stock-yx-to-shop",
+      actions: ["AvailableBalanceChanged", "BalanceChanged"],
+      warehouses: ["YX"],
+      to: ["shop"],
+    },
     { name: "rp-purchases", actions: ["Purchase*"], where: { "Details.OrderNumber": { prefix: "RP-" } }, to: ["wms"] },
-    { name: "orders", actions: ["OrderCreated", "OrderCancelled"], where: { "Details.OrderType": "NormalOrder" }, to: ["wms", "shop"] },
+    {
+      name: "orders",
+      actions: ["OrderCreated", "OrderCancelled"],
+      where: { "Details.OrderType": "NormalOrder" },
+      to: ["wms", "shop"],
+    },
     { name: "picking", actions: ["PickingStarted"], warehouses: ["ADR-1"], to: ["wms"] },
     { name: "archive", actions: ["*"], to: ["wms"], enabled: false },
   ],

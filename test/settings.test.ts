@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RelayError } from "../src/errors.ts";
 import { log, setLogLevel } from "../src/log.ts";
-import { DEFAULT_RETRY_SCHEDULE, parseSettings, type Env } from "../src/settings.ts";
+import { DEFAULT_RETRY_SCHEDULE, type Env, parseSettings } from "../src/settings.ts";
 
 const bindings = {} as Pick<Env, "RULES" | "STATE" | "DELIVERIES" | "DEAD_LETTERS">;
 const parse = (vars: Partial<Env>) => parseSettings({ ...bindings, ...vars } as Env);

@@ -44,7 +44,9 @@ export default {
     if (request.method === "POST" && url.pathname === "/enqueue") {
       const body = await request.text();
       const count = Math.min(100, Math.max(1, Number(url.searchParams.get("count") ?? "1") || 1));
-      await env.QUEUE.sendBatch(Array.from({ length: count }, () => ({ body: { body, fetches: 1 }, contentType: "json" as const })));
+      await env.QUEUE.sendBatch(
+        Array.from({ length: count }, () => ({ body: { body, fetches: 1 }, contentType: "json" as const })),
+      );
       return Response.json({ status: "accepted", messages: count }, { status: 202 });
     }
     return new Response("not found", { status: 404 });

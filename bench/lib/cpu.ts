@@ -3,7 +3,7 @@
  * CPU per request is far less sensitive to other load on the machine than requests/s, so the report
  * gives both.
  */
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const TICKS_PER_SECOND = 100;
 

@@ -2,8 +2,9 @@
  * What the benchmarks send: the rules document, signed sender calls and synthetic route sets.
  * Bodies are signed in Node with node:crypto (the sender's scheme, SPEC §1), before any timing starts.
  */
-import { KNOWN_ACTIONS } from "../../src/extend/actions.ts";
+
 import { msSignature, newId } from "../../scripts/send-sample.ts";
+import { KNOWN_ACTIONS } from "../../src/extend/actions.ts";
 
 export const SECRETS = {
   EXTEND_WEBHOOK_SECRET: "bench-extend-secret",
@@ -25,7 +26,11 @@ export function benchRules(receiverUrl: string, source = "relay") {
     version: 1,
     // The longest timeout: the delivery run holds the receiver's answers while the queue fills (a few seconds).
     destinations: {
-      wms: { url: `${receiverUrl}/${source}/wms`, signing: { scheme: "ms-signature", secret: "WMS_SECRET" }, timeoutMs: 30_000 },
+      wms: {
+        url: `${receiverUrl}/${source}/wms`,
+        signing: { scheme: "ms-signature", secret: "WMS_SECRET" },
+        timeoutMs: 30_000,
+      },
       shop: {
         url: `${receiverUrl}/${source}/shop`,
         signing: { scheme: "standard-webhooks", secret: "SHOP_SECRET" },
@@ -35,10 +40,25 @@ export function benchRules(receiverUrl: string, source = "relay") {
       erp: { url: `${receiverUrl}/${source}/erp`, timeoutMs: 30_000 },
     },
     routes: [
-      { name: "orders-to-wms", actions: ["OrderCreated", "OrderCancelled"], where: { "Details.OrderType": "NormalOrder" }, to: ["wms"] },
+      {
+        name: "orders-to-wms",
+        actions: ["OrderCreated", "OrderCancelled"],
+        where: { "Details.OrderType": "NormalOrder" },
+        to: ["wms"],
+      },
       { name: "orders-to-shop", actions: ["Order*"], to: ["shop"] },
-      { name: "stock-yx-to-erp", actions: ["AvailableBalanceChanged", "BalanceChanged"], warehouses: ["YX"], to: ["erp"] },
-      { name: "rp-purchases", actions: ["Purchase*"], where: { "Details.OrderNumber": { prefix: "RP-" } }, to: ["wms"] },
+      {
+        name: "stock-yx-to-erp",
+        actions: ["AvailableBalanceChanged", "BalanceChanged"],
+        warehouses: ["YX"],
+        to: ["erp"],
+      },
+      {
+        name: "rp-purchases",
+        actions: ["Purchase*"],
+        where: { "Details.OrderNumber": { prefix: "RP-" } },
+        to: ["wms"],
+      },
       { name: "customers", actions: ["CustomerCreated", "CustomerChanged"], to: ["erp"] },
       { name: "invoices", actions: ["CustomerInvoice*"], to: ["erp"] },
       { name: "stock-zz", actions: ["AvailableBalanceChanged"], warehouses: ["ZZ"], to: ["shop"] },
@@ -97,7 +117,9 @@ export function signedCall(notifications = 2, notificationBytes = 480): SignedCa
   const base = JSON.stringify(orderCreated(0, 0)).length;
   const padding = Math.max(0, notificationBytes - base);
   const list = Array.from({ length: notifications }, (_, i) =>
-    i % 2 === 0 ? orderCreated(i, padding) : balanceChanged(i, padding + (base - JSON.stringify(balanceChanged(0, 0)).length)),
+    i % 2 === 0
+      ? orderCreated(i, padding)
+      : balanceChanged(i, padding + (base - JSON.stringify(balanceChanged(0, 0)).length)),
   );
   const body = Buffer.from(
     JSON.stringify({ Id: id, Attempt: 1, Properties: { NotificationId: crypto.randomUUID() }, Notifications: list }),
@@ -129,7 +151,12 @@ export function manyRoutes(count: number) {
       kind === 0
         ? { name: `r${i}`, actions: [action], warehouses: [`W${i}`], to: [`d${i % 20}`] }
         : kind === 1
-          ? { name: `r${i}`, actions: [action === "OrderCreated" ? "OrderPicked" : action], where: { "Details.OrderNumber": { prefix: `P${i}-` } }, to: [`d${i % 20}`] }
+          ? {
+              name: `r${i}`,
+              actions: [action === "OrderCreated" ? "OrderPicked" : action],
+              where: { "Details.OrderNumber": { prefix: `P${i}-` } },
+              to: [`d${i % 20}`],
+            }
           : { name: `r${i}`, actions: [`Custom${i}*`], to: [`d${i % 20}`] },
     );
   }

@@ -4,8 +4,8 @@
  * and the load generator only copies bytes. Latencies are collected per response (float ms).
  */
 import autocannon from "autocannon";
-import { percentile } from "./stats.ts";
 import type { SignedCall } from "./fixtures.ts";
+import { percentile } from "./stats.ts";
 
 export interface LoadResult {
   requests: number;
@@ -37,29 +37,32 @@ export async function runLoad(options: {
   const started = performance.now();
   let instance: autocannon.Instance;
   const done = new Promise<autocannon.Result>((resolve, reject) => {
-    instance = autocannon({
-    url,
-    connections,
-    // With a duration, the pool caps the total; without one, exactly `amount` requests are sent.
-    ...(options.durationSeconds !== undefined
-      ? { duration: options.durationSeconds, maxOverallRequests: amount }
-      : { amount }),
-    timeout: 30,
-    requests: [
+    instance = autocannon(
       {
-        setupRequest: (request) => {
-          const call = pool[next++ % pool.length]!;
-          return {
-            ...request,
-            method: "POST",
-            path: options.path ?? "/webhook",
-            headers: { "content-type": "application/json", "ms-signature": call.signature },
-            body: call.body,
-          };
-        },
+        url,
+        connections,
+        // With a duration, the pool caps the total; without one, exactly `amount` requests are sent.
+        ...(options.durationSeconds !== undefined
+          ? { duration: options.durationSeconds, maxOverallRequests: amount }
+          : { amount }),
+        timeout: 30,
+        requests: [
+          {
+            setupRequest: (request) => {
+              const call = pool[next++ % pool.length]!;
+              return {
+                ...request,
+                method: "POST",
+                path: options.path ?? "/webhook",
+                headers: { "content-type": "application/json", "ms-signature": call.signature },
+                body: call.body,
+              };
+            },
+          },
+        ],
       },
-    ],
-    }, (error, result) => (error ? reject(error) : resolve(result)));
+      (error, result) => (error ? reject(error) : resolve(result)),
+    );
   });
   instance!.on("response", (_client, status, _bytes, responseTime) => {
     latencies.push(responseTime);

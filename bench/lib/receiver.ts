@@ -5,7 +5,7 @@
  * It runs on its own thread so that counting does not share an event loop with the load generator.
  */
 import { createServer } from "node:http";
-import { Worker, isMainThread, parentPort } from "node:worker_threads";
+import { isMainThread, parentPort, Worker } from "node:worker_threads";
 
 export interface ArrivalStats {
   /** Arrivals per source (a target's name; "unknown" for any other path). */

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { ROOT, startWranglerDev, type WranglerDev } from "../../scripts/lib/wrangler-dev.ts";
-import { SECRETS, benchRules } from "./fixtures.ts";
+import { benchRules, SECRETS } from "./fixtures.ts";
 
 /** Also the receiver's source name (first path segment of the target's deliveries). */
 export type TargetName = "relay" | "relay-warn" | "relay-lean" | "baseline";

@@ -29,9 +29,9 @@ export default {
     if (url.pathname === "/healthz") return Response.json({ status: "ok" });
     const size = Number(url.searchParams.get("size") ?? "1024");
     const iterations = Number(url.searchParams.get("iterations") ?? "1000");
-    const nodeCrypto = (globalThis as { process?: { getBuiltinModule?(id: string): unknown } }).process?.getBuiltinModule?.(
-      "node:crypto",
-    ) as NodeCrypto | undefined;
+    const nodeCrypto = (
+      globalThis as { process?: { getBuiltinModule?(id: string): unknown } }
+    ).process?.getBuiltinModule?.("node:crypto") as NodeCrypto | undefined;
     const body = new Uint8Array(size).fill(0x61);
     const signature = parseSignatureHeader(await signBody(body, SECRET));
     if (typeof signature === "string") return new Response("bad signature", { status: 500 });

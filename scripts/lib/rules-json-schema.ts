@@ -19,7 +19,7 @@ export function rulesJsonSchema(): Record<string, unknown> {
     $schema,
     title: "extend-relay routing rules",
     description:
-      "The routing rules document stored in KV (binding RULES, key \"rules\"). Generated from src/rules/schema.ts by `npm run rules -- schema`; do not edit by hand. `npm run rules -- validate <file>` also checks what JSON Schema cannot (unique route names, known destinations, reserved headers).",
+      'The routing rules document stored in KV (binding RULES, key "rules"). Generated from src/rules/schema.ts by `npm run rules -- schema`; do not edit by hand. `npm run rules -- validate <file>` also checks what JSON Schema cannot (unique route names, known destinations, reserved headers).',
     ...rest,
   };
 }

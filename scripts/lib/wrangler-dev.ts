@@ -2,7 +2,7 @@
  * Starts the relay (or another Worker config) under `wrangler dev` on loopback, with its own state folder,
  * vars and secrets, and stops it again. Used by `npm run dev`, the end-to-end tests and the benchmarks.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -56,7 +56,9 @@ export async function freePort(): Promise<number> {
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -68,9 +70,12 @@ export async function freePort(): Promise<number> {
  * in such a value, and misreads one ending in `\`; those are refused, naming the key (never the value).
  */
 export function envFileLine(key: string, value: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`secret name ${JSON.stringify(key)} is not a valid env-file name`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+    throw new Error(`secret name ${JSON.stringify(key)} is not a valid env-file name`);
   if (/['\r\n]|\\$/.test(value)) {
-    throw new Error(`secret ${key} cannot be written to wrangler's env file: its value contains a ' or a line break, or ends in \\`);
+    throw new Error(
+      `secret ${key} cannot be written to wrangler's env file: its value contains a ' or a line break, or ends in \\`,
+    );
   }
   return `${key}='${value.replaceAll("$", "\\$")}'`;
 }

@@ -51,10 +51,17 @@ function runWrangler(args: string[]): Promise<{ stdout: string; stderr: string }
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", (error) => reject(new WranglerError(`could not run wrangler (${error.message}); run npm ci first`)));
+    child.on("error", (error) =>
+      reject(new WranglerError(`could not run wrangler (${error.message}); run npm ci first`)),
+    );
     child.on("close", (code) => {
       if (code === 0) resolve({ stdout, stderr });
-      else reject(new WranglerError(`wrangler ${args.slice(0, 3).join(" ")} failed (exit ${code}):\n${wranglerProblem(stdout + stderr)}`));
+      else
+        reject(
+          new WranglerError(
+            `wrangler ${args.slice(0, 3).join(" ")} failed (exit ${code}):\n${wranglerProblem(stdout + stderr)}`,
+          ),
+        );
     });
   });
 }
@@ -65,7 +72,10 @@ function wranglerProblem(output: string): string {
     .split("\n")
     .map((line) => line.trimEnd())
     .filter((line) => line.trim() !== "" && !/^\s*(⛅️ wrangler|─+$)/.test(line));
-  return lines.slice(-12).map((line) => `  ${line}`).join("\n");
+  return lines
+    .slice(-12)
+    .map((line) => `  ${line}`)
+    .join("\n");
 }
 
 /** The rules document's text, or null when the key is empty. */

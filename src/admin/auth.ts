@@ -16,7 +16,9 @@ export const adminAuth = createMiddleware<{ Bindings: Env }>(async (c, next) => 
   const header = c.req.header("authorization") ?? "";
   const match = /^Bearer +(\S+) *$/i.exec(header);
   if (match === null) {
-    throw unauthorized(header === "" ? "The Authorization header is missing." : "The Authorization header must be \"Bearer <token>\".");
+    throw unauthorized(
+      header === "" ? "The Authorization header is missing." : 'The Authorization header must be "Bearer <token>".',
+    );
   }
   const [given, expected] = await Promise.all([digest(match[1]!), digest(token)]);
   if (!crypto.subtle.timingSafeEqual(given, expected)) throw unauthorized("The admin token is wrong.");

@@ -1,5 +1,4 @@
 import { Hono } from "hono";
-import { RelayError } from "../errors.ts";
 import type { DeadLetter } from "../dead-letters/record.ts";
 import {
   decodeCursor,
@@ -8,6 +7,7 @@ import {
   listDeadLetters,
   replayDeadLetters,
 } from "../dead-letters/store.ts";
+import { RelayError } from "../errors.ts";
 import type { Env } from "../settings.ts";
 
 /** The dead-letter half of the admin API (SPEC §5). */
@@ -53,7 +53,11 @@ deadLetters.get("/:id", async (c) => c.json(await found(c.env.STATE, c.req.param
 deadLetters.post("/:id/replay", async (c) => {
   const record = await found(c.env.STATE, c.req.param("id"));
   if (record.message === undefined) {
-    throw new RelayError(409, "not_replayable", "This record holds no readable delivery message; inspect it and delete it.");
+    throw new RelayError(
+      409,
+      "not_replayable",
+      "This record holds no readable delivery message; inspect it and delete it.",
+    );
   }
   return c.json(await replay(c.env, [record]), 202);
 });
@@ -66,7 +70,8 @@ deadLetters.delete("/:id", async (c) => {
   return c.json({ deleted: id });
 });
 
-const notFound = (id: string) => new RelayError(404, "dead_letter_not_found", `There is no dead letter with delivery id ${id}.`);
+const notFound = (id: string) =>
+  new RelayError(404, "dead_letter_not_found", `There is no dead letter with delivery id ${id}.`);
 const unreadableReason = (problem: string) => `the stored record is not one this relay can read (${problem})`;
 
 async function found(state: KVNamespace, id: string): Promise<DeadLetter> {
@@ -86,6 +91,10 @@ async function replay(env: Env, records: DeadLetter[]) {
   try {
     return await replayDeadLetters(env, records);
   } catch {
-    throw new RelayError(503, "queue_unavailable", "The deliveries could not be enqueued; the records are kept. Try again.");
+    throw new RelayError(
+      503,
+      "queue_unavailable",
+      "The deliveries could not be enqueued; the records are kept. Try again.",
+    );
   }
 }

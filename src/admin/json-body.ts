@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { readBody } from "../ingress/body.ts";
 import { parseJsonBody } from "../json.ts";
-import { settingsOf, type Env } from "../settings.ts";
+import { type Env, settingsOf } from "../settings.ts";
 
 /** An admin request's JSON body, within MAX_BODY_BYTES and read as the front door reads the sender's. */
 export async function jsonBody(c: Context<{ Bindings: Env }>): Promise<unknown> {

@@ -1,14 +1,13 @@
 import { Hono } from "hono";
-import { RelayError } from "../errors.ts";
-import { envelopeSchema } from "../extend/envelope.ts";
-import { issuesOf } from "../issues.ts";
 import { batchMessages, fanOut, planMessages } from "../delivery/planner.ts";
+import { RelayError } from "../errors.ts";
+import { envelopeSchema, warehouseOf } from "../extend/envelope.ts";
+import { issuesOf } from "../issues.ts";
 import { explain } from "../rules/explain.ts";
-import { compileRules, type CompiledRules } from "../rules/matcher.ts";
+import { type CompiledRules, compileRules } from "../rules/matcher.ts";
 import { validateRules } from "../rules/schema.ts";
-import { loadRules, resetRulesCache, RULES_KEY } from "../rules/store.ts";
-import { settingsOf, type Env } from "../settings.ts";
-import { warehouseOf } from "../extend/envelope.ts";
+import { loadRules, RULES_KEY, resetRulesCache } from "../rules/store.ts";
+import { type Env, settingsOf } from "../settings.ts";
 import { jsonBody } from "./json-body.ts";
 
 /** The rules half of the admin API (SPEC §5) and the routing dry run. */
@@ -16,7 +15,8 @@ export const rulesAdmin = new Hono<{ Bindings: Env }>();
 
 rulesAdmin.get("/rules", async (c) => {
   const text = await c.env.RULES.get(RULES_KEY, "text");
-  if (text === null) throw new RelayError(404, "rules_not_found", `There is no rules document in KV key "${RULES_KEY}" yet.`);
+  if (text === null)
+    throw new RelayError(404, "rules_not_found", `There is no rules document in KV key "${RULES_KEY}" yet.`);
   return c.body(text, 200, { "Content-Type": "application/json" });
 });
 
@@ -65,7 +65,10 @@ rulesAdmin.post("/route", async (c) => {
         action: notification.Action,
         warehouse: warehouseOf(notification) ?? null,
         matched: verdicts.filter((v) => v.matched).map((v) => v.route),
-        destinations: compiled.match(notification).flatMap((r) => r.to).filter((d, i, all) => all.indexOf(d) === i),
+        destinations: compiled
+          .match(notification)
+          .flatMap((r) => r.to)
+          .filter((d, i, all) => all.indexOf(d) === i),
         notMatched: verdicts.filter((v) => !v.matched),
       };
     }),

@@ -1,8 +1,8 @@
 import { deliveryMessageSchema } from "../delivery/message.ts";
 import { describe } from "../errors.ts";
 import { log } from "../log.ts";
-import { settingsOf, type Env } from "../settings.ts";
-import { deadLetterSchema, type DeadLetter } from "./record.ts";
+import { type Env, settingsOf } from "../settings.ts";
+import { type DeadLetter, deadLetterSchema } from "./record.ts";
 import { putDeadLetter } from "./store.ts";
 
 /**

@@ -1,5 +1,5 @@
 import type { DeliveryMessage } from "../delivery/message.ts";
-import { deadKey, deadLetterSchema, type DeadLetter, type DeadLetterMeta } from "./record.ts";
+import { type DeadLetter, type DeadLetterMeta, deadKey, deadLetterSchema } from "./record.ts";
 
 /** Dead-letter records in STATE: `dead:<deliveryId>`, the record as JSON, a summary in KV metadata. */
 const PREFIX = "dead:";
@@ -105,7 +105,10 @@ function compare(a: string, b: string): number {
 }
 
 function encodeCursor(deadAt: string, id: string): string {
-  return btoa(JSON.stringify([deadAt, id])).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+  return btoa(JSON.stringify([deadAt, id]))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replaceAll("=", "");
 }
 
 /** undefined for a cursor this relay did not write. */

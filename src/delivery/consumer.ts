@@ -1,13 +1,13 @@
+import { version } from "../../package.json";
+import type { DeadLetter } from "../dead-letters/record.ts";
 import { describe, RelayError } from "../errors.ts";
 import { log } from "../log.ts";
-import { loadRules } from "../rules/store.ts";
 import type { Destination } from "../rules/schema.ts";
-import { secretOf, settingsOf, type Env, type Settings } from "../settings.ts";
-import type { DeadLetter } from "../dead-letters/record.ts";
-import { deliveryMessageSchema, type DeliveryMessage } from "./message.ts";
-import { classify, nextDelaySeconds, type AttemptResult, type Outcome } from "./outcome.ts";
-import { signatureHeaders, missingSecret } from "./signers.ts";
-import { version } from "../../package.json";
+import { loadRules } from "../rules/store.ts";
+import { type Env, type Settings, secretOf, settingsOf } from "../settings.ts";
+import { type DeliveryMessage, deliveryMessageSchema } from "./message.ts";
+import { type AttemptResult, classify, nextDelaySeconds, type Outcome } from "./outcome.ts";
+import { missingSecret, signatureHeaders } from "./signers.ts";
 
 const USER_AGENT = `extend-relay/${version}`;
 const encoder = new TextEncoder();
@@ -62,7 +62,9 @@ async function deliver(
   destinations: Record<string, Destination>,
 ): Promise<void> {
   const attempt = message.attempts;
-  const destination = Object.hasOwn(destinations, delivery.destination) ? destinations[delivery.destination] : undefined;
+  const destination = Object.hasOwn(destinations, delivery.destination)
+    ? destinations[delivery.destination]
+    : undefined;
   if (destination === undefined || !destination.enabled) {
     const reason = destination === undefined ? "destination_missing" : "destination_disabled";
     await deadLetter(env, message, delivery, {

@@ -1,5 +1,5 @@
-import type { Envelope, Notification } from "../extend/envelope.ts";
 import { RelayError } from "../errors.ts";
+import type { Envelope, Notification } from "../extend/envelope.ts";
 import type { CompiledRules } from "../rules/matcher.ts";
 import type { DeliveryMessage } from "./message.ts";
 

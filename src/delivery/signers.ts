@@ -1,5 +1,5 @@
-import { signBody } from "../extend/signature.ts";
 import { RelayError } from "../errors.ts";
+import { signBody } from "../extend/signature.ts";
 import type { Destination } from "../rules/schema.ts";
 
 /**

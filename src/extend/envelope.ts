@@ -39,7 +39,9 @@ export function parseEnvelope(body: BufferSource): Envelope {
   const value = parseJsonBody(body);
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new RelayError(400, "invalid_envelope", "The body must be a JSON object (an Extend Commerce envelope).", {
-      issues: [{ path: "(root)", message: `expected an object, got ${Array.isArray(value) ? "an array" : typeof value}` }],
+      issues: [
+        { path: "(root)", message: `expected an object, got ${Array.isArray(value) ? "an array" : typeof value}` },
+      ],
     });
   }
   const result = envelopeSchema.safeParse(value);

@@ -33,7 +33,12 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
 }
 
 function tooLarge(limit: number): RelayError {
-  return new RelayError(413, "body_too_large", `The body exceeds the relay's limit of ${limit} bytes (MAX_BODY_BYTES).`, {
-    limit,
-  });
+  return new RelayError(
+    413,
+    "body_too_large",
+    `The body exceeds the relay's limit of ${limit} bytes (MAX_BODY_BYTES).`,
+    {
+      limit,
+    },
+  );
 }

@@ -1,13 +1,13 @@
 import { Hono } from "hono";
-import { RelayError, describe, errorResponse } from "../errors.ts";
-import { parseEnvelope } from "../extend/envelope.ts";
-import { SIGNATURE_HEADER, parseSignatureHeader, verifySignature } from "../extend/signature.ts";
-import { readBody } from "./body.ts";
-import { remember, wasSeen } from "./dedupe.ts";
 import { batchMessages, fanOut, planMessages } from "../delivery/planner.ts";
+import { describe, errorResponse, RelayError } from "../errors.ts";
+import { parseEnvelope } from "../extend/envelope.ts";
+import { parseSignatureHeader, SIGNATURE_HEADER, verifySignature } from "../extend/signature.ts";
 import { log } from "../log.ts";
 import { loadRules } from "../rules/store.ts";
-import { settingsOf, type Env } from "../settings.ts";
+import { type Env, settingsOf } from "../settings.ts";
+import { readBody } from "./body.ts";
+import { remember, wasSeen } from "./dedupe.ts";
 
 export const webhook = new Hono<{ Bindings: Env }>();
 

@@ -1,4 +1,4 @@
-import { warehouseOf, type Notification } from "../extend/envelope.ts";
+import { type Notification, warehouseOf } from "../extend/envelope.ts";
 import { conditionTest, valueAt } from "./matcher.ts";
 import type { Route, Rules } from "./schema.ts";
 
@@ -46,7 +46,10 @@ function verdict(rules: Rules, route: Route, notification: Notification, warehou
     const value = valueAt(notification, path.split("."));
     if (!conditionTest(condition)(value)) {
       return {
-        ...no("where", `${path} is ${value === undefined ? "absent" : JSON.stringify(value)}, wanted ${JSON.stringify(condition)}`),
+        ...no(
+          "where",
+          `${path} is ${value === undefined ? "absent" : JSON.stringify(value)}, wanted ${JSON.stringify(condition)}`,
+        ),
         condition: path,
       };
     }

@@ -1,4 +1,4 @@
-import { warehouseOf, type Notification } from "../extend/envelope.ts";
+import { type Notification, warehouseOf } from "../extend/envelope.ts";
 import type { Condition, Route, Rules } from "./schema.ts";
 
 /**

@@ -1,6 +1,6 @@
 import * as z from "zod";
 import { KNOWN_ACTIONS } from "../extend/actions.ts";
-import { issuesOf, type Issue } from "../issues.ts";
+import { type Issue, issuesOf } from "../issues.ts";
 
 /**
  * The routing rules document (SPEC §3): the one description of it. The KV loader, the admin API, the

@@ -1,6 +1,6 @@
-import { RelayError, describe } from "../errors.ts";
+import { describe, RelayError } from "../errors.ts";
 import { log } from "../log.ts";
-import { compileRules, type CompiledRules } from "./matcher.ts";
+import { type CompiledRules, compileRules } from "./matcher.ts";
 import { EMPTY_RULES, validateRules } from "./schema.ts";
 
 /** The KV key (in binding RULES) that holds the rules document. */

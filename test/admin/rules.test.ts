@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import app from "../../src/index.ts";
-import { EXAMPLE_RULES, FIXTURES, admin, clearRules, envelope, putRules } from "../helpers.ts";
+import { admin, clearRules, EXAMPLE_RULES, envelope, FIXTURES, putRules } from "../helpers.ts";
 
 const json = (body: unknown): RequestInit => ({
   method: "POST",
@@ -66,7 +66,10 @@ describe("admin rules endpoints refuse callers without the token", () => {
   });
 
   it("does not store rules sent with a wrong token", async () => {
-    const response = await admin("/rules", { ...put({ version: 1, destinations: {}, routes: [] }), headers: { authorization: "Bearer nope" } });
+    const response = await admin("/rules", {
+      ...put({ version: 1, destinations: {}, routes: [] }),
+      headers: { authorization: "Bearer nope" },
+    });
     expect(response.status).toBe(401);
     expect(await kvRules()).toEqual(EXAMPLE_RULES);
   });
@@ -74,10 +77,15 @@ describe("admin rules endpoints refuse callers without the token", () => {
   it("answers 503 admin_disabled when ADMIN_TOKEN is not set, whatever the token", async () => {
     const disabled = { ...env, ADMIN_TOKEN: undefined };
     const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
-    const request = new Request("https://relay.test/admin/rules", { headers: { authorization: "Bearer test-admin-token" } });
+    const request = new Request("https://relay.test/admin/rules", {
+      headers: { authorization: "Bearer test-admin-token" },
+    });
     const response = await app.fetch!(request as never, disabled, ctx);
     expect(response.status).toBe(503);
-    expect(await response.json()).toMatchObject({ error: "admin_disabled", message: expect.stringContaining("ADMIN_TOKEN") });
+    expect(await response.json()).toMatchObject({
+      error: "admin_disabled",
+      message: expect.stringContaining("ADMIN_TOKEN"),
+    });
   });
 });
 
@@ -149,14 +157,20 @@ describe("PUT /admin/rules", () => {
         "routes[1].to",
       ]),
     );
-    expect(body.issues).toContainEqual({ path: "destinations.wms.url", message: "must use https (http only for localhost / 127.0.0.1)" });
+    expect(body.issues).toContainEqual({
+      path: "destinations.wms.url",
+      message: "must use https (http only for localhost / 127.0.0.1)",
+    });
     expect(await kvRules()).toEqual(EXAMPLE_RULES);
   });
 
   it("reports cross-reference problems (unknown destination, duplicate name) by path", async () => {
     const response = await admin(
       "/rules",
-      put({ ...EXAMPLE_RULES, routes: [...EXAMPLE_RULES.routes, { name: "orders", actions: ["OrderCreated"], to: ["erp"] }] }),
+      put({
+        ...EXAMPLE_RULES,
+        routes: [...EXAMPLE_RULES.routes, { name: "orders", actions: ["OrderCreated"], to: ["erp"] }],
+      }),
     );
     expect(response.status).toBe(422);
     const { issues } = await response.json<{ issues: { path: string; message: string }[] }>();
@@ -170,7 +184,11 @@ describe("PUT /admin/rules", () => {
     const warned = {
       version: 1,
       destinations: {
-        erp: { url: "https://erp.test/", signing: { scheme: "standard-webhooks", secret: "ERP_SECRET" }, headers: { "X-Key": { secret: "ERP_KEY" } } },
+        erp: {
+          url: "https://erp.test/",
+          signing: { scheme: "standard-webhooks", secret: "ERP_SECRET" },
+          headers: { "X-Key": { secret: "ERP_KEY" } },
+        },
       },
       routes: [{ name: "typo", actions: ["OrderCreatd", "Purchase*"], to: ["erp"] }],
     };
@@ -221,31 +239,40 @@ describe("POST /admin/rules/validate", () => {
 });
 
 describe("POST /admin/route (dry run)", () => {
-  it.each(Object.keys(FIXTURES))("explains %s: every route's verdict, destinations and deliveries, enqueuing nothing", async (name) => {
-    const send = vi.spyOn(env.DELIVERIES, "send");
-    const sendBatch = vi.spyOn(env.DELIVERIES, "sendBatch");
-    const sample = JSON.parse(FIXTURES[name]!) as { Id: string; Notifications: unknown[] };
-    const result = await dryRun(sample);
-    expect(result.id).toBe(sample.Id);
-    expect(result.notifications).toHaveLength(sample.Notifications.length);
-    for (const n of result.notifications) {
-      // Every route is accounted for, in document order: matched or not, with a reason.
-      const verdicts = [...n.matched, ...n.notMatched.map((v) => v.route)];
-      expect(verdicts.sort()).toEqual([...ROUTE_NAMES].sort());
-      for (const v of n.notMatched) expect(["action", "warehouse", "where", "disabled", "destinations_disabled"]).toContain(v.reason);
-      expect(n.notMatched.find((v) => v.route === "archive")).toMatchObject({ reason: "disabled" });
-    }
-    const destinations = new Set(result.notifications.flatMap((n) => n.destinations));
-    expect(new Set(result.deliveries.map((d) => d.destination))).toEqual(destinations);
-    for (const d of result.deliveries) expect(d.deliveryId).toBe(`${sample.Id}.${d.destination}`);
-    expect(send).not.toHaveBeenCalled();
-    expect(sendBatch).not.toHaveBeenCalled();
-  });
+  it.each(Object.keys(FIXTURES))(
+    "explains %s: every route's verdict, destinations and deliveries, enqueuing nothing",
+    async (name) => {
+      const send = vi.spyOn(env.DELIVERIES, "send");
+      const sendBatch = vi.spyOn(env.DELIVERIES, "sendBatch");
+      const sample = JSON.parse(FIXTURES[name]!) as { Id: string; Notifications: unknown[] };
+      const result = await dryRun(sample);
+      expect(result.id).toBe(sample.Id);
+      expect(result.notifications).toHaveLength(sample.Notifications.length);
+      for (const n of result.notifications) {
+        // Every route is accounted for, in document order: matched or not, with a reason.
+        const verdicts = [...n.matched, ...n.notMatched.map((v) => v.route)];
+        expect(verdicts.sort()).toEqual([...ROUTE_NAMES].sort());
+        for (const v of n.notMatched)
+          expect(["action", "warehouse", "where", "disabled", "destinations_disabled"]).toContain(v.reason);
+        expect(n.notMatched.find((v) => v.route === "archive")).toMatchObject({ reason: "disabled" });
+      }
+      const destinations = new Set(result.notifications.flatMap((n) => n.destinations));
+      expect(new Set(result.deliveries.map((d) => d.destination))).toEqual(destinations);
+      for (const d of result.deliveries) expect(d.deliveryId).toBe(`${sample.Id}.${d.destination}`);
+      expect(send).not.toHaveBeenCalled();
+      expect(sendBatch).not.toHaveBeenCalled();
+    },
+  );
 
   it("matches OrderCreated to the orders route and says why the others did not match", async () => {
     const result = await dryRun(JSON.parse(FIXTURES["OrderCreated.json"]!));
     const [n] = result.notifications;
-    expect(n).toMatchObject({ action: "OrderCreated", warehouse: null, matched: ["orders"], destinations: ["wms", "shop"] });
+    expect(n).toMatchObject({
+      action: "OrderCreated",
+      warehouse: null,
+      matched: ["orders"],
+      destinations: ["wms", "shop"],
+    });
     expect(n!.notMatched).toContainEqual({
       route: "stock-yx-to-shop",
       matched: false,
@@ -285,7 +312,11 @@ describe("POST /admin/route (dry run)", () => {
     );
     const [balance, noWarehouse, picking] = result.notifications;
     expect(balance!.notMatched).toContainEqual(
-      expect.objectContaining({ route: "stock-yx-to-shop", reason: "warehouse", detail: "warehouse ZZ is not one of YX" }),
+      expect.objectContaining({
+        route: "stock-yx-to-shop",
+        reason: "warehouse",
+        detail: "warehouse ZZ is not one of YX",
+      }),
     );
     expect(noWarehouse).toMatchObject({ warehouse: null, matched: [] });
     expect(noWarehouse!.notMatched).toContainEqual(
@@ -305,7 +336,10 @@ describe("POST /admin/route (dry run)", () => {
       [],
       ["stock-yx-to-shop"],
     ]);
-    expect(Object.fromEntries(result.deliveries.map((d) => [d.destination, d.notifications]))).toEqual({ shop: 3, wms: 2 });
+    expect(Object.fromEntries(result.deliveries.map((d) => [d.destination, d.notifications]))).toEqual({
+      shop: 3,
+      wms: 2,
+    });
     expect(result.batches).toBe(1);
   });
 
@@ -319,16 +353,26 @@ describe("POST /admin/route (dry run)", () => {
     expect(result.deliveries).toHaveLength(6);
     expect(result.deliveries.every((d) => d.destination === "erp" && d.notifications === 1)).toBe(true);
     expect(await kvRules()).toEqual(EXAMPLE_RULES);
-    const refused = await admin("/route", json({ envelope: JSON.parse(FIXTURES["multi.json"]!), rules: { version: 1 } }));
+    const refused = await admin(
+      "/route",
+      json({ envelope: JSON.parse(FIXTURES["multi.json"]!), rules: { version: 1 } }),
+    );
     expect(refused.status).toBe(422);
   });
 
   it("answers 400 nesting_too_deep, as the front door does, for a body nested past the limit", async () => {
     const deep = (levels: number) =>
       `{"Id":"a","Attempt":1,"Notifications":[{"Action":"OrderCreated","Details":{"OrderType":"NormalOrder","Deep":${"[".repeat(levels)}${"]".repeat(levels)}}}]}`;
-    expect((await admin("/route", { method: "POST", body: deep(60), headers: { "content-type": "application/json" } })).status).toBe(200);
+    expect(
+      (await admin("/route", { method: "POST", body: deep(60), headers: { "content-type": "application/json" } }))
+        .status,
+    ).toBe(200);
     for (const levels of [61, 100_000]) {
-      const response = await admin("/route", { method: "POST", body: deep(levels), headers: { "content-type": "application/json" } });
+      const response = await admin("/route", {
+        method: "POST",
+        body: deep(levels),
+        headers: { "content-type": "application/json" },
+      });
       expect(response.status).toBe(400);
       expect(await response.json()).toMatchObject({ error: "nesting_too_deep" });
     }

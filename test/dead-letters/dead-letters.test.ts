@@ -1,11 +1,11 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import worker from "../../src/index.ts";
 import type { DeadLetter } from "../../src/dead-letters/record.ts";
 import type { DeliveryMessage } from "../../src/delivery/message.ts";
+import worker from "../../src/index.ts";
 import type { Env } from "../../src/settings.ts";
-import { EXAMPLE_RULES, admin, freshId, putRules } from "../helpers.ts";
+import { admin, EXAMPLE_RULES, freshId, putRules } from "../helpers.ts";
 
 let delivered: Request[];
 beforeEach(async () => {
@@ -68,7 +68,13 @@ describe("the dead-letter consumer", () => {
     expect((await consumeDeadLetters([r, r])).explicitAcks).toEqual(["d0", "d1"]);
     const { keys } = await env.STATE.list({ prefix: "dead:" });
     expect(keys.map((k) => k.name)).toEqual([`dead:${r.deliveryId}`]);
-    expect(keys[0]!.metadata).toEqual({ destination: "wms", reason: "permanent_failure", deadAt: r.deadAt, attempts: 1, lastStatus: 410 });
+    expect(keys[0]!.metadata).toEqual({
+      destination: "wms",
+      reason: "permanent_failure",
+      deadAt: r.deadAt,
+      attempts: 1,
+      lastStatus: 410,
+    });
     expect(JSON.parse((await env.STATE.get(`dead:${r.deliveryId}`))!)).toEqual(r);
   });
 
@@ -76,7 +82,12 @@ describe("the dead-letter consumer", () => {
     const m = message("shop");
     await consumeDeadLetters([m]);
     const stored = JSON.parse((await env.STATE.get(`dead:${m.deliveryId}`))!) as DeadLetter;
-    expect(stored).toMatchObject({ reason: "queue_retries_exhausted", source: "queue", destination: "shop", message: m });
+    expect(stored).toMatchObject({
+      reason: "queue_retries_exhausted",
+      source: "queue",
+      destination: "shop",
+      message: m,
+    });
     expect(stored.firstAttemptAt).toBe("2026-11-28T09:00:00.000Z");
   });
 
@@ -88,7 +99,9 @@ describe("the dead-letter consumer", () => {
 
   it("retries a message whose record could not be written", async () => {
     const failing = { put: () => Promise.reject(new Error("KV PUT failed")) } as unknown as KVNamespace;
-    const batch = createMessageBatch("extend-relay-dead-letters", [{ id: "x", timestamp: new Date(), attempts: 1, body: record() }]);
+    const batch = createMessageBatch("extend-relay-dead-letters", [
+      { id: "x", timestamp: new Date(), attempts: 1, body: record() },
+    ]);
     const ctx = createExecutionContext();
     await worker.queue(batch, { ...env, STATE: failing } as Env);
     const result = await getQueueResult(batch, ctx);
@@ -113,9 +126,15 @@ describe("the dead-letter admin API", () => {
     const wms = await (await admin("/dead-letters?destination=wms")).json<{ items: { deliveryId: string }[] }>();
     expect(wms.items.map((i) => i.deliveryId)).toEqual([recent.deliveryId, old.deliveryId]);
 
-    const first = await (await admin("/dead-letters?limit=2")).json<{ items: { deliveryId: string }[]; cursor: string }>();
+    const first = await (await admin("/dead-letters?limit=2")).json<{
+      items: { deliveryId: string }[];
+      cursor: string;
+    }>();
     expect(first.items.map((i) => i.deliveryId)).toEqual([recent.deliveryId, mid.deliveryId]);
-    const second = await (await admin(`/dead-letters?limit=2&cursor=${first.cursor}`)).json<{ items: { deliveryId: string }[]; cursor?: string }>();
+    const second = await (await admin(`/dead-letters?limit=2&cursor=${first.cursor}`)).json<{
+      items: { deliveryId: string }[];
+      cursor?: string;
+    }>();
     expect(second.items.map((i) => i.deliveryId)).toEqual([old.deliveryId]);
     expect(second.cursor).toBeUndefined();
   });
@@ -181,9 +200,9 @@ describe("the dead-letter admin API", () => {
     const result = await response.json<{ replayed: string[]; more: boolean }>();
     expect(result.replayed.sort()).toEqual([a!.deliveryId, c!.deliveryId].sort());
     expect(result.more).toBe(false);
-    expect(sendBatch.mock.calls.flatMap(([batch]) => [...batch].map((m) => (m.body as DeliveryMessage).deliveryId)).sort()).toEqual(
-      [a!.deliveryId, c!.deliveryId].sort(),
-    );
+    expect(
+      sendBatch.mock.calls.flatMap(([batch]) => [...batch].map((m) => (m.body as DeliveryMessage).deliveryId)).sort(),
+    ).toEqual([a!.deliveryId, c!.deliveryId].sort());
     const left = await (await admin("/dead-letters")).json<{ items: { deliveryId: string }[] }>();
     expect(left.items.map((i) => i.deliveryId)).toEqual([b!.deliveryId]);
   });
@@ -194,12 +213,22 @@ describe("the dead-letter admin API", () => {
     const meta = { destination: "wms", reason: "permanent_failure", deadAt: new Date().toISOString(), attempts: 1 };
     // Only STATE edited by hand (or by another version) holds such records.
     await env.STATE.put("dead:broken.json", "{not json", { metadata: meta });
-    await env.STATE.put("dead:broken.shape", JSON.stringify({ kind: "dead-letter", deliveryId: 7 }), { metadata: meta });
+    await env.STATE.put("dead:broken.shape", JSON.stringify({ kind: "dead-letter", deliveryId: 7 }), {
+      metadata: meta,
+    });
 
     const listed = await (await admin("/dead-letters")).json<{ items: { deliveryId: string }[] }>();
-    expect(listed.items.map((i) => i.deliveryId).sort()).toEqual(["broken.json", "broken.shape", good.deliveryId].sort());
-    for (const [id, problem] of [["broken.json", "it is not JSON"], ["broken.shape", "deliveryId"]] as const) {
-      for (const response of [await admin(`/dead-letters/${id}`), await admin(`/dead-letters/${id}/replay`, { method: "POST" })]) {
+    expect(listed.items.map((i) => i.deliveryId).sort()).toEqual(
+      ["broken.json", "broken.shape", good.deliveryId].sort(),
+    );
+    for (const [id, problem] of [
+      ["broken.json", "it is not JSON"],
+      ["broken.shape", "deliveryId"],
+    ] as const) {
+      for (const response of [
+        await admin(`/dead-letters/${id}`),
+        await admin(`/dead-letters/${id}/replay`, { method: "POST" }),
+      ]) {
         expect(response.status).toBe(409);
         const body = await response.json<{ error: string; message: string }>();
         expect(body.error).toBe("dead_letter_unreadable");

@@ -1,13 +1,13 @@
-import { createHmac } from "node:crypto";
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { createHmac } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import worker from "../../src/index.ts";
-import type { DeliveryMessage } from "../../src/delivery/message.ts";
-import type { DeadLetter } from "../../src/dead-letters/record.ts";
-import type { Env } from "../../src/settings.ts";
 import { version } from "../../package.json";
+import type { DeadLetter } from "../../src/dead-letters/record.ts";
+import type { DeliveryMessage } from "../../src/delivery/message.ts";
+import worker from "../../src/index.ts";
+import type { Env } from "../../src/settings.ts";
 import { EXAMPLE_RULES, freshId, putRules, signedPost } from "../helpers.ts";
 
 const RULES = {
@@ -113,7 +113,9 @@ describe("the request a destination receives", () => {
     const headers = Object.fromEntries(request.headers);
     const verified = new Webhook(env.SHOP_SECRET).verify(new TextDecoder().decode(body), headers);
     expect(verified).toMatchObject({ Id: message.envelope.Id, Notifications: message.notifications });
-    expect(() => new Webhook("whsec_" + btoa("another secret entirely")).verify(new TextDecoder().decode(body), headers)).toThrow();
+    expect(() =>
+      new Webhook(`whsec_${btoa("another secret entirely")}`).verify(new TextDecoder().decode(body), headers),
+    ).toThrow();
   });
 });
 
@@ -142,7 +144,8 @@ describe("outcomes", () => {
     [400, "HTTP 400"],
     [302, "HTTP 302: redirects are not followed"],
   ])("dead-letters %i at once as a permanent failure", async (status, reason) => {
-    answer = () => new Response(null, { status, headers: status === 302 ? { Location: "https://elsewhere.test/" } : {} });
+    answer = () =>
+      new Response(null, { status, headers: status === 302 ? { Location: "https://elsewhere.test/" } : {} });
     const message = delivery("wms");
     const result = await consume([message]);
     expect(result.explicitAcks).toEqual(["m0"]);
@@ -188,7 +191,10 @@ describe("outcomes", () => {
     const [record] = deadLetters();
     expect(record).toMatchObject({ reason: "attempts_exhausted", attempts: 3, lastStatus: 503 });
     expect(record!.detail).toBe("Attempt 3 of 3 failed (HTTP 503); no attempts are left.");
-    await vi.waitFor(async () => expect(await env.STATE.get(`dead:${message.deliveryId}`)).not.toBeNull(), { timeout: 15_000, interval: 100 });
+    await vi.waitFor(async () => expect(await env.STATE.get(`dead:${message.deliveryId}`)).not.toBeNull(), {
+      timeout: 15_000,
+      interval: 100,
+    });
   });
 
   it("dead-letters a destination that was removed or disabled after enqueue, without calling it", async () => {
@@ -221,7 +227,11 @@ describe("outcomes", () => {
     const ctx = createExecutionContext();
     await worker.queue(batch, env as Env);
     expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["junk"]);
-    expect(deadLetters()[0]).toMatchObject({ reason: "invalid_message", deliveryId: "unreadable.junk", raw: { hello: "world" } });
+    expect(deadLetters()[0]).toMatchObject({
+      reason: "invalid_message",
+      deliveryId: "unreadable.junk",
+      raw: { hello: "world" },
+    });
   });
 
   it("keeps a message when the dead-letter queue cannot take it", async () => {

@@ -2,7 +2,11 @@ import { describe, expect, it } from "vitest";
 import { backoffSeconds, classify, nextDelaySeconds, parseRetryAfter } from "../../src/delivery/outcome.ts";
 import { DEFAULT_RETRY_SCHEDULE } from "../../src/settings.ts";
 
-const response = (status: number, retryAfter: string | null = null) => ({ kind: "response" as const, status, retryAfter });
+const response = (status: number, retryAfter: string | null = null) => ({
+  kind: "response" as const,
+  status,
+  retryAfter,
+});
 
 describe("outcome classes", () => {
   it.each([200, 201, 202, 204, 299])("%i is delivered", (status) => {
@@ -15,8 +19,14 @@ describe("outcome classes", () => {
     expect(classify(response(status)).kind).toBe("permanent");
   });
   it("retries network errors and timeouts", () => {
-    expect(classify({ kind: "network", error: "connection refused" })).toEqual({ kind: "retry", reason: "network error: connection refused" });
-    expect(classify({ kind: "timeout", timeoutMs: 5000 })).toEqual({ kind: "retry", reason: "no answer within 5000 ms" });
+    expect(classify({ kind: "network", error: "connection refused" })).toEqual({
+      kind: "retry",
+      reason: "network error: connection refused",
+    });
+    expect(classify({ kind: "timeout", timeoutMs: 5000 })).toEqual({
+      kind: "retry",
+      reason: "no answer within 5000 ms",
+    });
   });
   it("says redirects are not followed", () => {
     expect(classify(response(302))).toEqual({ kind: "permanent", reason: "HTTP 302: redirects are not followed" });
@@ -40,7 +50,9 @@ describe("Retry-After", () => {
     expect(parseRetryAfter(null, now)).toBeUndefined();
   });
   it("replaces the backoff when given", () => {
-    expect(nextDelaySeconds({ kind: "retry", reason: "HTTP 503", retryAfterSeconds: 42 }, 1, DEFAULT_RETRY_SCHEDULE, 0.5)).toBe(42);
+    expect(
+      nextDelaySeconds({ kind: "retry", reason: "HTTP 503", retryAfterSeconds: 42 }, 1, DEFAULT_RETRY_SCHEDULE, 0.5),
+    ).toBe(42);
     expect(nextDelaySeconds({ kind: "retry", reason: "HTTP 503" }, 1, DEFAULT_RETRY_SCHEDULE, 0.5)).toBe(10);
   });
 });

@@ -5,8 +5,18 @@
  */
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startReceiver, type Receiver } from "./lib/receivers.ts";
-import { ADMIN_TOKEN, FIXTURE_SECRET, SECRETS, envelope, freshId, msSignature, startRelay, waitFor, type Relay } from "./lib/relay.ts";
+import { type Receiver, startReceiver } from "./lib/receivers.ts";
+import {
+  ADMIN_TOKEN,
+  envelope,
+  FIXTURE_SECRET,
+  freshId,
+  msSignature,
+  type Relay,
+  SECRETS,
+  startRelay,
+  waitFor,
+} from "./lib/relay.ts";
 
 const MAX_BODY_BYTES = 65_536;
 /** The relay's documented nesting limit (README, error codes: nesting_too_deep). */
@@ -41,7 +51,14 @@ function send(options: Send, port = relay.dev.port): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | string[]> = { ...options.headers };
     // A fresh connection each time, so that no case can leave state on a kept-alive one for the next.
-    const req = request({ host: "127.0.0.1", port, method: options.method ?? "POST", path: options.path ?? "/webhook", headers, agent: false });
+    const req = request({
+      host: "127.0.0.1",
+      port,
+      method: options.method ?? "POST",
+      path: options.path ?? "/webhook",
+      headers,
+      agent: false,
+    });
     const timer = setTimeout(() => req.destroy(new Error("no answer within 30 s")), 30_000);
     let answered = false;
     req.on("response", (res) => {
@@ -96,7 +113,10 @@ function envelopeOfSize(bytes: number): string {
 }
 
 function nested(depth: number): string {
-  return envelope([{ Action: "OrderCreated", Details: { Deep: "__DEEP__" } }]).replace('"__DEEP__"', `${"[".repeat(depth)}${"]".repeat(depth)}`);
+  return envelope([{ Action: "OrderCreated", Details: { Deep: "__DEEP__" } }]).replace(
+    '"__DEEP__"',
+    `${"[".repeat(depth)}${"]".repeat(depth)}`,
+  );
 }
 
 function expectError(answer: Answer, status: number, code: string): void {
@@ -115,11 +135,13 @@ function expectAccepted(answer: Answer, notifications?: number): void {
 
 /** Secrets and tokens never appear in an answer. */
 function expectNoSecrets(answer: Answer): void {
-  for (const secret of [FIXTURE_SECRET, PREVIOUS_SECRET, ...Object.values(SECRETS)]) expect(answer.text).not.toContain(secret);
+  for (const secret of [FIXTURE_SECRET, PREVIOUS_SECRET, ...Object.values(SECRETS)])
+    expect(answer.text).not.toContain(secret);
 }
 
 const validBody = () => envelope([NOTIFICATION]);
-const withNotifications = (notifications: unknown) => JSON.stringify({ Id: freshId(), Attempt: 1, Properties: {}, Notifications: notifications });
+const withNotifications = (notifications: unknown) =>
+  JSON.stringify({ Id: freshId(), Attempt: 1, Properties: {}, Notifications: notifications });
 const withId = (id: unknown) => JSON.stringify({ Id: id, Attempt: 1, Properties: {}, Notifications: [NOTIFICATION] });
 const seedVectorBody = "{'test':'test2'}";
 
@@ -137,8 +159,16 @@ const invalidEnvelope = (path: string) => (answer: Answer) => {
 
 const CASES: Case[] = [
   // ms-signature
-  { name: "no ms-signature header", run: () => post(validBody(), null), check: (a) => expectError(a, 401, "signature_missing") },
-  { name: "an empty ms-signature header", run: () => post(validBody(), ""), check: (a) => expectError(a, 401, "signature_missing") },
+  {
+    name: "no ms-signature header",
+    run: () => post(validBody(), null),
+    check: (a) => expectError(a, 401, "signature_missing"),
+  },
+  {
+    name: "an empty ms-signature header",
+    run: () => post(validBody(), ""),
+    check: (a) => expectError(a, 401, "signature_missing"),
+  },
   {
     name: "the hex without the sha256= prefix",
     run: () => {
@@ -247,7 +277,11 @@ const CASES: Case[] = [
   },
 
   // Size
-  { name: "a body of exactly MAX_BODY_BYTES (accepted)", run: () => post(envelopeOfSize(MAX_BODY_BYTES)), check: (a) => expectAccepted(a, 1) },
+  {
+    name: "a body of exactly MAX_BODY_BYTES (accepted)",
+    run: () => post(envelopeOfSize(MAX_BODY_BYTES)),
+    check: (a) => expectAccepted(a, 1),
+  },
   {
     name: "a body one byte over MAX_BODY_BYTES, with Content-Length",
     run: () => post(envelopeOfSize(MAX_BODY_BYTES + 1)),
@@ -260,7 +294,10 @@ const CASES: Case[] = [
     name: "a chunked body over the limit, without Content-Length",
     run: () => {
       const body = Buffer.from(envelopeOfSize(MAX_BODY_BYTES + 1));
-      return send({ headers: { "ms-signature": msSignature(body) }, chunks: [body.subarray(0, 40_000), body.subarray(40_000)] });
+      return send({
+        headers: { "ms-signature": msSignature(body) },
+        chunks: [body.subarray(0, 40_000), body.subarray(40_000)],
+      });
     },
     check: (a) => expectError(a, 413, "body_too_large"),
   },
@@ -268,22 +305,37 @@ const CASES: Case[] = [
     name: "a chunked body of exactly the limit, without Content-Length (accepted)",
     run: () => {
       const body = Buffer.from(envelopeOfSize(MAX_BODY_BYTES));
-      return send({ headers: { "ms-signature": msSignature(body) }, chunks: [body.subarray(0, 1000), body.subarray(1000, 50_000), body.subarray(50_000)] });
+      return send({
+        headers: { "ms-signature": msSignature(body) },
+        chunks: [body.subarray(0, 1000), body.subarray(1000, 50_000), body.subarray(50_000)],
+      });
     },
     check: (a) => expectAccepted(a, 1),
   },
   {
     name: "a 4 MB body, refused before it is read",
-    run: () => post(Buffer.alloc(4 * 1_048_576, 0x20), "sha256=" + "0".repeat(64)),
+    run: () => post(Buffer.alloc(4 * 1_048_576, 0x20), `sha256=${"0".repeat(64)}`),
     check: (a) => expectError(a, 413, "body_too_large"),
   },
 
   // Not JSON
   { name: "an empty body", run: () => post(""), check: (a) => expectError(a, 400, "invalid_json") },
   { name: "a body of whitespace", run: () => post(" \r\n\t"), check: (a) => expectError(a, 400, "invalid_json") },
-  { name: "the seed's test vector body (not JSON), correctly signed", run: () => post(seedVectorBody), check: (a) => expectError(a, 400, "invalid_json") },
-  { name: "truncated JSON", run: () => post(validBody().slice(0, -2)), check: (a) => expectError(a, 400, "invalid_json") },
-  { name: "JSON followed by garbage", run: () => post(`${validBody()}}`), check: (a) => expectError(a, 400, "invalid_json") },
+  {
+    name: "the seed's test vector body (not JSON), correctly signed",
+    run: () => post(seedVectorBody),
+    check: (a) => expectError(a, 400, "invalid_json"),
+  },
+  {
+    name: "truncated JSON",
+    run: () => post(validBody().slice(0, -2)),
+    check: (a) => expectError(a, 400, "invalid_json"),
+  },
+  {
+    name: "JSON followed by garbage",
+    run: () => post(`${validBody()}}`),
+    check: (a) => expectError(a, 400, "invalid_json"),
+  },
   {
     name: "bytes that are not UTF-8",
     run: () => {
@@ -312,19 +364,59 @@ const CASES: Case[] = [
   { name: "JSON null", run: () => post("null"), check: invalidEnvelope("(root)") },
   { name: "Id a number", run: () => post(withId(12345)), check: invalidEnvelope("Id") },
   { name: "Id empty", run: () => post(withId("")), check: invalidEnvelope("Id") },
-  { name: "Id missing", run: () => post(JSON.stringify({ Attempt: 1, Notifications: [NOTIFICATION] })), check: invalidEnvelope("Id") },
+  {
+    name: "Id missing",
+    run: () => post(JSON.stringify({ Attempt: 1, Notifications: [NOTIFICATION] })),
+    check: invalidEnvelope("Id"),
+  },
   { name: "Id with a space and non-ASCII", run: () => post(withId("order 42 – ö")), check: invalidEnvelope("Id") },
   { name: "Id of 201 characters", run: () => post(withId("a".repeat(201))), check: invalidEnvelope("Id") },
-  { name: "Notifications an object", run: () => post(withNotifications({ 0: NOTIFICATION })), check: invalidEnvelope("Notifications") },
-  { name: "Notifications missing", run: () => post(JSON.stringify({ Id: freshId(), Attempt: 1 })), check: invalidEnvelope("Notifications") },
+  {
+    name: "Notifications an object",
+    run: () => post(withNotifications({ 0: NOTIFICATION })),
+    check: invalidEnvelope("Notifications"),
+  },
+  {
+    name: "Notifications missing",
+    run: () => post(JSON.stringify({ Id: freshId(), Attempt: 1 })),
+    check: invalidEnvelope("Notifications"),
+  },
   { name: "Notifications null", run: () => post(withNotifications(null)), check: invalidEnvelope("Notifications") },
-  { name: "a notification that is a string", run: () => post(withNotifications(["OrderCreated"])), check: invalidEnvelope("Notifications[0]") },
-  { name: "Action missing", run: () => post(withNotifications([{ Details: {} }])), check: invalidEnvelope("Notifications[0].Action") },
-  { name: "Action a number", run: () => post(withNotifications([NOTIFICATION, { Action: 7, Details: {} }])), check: invalidEnvelope("Notifications[1].Action") },
-  { name: "Action empty", run: () => post(withNotifications([{ Action: "", Details: {} }])), check: invalidEnvelope("Notifications[0].Action") },
-  { name: "Details an array", run: () => post(withNotifications([{ Action: "OrderCreated", Details: [1, 2] }])), check: invalidEnvelope("Notifications[0].Details") },
-  { name: "Details null", run: () => post(withNotifications([{ Action: "OrderCreated", Details: null }])), check: invalidEnvelope("Notifications[0].Details") },
-  { name: "Details missing", run: () => post(withNotifications([{ Action: "OrderCreated" }])), check: invalidEnvelope("Notifications[0].Details") },
+  {
+    name: "a notification that is a string",
+    run: () => post(withNotifications(["OrderCreated"])),
+    check: invalidEnvelope("Notifications[0]"),
+  },
+  {
+    name: "Action missing",
+    run: () => post(withNotifications([{ Details: {} }])),
+    check: invalidEnvelope("Notifications[0].Action"),
+  },
+  {
+    name: "Action a number",
+    run: () => post(withNotifications([NOTIFICATION, { Action: 7, Details: {} }])),
+    check: invalidEnvelope("Notifications[1].Action"),
+  },
+  {
+    name: "Action empty",
+    run: () => post(withNotifications([{ Action: "", Details: {} }])),
+    check: invalidEnvelope("Notifications[0].Action"),
+  },
+  {
+    name: "Details an array",
+    run: () => post(withNotifications([{ Action: "OrderCreated", Details: [1, 2] }])),
+    check: invalidEnvelope("Notifications[0].Details"),
+  },
+  {
+    name: "Details null",
+    run: () => post(withNotifications([{ Action: "OrderCreated", Details: null }])),
+    check: invalidEnvelope("Notifications[0].Details"),
+  },
+  {
+    name: "Details missing",
+    run: () => post(withNotifications([{ Action: "OrderCreated" }])),
+    check: invalidEnvelope("Notifications[0].Details"),
+  },
   {
     name: "1001 notifications (more than the relay takes in one call)",
     run: () => post(withNotifications(Array.from({ length: 1001 }, () => ({ Action: "A", Details: {} })))),
@@ -340,9 +432,9 @@ const CASES: Case[] = [
     run: () => {
       const first = freshId();
       const last = freshId();
-      return post(`{"Id":"${first}","Id":"${last}","Notifications":[{"Action":"X","Details":{}}],"Notifications":[${JSON.stringify(NOTIFICATION)},${JSON.stringify(NOTIFICATION)}]}`).then(
-        (answer) => ({ ...answer, last }) as Answer,
-      );
+      return post(
+        `{"Id":"${first}","Id":"${last}","Notifications":[{"Action":"X","Details":{}}],"Notifications":[${JSON.stringify(NOTIFICATION)},${JSON.stringify(NOTIFICATION)}]}`,
+      ).then((answer) => ({ ...answer, last }) as Answer);
     },
     check: (a) => {
       expectAccepted(a, 2);
@@ -351,20 +443,44 @@ const CASES: Case[] = [
   },
   {
     name: "__proto__ and constructor keys (accepted, kept as data)",
-    run: () => post(`{"Id":"${freshId()}","__proto__":{"Notifications":[]},"Notifications":[{"Action":"__proto__","Details":{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}}]}`),
+    run: () =>
+      post(
+        `{"Id":"${freshId()}","__proto__":{"Notifications":[]},"Notifications":[{"Action":"__proto__","Details":{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}}]}`,
+      ),
     check: (a) => expectAccepted(a, 1),
   },
-  { name: "a realistic nesting depth of 20 in Details (accepted)", run: () => post(nested(20)), check: (a) => expectAccepted(a, 1) },
+  {
+    name: "a realistic nesting depth of 20 in Details (accepted)",
+    run: () => post(nested(20)),
+    check: (a) => expectAccepted(a, 1),
+  },
   // The envelope itself is 4 levels deep at Details' values, so nested(60) is 64 levels in all.
-  { name: `nesting of exactly ${MAX_DEPTH} levels in all (accepted)`, run: () => post(nested(MAX_DEPTH - 4)), check: (a) => expectAccepted(a, 1) },
-  { name: `nesting of ${MAX_DEPTH + 1} levels in all`, run: () => post(nested(MAX_DEPTH - 3)), check: (a) => expectError(a, 400, "nesting_too_deep") },
+  {
+    name: `nesting of exactly ${MAX_DEPTH} levels in all (accepted)`,
+    run: () => post(nested(MAX_DEPTH - 4)),
+    check: (a) => expectAccepted(a, 1),
+  },
+  {
+    name: `nesting of ${MAX_DEPTH + 1} levels in all`,
+    run: () => post(nested(MAX_DEPTH - 3)),
+    check: (a) => expectError(a, 400, "nesting_too_deep"),
+  },
   {
     name: "brackets inside strings do not count as nesting (accepted)",
-    run: () => post(envelope([{ Action: "OrderCreated", Details: { Note: `${"[{".repeat(500)}\\"${"]}".repeat(500)}` } }])),
+    run: () =>
+      post(envelope([{ Action: "OrderCreated", Details: { Note: `${"[{".repeat(500)}\\"${"]}".repeat(500)}` } }])),
     check: (a) => expectAccepted(a, 1),
   },
-  { name: "Details nested 5 000 deep", run: () => post(nested(5000)), check: (a) => expectError(a, 400, "nesting_too_deep") },
-  { name: "Details nested 30 000 deep", run: () => post(nested(30_000)), check: (a) => expectError(a, 400, "nesting_too_deep") },
+  {
+    name: "Details nested 5 000 deep",
+    run: () => post(nested(5000)),
+    check: (a) => expectError(a, 400, "nesting_too_deep"),
+  },
+  {
+    name: "Details nested 30 000 deep",
+    run: () => post(nested(30_000)),
+    check: (a) => expectError(a, 400, "nesting_too_deep"),
+  },
   {
     name: "Content-Type text/plain (accepted: the signature covers the bytes, not the label)",
     run: () => post(validBody(), undefined, { headers: { "content-type": "text/plain" } }),
@@ -390,9 +506,21 @@ const CASES: Case[] = [
       expect(a.headers["content-type"]).toMatch(/^text\/plain/);
     },
   },
-  { name: "GET /webhook without echo", run: () => send({ method: "GET" }), check: (a) => expectError(a, 400, "echo_missing") },
-  { name: "GET /webhook with a 257-character echo", run: () => send({ method: "GET", path: `/webhook?echo=${"a".repeat(257)}` }), check: (a) => expectError(a, 400, "echo_invalid") },
-  { name: "GET /webhook with a space in the echo", run: () => send({ method: "GET", path: "/webhook?echo=a%20b" }), check: (a) => expectError(a, 400, "echo_invalid") },
+  {
+    name: "GET /webhook without echo",
+    run: () => send({ method: "GET" }),
+    check: (a) => expectError(a, 400, "echo_missing"),
+  },
+  {
+    name: "GET /webhook with a 257-character echo",
+    run: () => send({ method: "GET", path: `/webhook?echo=${"a".repeat(257)}` }),
+    check: (a) => expectError(a, 400, "echo_invalid"),
+  },
+  {
+    name: "GET /webhook with a space in the echo",
+    run: () => send({ method: "GET", path: "/webhook?echo=a%20b" }),
+    check: (a) => expectError(a, 400, "echo_invalid"),
+  },
 
   // Methods
   ...(["PUT", "DELETE", "PATCH", "OPTIONS"] as const).map(
@@ -448,42 +576,113 @@ const CASES: Case[] = [
   },
 
   // The admin API's guard
-  { name: "admin without Authorization", run: () => adminCall("/rules", null), check: (a) => {
-    expectError(a, 401, "unauthorized");
-    expect(a.headers["www-authenticate"]).toMatch(/^Bearer/);
-  } },
-  { name: "admin with a wrong token", run: () => adminCall("/rules", "Bearer not-the-token"), check: (a) => expectError(a, 401, "unauthorized") },
-  { name: "admin with the token minus its last character", run: () => adminCall("/rules", `Bearer ${ADMIN_TOKEN.slice(0, -1)}`), check: (a) => expectError(a, 401, "unauthorized") },
-  { name: "admin with the token plus a character", run: () => adminCall("/rules", `Bearer ${ADMIN_TOKEN}x`), check: (a) => expectError(a, 401, "unauthorized") },
-  { name: "admin with the token as Basic credentials", run: () => adminCall("/rules", `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString("base64")}`), check: (a) => expectError(a, 401, "unauthorized") },
-  { name: "admin with an empty Bearer", run: () => adminCall("/rules", "Bearer "), check: (a) => expectError(a, 401, "unauthorized") },
-  { name: "admin with the token in the query string", run: () => adminCall(`/rules?token=${ADMIN_TOKEN}`, null), check: (a) => expectError(a, 401, "unauthorized") },
-  { name: "admin with the webhook secret as token", run: () => adminCall("/dead-letters", `Bearer ${FIXTURE_SECRET}`), check: (a) => expectError(a, 401, "unauthorized") },
+  {
+    name: "admin without Authorization",
+    run: () => adminCall("/rules", null),
+    check: (a) => {
+      expectError(a, 401, "unauthorized");
+      expect(a.headers["www-authenticate"]).toMatch(/^Bearer/);
+    },
+  },
+  {
+    name: "admin with a wrong token",
+    run: () => adminCall("/rules", "Bearer not-the-token"),
+    check: (a) => expectError(a, 401, "unauthorized"),
+  },
+  {
+    name: "admin with the token minus its last character",
+    run: () => adminCall("/rules", `Bearer ${ADMIN_TOKEN.slice(0, -1)}`),
+    check: (a) => expectError(a, 401, "unauthorized"),
+  },
+  {
+    name: "admin with the token plus a character",
+    run: () => adminCall("/rules", `Bearer ${ADMIN_TOKEN}x`),
+    check: (a) => expectError(a, 401, "unauthorized"),
+  },
+  {
+    name: "admin with the token as Basic credentials",
+    run: () => adminCall("/rules", `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString("base64")}`),
+    check: (a) => expectError(a, 401, "unauthorized"),
+  },
+  {
+    name: "admin with an empty Bearer",
+    run: () => adminCall("/rules", "Bearer "),
+    check: (a) => expectError(a, 401, "unauthorized"),
+  },
+  {
+    name: "admin with the token in the query string",
+    run: () => adminCall(`/rules?token=${ADMIN_TOKEN}`, null),
+    check: (a) => expectError(a, 401, "unauthorized"),
+  },
+  {
+    name: "admin with the webhook secret as token",
+    run: () => adminCall("/dead-letters", `Bearer ${FIXTURE_SECRET}`),
+    check: (a) => expectError(a, 401, "unauthorized"),
+  },
   {
     name: "PUT /admin/rules with a wrong token leaves the rules alone",
     run: async () => {
-      const answer = await adminCall("/rules", "Bearer wrong", { method: "PUT", body: JSON.stringify({ version: 1, destinations: {}, routes: [] }) });
+      const answer = await adminCall("/rules", "Bearer wrong", {
+        method: "PUT",
+        body: JSON.stringify({ version: 1, destinations: {}, routes: [] }),
+      });
       const rules = await adminCall("/rules", `Bearer ${ADMIN_TOKEN}`);
       expect(rules.json!.routes).toHaveLength(1);
       return answer;
     },
     check: (a) => expectError(a, 401, "unauthorized"),
   },
-  { name: "admin with a lower-case bearer scheme (accepted: the scheme is case-insensitive)", run: () => adminCall("/rules", `bearer ${ADMIN_TOKEN}`), check: (a) => expect(a.status).toBe(200) },
+  {
+    name: "admin with a lower-case bearer scheme (accepted: the scheme is case-insensitive)",
+    run: () => adminCall("/rules", `bearer ${ADMIN_TOKEN}`),
+    check: (a) => expect(a.status).toBe(200),
+  },
   {
     name: "PUT /admin/rules with an invalid document",
-    run: () => adminCall("/rules", `Bearer ${ADMIN_TOKEN}`, { method: "PUT", body: JSON.stringify({ version: 1, destinations: {}, routes: [{ name: "r", actions: ["*"], to: ["nowhere"] }] }) }),
+    run: () =>
+      adminCall("/rules", `Bearer ${ADMIN_TOKEN}`, {
+        method: "PUT",
+        body: JSON.stringify({
+          version: 1,
+          destinations: {},
+          routes: [{ name: "r", actions: ["*"], to: ["nowhere"] }],
+        }),
+      }),
     check: (a) => {
       expectError(a, 422, "rules_invalid");
       expect(JSON.stringify(a.json!.issues)).toContain("nowhere");
     },
   },
-  { name: "PUT /admin/rules with a body that is not JSON", run: () => adminCall("/rules", `Bearer ${ADMIN_TOKEN}`, { method: "PUT", body: "{version: 1" }), check: (a) => expectError(a, 400, "invalid_json") },
-  { name: "PUT /admin/rules over MAX_BODY_BYTES", run: () => adminCall("/rules", `Bearer ${ADMIN_TOKEN}`, { method: "PUT", body: " ".repeat(MAX_BODY_BYTES + 1) }), check: (a) => expectError(a, 413, "body_too_large") },
-  { name: "GET /admin/dead-letters?limit=0", run: () => adminCall("/dead-letters?limit=0", `Bearer ${ADMIN_TOKEN}`), check: (a) => expectError(a, 400, "invalid_query") },
-  { name: "GET /admin/dead-letters with a forged cursor", run: () => adminCall("/dead-letters?cursor=%7B%7D", `Bearer ${ADMIN_TOKEN}`), check: (a) => expectError(a, 400, "invalid_query") },
-  { name: "GET /admin/dead-letters/..%2F..%2Frules", run: () => adminCall("/dead-letters/..%2F..%2Frules", `Bearer ${ADMIN_TOKEN}`), check: (a) => expectError(a, 404, "dead_letter_not_found") },
-  { name: "POST /admin/route with something that is not an envelope", run: () => adminCall("/route", `Bearer ${ADMIN_TOKEN}`, { method: "POST", body: JSON.stringify({ Id: 1 }) }), check: (a) => expectError(a, 400, "invalid_envelope") },
+  {
+    name: "PUT /admin/rules with a body that is not JSON",
+    run: () => adminCall("/rules", `Bearer ${ADMIN_TOKEN}`, { method: "PUT", body: "{version: 1" }),
+    check: (a) => expectError(a, 400, "invalid_json"),
+  },
+  {
+    name: "PUT /admin/rules over MAX_BODY_BYTES",
+    run: () => adminCall("/rules", `Bearer ${ADMIN_TOKEN}`, { method: "PUT", body: " ".repeat(MAX_BODY_BYTES + 1) }),
+    check: (a) => expectError(a, 413, "body_too_large"),
+  },
+  {
+    name: "GET /admin/dead-letters?limit=0",
+    run: () => adminCall("/dead-letters?limit=0", `Bearer ${ADMIN_TOKEN}`),
+    check: (a) => expectError(a, 400, "invalid_query"),
+  },
+  {
+    name: "GET /admin/dead-letters with a forged cursor",
+    run: () => adminCall("/dead-letters?cursor=%7B%7D", `Bearer ${ADMIN_TOKEN}`),
+    check: (a) => expectError(a, 400, "invalid_query"),
+  },
+  {
+    name: "GET /admin/dead-letters/..%2F..%2Frules",
+    run: () => adminCall("/dead-letters/..%2F..%2Frules", `Bearer ${ADMIN_TOKEN}`),
+    check: (a) => expectError(a, 404, "dead_letter_not_found"),
+  },
+  {
+    name: "POST /admin/route with something that is not an envelope",
+    run: () => adminCall("/route", `Bearer ${ADMIN_TOKEN}`, { method: "POST", body: JSON.stringify({ Id: 1 }) }),
+    check: (a) => expectError(a, 400, "invalid_envelope"),
+  },
 ];
 
 beforeAll(async () => {
@@ -492,7 +691,11 @@ beforeAll(async () => {
     vars: { MAX_BODY_BYTES: String(MAX_BODY_BYTES), RETRY_SCHEDULE: "1,1,1", RULES_CACHE_SECONDS: "0" },
     secrets: { ...SECRETS, EXTEND_WEBHOOK_SECRET_PREVIOUS: PREVIOUS_SECRET },
   });
-  const rules = { version: 1, destinations: { all: { url: `${receiver.url}/all` } }, routes: [{ name: "all", actions: ["*"], to: ["all"] }] };
+  const rules = {
+    version: 1,
+    destinations: { all: { url: `${receiver.url}/all` } },
+    routes: [{ name: "all", actions: ["*"], to: ["all"] }],
+  };
   const put = await adminCall("/rules", `Bearer ${ADMIN_TOKEN}`, { method: "PUT", body: JSON.stringify(rules) });
   expect(put.status, put.text).toBe(200);
 });
@@ -521,10 +724,14 @@ describe("hostile and broken requests, each answered as documented and followed 
     const body = validBody();
     expectAccepted(await post(body), 1);
     // The relay remembers an accepted Id off the response's path, so the retry may briefly find nothing.
-    const answer = await waitFor("the duplicate answer", async () => {
-      const retry = await post(body);
-      return retry.status === 200 ? retry : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 250 });
+    const answer = await waitFor(
+      "the duplicate answer",
+      async () => {
+        const retry = await post(body);
+        return retry.status === 200 ? retry : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
     expect(answer.json).toEqual({ status: "duplicate", id: JSON.parse(body).Id });
   });
 
@@ -532,13 +739,19 @@ describe("hostile and broken requests, each answered as documented and followed 
     expect(goodCalls.length).toBeGreaterThanOrEqual(40);
     let missing: string[] = [];
     try {
-      await waitFor("the good calls' deliveries", () => {
-        const delivered = new Set(receiver.delivered().map((r) => r.deliveryId));
-        missing = goodCalls.filter(({ id }) => !delivered.has(`${id}.all`)).map(({ after }) => after);
-        return missing.length === 0 ? true : undefined;
-      }, { timeoutMs: 60_000 });
+      await waitFor(
+        "the good calls' deliveries",
+        () => {
+          const delivered = new Set(receiver.delivered().map((r) => r.deliveryId));
+          missing = goodCalls.filter(({ id }) => !delivered.has(`${id}.all`)).map(({ after }) => after);
+          return missing.length === 0 ? true : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
     } catch (error) {
-      throw new Error(`${(error as Error).message}: the good calls after these cases never arrived: ${missing.join("; ")}`);
+      throw new Error(
+        `${(error as Error).message}: the good calls after these cases never arrived: ${missing.join("; ")}`,
+      );
     }
   });
 });
@@ -548,9 +761,20 @@ describe("a relay without its secrets or with a bad setting fails closed", () =>
     const bare = await startRelay({ secrets: {} });
     try {
       const body = validBody();
-      expectError(await send({ body, headers: { "ms-signature": msSignature(body) } }, bare.dev.port), 503, "secret_not_configured");
+      expectError(
+        await send({ body, headers: { "ms-signature": msSignature(body) } }, bare.dev.port),
+        503,
+        "secret_not_configured",
+      );
       expectError(await send({ body }, bare.dev.port), 503, "secret_not_configured");
-      expectError(await send({ method: "GET", path: "/admin/rules", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }, bare.dev.port), 503, "admin_disabled");
+      expectError(
+        await send(
+          { method: "GET", path: "/admin/rules", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } },
+          bare.dev.port,
+        ),
+        503,
+        "admin_disabled",
+      );
       const health = await send({ method: "GET", path: "/healthz" }, bare.dev.port);
       expect(health.json).toMatchObject({ status: "ok", webhookSecret: false, adminEnabled: false });
     } finally {

@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
-import { refFanout, type RefNotification, type RefRules } from "../properties/reference.ts";
-import { failFirst, ok, startReceiver, type Receiver, type Received } from "./lib/receivers.ts";
-import { SECRETS, loadFixtures, msSignature, startRelay, waitFor, type Relay } from "./lib/relay.ts";
+import { type RefNotification, type RefRules, refFanout } from "../properties/reference.ts";
+import { failFirst, ok, type Received, type Receiver, startReceiver } from "./lib/receivers.ts";
+import { loadFixtures, msSignature, type Relay, SECRETS, startRelay, waitFor } from "./lib/relay.ts";
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 /** Longer than the `slow` destination's timeoutMs, so every attempt there times out. */
@@ -30,7 +30,10 @@ interface Envelope {
 
 const receivers: Record<string, Receiver> = {};
 let relay: Relay | undefined;
-const calls = loadFixtures().map((fixture) => ({ ...fixture, envelope: JSON.parse(fixture.body.toString("utf8")) as Envelope }));
+const calls = loadFixtures().map((fixture) => ({
+  ...fixture,
+  envelope: JSON.parse(fixture.body.toString("utf8")) as Envelope,
+}));
 
 /** Destinations by name, their receiver's behaviour, and their settings in the rules. */
 const DESTINATIONS = {
@@ -43,7 +46,10 @@ const DESTINATIONS = {
     },
   },
   archive: { behaviour: ok, rules: { mode: "single" } },
-  flaky: { behaviour: failFirst(2, 503), rules: { signing: { scheme: "ms-signature", secret: "WMS_SECRET" }, maxAttempts: 4 } },
+  flaky: {
+    behaviour: failFirst(2, 503),
+    rules: { signing: { scheme: "ms-signature", secret: "WMS_SECRET" }, maxAttempts: 4 },
+  },
   throttled: {
     behaviour: failFirst(1, 429, { "Retry-After": String(RETRY_AFTER_SECONDS) }),
     rules: { maxAttempts: 3 },
@@ -57,9 +63,19 @@ type Destination = keyof typeof DESTINATIONS;
 
 const ROUTES = [
   // The SPEC §3 example.
-  { name: "stock-yx-to-shop", actions: ["AvailableBalanceChanged", "BalanceChanged"], warehouses: ["YX"], to: ["shop"] },
+  {
+    name: "stock-yx-to-shop",
+    actions: ["AvailableBalanceChanged", "BalanceChanged"],
+    warehouses: ["YX"],
+    to: ["shop"],
+  },
   { name: "rp-purchases", actions: ["Purchase*"], where: { "Details.OrderNumber": { prefix: "RP-" } }, to: ["wms"] },
-  { name: "orders", actions: ["OrderCreated", "OrderCancelled"], where: { "Details.OrderType": "NormalOrder" }, to: ["wms", "shop"] },
+  {
+    name: "orders",
+    actions: ["OrderCreated", "OrderCancelled"],
+    where: { "Details.OrderType": "NormalOrder" },
+    to: ["wms", "shop"],
+  },
   { name: "picking", actions: ["PickingStarted"], warehouses: ["ADR-1"], to: ["wms"] },
   { name: "archive-off", actions: ["*"], to: ["wms"], enabled: false },
   // Every notification, one request each.
@@ -86,7 +102,10 @@ function rulesDocument(urls: Record<string, string>) {
 }
 
 /** What each destination must get from each call: delivery id → the envelope it must see. */
-function expectedDeliveries(): Map<string, { destination: Destination; call: (typeof calls)[number]; indices: number[] }> {
+function expectedDeliveries(): Map<
+  string,
+  { destination: Destination; call: (typeof calls)[number]; indices: number[] }
+> {
   const rules = rulesDocument({}) as unknown as RefRules;
   const expected = new Map<string, { destination: Destination; call: (typeof calls)[number]; indices: number[] }>();
   for (const call of calls) {
@@ -95,7 +114,8 @@ function expectedDeliveries(): Map<string, { destination: Destination; call: (ty
         for (const index of indices) {
           expected.set(`${call.envelope.Id}.${destination}.n${index}`, { destination, call, indices: [index] });
         }
-      } else expected.set(`${call.envelope.Id}.${destination}`, { destination: destination as Destination, call, indices });
+      } else
+        expected.set(`${call.envelope.Id}.${destination}`, { destination: destination as Destination, call, indices });
     }
   }
   return expected;
@@ -118,7 +138,11 @@ function requestsFor(destination: Destination, deliveryId: string): Received[] {
 }
 
 /** A waitFor whose failure shows the relay's recent output. */
-async function settle<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+async function settle<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 90_000,
+): Promise<T> {
   try {
     return await waitFor(what, check, { timeoutMs });
   } catch (error) {
@@ -161,11 +185,15 @@ describe("a relay between Extend Commerce and real receivers", () => {
     const deliverable: Destination[] = ["wms", "shop", "archive", "flaky", "throttled"];
     await settle("every deliverable delivery to arrive", () => {
       const missing = [...EXPECTED].filter(
-        ([id, e]) => deliverable.includes(e.destination) && !receivers[e.destination]!.delivered().some((r) => r.deliveryId === id),
+        ([id, e]) =>
+          deliverable.includes(e.destination) &&
+          !receivers[e.destination]!.delivered().some((r) => r.deliveryId === id),
       );
       return missing.length === 0 ? true : undefined;
     });
-    const deadIds = [...EXPECTED].filter(([, e]) => ["gone", "moved", "slow"].includes(e.destination)).map(([id]) => id);
+    const deadIds = [...EXPECTED]
+      .filter(([, e]) => ["gone", "moved", "slow"].includes(e.destination))
+      .map(([id]) => id);
     expect(deadIds.length).toBe(3);
     await settle("the three dead letters", async () => {
       const listed = (await relay!.deadLetters()).map((d) => d.deliveryId);
@@ -178,7 +206,11 @@ describe("a relay between Extend Commerce and real receivers", () => {
       const delivered = receivers[destination]!.delivered();
       const ids = new Set(delivered.map((r) => r.deliveryId));
       // Nothing unexpected, nothing missing.
-      expect([...ids].sort(), destination).toEqual(expectedFor(destination).map(([id]) => id).sort());
+      expect([...ids].sort(), destination).toEqual(
+        expectedFor(destination)
+          .map(([id]) => id)
+          .sort(),
+      );
       for (const request of delivered) {
         const { call, indices } = EXPECTED.get(request.deliveryId!)!;
         const body = bodyOf(request);
@@ -193,13 +225,20 @@ describe("a relay between Extend Commerce and real receivers", () => {
     // The contract's own example, spelled out (the reference above could share a mistake with the relay).
     const multi = calls.find((c) => c.name === "multi.json")!.envelope;
     const shop = receivers.shop!.delivered().find((r) => r.deliveryId === `${multi.Id}.shop`)!;
-    expect(bodyOf(shop).Notifications.map((n) => n.Action)).toEqual(["AvailableBalanceChanged", "OrderCreated", "BalanceChanged"]);
+    expect(bodyOf(shop).Notifications.map((n) => n.Action)).toEqual([
+      "AvailableBalanceChanged",
+      "OrderCreated",
+      "BalanceChanged",
+    ]);
     const wms = receivers.wms!.delivered().find((r) => r.deliveryId === `${multi.Id}.wms`)!;
     expect(bodyOf(wms).Notifications.map((n) => n.Action)).toEqual(["OrderCreated", "PickingStarted"]);
     // The unknown Action and the unknown top-level field travel unchanged.
     const unknown = calls.find((c) => c.name === "unknown-action-extra-fields.json")!.envelope;
     const archived = receivers.archive!.delivered().find((r) => r.deliveryId === `${unknown.Id}.archive.n0`)!;
-    expect(bodyOf(archived)).toMatchObject({ Extra: { Added: "later" }, Notifications: [{ Action: "StockTakeFinished" }] });
+    expect(bodyOf(archived)).toMatchObject({
+      Extra: { Added: "later" },
+      Notifications: [{ Action: "StockTakeFinished" }],
+    });
     // The non-ASCII sample arrives byte for byte in its notification.
     const unicode = calls.find((c) => c.name === "unicode.json")!.envelope;
     const customer = receivers.flaky!.delivered().find((r) => r.deliveryId === `${unicode.Id}.flaky`)!;
@@ -244,7 +283,7 @@ describe("a relay between Extend Commerce and real receivers", () => {
 
   it("signs standard-webhooks destinations so that the standardwebhooks package verifies them", () => {
     const verifier = new Webhook(SECRETS.SHOP_SECRET);
-    const impostor = new Webhook("whsec_" + Buffer.from("another secret of some length").toString("base64"));
+    const impostor = new Webhook(`whsec_${Buffer.from("another secret of some length").toString("base64")}`);
     const requests = receivers.shop!.requests;
     expect(requests.length).toBeGreaterThan(3);
     for (const request of requests) {
@@ -257,7 +296,7 @@ describe("a relay between Extend Commerce and real receivers", () => {
       const payload = request.body.toString("utf8");
       expect(verifier.verify(payload, headers)).toEqual(JSON.parse(payload));
       expect(() => impostor.verify(payload, headers)).toThrow();
-      expect(() => verifier.verify(payload.replace("}", ' }'), headers)).toThrow();
+      expect(() => verifier.verify(payload.replace("}", " }"), headers)).toThrow();
     }
   });
 
@@ -266,7 +305,10 @@ describe("a relay between Extend Commerce and real receivers", () => {
     expect(expected.length).toBeGreaterThan(3);
     for (const [id] of expected) {
       const attempts = requestsFor("flaky", id);
-      expect(attempts.map((r) => [r.attempt, r.answered]), id).toEqual([
+      expect(
+        attempts.map((r) => [r.attempt, r.answered]),
+        id,
+      ).toEqual([
         [1, 503],
         [2, 503],
         [3, 200],
@@ -282,7 +324,10 @@ describe("a relay between Extend Commerce and real receivers", () => {
     expect(expected.length).toBe(2);
     for (const [id] of expected) {
       const attempts = requestsFor("throttled", id);
-      expect(attempts.map((r) => [r.attempt, r.answered]), id).toEqual([
+      expect(
+        attempts.map((r) => [r.attempt, r.answered]),
+        id,
+      ).toEqual([
         [1, 429],
         [2, 200],
       ]);
@@ -299,11 +344,26 @@ describe("a relay between Extend Commerce and real receivers", () => {
     const listed = await relay!.deadLetters();
     expect(listed.map((d) => d.deliveryId).sort()).toEqual([goneId, movedId, slowId].sort());
     const byId = Object.fromEntries(listed.map((d) => [d.deliveryId, d]));
-    expect(byId[goneId]).toMatchObject({ destination: "gone", reason: "permanent_failure", attempts: 1, lastStatus: 410 });
-    expect(byId[movedId]).toMatchObject({ destination: "moved", reason: "permanent_failure", attempts: 1, lastStatus: 302 });
+    expect(byId[goneId]).toMatchObject({
+      destination: "gone",
+      reason: "permanent_failure",
+      attempts: 1,
+      lastStatus: 410,
+    });
+    expect(byId[movedId]).toMatchObject({
+      destination: "moved",
+      reason: "permanent_failure",
+      attempts: 1,
+      lastStatus: 302,
+    });
     expect(byId[slowId]).toMatchObject({ destination: "slow", reason: "attempts_exhausted", attempts: 2 });
     // Newest first.
-    expect(listed.map((d) => d.deadAt)).toEqual(listed.map((d) => d.deadAt).sort().reverse());
+    expect(listed.map((d) => d.deadAt)).toEqual(
+      listed
+        .map((d) => d.deadAt)
+        .sort()
+        .reverse(),
+    );
     // Filtered by destination.
     expect((await relay!.deadLetters("gone")).map((d) => d.deliveryId)).toEqual([goneId]);
 
@@ -316,9 +376,16 @@ describe("a relay between Extend Commerce and real receivers", () => {
 
     const response = await relay!.admin(`/dead-letters/${encodeURIComponent(slowId)}`);
     expect(response.status).toBe(200);
-    const record = (await response.json()) as Record<string, unknown> & { message: { notifications: unknown[]; destination: string } };
+    const record = (await response.json()) as Record<string, unknown> & {
+      message: { notifications: unknown[]; destination: string };
+    };
     const price = calls.find((c) => c.name === "PriceListWebHook.json")!.envelope;
-    expect(record).toMatchObject({ deliveryId: slowId, destination: "slow", reason: "attempts_exhausted", attempts: 2 });
+    expect(record).toMatchObject({
+      deliveryId: slowId,
+      destination: "slow",
+      reason: "attempts_exhausted",
+      attempts: 2,
+    });
     expect(record.lastError).toMatch(/1000 ms/);
     expect(record.message.notifications).toEqual(price.Notifications);
     expect(Date.parse(String(record.firstAttemptAt))).toBeLessThanOrEqual(Date.parse(String(record.lastAttemptAt)));
@@ -337,7 +404,9 @@ describe("a relay between Extend Commerce and real receivers", () => {
     expect(response.status).toBe(202);
     expect(await response.json()).toEqual({ replayed: [slowId], skipped: [] });
 
-    const delivered = await settle("the replayed delivery", () => receivers.slow!.delivered().find((r) => r.deliveryId === slowId));
+    const delivered = await settle("the replayed delivery", () =>
+      receivers.slow!.delivered().find((r) => r.deliveryId === slowId),
+    );
     expect(delivered.attempt).toBe(1);
     expect(delivered.headers["x-relay-delivery-id"]).toBe(slowId);
     expect(bodyOf(delivered).Notifications).toEqual(slow.call.envelope.Notifications);
@@ -348,14 +417,19 @@ describe("a relay between Extend Commerce and real receivers", () => {
     const [movedId, moved] = onlyFor("moved");
     const urls = Object.fromEntries(Object.entries(receivers).map(([name, r]) => [name, `${r.url}/hooks/${name}`]));
     // The destination keeps its name; only its URL changes (to the receiver the redirect pointed at).
-    const put = await relay!.admin("/rules", { method: "PUT", body: JSON.stringify(rulesDocument({ ...urls, moved: urls.fixed! })) });
+    const put = await relay!.admin("/rules", {
+      method: "PUT",
+      body: JSON.stringify(rulesDocument({ ...urls, moved: urls.fixed! })),
+    });
     expect(put.status).toBe(200);
 
     const response = await relay!.admin("/dead-letters/replay?destination=moved", { method: "POST" });
     expect(response.status).toBe(202);
     expect(await response.json()).toEqual({ replayed: [movedId], skipped: [], more: false });
 
-    const delivered = await settle("the replay to the fixed URL", () => receivers.fixed!.delivered().find((r) => r.deliveryId === movedId));
+    const delivered = await settle("the replay to the fixed URL", () =>
+      receivers.fixed!.delivered().find((r) => r.deliveryId === movedId),
+    );
     expect(delivered.path).toBe("/hooks/fixed");
     expect(bodyOf(delivered).Notifications).toEqual(moved.call.envelope.Notifications);
     expect(receivers.moved!.requests.length).toBe(1);
@@ -373,9 +447,13 @@ describe("a relay between Extend Commerce and real receivers", () => {
     const fresh = await relay!.send(JSON.stringify({ ...multi.envelope, Id: "f".repeat(32) }));
     expect(fresh.status).toBe(202);
     await settle("the control call's deliveries", () =>
-      receivers.archive!.delivered().filter((r) => r.deliveryId?.startsWith("f".repeat(32))).length === 6 ? true : undefined,
+      receivers.archive!.delivered().filter((r) => r.deliveryId?.startsWith("f".repeat(32))).length === 6
+        ? true
+        : undefined,
     );
-    const after = Object.values(receivers).flatMap((r) => r.requests.slice(0)).filter((r) => !r.deliveryId?.startsWith("f".repeat(32)));
+    const after = Object.values(receivers)
+      .flatMap((r) => r.requests.slice(0))
+      .filter((r) => !r.deliveryId?.startsWith("f".repeat(32)));
     expect(after.length).toBe(before);
   });
 });

@@ -5,9 +5,9 @@
  * a dead letter in the admin API. Nothing unaccounted; repeats only ever under the same delivery id.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { refFanout, type RefNotification, type RefRules } from "../properties/reference.ts";
-import { startReceiver, type Behaviour, type Receiver } from "./lib/receivers.ts";
-import { freshId, startRelay, waitFor, type Relay } from "./lib/relay.ts";
+import { type RefNotification, type RefRules, refFanout } from "../properties/reference.ts";
+import { type Behaviour, type Receiver, startReceiver } from "./lib/receivers.ts";
+import { freshId, type Relay, startRelay, waitFor } from "./lib/relay.ts";
 
 const CALLS = 500;
 const CONCURRENCY = 6;
@@ -75,7 +75,16 @@ function makeCalls(): Call[] {
       const sample = SAMPLES[Math.floor(random() * SAMPLES.length)]!;
       return { ...sample, Details: { ...sample.Details, Seq: `${i}.${k}` } };
     });
-    return { id, notifications, body: JSON.stringify({ Id: id, Attempt: 1, Properties: { NotificationId: `${i}` }, Notifications: notifications }) };
+    return {
+      id,
+      notifications,
+      body: JSON.stringify({
+        Id: id,
+        Attempt: 1,
+        Properties: { NotificationId: `${i}` },
+        Notifications: notifications,
+      }),
+    };
   });
 }
 
@@ -101,7 +110,9 @@ afterAll(async () => {
 
 /** Shows the figures in `npm test` output even when the test passes (console output of passing tests is silenced). */
 function report(figures: Record<string, number | string>): void {
-  const line = `soak figures: ${Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(" ")}`;
+  const line = `soak figures: ${Object.entries(figures)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ")}`;
   process.stderr.write(`\n${line}\n`);
 }
 
@@ -138,7 +149,8 @@ describe("soak: 500 calls, three receivers failing 30% of the time", () => {
 
     // Wait until every expected delivery is delivered or dead-lettered.
     let deadIds = new Set<string>();
-    const deliveredIds = () => new Set(Object.values(receivers).flatMap((r) => r.delivered().map((q) => q.deliveryId!)));
+    const deliveredIds = () =>
+      new Set(Object.values(receivers).flatMap((r) => r.delivered().map((q) => q.deliveryId!)));
     const unaccounted = () => {
       const delivered = deliveredIds();
       return [...expected.keys()].filter((id) => !delivered.has(id) && !deadIds.has(id));
@@ -193,13 +205,17 @@ describe("soak: 500 calls, three receivers failing 30% of the time", () => {
     // Repeats are allowed only as the same delivery again: same id, and a higher attempt than the earlier 2xx.
     for (const receiver of Object.values(receivers)) {
       const byId = new Map<string, number[]>();
-      for (const request of receiver.delivered()) byId.set(request.deliveryId!, [...(byId.get(request.deliveryId!) ?? []), request.attempt!]);
+      for (const request of receiver.delivered())
+        byId.set(request.deliveryId!, [...(byId.get(request.deliveryId!) ?? []), request.attempt!]);
       for (const [id, attempts] of byId) expect(new Set(attempts).size, id).toBe(attempts.length);
     }
     // Dead letters are expected deliveries whose attempts ran out (these receivers never fail permanently).
     for (const dead of await relay!.deadLetters()) {
       expect(expected.has(dead.deliveryId), dead.deliveryId).toBe(true);
-      expect(dead).toMatchObject({ reason: "attempts_exhausted", attempts: DESTINATIONS[dead.destination as Destination] });
+      expect(dead).toMatchObject({
+        reason: "attempts_exhausted",
+        attempts: DESTINATIONS[dead.destination as Destination],
+      });
     }
   }, 300_000);
 });

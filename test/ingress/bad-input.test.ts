@@ -3,7 +3,16 @@ import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
 import type { Env } from "../../src/settings.ts";
-import { EXAMPLE_RULES, SEED_VECTOR, envelope, freshId, independentSignature, postWebhook, putRules, signedPost } from "../helpers.ts";
+import {
+  EXAMPLE_RULES,
+  envelope,
+  freshId,
+  independentSignature,
+  postWebhook,
+  putRules,
+  SEED_VECTOR,
+  signedPost,
+} from "../helpers.ts";
 
 beforeEach(async () => {
   await putRules(EXAMPLE_RULES);
@@ -22,7 +31,11 @@ async function callWith(overrides: Partial<Env>, request: Request): Promise<Resp
 }
 
 function signedRequest(body: string): Request {
-  return new Request("https://relay.test/webhook", { method: "POST", body, headers: { "ms-signature": independentSignature(body) } });
+  return new Request("https://relay.test/webhook", {
+    method: "POST",
+    body,
+    headers: { "ms-signature": independentSignature(body) },
+  });
 }
 
 async function expectError(response: Response, status: number, code: string) {
@@ -85,12 +98,19 @@ describe("the signature", () => {
   it("refuses a valid signature of a different body", async () => {
     const body = envelope(ORDER);
     const other = envelope(ORDER);
-    await expectError(await postWebhook(body, { "ms-signature": independentSignature(other) }), 401, "signature_invalid");
+    await expectError(
+      await postWebhook(body, { "ms-signature": independentSignature(other) }),
+      401,
+      "signature_invalid",
+    );
   });
 
   it("fails closed when no secret is configured: 503 secret_not_configured", async () => {
     const body = envelope(ORDER);
-    const response = await callWith({ EXTEND_WEBHOOK_SECRET: undefined, EXTEND_WEBHOOK_SECRET_PREVIOUS: undefined }, signedRequest(body));
+    const response = await callWith(
+      { EXTEND_WEBHOOK_SECRET: undefined, EXTEND_WEBHOOK_SECRET_PREVIOUS: undefined },
+      signedRequest(body),
+    );
     const error = await expectError(response, 503, "secret_not_configured");
     expect(JSON.stringify(error)).not.toContain("fixture-secret");
   });
@@ -124,7 +144,11 @@ describe("the body limit", () => {
         controller.enqueue(chunk);
       },
     });
-    const request = new Request("https://relay.test/webhook", { method: "POST", body: stream, headers: { "ms-signature": "sha256=" + "0".repeat(64) } });
+    const request = new Request("https://relay.test/webhook", {
+      method: "POST",
+      body: stream,
+      headers: { "ms-signature": `sha256=${"0".repeat(64)}` },
+    });
     expect(request.headers.get("content-length")).toBeNull();
     await expectError(await callWith({ MAX_BODY_BYTES: String(LIMIT) }, request), 413, "body_too_large");
     expect(sent).toBeLessThan(5);
@@ -147,7 +171,12 @@ describe("the envelope", () => {
   });
 
   it("must be UTF-8", async () => {
-    const bytes = new Uint8Array([...new TextEncoder().encode('{"Id":"'), 0xff, 0xfe, ...new TextEncoder().encode('"}')]);
+    const bytes = new Uint8Array([
+      ...new TextEncoder().encode('{"Id":"'),
+      0xff,
+      0xfe,
+      ...new TextEncoder().encode('"}'),
+    ]);
     await invalid(bytes, "invalid_encoding");
   });
 
@@ -157,12 +186,16 @@ describe("the envelope", () => {
   });
 
   it("must have an Id, and lists the problem with its path", async () => {
-    const body = (await invalid(JSON.stringify({ Attempt: 1, Notifications: [] }))) as unknown as { issues: { path: string }[] };
+    const body = (await invalid(JSON.stringify({ Attempt: 1, Notifications: [] }))) as unknown as {
+      issues: { path: string }[];
+    };
     expect(body.issues.map((i) => i.path)).toEqual(["Id"]);
   });
 
   it("needs Notifications to be an array", async () => {
-    const body = (await invalid(JSON.stringify({ Id: "abc", Notifications: { Action: "OrderCreated" } }))) as unknown as {
+    const body = (await invalid(
+      JSON.stringify({ Id: "abc", Notifications: { Action: "OrderCreated" } }),
+    )) as unknown as {
       issues: { path: string }[];
     };
     expect(body.issues.map((i) => i.path)).toEqual(["Notifications"]);
@@ -170,9 +203,16 @@ describe("the envelope", () => {
 
   it("needs every notification to have a string Action and an object Details", async () => {
     const body = (await invalid(
-      JSON.stringify({ Id: "abc", Notifications: [{ Details: {} }, { Action: "OrderCreated", Details: [] }, { Action: 5, Details: {} }] }),
+      JSON.stringify({
+        Id: "abc",
+        Notifications: [{ Details: {} }, { Action: "OrderCreated", Details: [] }, { Action: 5, Details: {} }],
+      }),
     )) as unknown as { issues: { path: string }[]; message: string };
-    expect(body.issues.map((i) => i.path)).toEqual(["Notifications[0].Action", "Notifications[1].Details", "Notifications[2].Action"]);
+    expect(body.issues.map((i) => i.path)).toEqual([
+      "Notifications[0].Action",
+      "Notifications[1].Details",
+      "Notifications[2].Action",
+    ]);
     expect(body.message).toContain("Notifications[0].Action");
   });
 
@@ -183,7 +223,7 @@ describe("the envelope", () => {
         '"__"',
         `${"[".repeat(levels)}${"]".repeat(levels)}`,
       );
-    expect((await signedPost(nested(60, "[[[[[[[[[[[[[[[[[[[[\\\""))).status).toBe(202);
+    expect((await signedPost(nested(60, '[[[[[[[[[[[[[[[[[[[[\\"'))).status).toBe(202);
     const error = await invalid(nested(61), "nesting_too_deep");
     expect(error.message).toContain("64");
   });
@@ -199,7 +239,9 @@ describe("the envelope", () => {
       { Action: "OrderCreated", Details: { OrderType: "NormalOrder" } },
       { Action: "OrderCreated", Details: { OrderType: "NormalOrder", Blob: "x".repeat(130_000) } },
     ]);
-    const error = (await expectError(await signedPost(body), 413, "notification_too_large")) as unknown as { index: number };
+    const error = (await expectError(await signedPost(body), 413, "notification_too_large")) as unknown as {
+      index: number;
+    };
     expect(error.index).toBe(1);
     expect(sendBatch).not.toHaveBeenCalled();
   });
@@ -234,7 +276,11 @@ describe("failing dependencies", () => {
   it("answers 503 queue_unavailable when the queue throws", async () => {
     const failingQueue = { sendBatch: () => Promise.reject(new Error("Queue sendBatch failed")) } as unknown as Queue;
     const body = envelope(ORDER);
-    await expectError(await callWith({ DELIVERIES: failingQueue as Env["DELIVERIES"] }, signedRequest(body)), 503, "queue_unavailable");
+    await expectError(
+      await callWith({ DELIVERIES: failingQueue as Env["DELIVERIES"] }, signedRequest(body)),
+      503,
+      "queue_unavailable",
+    );
     expect(await env.STATE.get(`seen:${JSON.parse(body).Id}`)).toBeNull();
   });
 
@@ -258,13 +304,24 @@ describe("the rest of the door", () => {
 
   it("refuses an echo token that is missing, too long or not visible ASCII", async () => {
     await expectError(await exports.default.fetch("https://relay.test/webhook"), 400, "echo_missing");
-    await expectError(await exports.default.fetch(`https://relay.test/webhook?echo=${"a".repeat(257)}`), 400, "echo_invalid");
+    await expectError(
+      await exports.default.fetch(`https://relay.test/webhook?echo=${"a".repeat(257)}`),
+      400,
+      "echo_invalid",
+    );
     await expectError(await exports.default.fetch("https://relay.test/webhook?echo=a%20b"), 400, "echo_invalid");
-    await expectError(await exports.default.fetch("https://relay.test/webhook?echo=%3Cscript%3E%E2%82%AC"), 400, "echo_invalid");
+    await expectError(
+      await exports.default.fetch("https://relay.test/webhook?echo=%3Cscript%3E%E2%82%AC"),
+      400,
+      "echo_invalid",
+    );
   });
 
   it.each(["PUT", "DELETE", "PATCH"])("answers %s /webhook with 405 and an Allow header", async (method) => {
-    const response = await exports.default.fetch("https://relay.test/webhook", { method, body: method === "DELETE" ? null : "{}" });
+    const response = await exports.default.fetch("https://relay.test/webhook", {
+      method,
+      body: method === "DELETE" ? null : "{}",
+    });
     await expectError(response, 405, "method_not_allowed");
     expect(response.headers.get("allow")).toBe("GET, HEAD, POST");
   });

@@ -1,20 +1,20 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import app from "../../src/index.ts";
 import type { DeliveryMessage } from "../../src/delivery/message.ts";
+import app from "../../src/index.ts";
 import { resetRecentIds } from "../../src/ingress/dedupe.ts";
 import type { Env } from "../../src/settings.ts";
 import {
+  clearRules,
   EXAMPLE_RULES,
-  FIXTURES,
-  FIXTURE_SIGNATURES,
   envelope,
+  FIXTURE_SIGNATURES,
+  FIXTURES,
   freshId,
   independentSignature,
   postWebhook,
   putRules,
-  clearRules,
   signedPost,
 } from "../helpers.ts";
 
@@ -29,7 +29,8 @@ beforeEach(async () => {
 });
 afterEach(() => vi.restoreAllMocks());
 
-const sentMessages = (): DeliveryMessage[] => (sendBatch.mock.calls as [Sent][]).flatMap(([batch]) => batch.map((m) => m.body));
+const sentMessages = (): DeliveryMessage[] =>
+  (sendBatch.mock.calls as [Sent][]).flatMap(([batch]) => batch.map((m) => m.body));
 
 describe("POST /webhook accepts signed calls", () => {
   it.each(Object.keys(FIXTURE_SIGNATURES))("accepts the sample %s with its precomputed signature", async (name) => {
@@ -67,17 +68,28 @@ describe("POST /webhook accepts signed calls", () => {
   });
 
   it("keeps unknown fields at every level in the queue message", async () => {
-    await putRules({ version: 1, destinations: { all: { url: "https://all.test/" } }, routes: [{ name: "all", actions: ["*"], to: ["all"] }] });
+    await putRules({
+      version: 1,
+      destinations: { all: { url: "https://all.test/" } },
+      routes: [{ name: "all", actions: ["*"], to: ["all"] }],
+    });
     const body = JSON.stringify({
       Id: freshId(),
       Attempt: 2,
       Properties: { NotificationId: "x", Extra: [1, 2] },
-      Notifications: [{ Action: "StockTakeFinished", Details: { Warehouse: "YX", Deep: { a: [true, null] } }, Meta: "kept" }],
+      Notifications: [
+        { Action: "StockTakeFinished", Details: { Warehouse: "YX", Deep: { a: [true, null] } }, Meta: "kept" },
+      ],
       Added: { later: true },
     });
     expect((await signedPost(body)).status).toBe(202);
     const [message] = sentMessages();
-    expect(message!.envelope).toEqual({ Id: JSON.parse(body).Id, Attempt: 2, Properties: { NotificationId: "x", Extra: [1, 2] }, Added: { later: true } });
+    expect(message!.envelope).toEqual({
+      Id: JSON.parse(body).Id,
+      Attempt: 2,
+      Properties: { NotificationId: "x", Extra: [1, 2] },
+      Added: { later: true },
+    });
     expect(message!.notifications).toEqual(JSON.parse(body).Notifications);
   });
 
@@ -115,7 +127,9 @@ describe("POST /webhook accepts signed calls", () => {
   });
 
   it("accepts a chunked body with no Content-Length under the limit", async () => {
-    const body = new TextEncoder().encode(envelope([{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }]));
+    const body = new TextEncoder().encode(
+      envelope([{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }]),
+    );
     const stream = new ReadableStream({
       start(controller) {
         controller.enqueue(body.slice(0, 10));
@@ -173,7 +187,11 @@ describe("POST /webhook remembers accepted calls", () => {
     const call = async (body: string) => {
       const ctx = createExecutionContext();
       const response = await app.fetch!(
-        new Request("https://relay.test/webhook", { method: "POST", body, headers: { "ms-signature": independentSignature(body) } }) as never,
+        new Request("https://relay.test/webhook", {
+          method: "POST",
+          body,
+          headers: { "ms-signature": independentSignature(body) },
+        }) as never,
         memoryOnly,
         ctx,
       );
@@ -198,10 +216,16 @@ describe("POST /webhook remembers accepted calls", () => {
     expect(get).not.toHaveBeenCalled();
 
     // Once this isolate forgets, the sender's retry is relayed again, under the same delivery ids.
-    const firstIds = sentMessages().filter((m) => m.deliveryId.startsWith(id)).map((m) => m.deliveryId);
+    const firstIds = sentMessages()
+      .filter((m) => m.deliveryId.startsWith(id))
+      .map((m) => m.deliveryId);
     resetRecentIds();
-    expect((await call(JSON.stringify({ Id: id, Attempt: 2, Properties: {}, Notifications: notifications }))).status).toBe(202);
-    const allIds = sentMessages().filter((m) => m.deliveryId.startsWith(id)).map((m) => m.deliveryId);
+    expect(
+      (await call(JSON.stringify({ Id: id, Attempt: 2, Properties: {}, Notifications: notifications }))).status,
+    ).toBe(202);
+    const allIds = sentMessages()
+      .filter((m) => m.deliveryId.startsWith(id))
+      .map((m) => m.deliveryId);
     expect(firstIds.length).toBeGreaterThan(0);
     expect(allIds).toEqual([...firstIds, ...firstIds]);
   });

@@ -4,17 +4,39 @@ import { fanOut } from "../../src/delivery/planner.ts";
 import type { Notification } from "../../src/extend/envelope.ts";
 import { compileRules } from "../../src/rules/matcher.ts";
 import { validateRules } from "../../src/rules/schema.ts";
-import { refFanout, refMatch, type RefRoute, type RefRules } from "./reference.ts";
+import { type RefRoute, type RefRules, refFanout, refMatch } from "./reference.ts";
 
 /**
  * The compiled matcher (an index by Action, prefix and warehouse) against the plain reference, on random
  * rules and notifications drawn from small alphabets so that matches, near misses and overlaps are common.
  */
 
-const ACTIONS = ["OrderCreated", "OrderCancelled", "Order", "PurchaseCreated", "Purchase", "BalanceChanged", "constructor", "__proto__", "toString", "O"];
+const ACTIONS = [
+  "OrderCreated",
+  "OrderCancelled",
+  "Order",
+  "PurchaseCreated",
+  "Purchase",
+  "BalanceChanged",
+  "constructor",
+  "__proto__",
+  "toString",
+  "O",
+];
 const PATTERNS = [...ACTIONS, "*", "Order*", "Purchase*", "O*", "Ord*", "__*", "OrderCreated*", "con*"];
 const WAREHOUSES = ["YX", "ADR-1", "yx", "", "BA"];
-const PATHS = ["Details.OrderType", "Details.OrderNumber", "Details.Order.Warehouse", "Details.Warehouse", "Action", "Details.Rows.0", "Details.constructor", "Details.__proto__", "Details.OrderNumber.length", "Extra"];
+const PATHS = [
+  "Details.OrderType",
+  "Details.OrderNumber",
+  "Details.Order.Warehouse",
+  "Details.Warehouse",
+  "Action",
+  "Details.Rows.0",
+  "Details.constructor",
+  "Details.__proto__",
+  "Details.OrderNumber.length",
+  "Extra",
+];
 const SCALARS = ["NormalOrder", "RP-1", "RP-", "", "YX", 0, 1, true, false, null] as const;
 
 const scalar = fc.constantFrom(...SCALARS);
@@ -34,23 +56,34 @@ const rulesArbitrary = fc
       fc
         .record({
           actions: fc.array(fc.constantFrom(...PATTERNS), { minLength: 1, maxLength: 3 }),
-          warehouses: fc.option(fc.array(fc.constantFrom(...WAREHOUSES.filter((w) => w !== "")), { minLength: 1, maxLength: 3 }), { freq: 2 }),
+          warehouses: fc.option(
+            fc.array(fc.constantFrom(...WAREHOUSES.filter((w) => w !== "")), { minLength: 1, maxLength: 3 }),
+            { freq: 2 },
+          ),
           where: fc.option(fc.dictionary(fc.constantFrom(...PATHS), condition, { maxKeys: 2 }), { freq: 2 }),
           to: fc.array(fc.constantFrom(...DESTINATION_IDS), { minLength: 1, maxLength: 3 }),
           enabled: fc.option(fc.boolean(), { freq: 2 }),
         })
         // Absent, not null: absent keys take the schema's defaults.
-        .map((route) => Object.fromEntries(Object.entries(route).filter(([, v]) => v !== null)) as Omit<RefRoute, "name">),
+        .map(
+          (route) => Object.fromEntries(Object.entries(route).filter(([, v]) => v !== null)) as Omit<RefRoute, "name">,
+        ),
       { maxLength: 8 },
     ),
   })
   .map(({ disabled, routes }) => ({
     version: 1,
-    destinations: Object.fromEntries(DESTINATION_IDS.map((id) => [id, { url: `https://${id}.test/`, enabled: !disabled.includes(id) }])),
+    destinations: Object.fromEntries(
+      DESTINATION_IDS.map((id) => [id, { url: `https://${id}.test/`, enabled: !disabled.includes(id) }]),
+    ),
     routes: routes.map((route, i) => ({ name: `r${i}`, ...route })),
   }));
 
-const value = fc.oneof(scalar, fc.constantFrom("OrderCreated", "RP-70002830", "Normal"), fc.integer({ min: -2, max: 2 }));
+const value = fc.oneof(
+  scalar,
+  fc.constantFrom("OrderCreated", "RP-70002830", "Normal"),
+  fc.integer({ min: -2, max: 2 }),
+);
 const notificationArbitrary: fc.Arbitrary<Notification> = fc.record(
   {
     Action: fc.constantFrom(...ACTIONS, "PurchaseDelivered", "OrderCreatedLater", "Orde"),
@@ -59,7 +92,11 @@ const notificationArbitrary: fc.Arbitrary<Notification> = fc.record(
         OrderType: value,
         OrderNumber: value,
         Warehouse: fc.oneof(fc.constantFrom(...WAREHOUSES), fc.integer({ max: 3 }), fc.constant(null)),
-        Order: fc.oneof(fc.record({ Warehouse: fc.oneof(fc.constantFrom(...WAREHOUSES), fc.constant(7)) }, { requiredKeys: [] }), fc.constant(null), fc.constant([])),
+        Order: fc.oneof(
+          fc.record({ Warehouse: fc.oneof(fc.constantFrom(...WAREHOUSES), fc.constant(7)) }, { requiredKeys: [] }),
+          fc.constant(null),
+          fc.constant([]),
+        ),
         Rows: fc.oneof(fc.array(value, { maxLength: 2 }), value),
         constructor: value,
       },
@@ -82,16 +119,20 @@ describe("the compiled matcher agrees with a plain reference", () => {
     let matched = 0;
     let several = 0;
     fc.assert(
-      fc.property(rulesArbitrary, fc.array(notificationArbitrary, { minLength: 1, maxLength: 5 }), (document, notifications) => {
-        const compiled = compiledFor(document);
-        for (const notification of notifications) {
-          const expected = refMatch(document as RefRules, notification);
-          expect(compiled.match(notification).map((route) => route.name)).toEqual(expected);
-          checked++;
-          if (expected.length > 0) matched++;
-          if (expected.length > 1) several++;
-        }
-      }),
+      fc.property(
+        rulesArbitrary,
+        fc.array(notificationArbitrary, { minLength: 1, maxLength: 5 }),
+        (document, notifications) => {
+          const compiled = compiledFor(document);
+          for (const notification of notifications) {
+            const expected = refMatch(document as RefRules, notification);
+            expect(compiled.match(notification).map((route) => route.name)).toEqual(expected);
+            checked++;
+            if (expected.length > 0) matched++;
+            if (expected.length > 1) several++;
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
     // The generators must exercise matches, not only misses.

@@ -1,8 +1,15 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import {
+  BATCH_BUDGET,
+  BATCH_MESSAGES,
+  batchMessages,
+  type Fanout,
+  MESSAGE_BUDGET,
+  planMessages,
+} from "../../src/delivery/planner.ts";
 import { RelayError } from "../../src/errors.ts";
 import type { Envelope, Notification } from "../../src/extend/envelope.ts";
-import { BATCH_BUDGET, BATCH_MESSAGES, MESSAGE_BUDGET, batchMessages, planMessages, type Fanout } from "../../src/delivery/planner.ts";
 import { compileRules } from "../../src/rules/matcher.ts";
 import { validateRules } from "../../src/rules/schema.ts";
 
@@ -22,7 +29,11 @@ const METADATA = 100;
 const text = fc
   .record({
     char: fc.constantFrom("a", "é", "€", "😀", '"', "\n", "\u0001"),
-    count: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 200 }) }, { weight: 2, arbitrary: fc.integer({ min: 0, max: 20_000 }) }, { weight: 1, arbitrary: fc.integer({ min: 20_000, max: 70_000 }) }),
+    count: fc.oneof(
+      { weight: 4, arbitrary: fc.integer({ min: 0, max: 200 }) },
+      { weight: 2, arbitrary: fc.integer({ min: 0, max: 20_000 }) },
+      { weight: 1, arbitrary: fc.integer({ min: 20_000, max: 70_000 }) },
+    ),
   })
   .map(({ char, count }) => char.repeat(count));
 
@@ -36,14 +47,26 @@ const MODES = fc.constantFrom("envelope", "single");
 const scenario = fc
   .record({
     notifications: fc.array(notification, { minLength: 0, maxLength: 30 }),
-    extra: fc.oneof(fc.constant(""), text.map((t) => t.slice(0, 5000))),
+    extra: fc.oneof(
+      fc.constant(""),
+      text.map((t) => t.slice(0, 5000)),
+    ),
     modes: fc.tuple(MODES, MODES, MODES),
     picks: fc.array(fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }), { minLength: 1, maxLength: 3 }),
   })
   .map(({ notifications, extra, modes, picks }) => {
-    const envelope: Envelope = { Id: "a".repeat(32), Attempt: 1, Properties: { NotificationId: "x", Extra: extra }, Notifications: notifications };
+    const envelope: Envelope = {
+      Id: "a".repeat(32),
+      Attempt: 1,
+      Properties: { NotificationId: "x", Extra: extra },
+      Notifications: notifications,
+    };
     const fanouts: Fanout[] = picks
-      .map((pick, d) => ({ destination: `dest-${d}`, indices: notifications.map((_, i) => i).filter((i) => pick[i]), routes: ["r"] }))
+      .map((pick, d) => ({
+        destination: `dest-${d}`,
+        indices: notifications.map((_, i) => i).filter((i) => pick[i]),
+        routes: ["r"],
+      }))
       .filter((f) => f.indices.length > 0);
     const validation = validateRules({
       version: 1,
@@ -60,7 +83,11 @@ const manySmall = fc
   .map(({ count, destinations, mode }) => {
     const notifications = Array.from({ length: count }, (_, i) => ({ Action: "A", Details: { i } }));
     const envelope: Envelope = { Id: "b".repeat(32), Notifications: notifications };
-    const fanouts: Fanout[] = Array.from({ length: destinations }, (_, d) => ({ destination: `dest-${d}`, indices: notifications.map((_, i) => i), routes: ["r"] }));
+    const fanouts: Fanout[] = Array.from({ length: destinations }, (_, d) => ({
+      destination: `dest-${d}`,
+      indices: notifications.map((_, i) => i),
+      routes: ["r"],
+    }));
     const validation = validateRules({
       version: 1,
       destinations: Object.fromEntries(fanouts.map((f) => [f.destination, { url: "https://x.test/", mode }])),
@@ -72,7 +99,15 @@ const manySmall = fc
 
 const seen = { refused: 0, split: 0, multiBatch: 0 };
 
-function checkPlan({ envelope, fanouts, compiled }: { envelope: Envelope; fanouts: Fanout[]; compiled: ReturnType<typeof compileRules> }) {
+function checkPlan({
+  envelope,
+  fanouts,
+  compiled,
+}: {
+  envelope: Envelope;
+  fanouts: Fanout[];
+  compiled: ReturnType<typeof compileRules>;
+}) {
   let messages;
   try {
     messages = planMessages(envelope, fanouts, compiled, 1_700_000_000_000);
@@ -81,7 +116,15 @@ function checkPlan({ envelope, fanouts, compiled }: { envelope: Envelope; fanout
     expect(error).toBeInstanceOf(RelayError);
     expect((error as RelayError).code).toBe("notification_too_large");
     const index = (error as RelayError).details.index as number;
-    const alone = { v: 1, deliveryId: `${envelope.Id}.dest-0.n${index}`, destination: "dest-0", routes: ["r"], envelope: { ...envelope, Notifications: undefined }, notifications: [envelope.Notifications[index]], receivedAt: 1_700_000_000_000 };
+    const alone = {
+      v: 1,
+      deliveryId: `${envelope.Id}.dest-0.n${index}`,
+      destination: "dest-0",
+      routes: ["r"],
+      envelope: { ...envelope, Notifications: undefined },
+      notifications: [envelope.Notifications[index]],
+      receivedAt: 1_700_000_000_000,
+    };
     expect(jsonBytes(alone)).toBeGreaterThan(MESSAGE_BUDGET - 64);
     seen.refused++;
     return;
@@ -92,7 +135,11 @@ function checkPlan({ envelope, fanouts, compiled }: { envelope: Envelope; fanout
     const bytes = jsonBytes(message.body);
     expect(bytes).toBeLessThanOrEqual(MESSAGE_BUDGET);
     expect(message.bytes).toBeGreaterThanOrEqual(bytes);
-    expect(message.body.envelope).toEqual({ Id: envelope.Id, ...(envelope.Attempt !== undefined && { Attempt: envelope.Attempt }), ...(envelope.Properties !== undefined && { Properties: envelope.Properties }) });
+    expect(message.body.envelope).toEqual({
+      Id: envelope.Id,
+      ...(envelope.Attempt !== undefined && { Attempt: envelope.Attempt }),
+      ...(envelope.Properties !== undefined && { Properties: envelope.Properties }),
+    });
   }
   // Batches within Queues' count and size limits, holding every message once, in order.
   const batches = batchMessages(messages);
@@ -113,7 +160,9 @@ function checkPlan({ envelope, fanouts, compiled }: { envelope: Envelope; fanout
     expect(own.flatMap((m) => m.body.notifications)).toEqual(fanout.indices.map((i) => envelope.Notifications[i]));
     const mode = compiled.rules.destinations[fanout.destination]!.mode;
     if (mode === "single") {
-      expect(own.map((m) => m.body.deliveryId)).toEqual(fanout.indices.map((i) => `${envelope.Id}.${fanout.destination}.n${i}`));
+      expect(own.map((m) => m.body.deliveryId)).toEqual(
+        fanout.indices.map((i) => `${envelope.Id}.${fanout.destination}.n${i}`),
+      );
     } else if (own.length === 1) {
       expect(own[0]!.body.deliveryId).toBe(`${envelope.Id}.${fanout.destination}`);
       expect(own[0]!.body.part).toBeUndefined();
@@ -151,8 +200,18 @@ describe("the delivery planner, for any call and fan-out", () => {
         }
         for (const fanout of fanouts) {
           if (compiled.rules.destinations[fanout.destination]!.mode !== "envelope") continue;
-          const whole = { v: 1, deliveryId: `${envelope.Id}.${fanout.destination}.p9999`, destination: fanout.destination, routes: ["r"], envelope: { Id: envelope.Id, Attempt: envelope.Attempt, Properties: envelope.Properties }, notifications: fanout.indices.map((i) => envelope.Notifications[i]), receivedAt: 0, part: [9999, 9999] };
-          if (jsonBytes(whole) <= MESSAGE_BUDGET) expect(messages.filter((m) => m.body.destination === fanout.destination)).toHaveLength(1);
+          const whole = {
+            v: 1,
+            deliveryId: `${envelope.Id}.${fanout.destination}.p9999`,
+            destination: fanout.destination,
+            routes: ["r"],
+            envelope: { Id: envelope.Id, Attempt: envelope.Attempt, Properties: envelope.Properties },
+            notifications: fanout.indices.map((i) => envelope.Notifications[i]),
+            receivedAt: 0,
+            part: [9999, 9999],
+          };
+          if (jsonBytes(whole) <= MESSAGE_BUDGET)
+            expect(messages.filter((m) => m.body.destination === fanout.destination)).toHaveLength(1);
         }
       }),
       { numRuns: 200 },

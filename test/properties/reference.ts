@@ -5,7 +5,12 @@
  */
 
 export type RefScalar = string | number | boolean | null;
-export type RefCondition = RefScalar | RefScalar[] | { prefix: string } | { exists: boolean } | { not: RefScalar | RefScalar[] };
+export type RefCondition =
+  | RefScalar
+  | RefScalar[]
+  | { prefix: string }
+  | { exists: boolean }
+  | { not: RefScalar | RefScalar[] };
 
 export interface RefRoute {
   name: string;
@@ -50,7 +55,7 @@ function refValueAt(root: unknown, path: string): unknown {
   let value: unknown = root;
   for (const key of path.split(".")) {
     if (value === null || typeof value !== "object") return undefined;
-    if (!Object.prototype.hasOwnProperty.call(value, key)) return undefined;
+    if (!Object.hasOwn(value, key)) return undefined;
     value = (value as Record<string, unknown>)[key];
   }
   return value;
@@ -74,7 +79,9 @@ export function refRouteMatches(route: RefRoute, notification: RefNotification):
     const warehouse = refWarehouse(notification);
     if (warehouse === undefined || !route.warehouses.includes(warehouse)) return false;
   }
-  return Object.entries(route.where ?? {}).every(([path, condition]) => holds(condition, refValueAt(notification, path)));
+  return Object.entries(route.where ?? {}).every(([path, condition]) =>
+    holds(condition, refValueAt(notification, path)),
+  );
 }
 
 /** Names of the routes that match, in document order (routes whose destinations are all disabled deliver nothing and are left out). */

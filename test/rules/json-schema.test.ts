@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import exampleText from "../../rules.example.json?raw";
+import committed from "../../rules.schema.json?raw";
 import { rulesJsonSchema, rulesJsonSchemaText } from "../../scripts/lib/rules-json-schema.ts";
 import { validateRules } from "../../src/rules/schema.ts";
-import committed from "../../rules.schema.json?raw";
-import exampleText from "../../rules.example.json?raw";
 
 describe("rules.schema.json", () => {
   it("is what the rules schema generates today (regenerate with: npm run rules -- schema)", () => {
@@ -13,7 +13,11 @@ describe("rules.schema.json", () => {
     const schema = rulesJsonSchema() as {
       required: string[];
       additionalProperties: boolean;
-      properties: { destinations: { additionalProperties: { required: string[]; properties: Record<string, { default?: unknown }> } } };
+      properties: {
+        destinations: {
+          additionalProperties: { required: string[]; properties: Record<string, { default?: unknown }> };
+        };
+      };
     };
     expect(schema.required).toEqual(["version", "destinations", "routes"]);
     expect(schema.additionalProperties).toBe(false);

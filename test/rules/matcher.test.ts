@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { fanOut } from "../../src/delivery/planner.ts";
+import { type Notification, warehouseOf } from "../../src/extend/envelope.ts";
 import { compileRules } from "../../src/rules/matcher.ts";
 import { rulesSchema } from "../../src/rules/schema.ts";
-import { fanOut } from "../../src/delivery/planner.ts";
-import { warehouseOf, type Notification } from "../../src/extend/envelope.ts";
 import { FIXTURES } from "../helpers.ts";
 
 const rules = rulesSchema.parse({
@@ -15,10 +15,25 @@ const rules = rulesSchema.parse({
   routes: [
     { name: "stock-yx", actions: ["AvailableBalanceChanged", "BalanceChanged"], warehouses: ["YX"], to: ["shop"] },
     { name: "rp-purchases", actions: ["Purchase*"], where: { "Details.OrderNumber": { prefix: "RP-" } }, to: ["wms"] },
-    { name: "normal-orders", actions: ["OrderCreated", "OrderCancelled"], where: { "Details.OrderType": "NormalOrder" }, to: ["wms", "shop"] },
+    {
+      name: "normal-orders",
+      actions: ["OrderCreated", "OrderCancelled"],
+      where: { "Details.OrderType": "NormalOrder" },
+      to: ["wms", "shop"],
+    },
     { name: "picking-adr", actions: ["PickingStarted"], warehouses: ["ADR-1"], to: ["wms"] },
-    { name: "typed-orders", actions: ["Order*"], where: { "Details.OrderType": ["NormalOrder", "WebOrder"], "Details.Blocked": { exists: false } }, to: ["shop"] },
-    { name: "not-internal", actions: ["CustomerCreated"], where: { "Details.CustomerNumber": { not: ["0", "internal"] } }, to: ["wms"] },
+    {
+      name: "typed-orders",
+      actions: ["Order*"],
+      where: { "Details.OrderType": ["NormalOrder", "WebOrder"], "Details.Blocked": { exists: false } },
+      to: ["shop"],
+    },
+    {
+      name: "not-internal",
+      actions: ["CustomerCreated"],
+      where: { "Details.CustomerNumber": { not: ["0", "internal"] } },
+      to: ["wms"],
+    },
     { name: "balance-numbers", actions: ["BalanceChanged"], where: { "Details.Balance": 43 }, to: ["wms"] },
     { name: "all-off", actions: ["*"], to: ["wms"], enabled: false },
     { name: "to-disabled", actions: ["*"], to: ["erp"] },
@@ -34,19 +49,39 @@ describe("the compiled matcher", () => {
     ["exact Action and warehouse", n("AvailableBalanceChanged", { Warehouse: "YX" }), ["stock-yx"]],
     ["exact Action, other warehouse", n("AvailableBalanceChanged", { Warehouse: "ZZ" }), []],
     ["warehouses given but the notification has none", n("BalanceChanged", { Balance: 1 }), []],
-    ["a second route on the same Action with a numeric equals", n("BalanceChanged", { Warehouse: "YX", Balance: 43 }), ["stock-yx", "balance-numbers"]],
+    [
+      "a second route on the same Action with a numeric equals",
+      n("BalanceChanged", { Warehouse: "YX", Balance: 43 }),
+      ["stock-yx", "balance-numbers"],
+    ],
     ["numeric equals is strict about type", n("BalanceChanged", { Warehouse: "ZZ", Balance: "43" }), []],
-    ["prefix Action and prefix where", n("PurchaseCreated", { OrderNumber: "RP-70002830", Warehouse: "ADR-1" }), ["rp-purchases"]],
+    [
+      "prefix Action and prefix where",
+      n("PurchaseCreated", { OrderNumber: "RP-70002830", Warehouse: "ADR-1" }),
+      ["rp-purchases"],
+    ],
     ["prefix Action, where fails", n("PurchaseDelivered", { OrderNumber: "50002245" }), []],
     ["prefix Action must match from the start", n("XPurchaseCreated", { OrderNumber: "RP-1" }), []],
     ["where on a non-string value never matches a prefix", n("PurchaseCreated", { OrderNumber: 12 }), []],
-    ["equals and one-of and exists:false", n("OrderCreated", { OrderType: "NormalOrder" }), ["normal-orders", "typed-orders"]],
-    ["exists:false fails when present", n("OrderCreated", { OrderType: "NormalOrder", Blocked: true }), ["normal-orders"]],
+    [
+      "equals and one-of and exists:false",
+      n("OrderCreated", { OrderType: "NormalOrder" }),
+      ["normal-orders", "typed-orders"],
+    ],
+    [
+      "exists:false fails when present",
+      n("OrderCreated", { OrderType: "NormalOrder", Blocked: true }),
+      ["normal-orders"],
+    ],
     ["one-of via prefix Action", n("OrderPicked", { OrderType: "WebOrder" }), ["typed-orders"]],
     ["equals fails", n("OrderCancelled", { OrderType: "ReturnOrder" }), []],
     ["not: absent value passes", n("CustomerCreated", {}), ["not-internal"]],
     ["not: listed value fails", n("CustomerCreated", { CustomerNumber: "internal" }), []],
-    ["PickingStarted warehouse comes from Details.Order.Warehouse", n("PickingStarted", { Order: { Warehouse: "ADR-1" } }), ["picking-adr"]],
+    [
+      "PickingStarted warehouse comes from Details.Order.Warehouse",
+      n("PickingStarted", { Order: { Warehouse: "ADR-1" } }),
+      ["picking-adr"],
+    ],
     ["PickingStarted in another warehouse", n("PickingStarted", { Order: { Warehouse: "B-1" } }), ["everything-b"]],
     ["* with warehouses", n("PurchaseDelivered", { OrderNumber: "5", Warehouse: "B-1" }), ["everything-b"]],
     ["unknown Action matches only wildcards", n("StockTakeFinished", { Warehouse: "YX" }), []],
@@ -79,7 +114,9 @@ describe("the compiled matcher", () => {
   it("routes the mixed fixture in order per destination", () => {
     const notifications = JSON.parse(FIXTURES["multi-indented-crlf.json"]!).Notifications as Notification[];
     const fanouts = fanOut(compiled, notifications);
-    const summary = Object.fromEntries(fanouts.map((f) => [f.destination, f.indices.map((i) => notifications[i]!.Action)]));
+    const summary = Object.fromEntries(
+      fanouts.map((f) => [f.destination, f.indices.map((i) => notifications[i]!.Action)]),
+    );
     expect(summary).toEqual({
       shop: ["AvailableBalanceChanged", "OrderCreated", "BalanceChanged"],
       wms: ["OrderCreated", "PickingStarted", "CustomerCreated", "BalanceChanged"],

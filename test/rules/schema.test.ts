@@ -15,7 +15,13 @@ describe("rules validation", () => {
     const result = validateRules(base());
     expect(result.ok).toBe(true);
     if (!result.ok) return;
-    expect(result.rules.destinations.wms).toMatchObject({ timeoutMs: 10000, maxAttempts: 12, mode: "envelope", enabled: true, headers: {} });
+    expect(result.rules.destinations.wms).toMatchObject({
+      timeoutMs: 10000,
+      maxAttempts: 12,
+      mode: "envelope",
+      enabled: true,
+      headers: {},
+    });
     expect(result.rules.routes[0]!.enabled).toBe(true);
     expect(result.warnings).toEqual([]);
   });
@@ -59,7 +65,10 @@ describe("rules validation", () => {
     [(d: any) => (d.destinations.shop.mode = "batch"), "destinations.shop.mode"],
     [(d: any) => (d.destinations.wms.signing = { scheme: "ms-signature" }), "destinations.wms.signing.secret"],
     [(d: any) => (d.destinations.wms.signing = { scheme: "hmac", secret: "X" }), "destinations.wms.signing.scheme"],
-    [(d: any) => (d.destinations.shop.headers = { "X-Relay-Attempt": "1" }), "destinations.shop.headers.X-Relay-Attempt"],
+    [
+      (d: any) => (d.destinations.shop.headers = { "X-Relay-Attempt": "1" }),
+      "destinations.shop.headers.X-Relay-Attempt",
+    ],
     [(d: any) => (d.destinations.shop.headers = { "X-Bad": "a\r\nb" }), "destinations.shop.headers.X-Bad"],
     [(d: any) => (d.destinations.shop.url2 = "typo"), "destinations.shop"],
     [(d: any) => (d.routes[0].actions = []), "routes[0].actions"],
@@ -89,7 +98,8 @@ describe("rules validation", () => {
     expect(result.warnings).toEqual([
       {
         path: "destinations.shop.signing.secret",
-        message: 'secret SHOP_SECRET is not set in the Worker\'s environment; deliveries to "shop" will dead-letter until it is',
+        message:
+          'secret SHOP_SECRET is not set in the Worker\'s environment; deliveries to "shop" will dead-letter until it is',
       },
     ]);
   });

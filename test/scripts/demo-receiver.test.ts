@@ -1,7 +1,12 @@
 import { createHmac } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Webhook } from "standardwebhooks";
-import { receiverDestinations, startDemoReceiver, withReceiverPort, type DemoReceiver } from "../../scripts/demo-receiver.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type DemoReceiver,
+  receiverDestinations,
+  startDemoReceiver,
+  withReceiverPort,
+} from "../../scripts/demo-receiver.ts";
 
 const SHOP_SECRET = "whsec_ZXh0ZW5kLXJlbGF5LWRldi1zaG9wLWtleS0zMmJ5dGU=";
 const body = JSON.stringify({ Id: "abc", Attempt: 1, Notifications: [{ Action: "OrderCreated", Details: {} }] });
@@ -22,7 +27,11 @@ beforeAll(async () => {
 afterAll(() => receiver.close());
 
 const post = (path: string, headers: Record<string, string>) =>
-  fetch(`${receiver.url}${path}`, { method: "POST", body, headers: { "x-relay-delivery-id": `abc${path.replace("/", ".")}`, "x-relay-attempt": "1", ...headers } });
+  fetch(`${receiver.url}${path}`, {
+    method: "POST",
+    body,
+    headers: { "x-relay-delivery-id": `abc${path.replace("/", ".")}`, "x-relay-attempt": "1", ...headers },
+  });
 
 describe("demo receiver", () => {
   it("verifies ms-signature and answers 401 when it does not match", async () => {
@@ -40,7 +49,11 @@ describe("demo receiver", () => {
     const signature = new Webhook(SHOP_SECRET).sign("abc.shop", timestamp, body);
     const headers = { "webhook-id": "abc.shop", "webhook-timestamp": String(Math.floor(timestamp.getTime() / 1000)) };
     expect((await post("/shop", { ...headers, "webhook-signature": signature })).status).toBe(200);
-    const forged = new Webhook("whsec_" + Buffer.from("another-secret-another-secret!!").toString("base64")).sign("abc.shop", timestamp, body);
+    const forged = new Webhook(`whsec_${Buffer.from("another-secret-another-secret!!").toString("base64")}`).sign(
+      "abc.shop",
+      timestamp,
+      body,
+    );
     expect((await post("/shop", { ...headers, "webhook-signature": forged })).status).toBe(401);
     expect(receiver.deliveries.slice(-2).map((d) => d.verified)).toEqual([true, false]);
   });
@@ -61,6 +74,8 @@ describe("demo receiver", () => {
     const moved = withReceiverPort(rules, 9999);
     expect(moved.destinations.wms.url).toBe("http://127.0.0.1:9999/wms");
     expect(rules.destinations.wms.url).toBe("http://127.0.0.1:8788/wms");
-    expect(receiverDestinations(moved, { WMS_SECRET: "v" }, 9999)).toEqual([{ name: "wms", path: "/wms", scheme: "ms-signature", secret: "v" }]);
+    expect(receiverDestinations(moved, { WMS_SECRET: "v" }, 9999)).toEqual([
+      { name: "wms", path: "/wms", scheme: "ms-signature", secret: "v" },
+    ]);
   });
 });

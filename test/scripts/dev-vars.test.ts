@@ -72,7 +72,9 @@ describe("startWranglerDev secrets", () => {
       HASH: "  padded # not a comment  ",
       EMPTY: "",
     };
-    await expect(startWranglerDev({ config, secrets: { BAD: "it's" } })).rejects.toThrow(/^secret BAD cannot be written/);
+    await expect(startWranglerDev({ config, secrets: { BAD: "it's" } })).rejects.toThrow(
+      /^secret BAD cannot be written/,
+    );
     const dev = await startWranglerDev({ config, secrets });
     try {
       const env = (await (await fetch(dev.url)).json()) as Record<string, string>;

@@ -81,13 +81,21 @@ describe("rules validate", () => {
     const env = file("partial.env", "WMS_SECRET=x\nSHOP_API_KEY=y\n");
     const run = await rules("validate", typo, "--env-file", env);
     expect(run.code).toBe(0);
-    expect(run.stderr).toContain('warning routes[0].actions[0]: "OrderCreatd" is not an Action Extend Commerce documents');
+    expect(run.stderr).toContain(
+      'warning routes[0].actions[0]: "OrderCreatd" is not an Action Extend Commerce documents',
+    );
     expect(run.stderr).toContain("warning destinations.shop.signing.secret: secret SHOP_SECRET is not set");
     expect(run.stderr).not.toContain("WMS_SECRET is not set");
   });
 
   it("exits 2 for usage mistakes: no command, unknown command, missing file, unknown option", async () => {
-    for (const args of [[], ["frobnicate"], ["validate"], ["validate", join(dir, "missing.json")], ["validate", "--bogus", "x"]]) {
+    for (const args of [
+      [],
+      ["frobnicate"],
+      ["validate"],
+      ["validate", join(dir, "missing.json")],
+      ["validate", "--bogus", "x"],
+    ]) {
       const run = await rules(...args);
       expect(run.code, args.join(" ")).toBe(2);
       expect(run.stderr, args.join(" ")).toMatch(/^error: /);
@@ -133,7 +141,11 @@ describe("rules push / pull / diff against local KV", () => {
     expect(same.stdout).toContain("hold the same rules");
 
     // Key order and $schema do not count as differences; a changed value does.
-    const reordered = file("reordered.json", { routes: example.routes, destinations: example.destinations, version: 1 });
+    const reordered = file("reordered.json", {
+      routes: example.routes,
+      destinations: example.destinations,
+      version: 1,
+    });
     expect((await rules("diff", reordered, ...at)).code).toBe(0);
     const changed = structuredClone(example);
     changed.routes[0]!.to = ["wms"];

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, freePort } from "../../scripts/lib/wrangler-dev.ts";
+import { freePort, ROOT } from "../../scripts/lib/wrangler-dev.ts";
 import { FIXTURES_DIR, runSendSample, sampleNames, withId } from "../../scripts/send-sample.ts";
 
 const fixture = (name: string) => readFileSync(join(FIXTURES_DIR, name), "utf8");
@@ -31,7 +31,10 @@ describe("withId", () => {
 
   it("replaces the envelope's Id, not an equal-looking nested one", () => {
     const text = '{"Notifications":[{"Action":"X","Details":{"Id":"nested"}}],"Id":"top"}';
-    expect(JSON.parse(withId(text, "new"))).toEqual({ Notifications: [{ Action: "X", Details: { Id: "nested" } }], Id: "new" });
+    expect(JSON.parse(withId(text, "new"))).toEqual({
+      Notifications: [{ Action: "X", Details: { Id: "nested" } }],
+      Id: "new",
+    });
   });
 });
 
@@ -63,7 +66,9 @@ describe("send-sample against a stand-in relay", () => {
     for (const r of [first!, second!]) {
       const expected = `sha256=${createHmac("sha256", "s3cret").update(r.body).digest("hex").toUpperCase()}`;
       expect(r.headers["ms-signature"]).toBe(expected);
-      expect(JSON.parse(r.body.toString()).Notifications).toEqual(JSON.parse(fixture("OrderCreated.json")).Notifications);
+      expect(JSON.parse(r.body.toString()).Notifications).toEqual(
+        JSON.parse(fixture("OrderCreated.json")).Notifications,
+      );
     }
     const ids = [first!, second!].map((r) => JSON.parse(r.body.toString()).Id);
     expect(ids[0]).toMatch(/^[0-9a-f]{32}$/);
@@ -74,7 +79,9 @@ describe("send-sample against a stand-in relay", () => {
 
   it("--keep-id sends the sample byte for byte; --all sends every sample", async () => {
     received.length = 0;
-    expect(await runSendSample(["multi-indented-crlf", "--keep-id", "--url", url, "--secret", "s"], capture().io)).toBe(0);
+    expect(await runSendSample(["multi-indented-crlf", "--keep-id", "--url", url, "--secret", "s"], capture().io)).toBe(
+      0,
+    );
     expect(received[0]!.body.toString()).toBe(fixture("multi-indented-crlf.json"));
     received.length = 0;
     expect(await runSendSample(["--all", "--url", url, "--secret", "s"], capture().io)).toBe(0);
@@ -85,7 +92,9 @@ describe("send-sample against a stand-in relay", () => {
     received.length = 0;
     const { io } = capture();
     expect(await runSendSample(["fixtures/extend/unicode.json", "--url", url, "--secret", "s"], io, ROOT)).toBe(0);
-    expect(JSON.parse(received[0]!.body.toString()).Notifications).toEqual(JSON.parse(fixture("unicode.json")).Notifications);
+    expect(JSON.parse(received[0]!.body.toString()).Notifications).toEqual(
+      JSON.parse(fixture("unicode.json")).Notifications,
+    );
   });
 
   it("exits 1 when the relay answers other than 2xx", async () => {
@@ -143,11 +152,13 @@ describe("send-sample mistakes", () => {
     for (const url of ["127.0.0.1:8787/webhook", "ftp://127.0.0.1/webhook", "not a url"]) {
       const { io, lines } = capture();
       expect(await runSendSample(["OrderCreated", "--url", url, "--secret", "s"], io), url).toBe(2);
-      expect(lines.err.join("\n")).toBe(`error: --url ${url} is not an http:// or https:// URL, e.g. http://127.0.0.1:8787/webhook`);
+      expect(lines.err.join("\n")).toBe(
+        `error: --url ${url} is not an http:// or https:// URL, e.g. http://127.0.0.1:8787/webhook`,
+      );
     }
   });
 
-  it("names fetch's own reason when it has no error code, not just \"fetch failed\"", async () => {
+  it('names fetch\'s own reason when it has no error code, not just "fetch failed"', async () => {
     // Port 1 is on fetch's blocked-port list: it refuses without trying, with cause "bad port".
     const { io, lines } = capture();
     expect(await runSendSample(["OrderCreated", "--url", "http://127.0.0.1:1/webhook", "--secret", "s"], io)).toBe(2);

@@ -3,7 +3,7 @@
  * project's harness), calls signed the way Extend Commerce signs them, the admin API, and polling.
  */
 import { createHmac, randomUUID } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, startWranglerDev, type WranglerDev } from "../../../scripts/lib/wrangler-dev.ts";
 
@@ -41,7 +41,12 @@ export function freshId(): string {
 }
 
 export function envelope(notifications: unknown[], id = freshId()): string {
-  return JSON.stringify({ Id: id, Attempt: 1, Properties: { NotificationId: randomUUID() }, Notifications: notifications });
+  return JSON.stringify({
+    Id: id,
+    Attempt: 1,
+    Properties: { NotificationId: randomUUID() },
+    Notifications: notifications,
+  });
 }
 
 export interface Relay {
@@ -64,7 +69,9 @@ export interface DeadLetterSummary {
   lastStatus?: number;
 }
 
-export async function startRelay(options: { vars?: Record<string, string>; secrets?: Record<string, string> } = {}): Promise<Relay> {
+export async function startRelay(
+  options: { vars?: Record<string, string>; secrets?: Record<string, string> } = {},
+): Promise<Relay> {
   const dev = await startWranglerDev({
     vars: options.vars ?? {},
     secrets: options.secrets ?? SECRETS,
@@ -94,7 +101,8 @@ export async function startRelay(options: { vars?: Record<string, string>; secre
         if (destination !== undefined) query.set("destination", destination);
         if (cursor !== undefined) query.set("cursor", cursor);
         const response = await admin(`/dead-letters?${query}`);
-        if (response.status !== 200) throw new Error(`GET /admin/dead-letters answered ${response.status}: ${await response.text()}`);
+        if (response.status !== 200)
+          throw new Error(`GET /admin/dead-letters answered ${response.status}: ${await response.text()}`);
         const json = (await response.json()) as { items: DeadLetterSummary[]; cursor?: string };
         all.push(...json.items);
         cursor = json.cursor;
