@@ -1,32 +1,45 @@
 import { Hono } from "hono";
+import { createMiddleware } from "hono/factory";
 import { version } from "../package.json";
 import { admin } from "./admin/index.ts";
+import type { AppEnv } from "./env.ts";
 import { describe, errorResponse, RelayError } from "./errors.ts";
 import { webhook } from "./ingress/webhook.ts";
 import { log } from "./log.ts";
-import { type Env, settingsOf } from "./settings.ts";
+import { secretValue } from "./secrets.ts";
+import { settingsOf } from "./settings.ts";
+
+/** GET /healthz answers this. */
+export interface Health {
+  status: "ok";
+  version: string;
+  webhookSecret: boolean;
+  adminEnabled: boolean;
+}
+
+/** Parses the settings once per isolate and hands them to every handler; a bad var → 503 `misconfigured`. */
+const settings = createMiddleware<AppEnv>(async (c, next) => {
+  c.set("settings", settingsOf(c.env));
+  await next();
+});
 
 /** The HTTP side of the relay: the sender's door, health, and the admin API. */
 export function createApp() {
-  const app = new Hono<{ Bindings: Env }>();
-
+  const app = new Hono<AppEnv>();
+  app.use(settings);
   app.route("/webhook", webhook);
   app.route("/admin", admin);
-
-  app.get("/healthz", (c) => {
-    const settings = settingsOf(c.env);
-    return c.json({
+  app.get("/healthz", (c) =>
+    c.json({
       status: "ok",
       version,
-      webhookSecret: settings.webhookSecrets.length > 0,
-      adminEnabled: typeof c.env.ADMIN_TOKEN === "string" && c.env.ADMIN_TOKEN !== "",
-    });
-  });
+      webhookSecret: c.var.settings.webhookSecrets.length > 0,
+      adminEnabled: secretValue(c.env, "ADMIN_TOKEN") !== undefined,
+    } satisfies Health),
+  );
 
   app.notFound((c) =>
-    errorResponse(
-      new RelayError(404, "not_found", `There is nothing at ${c.req.method} ${new URL(c.req.url).pathname}.`),
-    ),
+    errorResponse(new RelayError("not_found", `There is nothing at ${c.req.method} ${new URL(c.req.url).pathname}.`)),
   );
 
   app.onError((error, c) => {
@@ -42,7 +55,7 @@ export function createApp() {
       return errorResponse(error);
     }
     log("error", "unhandled", { error: describe(error) });
-    return errorResponse(new RelayError(500, "internal_error", "The relay failed unexpectedly; the error is logged."));
+    return errorResponse(new RelayError("internal_error", "The relay failed unexpectedly; the error is logged."));
   });
 
   return app;

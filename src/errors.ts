@@ -1,34 +1,118 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 /**
- * Every error the relay answers with: a stable machine code, an HTTP status and a sentence a person can
- * act on. Error bodies are `{"error": code, "message": sentence, ...details}` and never hold secrets.
+ * Every error code the relay answers with, its HTTP status, and what it means to the person who gets it.
+ * This is the one list: `RelayError` takes its status from here, and docs/operations.md's table of codes is
+ * checked against it by test/errors.test.ts.
+ */
+export const ERRORS = {
+  // The door (POST /webhook)
+  misconfigured: {
+    status: 503,
+    hint: "A var has a bad value; the message names it. Fix it in `wrangler.toml` and deploy again (see “A bad deploy”).",
+  },
+  secret_not_configured: {
+    status: 503,
+    hint: "`EXTEND_WEBHOOK_SECRET` is not set; every call is refused until it is (`wrangler secret put`).",
+  },
+  body_too_large: { status: 413, hint: "The body exceeds `MAX_BODY_BYTES` (default 1 MiB), also for chunked bodies." },
+  signature_missing: {
+    status: 401,
+    hint: "No `ms-signature` header. The caller is not Extend Commerce, or a proxy strips the header.",
+  },
+  signature_malformed: { status: 401, hint: "The `ms-signature` header is not `sha256=` followed by 64 hex digits." },
+  signature_invalid: {
+    status: 401,
+    hint: "The HMAC does not match: the secret in Extend Commerce differs from `EXTEND_WEBHOOK_SECRET` (or `_PREVIOUS`), or the body was changed on the way.",
+  },
+  invalid_encoding: { status: 400, hint: "The body is not UTF-8." },
+  invalid_json: { status: 400, hint: "The body is not JSON; the message quotes the parser." },
+  nesting_too_deep: {
+    status: 400,
+    hint: "The body nests objects or arrays more than 64 levels deep (admin request bodies too).",
+  },
+  invalid_envelope: {
+    status: 400,
+    hint: "The body is not an Extend Commerce envelope (`Id`, `Notifications[].Action`, `Details`); `issues` lists the paths.",
+  },
+  notification_too_large: {
+    status: 413,
+    hint: "One notification needs more than a queue message holds (126,000 bytes as JSON); nothing was enqueued.",
+  },
+  rules_unavailable: { status: 503, hint: "The rules could not be read from KV; transient, the sender retries." },
+  stored_rules_invalid: {
+    status: 503,
+    hint: "The document in KV does not validate (written around the CLI and the admin API); nothing is routed and the sender retries. `npm run rules -- pull --remote` shows it; push a valid one.",
+  },
+  queue_unavailable: {
+    status: 503,
+    hint: "The deliveries could not be enqueued; nothing was remembered, so the sender's retry goes through.",
+  },
+  echo_missing: { status: 400, hint: "`GET /webhook` is the registration handshake and needs `?echo=<token>`." },
+  echo_invalid: { status: 400, hint: "The echo token must be 1 to 256 visible ASCII characters." },
+  method_not_allowed: { status: 405, hint: "Only `POST` (and `GET ?echo=`) on `/webhook`." },
+  // The admin API
+  admin_disabled: { status: 503, hint: "`ADMIN_TOKEN` is not set, so the admin API is off." },
+  unauthorized: {
+    status: 401,
+    hint: "Missing or wrong `Authorization: Bearer <ADMIN_TOKEN>`; the answer carries a `WWW-Authenticate` challenge.",
+  },
+  rules_not_found: {
+    status: 404,
+    hint: "KV holds no rules document yet (every call is then accepted with 0 deliveries).",
+  },
+  rules_invalid: {
+    status: 422,
+    hint: "The rules document sent (`PUT`, `validate`, or a dry run's `rules`) is invalid and nothing was stored; `issues` names each path.",
+  },
+  invalid_query: {
+    status: 400,
+    hint: "A query parameter is out of range or not one this API issued; the message names it.",
+  },
+  dead_letter_not_found: { status: 404, hint: "No dead letter with that delivery id (replayed, deleted, or expired)." },
+  not_replayable: { status: 409, hint: "The record holds no readable delivery message; read it, then delete it." },
+  dead_letter_unreadable: {
+    status: 409,
+    hint: "The stored record is not one this relay can read (storage edited by hand or by another version); the message says what is wrong. Delete it.",
+  },
+  // Anywhere
+  not_found: { status: 404, hint: "No such path." },
+  internal_error: { status: 500, hint: "A bug; the log line `unhandled` has the details." },
+} as const satisfies Record<string, { status: ContentfulStatusCode; hint: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/**
+ * An error the relay answers with: a stable code from ERRORS (which fixes the HTTP status) and a sentence a
+ * person can act on. The body is `{"error": code, "message": sentence, ...details}` and never holds a secret.
  */
 export class RelayError extends Error {
+  readonly code: ErrorCode;
   readonly status: ContentfulStatusCode;
-  readonly code: string;
   readonly details: Record<string, unknown>;
   readonly headers: Record<string, string>;
 
   constructor(
-    status: ContentfulStatusCode,
-    code: string,
+    code: ErrorCode,
     message: string,
     details: Record<string, unknown> = {},
     headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = "RelayError";
-    this.status = status;
     this.code = code;
+    this.status = ERRORS[code].status;
     this.details = details;
     this.headers = headers;
   }
 
-  toJSON(): Record<string, unknown> {
+  toJSON(): { error: ErrorCode; message: string } & Record<string, unknown> {
     return { error: this.code, message: this.message, ...this.details };
   }
 }
+
+/** The JSON body every error response has. */
+export type ErrorBody = ReturnType<RelayError["toJSON"]>;
 
 export function errorResponse(error: RelayError): Response {
   return Response.json(error.toJSON(), { status: error.status, headers: error.headers });

@@ -1,77 +1,105 @@
 import * as z from "zod";
-import type { DeliveryMessage } from "./delivery/message.ts";
 import { RelayError } from "./errors.ts";
 import { LOG_LEVELS, type LogLevel, log, setLogLevel } from "./log.ts";
 
-/** The Worker's bindings (wrangler.toml) and secrets. Destination secrets are named by the rules. */
-export interface Env {
-  RULES: KVNamespace;
-  STATE: KVNamespace;
-  DELIVERIES: Queue<DeliveryMessage>;
-  DEAD_LETTERS: Queue<unknown>;
-  EXTEND_WEBHOOK_SECRET?: string;
-  EXTEND_WEBHOOK_SECRET_PREVIOUS?: string;
-  ADMIN_TOKEN?: string;
-  MAX_BODY_BYTES?: string;
-  RULES_CACHE_SECONDS?: string;
-  DEDUP_TTL_SECONDS?: string;
-  DEAD_LETTER_TTL_SECONDS?: string;
-  RETRY_SCHEDULE?: string;
-  LOG_LEVEL?: string;
-}
+/**
+ * The relay's vars (wrangler.toml `[vars]`): the one description of each, its default and its range. The
+ * settings type, the defaults, the errors and docs/operations.md's table of vars all come from VARS (the
+ * table is checked by test/settings.test.ts). An absent or empty var means its default.
+ */
 
 const DAY = 86_400;
+const MiB = 1_048_576;
 
-/** About 10 s, 30 s, 2 m, 5 m, 15 m, 30 m, 1 h, 2 h, 4 h, 8 h, 12 h, then 24 h (SPEC §4). */
-export const DEFAULT_RETRY_SCHEDULE = [10, 30, 120, 300, 900, 1800, 3600, 7200, 14_400, 28_800, 43_200, DAY];
+/** About 10 s, 30 s, 2 m, 5 m, 15 m, 30 m, 1 h, 2 h, 4 h, 8 h, 12 h, then 24 h (docs/delivery.md). */
+export const DEFAULT_RETRY_SCHEDULE: readonly number[] = [
+  10,
+  30,
+  120,
+  300,
+  900,
+  1800,
+  3600,
+  7200,
+  14_400,
+  28_800,
+  43_200,
+  DAY,
+];
 
-/**
- * An integer var: absent or empty means the default; anything else must be a whole number in range
- * (or 0, where 0 means "off").
- */
-function integerVar(fallback: number, min: number, max: number, { zeroIsOff = false } = {}) {
+interface VarMeta {
+  description: string;
+  /** The default as docs/operations.md writes it. */
+  default: string;
+}
+
+function integerVar(
+  fallback: number,
+  min: number,
+  max: number,
+  description: string,
+  { zeroIsOff = false }: { zeroIsOff?: boolean } = {},
+) {
+  const range = `a whole number from ${min} to ${max}`;
   return z
     .string()
     .optional()
     .transform((raw, ctx) => {
       if (raw === undefined || raw.trim() === "") return fallback;
-      const value = Number(raw.trim());
+      const text = raw.trim();
+      const value = Number(text);
       const inRange = value >= min && value <= max;
-      if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || !(inRange || (zeroIsOff && value === 0))) {
-        const range = `a whole number from ${min} to ${max}`;
+      if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || !(inRange || (zeroIsOff && value === 0))) {
         ctx.addIssue({ code: "custom", message: `must be ${zeroIsOff ? `0 (off) or ${range}` : range}, got "${raw}"` });
         return z.NEVER;
       }
       return value;
-    });
+    })
+    .meta({ description, default: String(fallback) } satisfies VarMeta);
 }
 
-const retryScheduleVar = z
-  .string()
-  .optional()
-  .transform((raw, ctx) => {
-    if (raw === undefined || raw.trim() === "") return DEFAULT_RETRY_SCHEDULE;
-    const parts = raw.split(",").map((part) => part.trim());
-    const delays = parts.map(Number);
-    if (parts.some((part, i) => !/^\d+$/.test(part) || delays[i]! > DAY)) {
-      ctx.addIssue({
-        code: "custom",
-        message: `must be comma-separated whole seconds from 0 to ${DAY} (Queues' longest delay), got "${raw}"`,
-      });
-      return z.NEVER;
-    }
-    return delays;
-  });
-
-const varsSchema = z.object({
-  // Workers accept request bodies up to 100 MB; Extend Commerce sends a few KB.
-  MAX_BODY_BYTES: integerVar(1_048_576, 1024, 100 * 1_048_576),
-  RULES_CACHE_SECONDS: integerVar(30, 0, 3600),
-  // KV keeps a key at least 60 s; 0 keeps accepted Ids in isolate memory only (no STATE reads or writes).
-  DEDUP_TTL_SECONDS: integerVar(DAY, 60, 30 * DAY, { zeroIsOff: true }),
-  DEAD_LETTER_TTL_SECONDS: integerVar(14 * DAY, 60, 365 * DAY),
-  RETRY_SCHEDULE: retryScheduleVar,
-  // info: every event; warn: only refusals, retries and dead letters; error: only failures of the relay.
+const VARS = {
+  MAX_BODY_BYTES: integerVar(
+    MiB,
+    1024,
+    100 * MiB,
+    "Largest sender body in bytes (1024 … 100 MiB); bigger → 413 `body_too_large`, also for chunked bodies. Extend Commerce sends a few KB.",
+  ),
+  RULES_CACHE_SECONDS: integerVar(
+    30,
+    0,
+    3600,
+    "How long an isolate keeps the compiled rules (0 … 3600 s); a change is live everywhere within this plus KV's propagation.",
+  ),
+  DEDUP_TTL_SECONDS: integerVar(
+    DAY,
+    60,
+    30 * DAY,
+    "How long an accepted `Id` is remembered in `STATE` (60 s … 30 days). `0` keeps Ids in each isolate's memory only: no KV write per call, at the price of relaying again a sender retry that lands on another isolate (same delivery ids, so receivers drop it).",
+    { zeroIsOff: true },
+  ),
+  DEAD_LETTER_TTL_SECONDS: integerVar(14 * DAY, 60, 365 * DAY, "How long dead letters are kept (60 s … 365 days)."),
+  RETRY_SCHEDULE: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === "") return DEFAULT_RETRY_SCHEDULE;
+      const parts = raw.split(",").map((part) => part.trim());
+      const delays = parts.map(Number);
+      if (parts.some((part, i) => !/^\d+$/.test(part) || delays[i]! > DAY)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `must be comma-separated whole seconds from 0 to ${DAY} (Queues' longest delay), got "${raw}"`,
+        });
+        return z.NEVER;
+      }
+      return delays as readonly number[];
+    })
+    .meta({
+      description:
+        "Seconds to wait after each failed attempt, comma-separated, each 0 … 86400 (the last repeats). Empty: 10, 30, 120, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400.",
+      default: "",
+    } satisfies VarMeta),
   LOG_LEVEL: z
     .string()
     .optional()
@@ -82,67 +110,79 @@ const varsSchema = z.object({
         return z.NEVER;
       }
       return value as LogLevel;
-    }),
-});
+    })
+    .meta({
+      description:
+        "`info`: every event; `warn`: only refusals, retries and dead letters; `error`: only the relay's own failures.",
+      default: "info",
+    } satisfies VarMeta),
+};
 
-export interface Settings {
-  maxBodyBytes: number;
-  rulesCacheSeconds: number;
-  dedupTtlSeconds: number;
-  deadLetterTtlSeconds: number;
-  retrySchedule: readonly number[];
-  logLevel: LogLevel;
-  /** Current secret first, then the previous one during a rotation; empty when none is set. */
-  webhookSecrets: readonly string[];
+export type VarName = keyof typeof VARS;
+export const VAR_NAMES = Object.keys(VARS) as VarName[];
+
+/** Each var with its default and description, for docs/operations.md. */
+export function varDocs(): { name: VarName; default: string; description: string }[] {
+  return VAR_NAMES.map((name) => ({ name, ...(VARS[name].meta() as unknown as VarMeta) }));
 }
 
-const parsed = new WeakMap<object, Settings | RelayError>();
+export type Settings = { [K in VarName]: z.output<(typeof VARS)[K]> } & {
+  /** Current secret first, then the previous one during a rotation; empty when none is set. */
+  webhookSecrets: readonly string[];
+};
 
 /**
- * The settings, parsed and validated once per `env` object. A bad var is logged once, loudly, and every
- * request that needs settings gets 503 `misconfigured` naming it: never a silent default.
+ * Every var parsed on its own: the settings with each bad var replaced by its default, and the problems
+ * (empty when all are good). The door refuses to run on defaults (settingsOf); the queue consumers do, so
+ * that one bad var cannot stall deliveries (docs/operations.md, “A bad deploy”).
  */
-export function settingsOf(env: Env): Settings {
+export function parseSettings(env: Record<string, unknown>): { settings: Settings; problems: string[] } {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const name of VAR_NAMES) {
+    const raw = env[name];
+    const parsed = VARS[name].safeParse(typeof raw === "string" || raw === undefined ? raw : String(raw));
+    if (parsed.success) values[name] = parsed.data;
+    else {
+      problems.push(`${name} ${parsed.error.issues[0]?.message ?? "is invalid"}`);
+      values[name] = VARS[name].parse(undefined);
+    }
+  }
+  const webhookSecrets = [env.EXTEND_WEBHOOK_SECRET, env.EXTEND_WEBHOOK_SECRET_PREVIOUS].filter(
+    (secret): secret is string => typeof secret === "string" && secret !== "",
+  );
+  return { settings: { ...(values as { [K in VarName]: z.output<(typeof VARS)[K]> }), webhookSecrets }, problems };
+}
+
+const parsed = new WeakMap<object, { settings: Settings; problems: string[] }>();
+
+function parsedOnce(env: object): { settings: Settings; problems: string[] } {
   let result = parsed.get(env);
   if (result === undefined) {
-    result = parseSettings(env);
+    result = parseSettings(env as Record<string, unknown>);
     parsed.set(env, result);
-    if (result instanceof RelayError) log("error", "settings_invalid", { problems: result.details.problems });
-    else setLogLevel(result.logLevel);
+    setLogLevel(result.settings.LOG_LEVEL);
+    if (result.problems.length > 0) log("error", "settings_invalid", { problems: result.problems });
   }
-  if (result instanceof RelayError) throw result;
   return result;
 }
 
-export function parseSettings(env: Env): Settings | RelayError {
-  const vars = varsSchema.safeParse({
-    MAX_BODY_BYTES: env.MAX_BODY_BYTES,
-    RULES_CACHE_SECONDS: env.RULES_CACHE_SECONDS,
-    DEDUP_TTL_SECONDS: env.DEDUP_TTL_SECONDS,
-    DEAD_LETTER_TTL_SECONDS: env.DEAD_LETTER_TTL_SECONDS,
-    RETRY_SCHEDULE: env.RETRY_SCHEDULE,
-    LOG_LEVEL: env.LOG_LEVEL,
-  });
-  if (!vars.success) {
-    const problems = vars.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`);
-    return new RelayError(503, "misconfigured", `The relay is misconfigured: ${problems.join("; ")}.`, { problems });
+/**
+ * The settings for the door and the admin API, parsed once per `env` object. A bad var is logged once,
+ * loudly, and every request gets 503 `misconfigured` naming it: never a silent default.
+ */
+export function settingsOf(env: object): Settings {
+  const { settings, problems } = parsedOnce(env);
+  if (problems.length > 0) {
+    throw new RelayError("misconfigured", `The relay is misconfigured: ${problems.join("; ")}.`, { problems });
   }
-  const v = vars.data;
-  return {
-    maxBodyBytes: v.MAX_BODY_BYTES,
-    rulesCacheSeconds: v.RULES_CACHE_SECONDS,
-    dedupTtlSeconds: v.DEDUP_TTL_SECONDS,
-    deadLetterTtlSeconds: v.DEAD_LETTER_TTL_SECONDS,
-    retrySchedule: v.RETRY_SCHEDULE,
-    logLevel: v.LOG_LEVEL,
-    webhookSecrets: [env.EXTEND_WEBHOOK_SECRET, env.EXTEND_WEBHOOK_SECRET_PREVIOUS].filter(
-      (secret): secret is string => typeof secret === "string" && secret !== "",
-    ),
-  };
+  return settings;
 }
 
-/** A secret the rules name (destination signing or header), or undefined when the environment lacks it. */
-export function secretOf(env: Env, name: string): string | undefined {
-  const value = (env as unknown as Record<string, unknown>)[name];
-  return typeof value === "string" && value !== "" ? value : undefined;
+/**
+ * The settings for the queue consumers: a bad var falls back to its default (logged at error as
+ * `settings_invalid` when first seen), so deliveries and dead letters keep moving during a bad deploy.
+ */
+export function consumerSettings(env: object): Settings {
+  return parsedOnce(env).settings;
 }

@@ -1,6 +1,6 @@
 declare global {
   namespace Cloudflare {
-    interface Env extends Omit<import("../src/settings.ts").Env, never> {
+    interface Env extends Omit<import("../src/env.ts").Env, never> {
       WMS_SECRET: string;
       SHOP_SECRET: string;
       SHOP_API_KEY: string;

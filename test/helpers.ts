@@ -1,8 +1,20 @@
+/**
+ * The one helper module of the workerd tests: fixtures, signed calls, the admin API, rules, queue messages
+ * and consumer runs. Types come from src/.
+ */
+import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { createHmac } from "node:crypto";
+import { expect, vi } from "vitest";
 import signatures from "../fixtures/extend/signatures.json";
+import type { Env } from "../src/env.ts";
+import type { ErrorBody, ErrorCode } from "../src/errors.ts";
+import worker from "../src/index.ts";
 import { resetRecentIds } from "../src/ingress/dedupe.ts";
+import { type DeadLetter, type DeliveryMessage, decodeMessage, encodeMessage } from "../src/queues.ts";
 import { resetRulesCache } from "../src/rules/store.ts";
+import { msSignature } from "./cases/signature.ts";
+
+export { msSignature };
 
 /** Every sample call, as its exact text (CRLF and all), by file name. */
 const raw = import.meta.glob<string>("../fixtures/extend/*.json", { query: "?raw", import: "default", eager: true });
@@ -16,27 +28,38 @@ export const FIXTURE_SECRET = signatures.secret;
 export const SEED_VECTOR = signatures.seedVector;
 export const ADMIN_TOKEN = "test-admin-token";
 
-/** `ms-signature` computed with node:crypto, independently of the relay's WebCrypto code. */
-export function independentSignature(body: string | Uint8Array, secret = FIXTURE_SECRET): string {
-  return `sha256=${createHmac("sha256", secret).update(body).digest("hex").toUpperCase()}`;
-}
-
-export function postWebhook(body: string | Uint8Array, headers: Record<string, string> = {}): Promise<Response> {
-  return exports.default.fetch("https://relay.test/webhook", {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body,
-  });
+export function postWebhook(body: string | Uint8Array, headers: HeadersInit = {}): Promise<Response> {
+  const all = new Headers(headers);
+  if (!all.has("content-type")) all.set("content-type", "application/json");
+  return exports.default.fetch("https://relay.test/webhook", { method: "POST", headers: all, body });
 }
 
 export function signedPost(body: string | Uint8Array, secret = FIXTURE_SECRET): Promise<Response> {
-  return postWebhook(body, { "ms-signature": independentSignature(body, secret) });
+  return postWebhook(body, { "ms-signature": msSignature(body, secret) });
 }
 
 export function admin(path: string, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   if (!headers.has("authorization")) headers.set("authorization", `Bearer ${ADMIN_TOKEN}`);
   return exports.default.fetch(`https://relay.test/admin${path}`, { ...init, headers });
+}
+
+/** Calls the Worker with a modified environment (a missing secret, a bad var, a failing binding). */
+export async function fetchWith(overrides: Partial<Record<keyof Env, unknown>>, request: Request): Promise<Response> {
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(request as never, { ...env, ...overrides } as Env, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+/** Asserts an error answer: status, JSON, the code, and a message a person can read. */
+export async function expectError(response: Response, status: number, code: ErrorCode): Promise<ErrorBody> {
+  expect(response.status).toBe(status);
+  expect(response.headers.get("content-type")).toContain("application/json");
+  const body = await response.json<ErrorBody>();
+  expect(body.error).toBe(code);
+  expect(body.message.length).toBeGreaterThan(10);
+  return body;
 }
 
 /** Stores a rules document straight in KV (bypassing validation) and drops the isolate's caches. */
@@ -65,7 +88,7 @@ export function envelope(notifications: unknown[], id = freshId()): string {
   });
 }
 
-/** The rules used across tests: the SPEC §3 example pointed at test receivers. */
+/** The rules used across tests: the example of docs/rules.md pointed at test receivers. */
 export const EXAMPLE_RULES = {
   version: 1,
   destinations: {
@@ -97,3 +120,93 @@ export const EXAMPLE_RULES = {
     { name: "archive", actions: ["*"], to: ["wms"], enabled: false },
   ],
 };
+
+/** A delivery message as the door would enqueue it, for `destination`. */
+export function deliveryMessage(destination: string, overrides: Partial<DeliveryMessage> = {}): DeliveryMessage {
+  const id = freshId();
+  return {
+    v: 1,
+    deliveryId: `${id}.${destination}`,
+    destination,
+    routes: ["orders"],
+    envelope: { Id: id, Attempt: 3, Properties: { NotificationId: "n-1" }, Extra: "kept" },
+    notifications: [
+      { Action: "OrderCreated", Details: { OrderNumber: "1", OrderType: "NormalOrder" } },
+      { Action: "OrderCancelled", Details: { OrderNumber: "2", OrderType: "NormalOrder", Note: "Åsa 😀" } },
+    ],
+    receivedAt: Date.parse("2026-11-28T10:00:00Z"),
+    ...overrides,
+  };
+}
+
+/** A dead-letter record as the delivery consumer makes one (a 410 from the receiver). */
+export function deadLetterRecord(destination = "wms", deadAt = new Date().toISOString()): DeadLetter {
+  const message = deliveryMessage(destination);
+  return {
+    kind: "dead-letter",
+    deliveryId: message.deliveryId,
+    destination,
+    reason: "permanent_failure",
+    detail: "The receiver answered HTTP 410, which is not retried.",
+    lastStatus: 410,
+    attempts: 1,
+    firstAttemptAt: deadAt,
+    lastAttemptAt: deadAt,
+    deadAt,
+    source: "relay",
+    message,
+  };
+}
+
+export interface ConsumeResult {
+  explicitAcks: string[];
+  retryMessages: { msgId: string; delaySeconds: number | undefined }[];
+}
+
+/**
+ * Runs the Worker's queue handler on one batch of `bodies` (sent as the relay sends them: JSON text, unless a
+ * body is given as a plain object or other value) and reports which messages were acked and which retried
+ * with what delay.
+ */
+export async function consume(
+  queue: string,
+  bodies: unknown[],
+  {
+    attempts = 1,
+    env: overrides = {},
+    encode = true,
+  }: { attempts?: number; env?: Record<string, unknown>; encode?: boolean } = {},
+): Promise<ConsumeResult> {
+  const batch = createMessageBatch(
+    queue,
+    bodies.map((body, i) => ({
+      id: `m${i}`,
+      timestamp: new Date("2026-11-28T10:00:01Z"),
+      attempts,
+      body: encode && isQueueRecord(body) ? encodeMessage(body) : body,
+    })),
+  );
+  // The harness records which messages were retried but not their delay: spy on retry() for that.
+  const retrySpies = batch.messages.map((m) => vi.spyOn(m, "retry"));
+  const ctx = createExecutionContext();
+  await worker.queue(batch as MessageBatch<unknown>, { ...env, ...overrides } as Env);
+  const result = await getQueueResult(batch, ctx);
+  const retryMessages = batch.messages.flatMap((m, i) =>
+    retrySpies[i]!.mock.calls.map(([options]) => ({ msgId: m.id, delaySeconds: options?.delaySeconds })),
+  );
+  expect(retryMessages.map((r) => r.msgId)).toEqual(result.retryMessages.map((r) => r.msgId));
+  return { explicitAcks: result.explicitAcks, retryMessages };
+}
+
+function isQueueRecord(body: unknown): body is DeliveryMessage | DeadLetter {
+  return typeof body === "object" && body !== null && ("deliveryId" in body || "kind" in body);
+}
+
+/** What a spied `send` / `sendBatch` of a queue producer was given, decoded as the consumer decodes it. */
+export function sentBodies<T = unknown>(spy: { mock: { calls: unknown[][] } }): T[] {
+  return spy.mock.calls.flatMap(([first]) =>
+    Array.isArray(first)
+      ? first.map((m) => decodeMessage((m as { body: unknown }).body) as T)
+      : [decodeMessage(first) as T],
+  );
+}

@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RelayError } from "../src/errors.ts";
 import { log, setLogLevel } from "../src/log.ts";
-import { DEFAULT_RETRY_SCHEDULE, type Env, parseSettings } from "../src/settings.ts";
+import { consumerSettings, DEFAULT_RETRY_SCHEDULE, parseSettings, settingsOf } from "../src/settings.ts";
 
-const bindings = {} as Pick<Env, "RULES" | "STATE" | "DELIVERIES" | "DEAD_LETTERS">;
-const parse = (vars: Partial<Env>) => parseSettings({ ...bindings, ...vars } as Env);
+const parse = (vars: Record<string, string | undefined>) => parseSettings(vars);
 
 afterEach(() => {
   setLogLevel("info");
@@ -14,30 +13,34 @@ afterEach(() => {
 describe("settings", () => {
   it("defaults every var that is absent or empty", () => {
     expect(parse({ MAX_BODY_BYTES: "", RETRY_SCHEDULE: " " })).toEqual({
-      maxBodyBytes: 1_048_576,
-      rulesCacheSeconds: 30,
-      dedupTtlSeconds: 86_400,
-      deadLetterTtlSeconds: 1_209_600,
-      retrySchedule: DEFAULT_RETRY_SCHEDULE,
-      logLevel: "info",
-      webhookSecrets: [],
+      settings: {
+        MAX_BODY_BYTES: 1_048_576,
+        RULES_CACHE_SECONDS: 30,
+        DEDUP_TTL_SECONDS: 86_400,
+        DEAD_LETTER_TTL_SECONDS: 1_209_600,
+        RETRY_SCHEDULE: DEFAULT_RETRY_SCHEDULE,
+        LOG_LEVEL: "info",
+        webhookSecrets: [],
+      },
+      problems: [],
     });
   });
 
   it("reads the current secret first, then the previous one", () => {
-    const settings = parse({ EXTEND_WEBHOOK_SECRET: "new", EXTEND_WEBHOOK_SECRET_PREVIOUS: "old" });
-    expect(settings).toMatchObject({ webhookSecrets: ["new", "old"] });
+    const { settings } = parse({ EXTEND_WEBHOOK_SECRET: "new", EXTEND_WEBHOOK_SECRET_PREVIOUS: "old" });
+    expect(settings.webhookSecrets).toEqual(["new", "old"]);
   });
 
   it("takes DEDUP_TTL_SECONDS=0 as memory-only dedupe and KV's shortest expiry as the least TTL", () => {
-    expect(parse({ DEDUP_TTL_SECONDS: "0" })).toMatchObject({ dedupTtlSeconds: 0 });
-    expect(parse({ DEDUP_TTL_SECONDS: "60" })).toMatchObject({ dedupTtlSeconds: 60 });
-    const error = parse({ DEDUP_TTL_SECONDS: "59" }) as RelayError;
-    expect(error.message).toContain('DEDUP_TTL_SECONDS must be 0 (off) or a whole number from 60 to 2592000, got "59"');
+    expect(parse({ DEDUP_TTL_SECONDS: "0" }).settings.DEDUP_TTL_SECONDS).toBe(0);
+    expect(parse({ DEDUP_TTL_SECONDS: "60" }).settings.DEDUP_TTL_SECONDS).toBe(60);
+    expect(parse({ DEDUP_TTL_SECONDS: "59" }).problems).toEqual([
+      'DEDUP_TTL_SECONDS must be 0 (off) or a whole number from 60 to 2592000, got "59"',
+    ]);
   });
 
   it("parses RETRY_SCHEDULE as comma-separated seconds", () => {
-    expect(parse({ RETRY_SCHEDULE: "1, 2,30" })).toMatchObject({ retrySchedule: [1, 2, 30] });
+    expect(parse({ RETRY_SCHEDULE: "1, 2,30" }).settings.RETRY_SCHEDULE).toEqual([1, 2, 30]);
   });
 
   it.each([
@@ -47,16 +50,32 @@ describe("settings", () => {
     ["DEDUP_TTL_SECONDS", "30"],
     ["DEAD_LETTER_TTL_SECONDS", "1.5"],
     ["RETRY_SCHEDULE", "10,,20"],
+    ["RETRY_SCHEDULE", "10,30,2m"],
     ["RETRY_SCHEDULE", "90000"],
     ["LOG_LEVEL", "verbose"],
-  ])("refuses %s=%j with 503 misconfigured naming it", (name, value) => {
-    const result = parse({ [name]: value });
-    expect(result).toBeInstanceOf(RelayError);
-    const error = result as RelayError;
-    expect(error.status).toBe(503);
-    expect(error.code).toBe("misconfigured");
-    expect(error.message).toContain(name);
-    expect(error.message).toContain(value);
+  ])("refuses %s=%j at the door with 503 misconfigured naming it", (name, value) => {
+    let error: unknown;
+    try {
+      settingsOf({ [name]: value });
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error).toBeInstanceOf(RelayError);
+    expect(error).toMatchObject({ status: 503, code: "misconfigured" });
+    expect((error as RelayError).message).toContain(name);
+    expect((error as RelayError).message).toContain(value);
+  });
+
+  it("gives the queue consumers the other settings as set and the bad one's default, logging it once at error", () => {
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    const env = { RETRY_SCHEDULE: "10,30,2m", RULES_CACHE_SECONDS: "5" };
+    const settings = consumerSettings(env);
+    expect(settings.RETRY_SCHEDULE).toEqual(DEFAULT_RETRY_SCHEDULE);
+    expect(settings.RULES_CACHE_SECONDS).toBe(5);
+    consumerSettings(env);
+    expect(error.mock.calls.map(([line]) => JSON.parse(line as string))).toEqual([
+      { level: "error", event: "settings_invalid", problems: [expect.stringContaining("RETRY_SCHEDULE")] },
+    ]);
   });
 });
 

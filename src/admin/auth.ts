@@ -1,17 +1,18 @@
 import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
-import type { Env } from "../settings.ts";
+import { secretValue } from "../secrets.ts";
 
 const encoder = new TextEncoder();
 
 /**
- * Bearer auth for /admin/*: 503 `admin_disabled` when ADMIN_TOKEN is unset, 401 when the token is
- * missing or wrong. Both sides are hashed first so the constant-time comparison sees equal lengths.
+ * Bearer auth for /admin/*: 503 `admin_disabled` when ADMIN_TOKEN is unset, 401 when the token is missing or
+ * wrong. Both sides are hashed first so the constant-time comparison sees equal lengths.
  */
-export const adminAuth = createMiddleware<{ Bindings: Env }>(async (c, next) => {
-  const token = c.env.ADMIN_TOKEN;
-  if (token === undefined || token === "") {
-    throw new RelayError(503, "admin_disabled", "The admin API is disabled: set the ADMIN_TOKEN secret to enable it.");
+export const adminAuth = createMiddleware<AppEnv>(async (c, next) => {
+  const token = secretValue(c.env, "ADMIN_TOKEN");
+  if (token === undefined) {
+    throw new RelayError("admin_disabled", "The admin API is disabled: set the ADMIN_TOKEN secret to enable it.");
   }
   const header = c.req.header("authorization") ?? "";
   const match = /^Bearer +(\S+) *$/i.exec(header);
@@ -26,7 +27,7 @@ export const adminAuth = createMiddleware<{ Bindings: Env }>(async (c, next) => 
 });
 
 function unauthorized(message: string): RelayError {
-  return new RelayError(401, "unauthorized", message, {}, { "WWW-Authenticate": 'Bearer realm="extend-relay admin"' });
+  return new RelayError("unauthorized", message, {}, { "WWW-Authenticate": 'Bearer realm="extend-relay admin"' });
 }
 
 function digest(value: string): Promise<ArrayBuffer> {

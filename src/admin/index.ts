@@ -1,11 +1,8 @@
 import { Hono } from "hono";
-import type { Env } from "../settings.ts";
+import type { AppEnv } from "../env.ts";
 import { adminAuth } from "./auth.ts";
 import { deadLetters } from "./dead-letters.ts";
 import { rulesAdmin } from "./rules.ts";
 
-/** /admin/*: bearer-authenticated operations (SPEC §5). */
-export const admin = new Hono<{ Bindings: Env }>();
-admin.use("*", adminAuth);
-admin.route("/", rulesAdmin);
-admin.route("/dead-letters", deadLetters);
+/** /admin/*: bearer-authenticated operations (docs/admin-api.md). */
+export const admin = new Hono<AppEnv>().use("*", adminAuth).route("/", rulesAdmin).route("/dead-letters", deadLetters);

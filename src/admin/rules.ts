@@ -1,61 +1,73 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { batchMessages, fanOut, planMessages } from "../delivery/planner.ts";
+import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
-import { envelopeSchema, warehouseOf } from "../extend/envelope.ts";
-import { issuesOf } from "../issues.ts";
-import { explain } from "../rules/explain.ts";
+import { envelopeOf, warehouseOf } from "../extend/envelope.ts";
+import type { Issue } from "../issues.ts";
+import { readJsonBody } from "../json.ts";
+import { RULES_KEY } from "../kv-keys.ts";
+import { explain, type RouteVerdict } from "../rules/explain.ts";
 import { type CompiledRules, compileRules } from "../rules/matcher.ts";
 import { validateRules } from "../rules/schema.ts";
-import { loadRules, RULES_KEY, resetRulesCache } from "../rules/store.ts";
-import { type Env, settingsOf } from "../settings.ts";
-import { jsonBody } from "./json-body.ts";
+import { loadRules, resetRulesCache } from "../rules/store.ts";
 
-/** The rules half of the admin API (SPEC §5) and the routing dry run. */
-export const rulesAdmin = new Hono<{ Bindings: Env }>();
+/** PUT /admin/rules and POST /admin/rules/validate answer this. */
+export interface RulesAnswer {
+  status: "stored" | "valid";
+  warnings: Issue[];
+}
 
-rulesAdmin.get("/rules", async (c) => {
+/** POST /admin/route answers this. */
+export interface DryRun {
+  id: string;
+  notifications: {
+    index: number;
+    action: string;
+    warehouse: string | null;
+    matched: string[];
+    destinations: string[];
+    notMatched: RouteVerdict[];
+  }[];
+  deliveries: { deliveryId: string; destination: string; routes: string[]; notifications: number; bytes: number }[];
+  batches: number;
+}
+
+const body = (c: Context<AppEnv>) => readJsonBody(c.req.raw, c.var.settings.MAX_BODY_BYTES);
+
+async function getRules(c: Context<AppEnv>): Promise<Response> {
   const text = await c.env.RULES.get(RULES_KEY, "text");
   if (text === null)
-    throw new RelayError(404, "rules_not_found", `There is no rules document in KV key "${RULES_KEY}" yet.`);
+    throw new RelayError("rules_not_found", `There is no rules document in KV key "${RULES_KEY}" yet.`);
   return c.body(text, 200, { "Content-Type": "application/json" });
-});
+}
 
-rulesAdmin.put("/rules", async (c) => {
-  const document = await jsonBody(c);
+async function putRules(c: Context<AppEnv>): Promise<Response> {
+  const document = await body(c);
   const validation = validated(document, c.env);
   await c.env.RULES.put(RULES_KEY, JSON.stringify(document, null, 2));
   resetRulesCache();
-  return c.json({ status: "stored", warnings: validation.warnings });
-});
+  return c.json({ status: "stored", warnings: validation.warnings } satisfies RulesAnswer);
+}
 
-rulesAdmin.post("/rules/validate", async (c) => {
-  const validation = validated(await jsonBody(c), c.env);
-  return c.json({ status: "valid", warnings: validation.warnings });
-});
+async function validateRulesDocument(c: Context<AppEnv>): Promise<Response> {
+  const validation = validated(await body(c), c.env);
+  return c.json({ status: "valid", warnings: validation.warnings } satisfies RulesAnswer);
+}
 
 /**
  * Dry run: an envelope in (or `{"envelope": …, "rules": …}` to try rules before storing them); for each
- * notification its warehouse, every route's verdict and the destinations; and the deliveries that would
- * be enqueued. Nothing is enqueued and no signature is needed.
+ * notification its warehouse, every route's verdict and the destinations; and the deliveries that would be
+ * enqueued. Nothing is enqueued and no signature is needed.
  */
-rulesAdmin.post("/route", async (c) => {
-  const body = (await jsonBody(c)) as { envelope?: unknown; rules?: unknown; Id?: unknown } | null;
-  const wrapped = typeof body === "object" && body !== null && "envelope" in body && !("Id" in body);
-  const parsed = envelopeSchema.safeParse(wrapped ? body.envelope : body);
-  if (!parsed.success) {
-    throw new RelayError(400, "invalid_envelope", "The body is not an Extend Commerce envelope.", {
-      issues: issuesOf(parsed.error),
-    });
-  }
-  const envelope = parsed.data;
-  let compiled: CompiledRules;
-  if (wrapped && "rules" in body) {
-    compiled = compileRules(validated(body.rules, c.env).rules);
-  } else {
-    compiled = await loadRules(c.env.RULES, settingsOf(c.env).rulesCacheSeconds);
-  }
-  const fanouts = fanOut(compiled, envelope.Notifications);
-  const messages = planMessages(envelope, fanouts, compiled, Date.now());
+async function dryRun(c: Context<AppEnv>): Promise<Response> {
+  const value = (await body(c)) as { envelope?: unknown; rules?: unknown; Id?: unknown } | null;
+  const wrapped = typeof value === "object" && value !== null && "envelope" in value && !("Id" in value);
+  const envelope = envelopeOf(wrapped ? value.envelope : value);
+  const compiled: CompiledRules =
+    wrapped && "rules" in value
+      ? compileRules(validated(value.rules, c.env).rules)
+      : await loadRules(c.env.RULES, c.var.settings.RULES_CACHE_SECONDS);
+  const messages = planMessages(envelope, fanOut(compiled, envelope.Notifications), compiled, Date.now());
   return c.json({
     id: envelope.Id,
     notifications: envelope.Notifications.map((notification, index) => {
@@ -65,10 +77,7 @@ rulesAdmin.post("/route", async (c) => {
         action: notification.Action,
         warehouse: warehouseOf(notification) ?? null,
         matched: verdicts.filter((v) => v.matched).map((v) => v.route),
-        destinations: compiled
-          .match(notification)
-          .flatMap((r) => r.to)
-          .filter((d, i, all) => all.indexOf(d) === i),
+        destinations: [...new Set(compiled.match(notification).flatMap((r) => r.to))],
         notMatched: verdicts.filter((v) => !v.matched),
       };
     }),
@@ -80,15 +89,22 @@ rulesAdmin.post("/route", async (c) => {
       bytes: m.bytes,
     })),
     batches: batchMessages(messages).length,
-  });
-});
+  } satisfies DryRun);
+}
 
-function validated(document: unknown, env: Env) {
-  const validation = validateRules(document, env as unknown as Record<string, unknown>);
+function validated(document: unknown, env: object) {
+  const validation = validateRules(document, env);
   if (!validation.ok) {
-    throw new RelayError(422, "rules_invalid", "The rules document is invalid and was not stored.", {
+    throw new RelayError("rules_invalid", "The rules document is invalid and was not stored.", {
       issues: validation.issues,
     });
   }
   return validation;
 }
+
+/** The rules half of the admin API (docs/admin-api.md) and the routing dry run. */
+export const rulesAdmin = new Hono<AppEnv>()
+  .get("/rules", getRules)
+  .put("/rules", putRules)
+  .post("/rules/validate", validateRulesDocument)
+  .post("/route", dryRun);

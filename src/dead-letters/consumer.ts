@@ -1,24 +1,29 @@
-import { deliveryMessageSchema } from "../delivery/message.ts";
+import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
 import { log } from "../log.ts";
-import { type Env, settingsOf } from "../settings.ts";
-import { type DeadLetter, deadLetterSchema } from "./record.ts";
+import { type DeadLetter, deadLetter, decodeMessage, readDeadLetter, readDeliveryMessage } from "../queues.ts";
+import { consumerSettings } from "../settings.ts";
 import { putDeadLetter } from "./store.ts";
 
 /**
- * The DEAD_LETTERS consumer: stores each dead letter in STATE. Records come from the delivery consumer;
- * raw delivery messages come from Queues itself when its max_retries ran out; anything else is kept as
- * an unreadable record. A failed write is retried, never dropped.
+ * Retries of a record whose write fails, per queue (wrangler.toml `max_retries`, checked by
+ * test/queues.test.ts). After DEAD_LETTERS' retries Queues moves the message to the backstop queue, which this
+ * consumer reads too; only after the backstop's retries, about six weeks of them, would a record be dropped,
+ * and every failed try before that is logged at error.
  */
-export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  let ttl: number;
-  try {
-    ttl = settingsOf(env).deadLetterTtlSeconds;
-  } catch (error) {
-    log("error", "dead_letter_deferred", { error: describe(error) });
-    batch.retryAll({ delaySeconds: 60 });
-    return;
-  }
+export const DEAD_LETTER_RETRIES = { deadLetters: 100, backstop: 100 } as const;
+
+/**
+ * The DEAD_LETTERS consumer (and the backstop queue's): stores each dead letter in STATE. Records come from
+ * the delivery consumer; raw delivery messages come from Queues itself when its max_retries ran out; anything
+ * else is kept as an unreadable record. It needs nothing but STATE: a bad var cannot stop it.
+ */
+export async function consumeDeadLetters(
+  batch: MessageBatch<unknown>,
+  env: Env,
+  queue: "deadLetters" | "backstop",
+): Promise<void> {
+  const ttl = consumerSettings(env).DEAD_LETTER_TTL_SECONDS;
   await Promise.all(
     batch.messages.map(async (message) => {
       const record = toRecord(message);
@@ -34,45 +39,55 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
           source: record.source,
         });
       } catch (error) {
-        log("error", "dead_letter_write_failed", { deliveryId: record.deliveryId, error: describe(error) });
-        message.retry({ delaySeconds: 30 });
+        const last = queue === "backstop" && message.attempts >= DEAD_LETTER_RETRIES.backstop;
+        log("error", last ? "dead_letter_dropped" : "dead_letter_write_failed", {
+          deliveryId: record.deliveryId,
+          destination: record.destination,
+          queue,
+          tries: message.attempts,
+          error: describe(error),
+        });
+        message.retry({ delaySeconds: retryDelay(queue, message.attempts) });
       }
     }),
   );
 }
 
+/** 5 s doubling to 1 h on DEAD_LETTERS; 1 h doubling to 12 h on the backstop. */
+function retryDelay(queue: "deadLetters" | "backstop", tries: number): number {
+  const [first, cap] = queue === "deadLetters" ? [5, 3600] : [3600, 43_200];
+  return Math.min(cap, first * 2 ** Math.min(Math.max(tries - 1, 0), 20));
+}
+
 function toRecord(message: Message<unknown>): DeadLetter {
-  const record = deadLetterSchema.safeParse(message.body);
-  if (record.success) return record.data;
+  const body = decodeMessage(message.body);
+  const read = readDeadLetter(body);
+  if ("record" in read) return read.record;
   // Stable across this message's own retries, so rewriting the record is idempotent.
-  const at = message.timestamp.toISOString();
-  const delivery = deliveryMessageSchema.safeParse(message.body);
-  if (delivery.success) {
-    return {
-      kind: "dead-letter",
-      deliveryId: delivery.data.deliveryId,
-      destination: delivery.data.destination,
+  const at = message.timestamp;
+  const delivery = readDeliveryMessage(body);
+  if (delivery !== undefined) {
+    return deadLetter({
+      deliveryId: delivery.deliveryId,
+      destination: delivery.destination,
       reason: "queue_retries_exhausted",
       detail: "Cloudflare Queues gave up on this message (max_retries) before the relay could settle it; replay it.",
       attempts: 0,
-      firstAttemptAt: new Date(delivery.data.receivedAt).toISOString(),
-      lastAttemptAt: at,
-      deadAt: at,
+      firstAttemptAt: new Date(delivery.receivedAt),
+      at,
       source: "queue",
-      message: delivery.data,
-    };
+      message: delivery,
+    });
   }
-  return {
-    kind: "dead-letter",
+  return deadLetter({
     deliveryId: `unreadable.${message.id}`,
     destination: "(unknown)",
     reason: "unreadable_message",
     detail: "A message on the dead-letter queue is neither a dead-letter record nor a delivery message.",
     attempts: 0,
     firstAttemptAt: at,
-    lastAttemptAt: at,
-    deadAt: at,
+    at,
     source: "queue",
     raw: message.body,
-  };
+  });
 }

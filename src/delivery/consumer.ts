@@ -1,157 +1,160 @@
-import { version } from "../../package.json";
-import type { DeadLetter } from "../dead-letters/record.ts";
-import { describe, RelayError } from "../errors.ts";
+import type { Env } from "../env.ts";
+import { describe } from "../errors.ts";
 import { log } from "../log.ts";
+import {
+  type DeadLetterReason,
+  type DeliveryMessage,
+  deadLetter,
+  decodeMessage,
+  encodeMessage,
+  readDeliveryMessage,
+} from "../queues.ts";
 import type { Destination } from "../rules/schema.ts";
 import { loadRules } from "../rules/store.ts";
-import { type Env, type Settings, secretOf, settingsOf } from "../settings.ts";
-import { type DeliveryMessage, deliveryMessageSchema } from "./message.ts";
-import { type AttemptResult, classify, nextDelaySeconds, type Outcome } from "./outcome.ts";
-import { missingSecret, signatureHeaders } from "./signers.ts";
-
-const USER_AGENT = `extend-relay/${version}`;
-const encoder = new TextEncoder();
+import { consumerSettings, type Settings } from "../settings.ts";
+import { type AttemptResult, classify, nextDelaySeconds } from "./outcome.ts";
+import { GiveUp, type PreparedRequest, prepareRequest, redact } from "./request.ts";
 
 /**
- * The DELIVERIES consumer: each message is delivered, retried or dead-lettered on its own, and the
- * messages of a batch are delivered concurrently so that a slow receiver holds up nobody else.
+ * Workers keep at most 6 connections open per invocation; a 7th fetch waits for a free one. A request's
+ * timeout starts only once it holds one of these slots, so a slow receiver cannot make others time out.
+ */
+export const MAX_CONNECTIONS = 6;
+
+/**
+ * The DELIVERIES consumer: each message is delivered, retried or dead-lettered on its own, and the messages
+ * of a batch are delivered concurrently so that a slow receiver holds up nobody else.
  */
 export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  let settings: Settings;
+  // A bad var falls back to its default here (logged): deliveries keep moving during a bad deploy.
+  const settings = consumerSettings(env);
   let destinations: Record<string, Destination>;
   try {
-    settings = settingsOf(env);
-    destinations = (await loadRules(env.RULES, settings.rulesCacheSeconds)).rules.destinations;
+    destinations = (await loadRules(env.RULES, settings.RULES_CACHE_SECONDS)).rules.destinations;
   } catch (error) {
-    // Without settings or rules nothing can be decided: try the whole batch again later.
+    // Without the rules no destination can be resolved: try the whole batch again later.
     log("error", "delivery_batch_deferred", { messages: batch.messages.length, error: describe(error) });
     batch.retryAll({ delaySeconds: 30 });
     return;
   }
-  await Promise.all(batch.messages.map((message) => handle(message, env, settings, destinations)));
+  const slots = new Slots(MAX_CONNECTIONS);
+  await Promise.all(batch.messages.map((message) => handle(message, env, settings, destinations, slots)));
 }
+
+/** What becomes of one message. */
+type Verdict =
+  | { kind: "delivered"; fields: Record<string, unknown> }
+  | { kind: "retry"; delaySeconds: number; fields: Record<string, unknown> }
+  | {
+      kind: "dead";
+      reason: DeadLetterReason;
+      detail: string;
+      lastStatus?: number | undefined;
+      lastError?: string | undefined;
+      fields: Record<string, unknown>;
+    };
 
 async function handle(
   message: Message<unknown>,
   env: Env,
   settings: Settings,
   destinations: Record<string, Destination>,
+  slots: Slots,
 ): Promise<void> {
+  const delivery = readDeliveryMessage(decodeMessage(message.body));
+  const verdict = await decide(message, delivery, env, settings, destinations, slots);
+  const ids = { deliveryId: delivery?.deliveryId, destination: delivery?.destination, attempt: message.attempts };
   try {
-    const parsed = deliveryMessageSchema.safeParse(message.body);
-    if (!parsed.success) {
-      await deadLetter(env, message, undefined, {
-        reason: "invalid_message",
-        detail: "The queue message is not a delivery message this relay can read.",
-      });
-      return;
-    }
-    await deliver(message, parsed.data, env, settings, destinations);
+    if (verdict.kind === "delivered") message.ack();
+    else if (verdict.kind === "retry") message.retry({ delaySeconds: verdict.delaySeconds });
+    else await giveUp(env, message, delivery, verdict);
   } catch (error) {
-    // Only a failure to reach DEAD_LETTERS gets here: keep the message rather than lose it.
-    log("error", "delivery_failed_unexpectedly", { messageId: message.id, error: describe(error) });
+    // Only a failure to reach DEAD_LETTERS gets here (decide() never throws): keep the message rather than lose it.
+    log("error", "dead_letter_send_failed", { ...ids, messageId: message.id, error: describe(error) });
     message.retry({ delaySeconds: 30 });
+    return;
   }
+  const outcome = verdict.kind === "dead" ? "dead_letter" : verdict.kind;
+  log(verdict.kind === "delivered" ? "info" : "warn", "delivery_attempt", { ...ids, ...verdict.fields, outcome });
 }
 
-async function deliver(
+/** The verdict on one message: every failure, expected or not, becomes one; nothing is thrown. */
+async function decide(
   message: Message<unknown>,
-  delivery: DeliveryMessage,
+  delivery: DeliveryMessage | undefined,
   env: Env,
   settings: Settings,
   destinations: Record<string, Destination>,
-): Promise<void> {
+  slots: Slots,
+): Promise<Verdict> {
   const attempt = message.attempts;
-  const destination = Object.hasOwn(destinations, delivery.destination)
-    ? destinations[delivery.destination]
-    : undefined;
-  if (destination === undefined || !destination.enabled) {
-    const reason = destination === undefined ? "destination_missing" : "destination_disabled";
-    await deadLetter(env, message, delivery, {
-      reason,
-      detail:
-        destination === undefined
-          ? `Destination "${delivery.destination}" is no longer in the rules; add it back and replay.`
-          : `Destination "${delivery.destination}" is disabled; enable it and replay.`,
-    });
-    logAttempt(delivery, attempt, { outcome: "dead_letter", reason });
-    return;
-  }
-
-  const started = Date.now();
-  let request: Request;
   try {
-    request = await buildRequest(delivery, destination, attempt, env, Math.floor(started / 1000));
-  } catch (error) {
-    if (!(error instanceof RelayError)) throw error;
-    await deadLetter(env, message, delivery, { reason: error.code, detail: error.message });
-    logAttempt(delivery, attempt, { outcome: "dead_letter", reason: error.code });
-    return;
-  }
-
-  const result = await send(request, destination.timeoutMs);
-  const durationMs = Date.now() - started;
-  const outcome = classify(result);
-  const status = result.kind === "response" ? result.status : undefined;
-  const error = result.kind === "response" ? undefined : outcome.kind === "delivered" ? undefined : outcome.reason;
-
-  if (outcome.kind === "delivered") {
-    message.ack();
-    logAttempt(delivery, attempt, { status, durationMs, outcome: "delivered" });
-    return;
-  }
-  if (outcome.kind === "retry" && attempt < destination.maxAttempts) {
-    const delaySeconds = nextDelaySeconds(outcome, attempt, settings.retrySchedule);
-    message.retry({ delaySeconds });
-    logAttempt(delivery, attempt, { status, error, durationMs, outcome: "retry", delaySeconds });
-    return;
-  }
-  const failure = describeFailure(outcome, attempt, destination.maxAttempts);
-  await deadLetter(env, message, delivery, { ...failure, lastStatus: status, lastError: error });
-  logAttempt(delivery, attempt, { status, error, durationMs, outcome: "dead_letter", reason: failure.reason });
-}
-
-function describeFailure(outcome: Exclude<Outcome, { kind: "delivered" }>, attempt: number, maxAttempts: number) {
-  if (outcome.kind === "permanent") {
-    return { reason: "permanent_failure", detail: `The receiver answered ${outcome.reason}, which is not retried.` };
-  }
-  return {
-    reason: "attempts_exhausted",
-    detail: `Attempt ${attempt} of ${maxAttempts} failed (${outcome.reason}); no attempts are left.`,
-  };
-}
-
-/** The downstream request (SPEC §4): the sender's envelope shape with only this delivery's notifications. */
-async function buildRequest(
-  delivery: DeliveryMessage,
-  destination: Destination,
-  attempt: number,
-  env: Env,
-  nowSeconds: number,
-): Promise<Request> {
-  const body = encoder.encode(
-    JSON.stringify({ ...delivery.envelope, Attempt: attempt, Notifications: delivery.notifications }),
-  );
-  const headers: Record<string, string> = {
-    "Content-Type": "application/json",
-    "User-Agent": USER_AGENT,
-    "X-Relay-Delivery-Id": delivery.deliveryId,
-    "X-Relay-Attempt": String(attempt),
-  };
-  for (const [name, value] of Object.entries(destination.headers)) {
-    if (typeof value === "string") headers[name] = value;
-    else {
-      const secret = secretOf(env, value.secret);
-      if (secret === undefined) throw missingSecret(value.secret);
-      headers[name] = secret;
+    if (delivery === undefined) {
+      throw new GiveUp("unreadable_message", "The queue message is not a delivery message this relay can read.");
     }
+    const destination = Object.hasOwn(destinations, delivery.destination)
+      ? destinations[delivery.destination]
+      : undefined;
+    if (destination === undefined) {
+      throw new GiveUp(
+        "destination_missing",
+        `Destination "${delivery.destination}" is no longer in the rules; add it back and replay.`,
+      );
+    }
+    if (!destination.enabled) {
+      throw new GiveUp(
+        "destination_disabled",
+        `Destination "${delivery.destination}" is disabled; enable it and replay.`,
+      );
+    }
+    const prepared = await prepareRequest(delivery, destination, attempt, env, Math.floor(Date.now() / 1000));
+    const release = await slots.acquire();
+    const started = Date.now();
+    let result: AttemptResult;
+    try {
+      result = await send(prepared, destination.timeoutMs);
+    } finally {
+      release();
+    }
+    const durationMs = Date.now() - started;
+    const outcome = classify(result);
+    const status = result.kind === "response" ? result.status : undefined;
+    const error = result.kind === "response" || outcome.kind === "delivered" ? undefined : outcome.reason;
+    const fields = { status, error, durationMs };
+    if (outcome.kind === "delivered") return { kind: "delivered", fields };
+    if (outcome.kind === "retry" && attempt < destination.maxAttempts) {
+      const delaySeconds = nextDelaySeconds(outcome, attempt, settings.RETRY_SCHEDULE);
+      return { kind: "retry", delaySeconds, fields: { ...fields, delaySeconds } };
+    }
+    const failure =
+      outcome.kind === "permanent"
+        ? {
+            reason: "permanent_failure" as const,
+            detail: `The receiver answered ${outcome.reason}, which is not retried.`,
+          }
+        : {
+            reason: "attempts_exhausted" as const,
+            detail: `Attempt ${attempt} of ${destination.maxAttempts} failed (${outcome.reason}); no attempts are left.`,
+          };
+    return {
+      kind: "dead",
+      ...failure,
+      lastStatus: status,
+      lastError: error,
+      fields: { ...fields, reason: failure.reason },
+    };
+  } catch (error) {
+    if (error instanceof GiveUp) {
+      return { kind: "dead", reason: error.reason, detail: error.message, fields: { reason: error.reason } };
+    }
+    // A bug, not the receiver's doing: counted as a failed attempt, so it ends as a dead letter, never a loop.
+    log("error", "delivery_failed_unexpectedly", { messageId: message.id, error: describe(error) });
+    const delaySeconds = nextDelaySeconds({ kind: "retry", reason: "relay error" }, attempt, settings.RETRY_SCHEDULE);
+    return { kind: "retry", delaySeconds, fields: { error: "relay error", delaySeconds } };
   }
-  const secret = destination.signing.scheme === "none" ? undefined : secretOf(env, destination.signing.secret);
-  Object.assign(headers, await signatureHeaders(destination.signing, secret, body, delivery.deliveryId, nowSeconds));
-  return new Request(destination.url, { method: "POST", headers, body, redirect: "manual" });
 }
 
-async function send(request: Request, timeoutMs: number): Promise<AttemptResult> {
+async function send({ request, secrets }: PreparedRequest, timeoutMs: number): Promise<AttemptResult> {
   try {
     const response = await fetch(request, { signal: AbortSignal.timeout(timeoutMs) });
     // The body is not needed; release the connection.
@@ -161,43 +164,53 @@ async function send(request: Request, timeoutMs: number): Promise<AttemptResult>
     if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
       return { kind: "timeout", timeoutMs };
     }
-    return { kind: "network", error: describe(error) };
+    // Runtime errors may quote the URL, which can itself be a secret.
+    return { kind: "network", error: redact(describe(error), secrets) };
   }
 }
 
-/** Hands a failed delivery to DEAD_LETTERS, then acks it: the message is never dropped in between. */
-async function deadLetter(
+/** The one way a delivery ends as a dead letter: the record goes to DEAD_LETTERS, then the message is acked. */
+async function giveUp(
   env: Env,
   message: Message<unknown>,
   delivery: DeliveryMessage | undefined,
-  failure: { reason: string; detail: string; lastStatus?: number | undefined; lastError?: string | undefined },
+  failure: Extract<Verdict, { kind: "dead" }>,
 ): Promise<void> {
-  const now = new Date().toISOString();
-  const record: DeadLetter = {
-    kind: "dead-letter",
+  const record = deadLetter({
     deliveryId: delivery?.deliveryId ?? `unreadable.${message.id}`,
     destination: delivery?.destination ?? "(unknown)",
     reason: failure.reason,
     detail: failure.detail,
-    ...(failure.lastStatus !== undefined && { lastStatus: failure.lastStatus }),
-    ...(failure.lastError !== undefined && { lastError: failure.lastError }),
+    lastStatus: failure.lastStatus,
+    lastError: failure.lastError,
     attempts: message.attempts,
-    firstAttemptAt: message.timestamp.toISOString(),
-    lastAttemptAt: now,
-    deadAt: now,
+    firstAttemptAt: message.timestamp,
+    at: new Date(),
     source: "relay",
-    ...(delivery !== undefined ? { message: delivery } : { raw: message.body }),
-  };
-  await env.DEAD_LETTERS.send(record, { contentType: "json" });
+    message: delivery,
+    raw: delivery === undefined ? message.body : undefined,
+  });
+  await env.DEAD_LETTERS.send(encodeMessage(record), { contentType: "text" });
   message.ack();
 }
 
-function logAttempt(delivery: DeliveryMessage, attempt: number, fields: Record<string, unknown>): void {
-  const level = fields.outcome === "delivered" ? "info" : "warn";
-  log(level, "delivery_attempt", {
-    deliveryId: delivery.deliveryId,
-    destination: delivery.destination,
-    attempt,
-    ...fields,
-  });
+/** At most `size` holders at once; the others wait in arrival order. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.free++;
+    };
+  }
 }

@@ -53,12 +53,15 @@ export function backoffSeconds(attempt: number, schedule: readonly number[], ran
   return Math.min(Math.round(base * (0.8 + 0.4 * random)), MAX_DELAY_SECONDS);
 }
 
-/** The delay before the next attempt: the receiver's Retry-After when it gave one, else the backoff. */
+/**
+ * The delay before the next attempt: the backoff, or the receiver's Retry-After when that is longer. A
+ * Retry-After can only lengthen the wait (`0` or a date in the past changes nothing), capped at 24 h.
+ */
 export function nextDelaySeconds(
   outcome: Extract<Outcome, { kind: "retry" }>,
   attempt: number,
   schedule: readonly number[],
   random = Math.random(),
 ): number {
-  return outcome.retryAfterSeconds ?? backoffSeconds(attempt, schedule, random);
+  return Math.max(backoffSeconds(attempt, schedule, random), outcome.retryAfterSeconds ?? 0);
 }

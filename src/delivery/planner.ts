@@ -1,13 +1,15 @@
 import { RelayError } from "../errors.ts";
 import type { Envelope, Notification } from "../extend/envelope.ts";
+import type { DeliveryMessage } from "../queues.ts";
 import type { CompiledRules } from "../rules/matcher.ts";
-import type { DeliveryMessage } from "./message.ts";
 
 /**
  * Queues' limits (1 KB = 1000 bytes): a message at most 128 KB, a sendBatch at most 100 messages and
- * 256 KB. Each message also carries about 100 bytes of Queues' metadata, so budgets leave room for it.
+ * 256 KB. Each message also carries about 100 bytes of Queues' metadata, so budgets leave room for it. A
+ * delivery message leaves 2,000 bytes more, so that its dead-letter record (the message and about 1,700
+ * bytes of its own, src/queues.ts) always fits a queue message too.
  */
-export const MESSAGE_BUDGET = 128_000 - 1_000;
+export const MESSAGE_BUDGET = 128_000 - 2_000;
 export const BATCH_BUDGET = 256_000 - 6_000;
 export const BATCH_MESSAGES = 100;
 const METADATA_BYTES = 100;
@@ -143,7 +145,6 @@ export function batchMessages(messages: readonly PlannedMessage[]): PlannedMessa
 
 function tooLarge(index: number, bytes: number): RelayError {
   return new RelayError(
-    413,
     "notification_too_large",
     `Notifications[${index}] needs ${bytes} bytes in a queue message; Cloudflare Queues allows ${MESSAGE_BUDGET}.`,
     { index, bytes, limit: MESSAGE_BUDGET },

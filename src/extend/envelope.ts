@@ -4,8 +4,8 @@ import { issuesOf } from "../issues.ts";
 import { parseJsonBody } from "../json.ts";
 
 /**
- * The sender's envelope. Unknown fields are kept at every level (`looseObject`; `Details` is never
- * narrowed) so they reach downstream systems unchanged.
+ * The sender's envelope (docs/delivery.md). Unknown fields are kept at every level: the schema only checks,
+ * and the parsers below hand on the parsed value itself, never a copy, so nothing the sender wrote is lost.
  */
 export const MAX_NOTIFICATIONS = 1000;
 
@@ -20,7 +20,7 @@ export const notificationSchema = z.looseObject({
 });
 
 export const envelopeSchema = z.looseObject({
-  // Ids become part of delivery ids, headers and KV keys, so they are held to visible ASCII.
+  // Ids become part of delivery ids, headers and storage keys, so they are held to visible ASCII.
   Id: z
     .string({ error: "must be a string" })
     .regex(/^[\x21-\x7E]{1,200}$/, "must be 1 to 200 visible ASCII characters (Extend sends 32 hex digits)"),
@@ -34,11 +34,15 @@ export const envelopeSchema = z.looseObject({
 export type Notification = z.infer<typeof notificationSchema>;
 export type Envelope = z.infer<typeof envelopeSchema>;
 
-/** The envelope in `body`, or a 400 naming what is wrong with it. */
+/** The envelope in a request body, or a 400 naming what is wrong with it. */
 export function parseEnvelope(body: BufferSource): Envelope {
-  const value = parseJsonBody(body);
+  return envelopeOf(parseJsonBody(body));
+}
+
+/** The envelope in an already parsed JSON value (the dry run's), or a 400 naming what is wrong with it. */
+export function envelopeOf(value: unknown): Envelope {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new RelayError(400, "invalid_envelope", "The body must be a JSON object (an Extend Commerce envelope).", {
+    throw new RelayError("invalid_envelope", "The body must be a JSON object (an Extend Commerce envelope).", {
       issues: [
         { path: "(root)", message: `expected an object, got ${Array.isArray(value) ? "an array" : typeof value}` },
       ],
@@ -48,13 +52,12 @@ export function parseEnvelope(body: BufferSource): Envelope {
   if (!result.success) {
     const issues = issuesOf(result.error);
     throw new RelayError(
-      400,
       "invalid_envelope",
       `The body is not an Extend Commerce envelope: ${issues.map((i) => `${i.path} ${i.message}`).join("; ")}.`,
       { issues },
     );
   }
-  return result.data;
+  return value as Envelope;
 }
 
 /** The warehouse a notification concerns: `Details.Warehouse`, or `Details.Order.Warehouse` (PickingStarted). */

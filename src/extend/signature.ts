@@ -1,3 +1,5 @@
+import { hmacKey } from "../hmac.ts";
+
 /**
  * Extend Commerce's `ms-signature` (ASP.NET WebHooks): `sha256=` + HMAC-SHA256 of the raw body bytes,
  * keyed with the UTF-8 secret, in hex (upper case when Extend sends it; either case is accepted).
@@ -6,22 +8,6 @@
 export const SIGNATURE_HEADER = "ms-signature";
 const PREFIX = "sha256=";
 const SHA256_BYTES = 32;
-
-const encoder = new TextEncoder();
-// Importing a key costs more than the HMAC of a small body, so each secret's key is imported once per isolate.
-const keys = new Map<string, Promise<CryptoKey>>();
-
-function hmacKey(secret: string): Promise<CryptoKey> {
-  let key = keys.get(secret);
-  if (key === undefined) {
-    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-      "verify",
-    ]);
-    keys.set(secret, key);
-  }
-  return key;
-}
 
 export type SignatureHeaderProblem = "missing" | "malformed";
 
@@ -56,7 +42,7 @@ export async function verifySignature(
   secrets: readonly string[],
 ): Promise<boolean> {
   const results = await Promise.all(
-    secrets.map(async (secret) => crypto.subtle.verify("HMAC", await hmacKey(secret), signature, body)),
+    secrets.map(async (secret) => crypto.subtle.verify("HMAC", await hmacKey(secret, "utf8"), signature, body)),
   );
   return results.includes(true);
 }
@@ -65,7 +51,7 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().p
 
 /** The `ms-signature` header value for `body` under `secret`, as Extend Commerce writes it. */
 export async function signBody(body: BufferSource, secret: string): Promise<string> {
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(secret), body));
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(secret, "utf8"), body));
   let hex = PREFIX;
   for (const byte of mac) hex += HEX[byte];
   return hex;

@@ -1,16 +1,16 @@
 import { describe } from "../errors.ts";
+import { seenKey } from "../kv-keys.ts";
 import { log } from "../log.ts";
 
 /**
- * Best-effort dedupe of the sender's retries (SPEC §2). Two layers:
+ * Best-effort dedupe of the sender's retries (docs/delivery.md, “The door”). Two layers:
  * - this isolate's memory of the Ids it accepted lately, which answers an identical resend for free;
  * - STATE `seen:<Id>`, written (after every enqueue succeeded, off the response's path) for
  *   DEDUP_TTL_SECONDS and read only for calls whose `Attempt` is not 1: the sender counts its retries
- *   (SPEC §1), so a first attempt cannot repeat a call it already made, and most calls skip the KV read.
+ *   (Extend sends 1, 2, 3), so a first attempt cannot repeat a call it already made, and most calls skip the KV read.
  * A duplicate that slips through both is harmless: its deliveries get the same delivery ids.
  * DEDUP_TTL_SECONDS=0 turns the STATE layer off (each accepted call then costs no KV write).
  */
-export const seenKey = (id: string) => `seen:${id}`;
 
 const RECENT_LIMIT = 10_000;
 const recent = new Set<string>();

@@ -1,6 +1,7 @@
 import * as z from "zod";
 import { KNOWN_ACTIONS } from "../extend/actions.ts";
 import { type Issue, issuesOf } from "../issues.ts";
+import { isRelaySecret, RELAY_SECRETS, secretValue } from "../secrets.ts";
 
 /**
  * The routing rules document (SPEC §3): the one description of it. The KV loader, the admin API, the
@@ -9,7 +10,18 @@ import { type Issue, issuesOf } from "../issues.ts";
 
 const secretName = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be the name of a Worker secret (letters, digits, _)");
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be the name of a Worker secret (letters, digits, _)")
+  .refine(
+    (name) => !isRelaySecret(name),
+    `must not be one of the relay's own secrets (${RELAY_SECRETS.join(", ")}): rules may not send them anywhere`,
+  );
+
+/**
+ * Keys that JavaScript objects treat specially. Zod drops a `__proto__` key from a record without a word
+ * (so `where: {"__proto__": …}` would validate to `{}` and match everything), so validateRules refuses these
+ * as keys anywhere in the document, and as segments of a `where` path, before the schema sees it.
+ */
+const SPECIAL_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 const secretRef = z.strictObject({ secret: secretName }).describe("The value is read from this Worker secret.");
 
 /** Headers the relay sets itself; a destination may not override them. */
@@ -51,6 +63,12 @@ const destinationUrl = z
   })
   .meta({ format: "uri" });
 
+/** A URL, or a Worker secret holding one (Slack, Teams and Zapier hooks carry their credential in the URL). */
+const destinationUrlOrSecret = z.union([
+  destinationUrl,
+  secretRef.describe("The URL is read from this Worker secret and checked at each delivery."),
+]);
+
 const signing = z.discriminatedUnion("scheme", [
   z.strictObject({ scheme: z.literal("ms-signature"), secret: secretName }),
   z.strictObject({
@@ -63,7 +81,7 @@ const signing = z.discriminatedUnion("scheme", [
 export const DESTINATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 const destination = z.strictObject({
-  url: destinationUrl,
+  url: destinationUrlOrSecret,
   signing: signing.default({ scheme: "none" }),
   headers: z.record(headerName, headerValue).default({}),
   timeoutMs: z.int().min(1000).max(30_000).default(10_000),
@@ -143,13 +161,28 @@ export type Validation =
  * Validates a rules document. Errors refuse it whole; warnings (unknown Actions, routes that can never
  * deliver, secrets missing from `env` when given) are advice.
  */
-export function validateRules(document: unknown, env?: Record<string, unknown>): Validation {
+export function validateRules(document: unknown, env?: object): Validation {
+  const special = specialKeys(document);
+  if (special.length > 0) return { ok: false, issues: special, warnings: [] };
   const result = rulesSchema.safeParse(document);
   if (!result.success) return { ok: false, issues: issuesOf(result.error), warnings: [] };
   return { ok: true, rules: result.data, warnings: warningsFor(result.data, env) };
 }
 
-function warningsFor(rules: Rules, env?: Record<string, unknown>): Issue[] {
+/** Every key in a JSON value that is, or has a dot-path segment that is, `__proto__`, `constructor` or `prototype`. */
+function specialKeys(value: unknown, path = ""): Issue[] {
+  if (typeof value !== "object" || value === null) return [];
+  if (Array.isArray(value)) return value.flatMap((item, i) => specialKeys(item, `${path}[${i}]`));
+  return Object.keys(value).flatMap((key) => {
+    const at = path === "" ? key : `${path}.${key}`;
+    if (key.split(".").some((segment) => SPECIAL_KEYS.has(segment))) {
+      return [{ path: at, message: "__proto__, constructor and prototype are not allowed as keys or path segments" }];
+    }
+    return specialKeys((value as Record<string, unknown>)[key], at);
+  });
+}
+
+function warningsFor(rules: Rules, env?: object): Issue[] {
   const warnings: Issue[] = [];
   rules.routes.forEach((r, i) => {
     r.actions.forEach((action, j) => {
@@ -170,7 +203,7 @@ function warningsFor(rules: Rules, env?: Record<string, unknown>): Issue[] {
   if (env !== undefined) {
     for (const [id, d] of Object.entries(rules.destinations)) {
       for (const { path, name } of secretsOf(d)) {
-        if (typeof env[name] !== "string" || env[name] === "") {
+        if (secretValue(env, name) === undefined) {
           warnings.push({
             path: `destinations.${id}.${path}`,
             message: `secret ${name} is not set in the Worker's environment; deliveries to "${id}" will dead-letter until it is`,
@@ -185,6 +218,7 @@ function warningsFor(rules: Rules, env?: Record<string, unknown>): Issue[] {
 /** The Worker secrets a destination needs, with where the rules name them. */
 export function secretsOf(d: Destination): { path: string; name: string }[] {
   const out: { path: string; name: string }[] = [];
+  if (typeof d.url === "object") out.push({ path: "url", name: d.url.secret });
   if (d.signing.scheme !== "none") out.push({ path: "signing.secret", name: d.signing.secret });
   for (const [header, value] of Object.entries(d.headers)) {
     if (typeof value === "object") out.push({ path: `headers.${header}`, name: value.secret });

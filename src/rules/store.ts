@@ -1,10 +1,8 @@
 import { describe, RelayError } from "../errors.ts";
+import { RULES_KEY } from "../kv-keys.ts";
 import { log } from "../log.ts";
 import { type CompiledRules, compileRules } from "./matcher.ts";
 import { EMPTY_RULES, validateRules } from "./schema.ts";
-
-/** The KV key (in binding RULES) that holds the rules document. */
-export const RULES_KEY = "rules";
 
 interface Cached {
   text: string | null;
@@ -41,7 +39,7 @@ async function refresh(kv: KVNamespace, cacheSeconds: number): Promise<CompiledR
     text = await kv.get(RULES_KEY, "text");
   } catch (error) {
     log("error", "rules_unavailable", { error: describe(error) });
-    throw new RelayError(503, "rules_unavailable", "The routing rules could not be read; try again shortly.");
+    throw new RelayError("rules_unavailable", "The routing rules could not be read; try again shortly.");
   }
   const expiresAt = Date.now() + cacheSeconds * 1000;
   if (cached !== undefined && cached.text === text) {
@@ -67,10 +65,9 @@ function compile(text: string | null): CompiledRules {
   const validation = document === undefined ? undefined : validateRules(document);
   if (validation === undefined || !validation.ok) {
     const issues = validation?.issues ?? [{ path: "(root)", message: "is not JSON" }];
-    log("error", "rules_invalid", { issues });
+    log("error", "stored_rules_invalid", { issues });
     throw new RelayError(
-      503,
-      "rules_invalid",
+      "stored_rules_invalid",
       `The rules document in KV is invalid, so nothing can be routed; fix it with the rules CLI or PUT /admin/rules.`,
       { issues },
     );

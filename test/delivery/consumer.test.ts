@@ -1,14 +1,13 @@
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { createHmac } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { version } from "../../package.json";
-import type { DeadLetter } from "../../src/dead-letters/record.ts";
-import type { DeliveryMessage } from "../../src/delivery/message.ts";
-import worker from "../../src/index.ts";
-import type { Env } from "../../src/settings.ts";
-import { EXAMPLE_RULES, freshId, putRules, signedPost } from "../helpers.ts";
+import { MAX_CONNECTIONS } from "../../src/delivery/consumer.ts";
+import { GiveUp, prepareRequest } from "../../src/delivery/request.ts";
+import { type DeadLetter, QUEUES } from "../../src/queues.ts";
+import type { Destination } from "../../src/rules/schema.ts";
+import { consume, deliveryMessage, EXAMPLE_RULES, freshId, putRules, sentBodies, signedPost } from "../helpers.ts";
 
 const RULES = {
   ...EXAMPLE_RULES,
@@ -24,8 +23,8 @@ let fetchSpy: ReturnType<typeof vi.spyOn<typeof globalThis, "fetch">>;
 /** The requests the consumer sent, with their exact body bytes, in order. */
 let captured: { request: Request; body: Uint8Array }[];
 let deadLetterSend: ReturnType<typeof vi.spyOn>;
-/** What each test's receivers answer, by host. */
-let answer: (request: Request) => Response | Promise<Response>;
+/** What each test's receivers answer. */
+let answer: (request: Request, init?: RequestInit) => Response | Promise<Response>;
 
 beforeEach(async () => {
   await putRules(RULES);
@@ -34,60 +33,36 @@ beforeEach(async () => {
   fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
     const request = new Request(input, init);
     captured.push({ request, body: new Uint8Array(await request.clone().arrayBuffer()) });
-    return answer(request);
+    return answer(request, init);
   });
   deadLetterSend = vi.spyOn(env.DEAD_LETTERS, "send");
 });
 afterEach(() => vi.restoreAllMocks());
 
-function delivery(destination: string, overrides: Partial<DeliveryMessage> = {}): DeliveryMessage {
-  const id = freshId();
-  return {
-    v: 1,
-    deliveryId: `${id}.${destination}`,
-    destination,
-    routes: ["orders"],
-    envelope: { Id: id, Attempt: 3, Properties: { NotificationId: "n-1" }, Extra: "kept" },
-    notifications: [
-      { Action: "OrderCreated", Details: { OrderNumber: "1", OrderType: "NormalOrder" } },
-      { Action: "OrderCancelled", Details: { OrderNumber: "2", OrderType: "NormalOrder", Note: "Åsa 😀" } },
-    ],
-    receivedAt: Date.parse("2026-11-28T10:00:00Z"),
-    ...overrides,
-  };
-}
-
-async function consume(messages: DeliveryMessage[], attempts = 1) {
-  const batch = createMessageBatch<DeliveryMessage>(
-    "extend-relay-deliveries",
-    messages.map((body, i) => ({ id: `m${i}`, timestamp: new Date("2026-11-28T10:00:01Z"), attempts, body })),
-  );
-  // The test harness records which messages were retried but not their delay: spy on retry() for that.
-  const retrySpies = batch.messages.map((m) => vi.spyOn(m, "retry"));
-  const ctx = createExecutionContext();
-  await worker.queue(batch as MessageBatch<unknown>, env as Env);
-  const result = await getQueueResult(batch, ctx);
-  const retryMessages = batch.messages.flatMap((m, i) =>
-    retrySpies[i]!.mock.calls.map(([options]) => ({ msgId: m.id, delaySeconds: options?.delaySeconds })),
-  );
-  expect(retryMessages.map((r) => r.msgId)).toEqual(result.retryMessages.map((r) => r.msgId));
-  return { ...result, retryMessages };
-}
-
-const sent = () => captured;
-
-const deadLetters = (): DeadLetter[] => deadLetterSend.mock.calls.map((call: unknown[]) => call[0] as DeadLetter);
+const deliver = (messages: unknown[], attempts = 1, overrides = {}) =>
+  consume(QUEUES.deliveries, messages, { attempts, env: overrides });
+/** A destination's defaults, as the schema fills them in. */
+const DEFAULTS = {
+  signing: { scheme: "none" },
+  headers: {},
+  timeoutMs: 10_000,
+  maxAttempts: 12,
+  mode: "envelope",
+  enabled: true,
+};
+const deadLetters = () => sentBodies<DeadLetter>(deadLetterSend);
+const text = (body: Uint8Array) => new TextDecoder().decode(body);
 
 describe("the request a destination receives", () => {
   it("is the sender's envelope shape with the matched notifications, our headers and an ms-signature over the bytes", async () => {
-    const message = delivery("wms");
-    const result = await consume([message], 2);
+    const message = deliveryMessage("wms");
+    const result = await deliver([message], 2);
     expect(result.explicitAcks).toEqual(["m0"]);
-    const [{ request, body }] = sent() as [{ request: Request; body: Uint8Array }];
+    const [{ request, body }] = captured as [{ request: Request; body: Uint8Array }];
     expect(request.method).toBe("POST");
     expect(request.url).toBe("https://wms.test/extend");
     expect(request.redirect).toBe("manual");
-    expect(JSON.parse(new TextDecoder().decode(body))).toEqual({
+    expect(JSON.parse(text(body))).toEqual({
       Id: message.envelope.Id,
       Attempt: 2,
       Properties: { NotificationId: "n-1" },
@@ -103,41 +78,74 @@ describe("the request a destination receives", () => {
   });
 
   it("carries static and secret headers and a Standard Webhooks signature the official package verifies", async () => {
-    const message = delivery("shop");
-    await consume([message]);
-    const [{ request, body }] = sent() as [{ request: Request; body: Uint8Array }];
+    const message = deliveryMessage("shop");
+    await deliver([message]);
+    const [{ request, body }] = captured as [{ request: Request; body: Uint8Array }];
     expect(request.headers.get("x-api-key")).toBe(env.SHOP_API_KEY);
     expect(request.headers.get("x-source")).toBe("extend");
     expect(request.headers.get("webhook-id")).toBe(message.deliveryId);
     expect(Math.abs(Number(request.headers.get("webhook-timestamp")) - Date.now() / 1000)).toBeLessThan(60);
     const headers = Object.fromEntries(request.headers);
-    const verified = new Webhook(env.SHOP_SECRET).verify(new TextDecoder().decode(body), headers);
+    const verified = new Webhook(env.SHOP_SECRET).verify(text(body), headers);
     expect(verified).toMatchObject({ Id: message.envelope.Id, Notifications: message.notifications });
-    expect(() =>
-      new Webhook(`whsec_${btoa("another secret entirely")}`).verify(new TextDecoder().decode(body), headers),
-    ).toThrow();
+    expect(() => new Webhook(`whsec_${btoa("another secret entirely")}`).verify(text(body), headers)).toThrow();
+  });
+
+  it("keeps the sender's digits: big integers, trailing zeros and exponents arrive as written", async () => {
+    const body = `{"Id":"${freshId()}","Attempt":1,"Properties":{"NotificationId":"n"},"Notifications":[{"Action":"OrderCreated","Details":{"OrderNumber":12345678901234567890,"OrderType":"NormalOrder","Amount":100.50,"Scale":1.0e2,"Zero":-0,"Plain":42}}]}`;
+    expect((await signedPost(body)).status).toBe(202);
+    await vi.waitFor(
+      () => expect(captured.some(({ request }) => request.url === "https://wms.test/extend")).toBe(true),
+      {
+        timeout: 15_000,
+        interval: 50,
+      },
+    );
+    const sent = text(captured.find(({ request }) => request.url === "https://wms.test/extend")!.body);
+    expect(sent).toContain('"OrderNumber":12345678901234567890,');
+    expect(sent).toContain('"Amount":100.50,');
+    expect(sent).toContain('"Scale":1.0e2,');
+    expect(sent).toContain('"Zero":-0,');
+    expect(sent).toContain('"Plain":42}');
+  });
+
+  it("reads a message an older relay sent as a JSON object (contentType json)", async () => {
+    const result = await consume(QUEUES.deliveries, [deliveryMessage("wms")], { encode: false });
+    expect(result.explicitAcks).toEqual(["m0"]);
+    expect(captured).toHaveLength(1);
   });
 });
 
 describe("outcomes", () => {
   it.each([500, 503, 408, 425, 429])("retries %i with the RETRY_SCHEDULE delay", async (status) => {
     answer = () => new Response("no", { status });
-    const result = await consume([delivery("wms")]);
+    const result = await deliver([deliveryMessage("wms")]);
     // RETRY_SCHEDULE is "1,2,3" in tests: attempt 1 waits 1 s ± 20%, which rounds to 1.
     expect(result.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 1 }]);
     expect(result.explicitAcks).toEqual([]);
     expect(deadLetterSend).not.toHaveBeenCalled();
   });
 
-  it("honours Retry-After in seconds and as an HTTP date", async () => {
+  it("honours a Retry-After longer than the backoff, in seconds and as an HTTP date", async () => {
     answer = () => new Response("slow down", { status: 429, headers: { "Retry-After": "120" } });
-    expect((await consume([delivery("wms")])).retryMessages).toEqual([{ msgId: "m0", delaySeconds: 120 }]);
+    expect((await deliver([deliveryMessage("wms")])).retryMessages).toEqual([{ msgId: "m0", delaySeconds: 120 }]);
     const inFiveMinutes = new Date(Date.now() + 300_000).toUTCString();
     answer = () => new Response("down", { status: 503, headers: { "Retry-After": inFiveMinutes } });
-    const [retry] = (await consume([delivery("wms")])).retryMessages;
+    const [retry] = (await deliver([deliveryMessage("wms")])).retryMessages;
     expect(retry!.delaySeconds).toBeGreaterThanOrEqual(298);
     expect(retry!.delaySeconds).toBeLessThanOrEqual(300);
   });
+
+  it.each(["0", new Date(Date.now() - 3_600_000).toUTCString()])(
+    "never waits less than the backoff for Retry-After: %s",
+    async (retryAfter) => {
+      answer = () => new Response("busy", { status: 503, headers: { "Retry-After": retryAfter } });
+      // Attempt 3 of the test schedule "1,2,3": 3 s ± 20 %.
+      const [retry] = (await deliver([deliveryMessage("wms")], 3)).retryMessages;
+      expect(retry!.delaySeconds).toBeGreaterThanOrEqual(2);
+      expect(retry!.delaySeconds).toBeLessThanOrEqual(4);
+    },
+  );
 
   it.each([
     [410, "HTTP 410"],
@@ -146,8 +154,8 @@ describe("outcomes", () => {
   ])("dead-letters %i at once as a permanent failure", async (status, reason) => {
     answer = () =>
       new Response(null, { status, headers: status === 302 ? { Location: "https://elsewhere.test/" } : {} });
-    const message = delivery("wms");
-    const result = await consume([message]);
+    const message = deliveryMessage("wms");
+    const result = await deliver([message]);
     expect(result.explicitAcks).toEqual(["m0"]);
     expect(fetchSpy).toHaveBeenCalledTimes(1);
     const [record] = deadLetters();
@@ -167,7 +175,7 @@ describe("outcomes", () => {
     answer = () => {
       throw new TypeError("Network connection lost.");
     };
-    const result = await consume([delivery("wms")]);
+    const result = await deliver([deliveryMessage("wms")]);
     expect(result.retryMessages).toHaveLength(1);
   });
 
@@ -177,15 +185,15 @@ describe("outcomes", () => {
         new Promise((_, reject) => init!.signal!.addEventListener("abort", () => reject(init!.signal!.reason))),
     );
     const started = Date.now();
-    const result = await consume([delivery("slow")]);
+    const result = await deliver([deliveryMessage("slow")]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
     expect(result.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 1 }]);
   });
 
   it("dead-letters when maxAttempts is used up, and the record lands in STATE", async () => {
     answer = () => new Response("down", { status: 503 });
-    const message = delivery("slow"); // maxAttempts 3
-    const result = await consume([message], 3);
+    const message = deliveryMessage("slow"); // maxAttempts 3
+    const result = await deliver([message], 3);
     expect(result.retryMessages).toEqual([]);
     expect(result.explicitAcks).toEqual(["m0"]);
     const [record] = deadLetters();
@@ -198,9 +206,9 @@ describe("outcomes", () => {
   });
 
   it("dead-letters a destination that was removed or disabled after enqueue, without calling it", async () => {
-    const gone = delivery("deleted-since");
-    const off = delivery("off");
-    const result = await consume([gone, off]);
+    const gone = deliveryMessage("deleted-since");
+    const off = deliveryMessage("off");
+    const result = await deliver([gone, off]);
     expect(fetchSpy).not.toHaveBeenCalled();
     expect(result.explicitAcks.sort()).toEqual(["m0", "m1"]);
     expect(deadLetters().map((r) => [r.deliveryId, r.reason])).toEqual(
@@ -212,32 +220,30 @@ describe("outcomes", () => {
   });
 
   it("dead-letters with a clear reason when the signing secret is missing from the environment", async () => {
-    const result = await consume([delivery("keyless")]);
+    const result = await deliver([deliveryMessage("keyless")]);
     expect(fetchSpy).not.toHaveBeenCalled();
     expect(result.explicitAcks).toEqual(["m0"]);
     const [record] = deadLetters();
     expect(record).toMatchObject({ reason: "secret_missing" });
-    expect(record!.detail).toBe("The Worker secret NOT_SET_ANYWHERE named by the rules is not set.");
+    expect(record!.detail).toBe("The Worker secret NOT_SET_ANYWHERE (signing.secret) is not set.");
   });
 
-  it("dead-letters a message it cannot read", async () => {
-    const batch = createMessageBatch("extend-relay-deliveries", [
-      { id: "junk", timestamp: new Date(), attempts: 1, body: { hello: "world" } },
-    ]);
-    const ctx = createExecutionContext();
-    await worker.queue(batch, env as Env);
-    expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["junk"]);
-    expect(deadLetters()[0]).toMatchObject({
-      reason: "invalid_message",
-      deliveryId: "unreadable.junk",
-      raw: { hello: "world" },
-    });
+  it("dead-letters a message it cannot read, keeping what it was", async () => {
+    for (const junk of [{ hello: "world" }, "not json at all"]) {
+      deadLetterSend.mockClear();
+      expect((await deliver([junk])).explicitAcks).toEqual(["m0"]);
+      expect(deadLetters()[0]).toMatchObject({
+        reason: "unreadable_message",
+        deliveryId: "unreadable.m0",
+        raw: typeof junk === "string" ? junk : JSON.stringify(junk),
+      });
+    }
   });
 
   it("keeps a message when the dead-letter queue cannot take it", async () => {
     answer = () => new Response(null, { status: 410 });
     deadLetterSend.mockRejectedValue(new Error("Queue send failed"));
-    const result = await consume([delivery("wms")]);
+    const result = await deliver([deliveryMessage("wms")]);
     expect(result.explicitAcks).toEqual([]);
     expect(result.retryMessages).toHaveLength(1);
   });
@@ -252,10 +258,152 @@ describe("outcomes", () => {
       inFlight--;
       return new Response(null, { status: request.url.startsWith("https://shop.test") ? 500 : 200 });
     };
-    const result = await consume([delivery("wms"), delivery("shop"), delivery("wms")]);
+    const result = await deliver([deliveryMessage("wms"), deliveryMessage("shop"), deliveryMessage("wms")]);
     expect(result.explicitAcks.sort()).toEqual(["m0", "m2"]);
     expect(result.retryMessages).toEqual([{ msgId: "m1", delaySeconds: 1 }]);
     expect(maxInFlight).toBe(3);
+  });
+});
+
+describe("secrets at delivery", () => {
+  async function deliverWithHeaderSecret(value: string) {
+    await putRules({
+      version: 1,
+      destinations: { hook: { url: "https://hook.test/", headers: { "X-Key": { secret: "HOOK_KEY" } } } },
+      routes: [],
+    });
+    const logs = [vi.spyOn(console, "log"), vi.spyOn(console, "warn"), vi.spyOn(console, "error")];
+    const result = await deliver([deliveryMessage("hook")], 1, { HOOK_KEY: value });
+    const logged = logs.flatMap((spy) => spy.mock.calls.map((call) => call.join(" "))).join("\n");
+    return { result, logged };
+  }
+
+  it.each([
+    ["a line break", "key\r\nX-Injected: yes"],
+    ["a NUL", "key\u0000"],
+    ["a character outside Latin-1", "nyckel-ĀŁ"],
+    ["a character outside ASCII", "nyckel-åäö"],
+  ])("dead-letters at once, as secret_invalid naming the secret, a header secret with %s", async (_, value) => {
+    const { result, logged } = await deliverWithHeaderSecret(value);
+    expect(fetchSpy).not.toHaveBeenCalled();
+    expect(result.explicitAcks).toEqual(["m0"]);
+    expect(result.retryMessages).toEqual([]);
+    const [record] = deadLetters();
+    expect(record).toMatchObject({ reason: "secret_invalid", attempts: 1 });
+    expect(record!.detail).toContain("HOOK_KEY");
+    expect(JSON.stringify(record)).not.toContain(value);
+    expect(logged).not.toContain(value);
+  });
+
+  it.each([
+    ["an empty key", "whsec_"],
+    ["a key that is not base64", "whsec_not*base64!"],
+  ])("dead-letters at once a Standard Webhooks secret with %s", async (_, value) => {
+    const result = await deliver([deliveryMessage("shop")], 1, { SHOP_SECRET: value });
+    expect(fetchSpy).not.toHaveBeenCalled();
+    expect(result.explicitAcks).toEqual(["m0"]);
+    const [record] = deadLetters();
+    expect(record).toMatchObject({ reason: "secret_invalid" });
+    expect(record!.detail).toContain("SHOP_SECRET");
+    expect(record!.detail).toContain("whsec_ followed by base64");
+  });
+
+  it("never sends the relay's own secrets, even if rules naming them got past validation", async () => {
+    // The rules schema refuses such documents (test/rules/schema.test.ts) and so does the KV loader; this is
+    // the second lock, on the request itself.
+    for (const [name, destination] of [
+      ["ADMIN_TOKEN", { headers: { "X-Token": { secret: "ADMIN_TOKEN" } } }],
+      ["EXTEND_WEBHOOK_SECRET", { signing: { scheme: "ms-signature", secret: "EXTEND_WEBHOOK_SECRET" } }],
+      ["EXTEND_WEBHOOK_SECRET_PREVIOUS", { url: { secret: "EXTEND_WEBHOOK_SECRET_PREVIOUS" } }],
+    ] as const) {
+      const unchecked = { ...DEFAULTS, url: "https://evil.test/", ...destination } as Destination;
+      const attempt = prepareRequest(deliveryMessage("evil"), unchecked, 1, env, 0);
+      await expect(attempt).rejects.toBeInstanceOf(GiveUp);
+      await expect(attempt).rejects.toMatchObject({
+        reason: "secret_not_allowed",
+        message: expect.stringContaining(name),
+      });
+    }
+  });
+
+  it("sends to a URL kept in a secret, and dead-letters one that is not an https URL without printing it", async () => {
+    await putRules({ version: 1, destinations: { slack: { url: { secret: "SLACK_URL" } } }, routes: [] });
+    const hook = "https://hooks.slack.test/services/T000/B000/XXXXSECRET";
+    expect((await deliver([deliveryMessage("slack")], 1, { SLACK_URL: hook })).explicitAcks).toEqual(["m0"]);
+    expect(captured.map(({ request }) => request.url)).toEqual([hook]);
+
+    for (const bad of [
+      "http://hooks.slack.test/services/XXXXSECRET",
+      "not a url XXXXSECRET",
+      "https://user:XXXXSECRET@x.test/",
+    ]) {
+      deadLetterSend.mockClear();
+      const result = await deliver([deliveryMessage("slack")], 1, { SLACK_URL: bad });
+      expect(result.explicitAcks).toEqual(["m0"]);
+      const [record] = deadLetters();
+      expect(record).toMatchObject({ reason: "secret_invalid" });
+      expect(record!.detail).toContain("SLACK_URL");
+      expect(JSON.stringify(record)).not.toContain("XXXXSECRET");
+    }
+  });
+
+  it("keeps a secret URL out of the error it records when the receiver cannot be reached", async () => {
+    await putRules({ version: 1, destinations: { slack: { url: { secret: "SLACK_URL" } } }, routes: [] });
+    const hook = "https://hooks.slack.test/services/T000/B000/XXXXSECRET";
+    answer = (request) => {
+      throw new TypeError(`Network connection lost while fetching ${request.url}`);
+    };
+    const warn = vi.spyOn(console, "warn");
+    const result = await deliver([deliveryMessage("slack")], 3, { SLACK_URL: hook, RETRY_SCHEDULE: "1" });
+    expect(result.retryMessages).toHaveLength(1);
+    const logged = warn.mock.calls.map((call) => call.join(" ")).join("\n");
+    expect(logged).toContain("[secret SLACK_URL]");
+    expect(logged).not.toContain("XXXXSECRET");
+  });
+});
+
+describe("connections", () => {
+  it(`never has more than ${MAX_CONNECTIONS} requests out at once, and starts each timeout only when its request goes out`, async () => {
+    // The runtime's rule, emulated: at most 6 open connections per invocation, the rest wait for one.
+    let open = 0;
+    let most = 0;
+    const waiting: (() => void)[] = [];
+    answer = async (_request, init) => {
+      if (open >= 6) await new Promise<void>((resolve) => waiting.push(resolve));
+      open++;
+      most = Math.max(most, open);
+      try {
+        // Each receiver takes 600 ms of the destination's 1000 ms timeout.
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, 600);
+          init?.signal?.addEventListener("abort", () => {
+            clearTimeout(timer);
+            reject(init.signal!.reason);
+          });
+        });
+        return new Response("ok");
+      } finally {
+        open--;
+        waiting.shift()?.();
+      }
+    };
+    const messages = Array.from({ length: 10 }, () => deliveryMessage("slow"));
+    const result = await deliver(messages);
+    expect(most).toBeLessThanOrEqual(MAX_CONNECTIONS);
+    expect(result.retryMessages).toEqual([]);
+    expect(result.explicitAcks).toHaveLength(10);
+  });
+});
+
+describe("a bad deploy", () => {
+  it("keeps delivering when an unrelated var is bad, and retries on the default schedule when RETRY_SCHEDULE is", async () => {
+    const ok = await deliver([deliveryMessage("wms")], 1, { MAX_BODY_BYTES: "lots" });
+    expect(ok.explicitAcks).toEqual(["m0"]);
+    answer = () => new Response("down", { status: 503 });
+    const retried = await deliver([deliveryMessage("wms")], 1, { RETRY_SCHEDULE: "10,30,2m" });
+    // The default schedule's first wait: 10 s ± 20 %.
+    expect(retried.retryMessages[0]!.delaySeconds).toBeGreaterThanOrEqual(8);
+    expect(retried.retryMessages[0]!.delaySeconds).toBeLessThanOrEqual(12);
   });
 });
 
@@ -271,9 +419,9 @@ describe("through the queue", () => {
     expect((await signedPost(body)).status).toBe(202);
     await vi.waitFor(
       async () => {
-        const requests = sent().filter(({ request }) => request.headers.get("x-relay-delivery-id") === `${id}.wms`);
+        const requests = captured.filter(({ request }) => request.headers.get("x-relay-delivery-id") === `${id}.wms`);
         expect(requests).toHaveLength(1);
-        expect(JSON.parse(new TextDecoder().decode(requests[0]!.body)).Notifications[0].Action).toBe("PickingStarted");
+        expect(JSON.parse(text(requests[0]!.body)).Notifications[0].Action).toBe("PickingStarted");
       },
       { timeout: 15_000, interval: 100 },
     );

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
-import { type RefNotification, type RefRules, refFanout } from "../properties/reference.ts";
+import { type RefNotification, type RefRules, refFanout } from "../rules/reference.ts";
 import { failFirst, ok, type Received, type Receiver, startReceiver } from "./lib/receivers.ts";
 import { loadFixtures, msSignature, type Relay, SECRETS, startRelay, waitFor } from "./lib/relay.ts";
 

@@ -5,7 +5,7 @@
  * a dead letter in the admin API. Nothing unaccounted; repeats only ever under the same delivery id.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RefNotification, type RefRules, refFanout } from "../properties/reference.ts";
+import { type RefNotification, type RefRules, refFanout } from "../rules/reference.ts";
 import { type Behaviour, type Receiver, startReceiver } from "./lib/receivers.ts";
 import { freshId, type Relay, startRelay, waitFor } from "./lib/relay.ts";
 

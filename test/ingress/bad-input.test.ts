@@ -1,13 +1,15 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import worker from "../../src/index.ts";
-import type { Env } from "../../src/settings.ts";
+import type { Env } from "../../src/env.ts";
+import { signBody } from "../../src/extend/signature.ts";
+import { SIGNATURE_CASES } from "../cases/signature.ts";
 import {
   EXAMPLE_RULES,
   envelope,
+  expectError,
+  fetchWith,
   freshId,
-  independentSignature,
+  msSignature,
   postWebhook,
   putRules,
   SEED_VECTOR,
@@ -21,88 +23,29 @@ beforeEach(async () => {
 afterEach(() => vi.restoreAllMocks());
 
 const ORDER = [{ Action: "OrderCreated", Details: { OrderNumber: "1", OrderType: "NormalOrder" } }];
-
-/** Calls the Worker with a modified environment (a missing secret, a bad var, a failing binding). */
-async function callWith(overrides: Partial<Env>, request: Request): Promise<Response> {
-  const ctx = createExecutionContext();
-  const response = await worker.fetch(request as never, { ...env, ...overrides } as Env, ctx);
-  await waitOnExecutionContext(ctx);
-  return response;
-}
+const callWith = fetchWith;
 
 function signedRequest(body: string): Request {
   return new Request("https://relay.test/webhook", {
     method: "POST",
     body,
-    headers: { "ms-signature": independentSignature(body) },
+    headers: { "ms-signature": msSignature(body) },
   });
-}
-
-async function expectError(response: Response, status: number, code: string) {
-  expect(response.status).toBe(status);
-  expect(response.headers.get("content-type")).toContain("application/json");
-  const body = await response.json<{ error: string; message: string }>();
-  expect(body.error).toBe(code);
-  expect(body.message.length).toBeGreaterThan(10);
-  return body;
 }
 
 describe("the signature", () => {
   it("matches the seed page's test vector", async () => {
-    const { signBody } = await import("../../src/extend/signature.ts");
     expect(await signBody(new TextEncoder().encode(SEED_VECTOR.body), SEED_VECTOR.secret)).toBe(SEED_VECTOR.signature);
   });
 
-  it("is required: no header → 401 signature_missing", async () => {
-    await expectError(await postWebhook(envelope(ORDER)), 401, "signature_missing");
-  });
-
-  it("must be sha256= and 64 hex digits: garbled → 401 signature_malformed", async () => {
-    const body = envelope(ORDER);
-    await expectError(await postWebhook(body, { "ms-signature": "sha256=not-hex-at-all" }), 401, "signature_malformed");
-    const good = independentSignature(body);
-    await expectError(
-      await postWebhook(body, { "ms-signature": `${good.slice(0, 10)}ZZ${good.slice(12)}` }),
-      401,
-      "signature_malformed",
-    );
-  });
-
-  it("needs the sha256= prefix", async () => {
-    const body = envelope(ORDER);
-    const hex = independentSignature(body).slice("sha256=".length);
-    await expectError(await postWebhook(body, { "ms-signature": hex }), 401, "signature_malformed");
-    await expectError(await postWebhook(body, { "ms-signature": `SHA256=${hex}` }), 401, "signature_malformed");
-  });
-
-  it("accepts lower-case hex", async () => {
-    const body = envelope(ORDER);
-    const lower = `sha256=${independentSignature(body).slice(7).toLowerCase()}`;
-    expect((await postWebhook(body, { "ms-signature": lower })).status).toBe(202);
-  });
-
-  it("refuses a truncated signature", async () => {
-    const body = envelope(ORDER);
-    await expectError(
-      await postWebhook(body, { "ms-signature": independentSignature(body).slice(0, -2) }),
-      401,
-      "signature_malformed",
-    );
-  });
-
-  it("refuses a signature made with the wrong secret", async () => {
-    const body = envelope(ORDER);
-    await expectError(await signedPost(body, "not-the-secret"), 401, "signature_invalid");
-  });
-
-  it("refuses a valid signature of a different body", async () => {
-    const body = envelope(ORDER);
-    const other = envelope(ORDER);
-    await expectError(
-      await postWebhook(body, { "ms-signature": independentSignature(other) }),
-      401,
-      "signature_invalid",
-    );
+  it.each(SIGNATURE_CASES)("$name → $code", async ({ body: make, header, code }) => {
+    const valid = envelope(ORDER);
+    const headers = new Headers();
+    const value = header(valid);
+    for (const one of value === null ? [] : [value].flat()) headers.append("ms-signature", one);
+    const response = await postWebhook(make?.(valid) ?? valid, headers);
+    if (code === null) expect(response.status).toBe(202);
+    else await expectError(response, 401, code);
   });
 
   it("fails closed when no secret is configured: 503 secret_not_configured", async () => {
@@ -156,12 +99,15 @@ describe("the body limit", () => {
 
   it("refuses at the default 1 MiB limit too", async () => {
     const body = "x".repeat(1_048_577);
-    await expectError(await postWebhook(body, { "ms-signature": independentSignature(body) }), 413, "body_too_large");
+    await expectError(await postWebhook(body, { "ms-signature": msSignature(body) }), 413, "body_too_large");
   });
 });
 
 describe("the envelope", () => {
-  async function invalid(body: string | Uint8Array, code = "invalid_envelope") {
+  async function invalid(
+    body: string | Uint8Array,
+    code: "invalid_envelope" | "invalid_json" | "invalid_encoding" | "nesting_too_deep" = "invalid_envelope",
+  ) {
     return expectError(await signedPost(body), 400, code);
   }
 
@@ -257,9 +203,19 @@ describe("failing dependencies", () => {
     expect(await env.STATE.get(`seen:${JSON.parse(body).Id}`)).toBeNull();
   });
 
-  it("answers 503 rules_invalid when the document in KV does not validate", async () => {
+  it("answers 503 stored_rules_invalid when the document in KV does not validate", async () => {
     await putRules({ version: 2, routes: "nope" });
-    await expectError(await signedPost(envelope(ORDER)), 503, "rules_invalid");
+    await expectError(await signedPost(envelope(ORDER)), 503, "stored_rules_invalid");
+  });
+
+  it("refuses to route by a KV document that names the relay's own secrets, written around the API", async () => {
+    await putRules({
+      version: 1,
+      destinations: { evil: { url: "https://evil.test/", headers: { "X-Token": { secret: "ADMIN_TOKEN" } } } },
+      routes: [{ name: "all", actions: ["*"], to: ["evil"] }],
+    });
+    const error = await expectError(await signedPost(envelope(ORDER)), 503, "stored_rules_invalid");
+    expect(JSON.stringify(error)).toContain("destinations.evil.headers.X-Token.secret");
   });
 
   it("accepts the call when the dedupe store cannot be read (dedupe is best effort)", async () => {

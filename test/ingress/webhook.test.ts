@@ -1,10 +1,10 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { DeliveryMessage } from "../../src/delivery/message.ts";
+import type { Env } from "../../src/env.ts";
 import app from "../../src/index.ts";
 import { resetRecentIds } from "../../src/ingress/dedupe.ts";
-import type { Env } from "../../src/settings.ts";
+import type { DeliveryMessage } from "../../src/queues.ts";
 import {
   clearRules,
   EXAMPLE_RULES,
@@ -12,13 +12,12 @@ import {
   FIXTURE_SIGNATURES,
   FIXTURES,
   freshId,
-  independentSignature,
+  msSignature,
   postWebhook,
   putRules,
+  sentBodies,
   signedPost,
 } from "../helpers.ts";
-
-type Sent = MessageSendRequest<DeliveryMessage>[];
 
 let sendBatch: ReturnType<typeof vi.spyOn>;
 beforeEach(async () => {
@@ -29,8 +28,7 @@ beforeEach(async () => {
 });
 afterEach(() => vi.restoreAllMocks());
 
-const sentMessages = (): DeliveryMessage[] =>
-  (sendBatch.mock.calls as [Sent][]).flatMap(([batch]) => batch.map((m) => m.body));
+const sentMessages = (): DeliveryMessage[] => sentBodies<DeliveryMessage>(sendBatch);
 
 describe("POST /webhook accepts signed calls", () => {
   it.each(Object.keys(FIXTURE_SIGNATURES))("accepts the sample %s with its precomputed signature", async (name) => {
@@ -93,6 +91,21 @@ describe("POST /webhook accepts signed calls", () => {
     expect(message!.notifications).toEqual(JSON.parse(body).Notifications);
   });
 
+  it("keeps even keys that JavaScript treats specially, such as __proto__, on the way to the receiver", async () => {
+    await putRules({
+      version: 1,
+      destinations: { all: { url: "https://all.test/" } },
+      routes: [{ name: "all", actions: ["*"], to: ["all"] }],
+    });
+    const body = `{"Id":"${freshId()}","Attempt":1,"Notifications":[{"Action":"OrderCreated","Details":{"OrderNumber":"1"},"__proto__":{"kept":true}}],"__proto__":"top"}`;
+    expect((await signedPost(body)).status).toBe(202);
+    const [text] = (sendBatch.mock.calls as [MessageSendRequest<string>[]][]).flatMap(([batch]) =>
+      batch.map((m) => m.body),
+    );
+    expect(text).toContain('"__proto__":{"kept":true}');
+    expect(text).toContain('"__proto__":"top"');
+  });
+
   it("verifies against the previous secret during a rotation", async () => {
     const body = envelope([{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }]);
     const handler = app.fetch!;
@@ -100,7 +113,7 @@ describe("POST /webhook accepts signed calls", () => {
       new Request("https://relay.test/webhook", {
         method: "POST",
         body,
-        headers: { "ms-signature": independentSignature(body, "old-secret") },
+        headers: { "ms-signature": msSignature(body, "old-secret") },
       });
     const rotated = { ...env, EXTEND_WEBHOOK_SECRET: "new-secret", EXTEND_WEBHOOK_SECRET_PREVIOUS: "old-secret" };
     const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
@@ -140,7 +153,7 @@ describe("POST /webhook accepts signed calls", () => {
     const response = await exports.default.fetch("https://relay.test/webhook", {
       method: "POST",
       body: stream,
-      headers: { "ms-signature": independentSignature(body) },
+      headers: { "ms-signature": msSignature(body) },
     });
     expect(response.status).toBe(202);
   });
@@ -190,7 +203,7 @@ describe("POST /webhook remembers accepted calls", () => {
         new Request("https://relay.test/webhook", {
           method: "POST",
           body,
-          headers: { "ms-signature": independentSignature(body) },
+          headers: { "ms-signature": msSignature(body) },
         }) as never,
         memoryOnly,
         ctx,

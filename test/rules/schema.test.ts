@@ -104,3 +104,62 @@ describe("rules validation", () => {
     ]);
   });
 });
+
+describe("what the rules may not do", () => {
+  it.each([
+    [
+      "a header",
+      (d: any) => (d.destinations.shop.headers["X-Token"] = { secret: "ADMIN_TOKEN" }),
+      "destinations.shop.headers.X-Token.secret",
+    ],
+    [
+      "a signing secret",
+      (d: any) => (d.destinations.wms.signing.secret = "EXTEND_WEBHOOK_SECRET"),
+      "destinations.wms.signing.secret",
+    ],
+    [
+      "a previous signing secret",
+      (d: any) => (d.destinations.shop.signing.secret = "EXTEND_WEBHOOK_SECRET_PREVIOUS"),
+      "destinations.shop.signing.secret",
+    ],
+    ["a URL", (d: any) => (d.destinations.wms.url = { secret: "ADMIN_TOKEN" }), "destinations.wms.url.secret"],
+  ])("refuses the relay's own secrets as %s", (_, mutate, path) => {
+    const doc = base();
+    mutate(doc);
+    const found = issues(doc);
+    expect(found.map((i) => i.path)).toContain(path);
+    expect(found.find((i) => i.path === path)!.message).toContain("relay's own secrets");
+  });
+
+  it.each([
+    [
+      '{"version":1,"destinations":{},"routes":[{"name":"r","actions":["*"],"to":["wms"],"where":{"__proto__":{"exists":false}}}]}',
+      "routes[0].where.__proto__",
+    ],
+    ['{"version":1,"destinations":{"__proto__":{"url":"https://x.test/"}},"routes":[]}', "destinations.__proto__"],
+    ['{"version":1,"destinations":{"constructor":{"url":"https://x.test/"}},"routes":[]}', "destinations.constructor"],
+    [
+      '{"version":1,"destinations":{"a":{"url":"https://x.test/","headers":{"__proto__":"x"}}},"routes":[]}',
+      "destinations.a.headers.__proto__",
+    ],
+    [
+      '{"version":1,"destinations":{"a":{"url":"https://x.test/","headers":{"prototype":"x"}}},"routes":[]}',
+      "destinations.a.headers.prototype",
+    ],
+    [
+      '{"version":1,"destinations":{"a":{"url":"https://x.test/"}},"routes":[{"name":"r","actions":["*"],"to":["a"],"where":{"Details.constructor.name":"Object"}}]}',
+      "routes[0].where.Details.constructor.name",
+    ],
+  ])("refuses a key JavaScript treats specially, naming its path: %s", (text, path) => {
+    const found = issues(JSON.parse(text));
+    expect(found).toEqual([{ path, message: expect.stringContaining("__proto__, constructor and prototype") }]);
+  });
+
+  it("takes a URL kept in a Worker secret, and names that secret among the ones the rules need", () => {
+    const doc = base();
+    doc.destinations.wms.url = { secret: "WMS_URL" };
+    const result = validateRules(doc, { WMS_SECRET: "x", SHOP_SECRET: "whsec_eA==", SHOP_API_KEY: "y" });
+    expect(result.ok).toBe(true);
+    expect(result.warnings.map((w) => w.path)).toEqual(["destinations.wms.url"]);
+  });
+});

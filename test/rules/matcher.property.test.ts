@@ -32,8 +32,6 @@ const PATHS = [
   "Details.Warehouse",
   "Action",
   "Details.Rows.0",
-  "Details.constructor",
-  "Details.__proto__",
   "Details.OrderNumber.length",
   "Extra",
 ];

@@ -1,0 +1,23 @@
+import type { RelaySecret } from "./secrets.ts";
+import type { Settings, VarName } from "./settings.ts";
+
+/**
+ * The Worker's bindings (wrangler.toml), its own secrets and its vars. Destination secrets are named by the
+ * rules and read with `secretValue` (src/secrets.ts).
+ */
+export type Env = {
+  /** The routing rules document (docs/rules.md). */
+  RULES: KVNamespace;
+  /** Dedupe keys and dead-letter records (src/kv-keys.ts). */
+  STATE: KVNamespace;
+  /** Delivery messages (src/queues.ts), JSON text. */
+  DELIVERIES: Queue<string>;
+  /** Dead-letter records on their way to STATE, JSON text. */
+  DEAD_LETTERS: Queue<string>;
+} & { [K in RelaySecret]?: string } & { [K in VarName]?: string };
+
+/** What Hono handlers see: the bindings, and the settings the app's middleware parsed (src/app.ts). */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: { settings: Settings };
+}

@@ -1,0 +1,181 @@
+import * as z from "zod";
+import { notificationSchema } from "./extend/envelope.ts";
+import { parseJson } from "./json.ts";
+
+/**
+ * What travels on the relay's queues: their names, the delivery message and the dead-letter record, each
+ * described once here. Messages are sent as JSON text (contentType "text") and read back with parseJson,
+ * so numbers keep the sender's digits on the way (src/json.ts).
+ */
+
+/** The queues, by their exact names in wrangler.toml (test/queues.test.ts checks both agree). */
+export const QUEUES = {
+  deliveries: "extend-relay-deliveries",
+  deadLetters: "extend-relay-dead-letters",
+  /** Where dead letters go when writing them keeps failing: consumed too, never left unread. */
+  deadLettersFailed: "extend-relay-dead-letters-failed",
+} as const;
+
+/**
+ * One downstream request to one destination (docs/delivery.md): the sender's envelope fields, the
+ * notifications matched for this destination in their original order, the routes that picked them and a
+ * delivery id that is stable across attempts, replays and sender retries.
+ */
+export const deliveryMessageSchema = z.object({
+  v: z.literal(1),
+  deliveryId: z.string().min(1),
+  destination: z.string().min(1),
+  routes: z.array(z.string()),
+  /** The sender's top-level fields except `Notifications` (Id, Attempt, Properties and any unknown ones). */
+  envelope: z.looseObject({ Id: z.string() }),
+  notifications: z.array(notificationSchema),
+  /** Part k of n when one destination's notifications had to be split over several messages. */
+  part: z.tuple([z.int(), z.int()]).optional(),
+  /** When the relay accepted the sender's call (ms since epoch). */
+  receivedAt: z.number(),
+});
+
+export type DeliveryMessage = z.infer<typeof deliveryMessageSchema>;
+
+/** Why a delivery stopped for good; each reason's text is what docs/operations.md says of it. */
+export const DEAD_LETTER_REASONS = {
+  permanent_failure:
+    "The receiver answered 3xx, 410 or another 4xx, which is not retried (redirects are not followed).",
+  attempts_exhausted:
+    "Every attempt the destination allows (`maxAttempts`) failed; `lastStatus` / `lastError` say how.",
+  destination_missing: "The rules no longer have this destination; add it back and replay.",
+  destination_disabled: "The destination is disabled in the rules; enable it and replay.",
+  secret_missing: "A Worker secret the destination names is not set; `wrangler secret put` it and replay.",
+  secret_invalid:
+    "A secret's value cannot be used: a header secret with a line break, control or non-ASCII character, a `whsec_` key that is empty or not base64, or a `url` secret that is not an https URL. The secret is named, never shown.",
+  secret_not_allowed:
+    "The rules name one of the relay's own secrets (`EXTEND_WEBHOOK_SECRET`, `…_PREVIOUS`, `ADMIN_TOKEN`); it is never sent anywhere. Fix the rules and replay.",
+  unreadable_message: "A queue message that is not a delivery message this relay can read (kept in `raw`).",
+  queue_retries_exhausted:
+    "Cloudflare Queues gave up on the message (`max_retries`) before the relay settled it; `attempts: 0` means no attempt was counted. Replay it.",
+} as const;
+
+export type DeadLetterReason = keyof typeof DEAD_LETTER_REASONS;
+const REASONS = Object.keys(DEAD_LETTER_REASONS) as [DeadLetterReason, ...DeadLetterReason[]];
+
+/**
+ * A delivery that will not be retried any more: what it was, where it was going, and why it stopped. Sent on
+ * DEAD_LETTERS by the delivery consumer (or put there by Queues itself), stored by the dead-letter consumer.
+ */
+export const deadLetterSchema = z.object({
+  kind: z.literal("dead-letter"),
+  deliveryId: z.string(),
+  destination: z.string(),
+  reason: z.enum(REASONS),
+  /** A sentence a person can act on. */
+  detail: z.string(),
+  lastStatus: z.number().optional(),
+  lastError: z.string().optional(),
+  attempts: z.number(),
+  /** When the message entered the delivery queue; its first attempt follows within the batch timeout. */
+  firstAttemptAt: z.string(),
+  lastAttemptAt: z.string(),
+  deadAt: z.string(),
+  /** `relay`: the consumer gave up on it; `queue`: Queues' own retries ran out (max_retries). */
+  source: z.enum(["relay", "queue"]),
+  /** The delivery message as it was enqueued; replay sends it again. Absent only when unreadable. */
+  message: deliveryMessageSchema.optional(),
+  /** What was on the queue when it could not be read as a delivery message (JSON text, cut to RAW_LIMIT). */
+  raw: z.unknown().optional(),
+});
+
+export type DeadLetter = z.infer<typeof deadLetterSchema>;
+
+/**
+ * Bounds of a record's own text (UTF-8 bytes), so that a record around the largest message the planner
+ * accepts still fits a queue message: 126,000 + about 1,700 bytes of record fields + Queues' metadata stay
+ * under 128,000 (src/delivery/planner.ts, MESSAGE_BUDGET).
+ */
+export const RECORD_TEXT_LIMITS = { detail: 600, lastError: 400, id: 300, raw: 100_000 } as const;
+
+/** The one way a dead-letter record is made: text fields bounded, optional fields only when present. */
+export function deadLetter(fields: {
+  deliveryId: string;
+  destination: string;
+  reason: DeadLetterReason;
+  detail: string;
+  attempts: number;
+  firstAttemptAt: Date;
+  at: Date;
+  source: DeadLetter["source"];
+  lastStatus?: number | undefined;
+  lastError?: string | undefined;
+  message?: DeliveryMessage | undefined;
+  raw?: unknown;
+}): DeadLetter {
+  const at = fields.at.toISOString();
+  return {
+    kind: "dead-letter",
+    deliveryId: cut(fields.deliveryId, RECORD_TEXT_LIMITS.id),
+    destination: cut(fields.destination, RECORD_TEXT_LIMITS.id),
+    reason: fields.reason,
+    detail: cut(fields.detail, RECORD_TEXT_LIMITS.detail),
+    ...(fields.lastStatus !== undefined && { lastStatus: fields.lastStatus }),
+    ...(fields.lastError !== undefined && { lastError: cut(fields.lastError, RECORD_TEXT_LIMITS.lastError) }),
+    attempts: fields.attempts,
+    firstAttemptAt: fields.firstAttemptAt.toISOString(),
+    lastAttemptAt: at,
+    deadAt: at,
+    source: fields.source,
+    ...(fields.message !== undefined && { message: fields.message }),
+    ...(fields.message === undefined && { raw: rawText(fields.raw) }),
+  };
+}
+
+function rawText(raw: unknown): string {
+  let text: string;
+  try {
+    text = typeof raw === "string" ? raw : (JSON.stringify(raw) ?? String(raw));
+  } catch {
+    text = String(raw);
+  }
+  return cut(text, RECORD_TEXT_LIMITS.raw);
+}
+
+const encoder = new TextEncoder();
+
+/** `text` cut to at most `maxBytes` of UTF-8 (never inside a character), marked with … when cut. */
+export function cut(text: string, maxBytes: number): string {
+  if (text.length * 3 <= maxBytes || encoder.encode(text).byteLength <= maxBytes) return text;
+  const bytes = encoder.encode(text).subarray(0, maxBytes - 3);
+  return `${new TextDecoder().decode(bytes).replace(/\uFFFD$/, "")}…`;
+}
+
+/** A queue message body as sent: JSON text. */
+export function encodeMessage(body: DeliveryMessage | DeadLetter): string {
+  return JSON.stringify(body);
+}
+
+/**
+ * A queue message body as read: JSON text parsed with the digits kept; an object (an older relay's
+ * contentType "json") as is; text that is not JSON stays text (and is then unreadable).
+ */
+export function decodeMessage(body: unknown): unknown {
+  if (typeof body !== "string") return body;
+  try {
+    return parseJson(body);
+  } catch {
+    return body;
+  }
+}
+
+/**
+ * A delivery message, or undefined when `value` is not one. The value itself is returned, not Zod's copy,
+ * so that no key of the sender's (not even `__proto__`) is dropped on the way.
+ */
+export function readDeliveryMessage(value: unknown): DeliveryMessage | undefined {
+  return deliveryMessageSchema.safeParse(value).success ? (value as DeliveryMessage) : undefined;
+}
+
+/** A dead-letter record, or the first problem that makes `value` not one (the value itself, as above). */
+export function readDeadLetter(value: unknown): { record: DeadLetter } | { problem: string } {
+  const parsed = deadLetterSchema.safeParse(value);
+  if (parsed.success) return { record: value as DeadLetter };
+  const issue = parsed.error.issues[0]!;
+  return { problem: `${issue.path.join(".") || "the record"}: ${issue.message}` };
+}

@@ -1,0 +1,97 @@
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { DEAD_LETTER_RETRIES } from "../../src/dead-letters/consumer.ts";
+import { type DeadLetter, QUEUES } from "../../src/queues.ts";
+import { consume, deadLetterRecord, deliveryMessage, EXAMPLE_RULES, putRules } from "../helpers.ts";
+
+beforeEach(async () => {
+  await putRules(EXAMPLE_RULES);
+  vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response("ok"));
+  // Each test starts from an empty dead-letter store.
+  const { keys } = await env.STATE.list({ prefix: "dead:" });
+  await Promise.all(keys.map((k) => env.STATE.delete(k.name)));
+});
+afterEach(() => vi.restoreAllMocks());
+
+const stored = async (deliveryId: string) => {
+  const text = await env.STATE.get(`dead:${deliveryId}`);
+  return text === null ? null : (JSON.parse(text) as DeadLetter);
+};
+
+describe("the dead-letter consumer", () => {
+  it("stores the relay's record under dead:<deliveryId>, idempotently", async () => {
+    const r = deadLetterRecord();
+    expect((await consume(QUEUES.deadLetters, [r, r])).explicitAcks).toEqual(["m0", "m1"]);
+    const { keys } = await env.STATE.list({ prefix: "dead:" });
+    expect(keys.map((k) => k.name)).toEqual([`dead:${r.deliveryId}`]);
+    expect(keys[0]!.metadata).toEqual({
+      destination: "wms",
+      reason: "permanent_failure",
+      deadAt: r.deadAt,
+      attempts: 1,
+      lastStatus: 410,
+    });
+    expect(await stored(r.deliveryId)).toEqual(r);
+  });
+
+  it("turns a raw delivery message from Queues' own dead-letter path into a replayable record", async () => {
+    const m = deliveryMessage("shop", { receivedAt: Date.parse("2026-11-28T09:00:00Z") });
+    await consume(QUEUES.deadLetters, [m]);
+    const record = await stored(m.deliveryId);
+    expect(record).toMatchObject({
+      reason: "queue_retries_exhausted",
+      source: "queue",
+      destination: "shop",
+      message: m,
+    });
+    expect(record!.firstAttemptAt).toBe("2026-11-28T09:00:00.000Z");
+  });
+
+  it("keeps even an unreadable message, as a record that says so", async () => {
+    await consume(QUEUES.deadLetters, ["what is this"]);
+    expect(await stored("unreadable.m0")).toMatchObject({ reason: "unreadable_message", raw: "what is this" });
+  });
+
+  it("needs none of the vars: a bad one does not hold dead letters up", async () => {
+    const r = deadLetterRecord();
+    const result = await consume(QUEUES.deadLetters, [r], {
+      env: { RETRY_SCHEDULE: "10,30,2m", MAX_BODY_BYTES: "lots", DEAD_LETTER_TTL_SECONDS: "forever" },
+    });
+    expect(result.explicitAcks).toEqual(["m0"]);
+    expect(await stored(r.deliveryId)).toEqual(r);
+  });
+
+  it("reads the backstop queue into the store too, so nothing ends where no one looks", async () => {
+    const r = deadLetterRecord("shop");
+    expect((await consume(QUEUES.deadLettersFailed, [r])).explicitAcks).toEqual(["m0"]);
+    expect(await stored(r.deliveryId)).toEqual(r);
+  });
+
+  it("retries a record it could not write, waiting longer each time, and says so at error", async () => {
+    const failing = { put: () => Promise.reject(new Error("KV PUT failed")) };
+    const error = vi.spyOn(console, "error");
+    const first = await consume(QUEUES.deadLetters, [deadLetterRecord()], { env: { STATE: failing } });
+    const later = await consume(QUEUES.deadLetters, [deadLetterRecord()], { attempts: 5, env: { STATE: failing } });
+    expect(first.explicitAcks).toEqual([]);
+    expect(first.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 5 }]);
+    expect(later.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 80 }]);
+    expect(error.mock.calls.map((c) => JSON.parse(String(c[0])).event)).toEqual([
+      "dead_letter_write_failed",
+      "dead_letter_write_failed",
+    ]);
+  });
+
+  it("on the backstop's last try, logs that the record would be dropped", async () => {
+    const failing = { put: () => Promise.reject(new Error("KV PUT failed")) };
+    const error = vi.spyOn(console, "error");
+    const result = await consume(QUEUES.deadLettersFailed, [deadLetterRecord()], {
+      attempts: DEAD_LETTER_RETRIES.backstop,
+      env: { STATE: failing },
+    });
+    expect(result.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 43_200 }]);
+    expect(JSON.parse(String(error.mock.calls[0]![0]))).toMatchObject({
+      event: "dead_letter_dropped",
+      queue: "backstop",
+    });
+  });
+});
