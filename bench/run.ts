@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: every benchmark of issue 6 in one go, a table per section on stdout, and
+ * `npm run bench`: every benchmark in one go, a table per section on stdout, and
  * BENCHMARKS.md written at the repository root (method, machine, figures, targets, analysis).
  * Load goes only to 127.0.0.1. Runs in about five minutes on a 2-core machine.
  */
@@ -23,6 +23,7 @@ import {
 import { startReceiver } from "./lib/receiver.ts";
 import { bytes, fmt, median, ratio, table } from "./lib/stats.ts";
 import {
+  AGAINST,
   labelOf,
   RELAY_NAMES,
   type RelayName,
@@ -33,6 +34,8 @@ import {
 } from "./lib/targets.ts";
 
 const QUICK = process.argv.includes("--quick");
+/** "No slower than main": runs on this 2-core machine move ±10 % between rounds, so that is the line. */
+const AGAINST_LIMIT = 0.9;
 const CONNECTIONS = [10, 50];
 const ROUNDS = QUICK ? 1 : 3;
 const DURATION_SECONDS = QUICK ? 2 : 5;
@@ -195,6 +198,7 @@ function render(r: Results): { markdown: string; summary: string } {
   // Ingress: the relay as shipped is the headline; each operator setting gets its own rows and verdicts.
   const ingressRows: string[][] = [];
   const settingVerdicts = new Map<RelayName, string[][]>(RELAY_NAMES.map((name) => [name, []]));
+  const againstVerdicts: string[][] = [];
   const suffix = (name: RelayName) => (settingOf(name) === "" ? "" : `, ${settingOf(name)}`);
   for (const connections of CONNECTIONS) {
     const of = (target: TargetName) =>
@@ -246,8 +250,30 @@ function render(r: Results): { markdown: string; summary: string } {
           verdict(p99Ratio <= 1.25),
         ]);
     }
+    if (AGAINST !== undefined) {
+      const relay = of("relay");
+      const main = of("main");
+      const rpsRatio = m(relay, "rps") / m(main, "rps");
+      ingressRows.push([
+        String(connections),
+        `relay ÷ ${labelOf("main")}`,
+        ratio(m(relay, "rps"), m(main, "rps")),
+        ratio(m(relay, "p50"), m(main, "p50")),
+        ratio(m(relay, "p99"), m(main, "p99")),
+        ratio(m(relay, "cpuMs"), m(main, "cpuMs")),
+        "",
+        "",
+      ]);
+      againstVerdicts.push([
+        `Ingress throughput c=${connections} vs ${labelOf("main")}`,
+        `≥ ${AGAINST_LIMIT.toFixed(2)}× (no slower, within noise)`,
+        measured(rpsRatio, AGAINST_LIMIT),
+        verdict(rpsRatio >= AGAINST_LIMIT),
+      ]);
+    }
   }
   for (const rows of settingVerdicts.values()) verdicts.push(...rows);
+  verdicts.push(...againstVerdicts);
   sections.push(
     `## 1. Ingress over HTTP (wrangler dev, autocannon)\n\nSigned ~1.1 KB calls, two notifications matching three routes to three destinations; the baseline reads the body and sends one queue message. *relay* is the relay as shipped (LOG_LEVEL=info: one log line per ingress result and per delivery attempt; every accepted Id written to STATE for DEDUP_TTL_SECONDS); *relay (LOG_LEVEL=warn)* is the same Worker and rules started with \`--var LOG_LEVEL:warn\` (logs only refusals, retries and dead letters); *relay (LOG_LEVEL=warn, DEDUP_TTL_SECONDS=0)* also remembers accepted Ids in isolate memory only (no KV write per call). Medians over ${ROUNDS} round(s) of ${DURATION_SECONDS} s per concurrency and target. *CPU ms/call* is the CPU time of all processes of that \`wrangler dev\` (workerd and wrangler's Node), from the start of the run until the call's ${FANOUT} deliveries reached the receiver, divided by the calls; *log lines/call* counts the Worker's JSON log lines in wrangler's output over the same span.\n\n` +
       table(["conns", "target", "req/s", "p50 ms", "p99 ms", "CPU ms/call", "log lines/call", "requests"], ingressRows),
@@ -323,7 +349,8 @@ function render(r: Results): { markdown: string; summary: string } {
       table(
         ["step", "ms/call"],
         [
-          ["parseEnvelope (UTF-8, JSON, Zod)", fmt(p.parseMs, 3)],
+          ["parseEnvelope (UTF-8, JSON keeping the sender's digits, Zod)", fmt(p.parseMs, 3)],
+          ["for comparison: plain JSON.parse + Zod (digits not kept)", fmt(p.plainParseMs, 3)],
           [
             `fanOut + planMessages + batchMessages → ${p.messages} messages in ${p.batches} batch(es)`,
             fmt(p.planMs, 3),
@@ -355,11 +382,28 @@ function render(r: Results): { markdown: string; summary: string } {
       "",
       "",
     ]);
+    if (target === "main") continue;
     verdicts.push([
       `Delivery rate${suffix(target)}`,
       "≥ 0.80× baseline consumer",
       measured(dRatio, 0.8),
       verdict(dRatio >= 0.8),
+    ]);
+  }
+  if (AGAINST !== undefined) {
+    const dRatio = dm("relay", "perSecond") / dm("main", "perSecond");
+    dRows.push([
+      `relay ÷ ${labelOf("main")}`,
+      ratio(dm("relay", "perSecond"), dm("main", "perSecond")),
+      ratio(dm("relay", "cpuMsPerDelivery"), dm("main", "cpuMsPerDelivery")),
+      "",
+      "",
+    ]);
+    verdicts.push([
+      `Delivery rate vs ${labelOf("main")}`,
+      `≥ ${AGAINST_LIMIT.toFixed(2)}× (no slower, within noise)`,
+      measured(dRatio, AGAINST_LIMIT),
+      verdict(dRatio >= AGAINST_LIMIT),
     ]);
   }
   sections.push(
@@ -470,7 +514,9 @@ ${machine}
   (as \`--var\`s; same rules, everything else equal), and the baseline (bench/baseline/: own wrangler.toml with the
   relay's compatibility_date, one queue producer and a consumer with the relay's batch settings). All run all the
   time; they are loaded one after the other, rotating the order per round and concurrency so that none always runs first.
-- **Load**: autocannon from this process; every request takes the next call from a pool of distinct, pre-signed
+${AGAINST === undefined ? "" : `- **${labelOf("main")}** is the relay as commit \`${AGAINST}\` has it (its own wrangler.toml as shipped there, checked out
+  into a temporary git worktree), loaded beside this tree's relay in the same rounds, with the same rules and calls.
+`}- **Load**: autocannon from this process; every request takes the next call from a pool of distinct, pre-signed
   bodies (fresh Id and signature each, so the relay's dedupe sees new Ids), so the generator only copies bytes.
 - **Consumers are live in every Worker**, as in production: each relay's DELIVERIES consumer delivers each call's
   three messages to a loopback receiver (own thread, answers 200 at once, counts arrivals per Worker), and the

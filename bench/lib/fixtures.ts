@@ -1,6 +1,6 @@
 /**
  * What the benchmarks send: the rules document, signed sender calls and synthetic route sets.
- * Bodies are signed in Node with node:crypto (the sender's scheme, SPEC §1), before any timing starts.
+ * Bodies are signed in Node with node:crypto (the sender's scheme), before any timing starts.
  */
 
 import { msSignature, newId } from "../../scripts/send-sample.ts";
@@ -121,8 +121,15 @@ export function signedCall(notifications = 2, notificationBytes = 480): SignedCa
       ? orderCreated(i, padding)
       : balanceChanged(i, padding + (base - JSON.stringify(balanceChanged(0, 0)).length)),
   );
+  // Prices as an ERP writes them ("199.00"): numbers whose digits the relay must keep, so every call takes
+  // the kept-digits parse (src/json.ts).
   const body = Buffer.from(
-    JSON.stringify({ Id: id, Attempt: 1, Properties: { NotificationId: crypto.randomUUID() }, Notifications: list }),
+    JSON.stringify({
+      Id: id,
+      Attempt: 1,
+      Properties: { NotificationId: crypto.randomUUID() },
+      Notifications: list,
+    }).replace(/"Price":(\d+)(?=[,}])/g, '"Price":$1.00'),
   );
   return { id, body, signature: sign(body) };
 }

@@ -4,13 +4,26 @@
  * baseline (bench/baseline/). Every relay gets the same bench rules through the admin API; every consumer
  * delivers to the same loopback receiver, under its own path prefix.
  */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, startWranglerDev, type WranglerDev } from "../../scripts/lib/wrangler-dev.ts";
 import { benchRules, SECRETS } from "./fixtures.ts";
 
 /** Also the receiver's source name (first path segment of the target's deliveries). */
-export type TargetName = "relay" | "relay-warn" | "relay-lean" | "baseline";
-export type RelayName = Exclude<TargetName, "baseline">;
+export type TargetName = "relay" | "relay-warn" | "relay-lean" | "main" | "baseline";
+/** The relays started from this tree's wrangler.toml, with the vars in RELAY_VARS. */
+export type RelayName = Exclude<TargetName, "baseline" | "main">;
+
+/**
+ * `--against <git ref>`: also run the relay as that commit has it (as shipped there), beside this tree's, so a
+ * change is measured side by side with main in one run. The commit is checked out into a temporary worktree.
+ */
+export const AGAINST: string | undefined = (() => {
+  const at = process.argv.indexOf("--against");
+  return at < 0 ? undefined : process.argv[at + 1];
+})();
 
 /**
  * The relay as shipped and the operator settings that trade its per-call work away: the `--var`s each
@@ -30,11 +43,31 @@ export const settingOf = (name: RelayName): string =>
     .join(", ");
 
 /** Every target, in the order the tables list them. */
-export const TARGET_NAMES: readonly TargetName[] = [...RELAY_NAMES, "baseline"];
+export const TARGET_NAMES: readonly TargetName[] = [...RELAY_NAMES, ...(AGAINST ? (["main"] as const) : []), "baseline"];
 
-/** How the report names a target: "relay", "relay (LOG_LEVEL=warn)", …, "baseline". */
+/** How the report names a target: "relay", "relay (LOG_LEVEL=warn)", …, "main (<ref>)", "baseline". */
 export const labelOf = (name: TargetName): string =>
-  name === "baseline" ? "baseline" : settingOf(name) === "" ? "relay" : `relay (${settingOf(name)})`;
+  name === "baseline"
+    ? "baseline"
+    : name === "main"
+      ? `main (${AGAINST})`
+      : settingOf(name) === ""
+        ? "relay"
+        : `relay (${settingOf(name)})`;
+
+/** A checkout of `ref` beside this one, sharing its node_modules; remove() deletes it. */
+function worktree(ref: string): { dir: string; remove(): void } {
+  const dir = join(mkdtempSync(join(tmpdir(), "extend-relay-against-")), "tree");
+  execFileSync("git", ["worktree", "add", "--detach", "--quiet", dir, ref], { cwd: ROOT, stdio: "pipe" });
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  return {
+    dir,
+    remove() {
+      execFileSync("git", ["worktree", "remove", "--force", dir], { cwd: ROOT, stdio: "pipe" });
+      rmSync(join(dir, ".."), { recursive: true, force: true });
+    },
+  };
+}
 
 export interface Target {
   name: TargetName;
@@ -54,6 +87,7 @@ export async function startTargets(receiverUrl: string): Promise<Targets> {
   const count = (name: TargetName) => (line: string) => {
     if (line.includes('"event":"')) counters[name]++;
   };
+  const against = AGAINST === undefined ? undefined : worktree(AGAINST);
   const results = await Promise.allSettled(
     TARGET_NAMES.map((name) =>
       name === "baseline"
@@ -62,11 +96,16 @@ export async function startTargets(receiverUrl: string): Promise<Targets> {
             vars: { RECEIVER_URL: `${receiverUrl}/baseline` },
             onOutput: count(name),
           })
-        : startWranglerDev({ secrets: SECRETS, vars: RELAY_VARS[name], onOutput: count(name) }),
+        : name === "main"
+          ? startWranglerDev({ config: join(against!.dir, "wrangler.toml"), secrets: SECRETS, onOutput: count(name) })
+          : startWranglerDev({ secrets: SECRETS, vars: RELAY_VARS[name], onOutput: count(name) }),
     ),
   );
   const started = results.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
-  const stop = () => Promise.all(started.map((dev) => dev.stop())).then(() => {});
+  const stop = () =>
+    Promise.all(started.map((dev) => dev.stop())).then(() => {
+      against?.remove();
+    });
   const failed = results.find((result) => result.status === "rejected");
   if (failed !== undefined) {
     await stop();
@@ -77,7 +116,9 @@ export async function startTargets(receiverUrl: string): Promise<Targets> {
   ) as Record<TargetName, Target>;
   const targets: Targets = { all, stop };
   try {
-    for (const name of RELAY_NAMES) await pushRules(all[name].dev.url, benchRules(receiverUrl, name));
+    for (const name of TARGET_NAMES.filter((n) => n !== "baseline")) {
+      await pushRules(all[name].dev.url, benchRules(receiverUrl, name));
+    }
   } catch (error) {
     await stop();
     throw error;

@@ -4,7 +4,7 @@ import { type Issue, issuesOf } from "../issues.ts";
 import { isRelaySecret, RELAY_SECRETS, secretValue } from "../secrets.ts";
 
 /**
- * The routing rules document (SPEC §3): the one description of it. The KV loader, the admin API, the
+ * The routing rules document (docs/rules.md): the one description of it. The KV loader, the admin API, the
  * rules CLI and `rules.schema.json` all use this schema.
  */
 

@@ -62,7 +62,7 @@ const DESTINATIONS = {
 type Destination = keyof typeof DESTINATIONS;
 
 const ROUTES = [
-  // The SPEC §3 example.
+  // The example of docs/rules.md.
   {
     name: "stock-yx-to-shop",
     actions: ["AvailableBalanceChanged", "BalanceChanged"],
@@ -245,7 +245,7 @@ describe("a relay between Extend Commerce and real receivers", () => {
     expect(bodyOf(customer).Notifications[0]!.Details.CustomerNumber).toBe("Åsa-Öberg-ø-€-😀");
   });
 
-  it("sets the headers SPEC §4 lists, and the destination's own headers with their secrets", () => {
+  it("sets the headers docs/delivery.md lists, and the destination's own headers with their secrets", () => {
     for (const destination of ["wms", "shop", "archive", "flaky", "throttled"] as const) {
       for (const request of receivers[destination]!.requests) {
         expect(request.method).toBe("POST");

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fanOut } from "../../src/delivery/planner.ts";
 import type { Notification } from "../../src/extend/envelope.ts";
+import { explain } from "../../src/rules/explain.ts";
 import { compileRules } from "../../src/rules/matcher.ts";
 import { validateRules } from "../../src/rules/schema.ts";
 import { type RefRoute, type RefRules, refFanout, refMatch } from "./reference.ts";
@@ -161,6 +162,22 @@ describe("the compiled matcher agrees with a plain reference", () => {
         }
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it("and the dry run's explanation agrees with it: the routes it calls matched are the ones the matcher picks", () => {
+    fc.assert(
+      fc.property(rulesArbitrary, notificationArbitrary, (document, notification) => {
+        const compiled = compiledFor(document);
+        const verdicts = explain(compiled.rules, notification);
+        expect(verdicts.filter((v) => v.matched).map((v) => v.route)).toEqual(
+          compiled.match(notification).map((route) => route.name),
+        );
+        // Every route gets a verdict, and every "no" says why.
+        expect(verdicts.map((v) => v.route)).toEqual(document.routes.map((r) => r.name));
+        for (const verdict of verdicts.filter((v) => !v.matched)) expect(verdict.reason).toBeDefined();
+      }),
+      { numRuns: 2000 },
     );
   });
 });

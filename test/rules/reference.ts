@@ -1,5 +1,5 @@
 /**
- * A plain reference for routing (SPEC §3), written from the contract rather than from src/: every route
+ * A plain reference for routing (docs/rules.md), written from the documentation rather than from src/: every route
  * is checked against every notification, one after the other, with no index. The property tests compare
  * the compiled matcher with it; the end-to-end tests use it to know which destination must get what.
  */

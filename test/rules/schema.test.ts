@@ -11,7 +11,7 @@ function issues(document: unknown) {
 }
 
 describe("rules validation", () => {
-  it("accepts the SPEC example and fills the defaults", () => {
+  it("accepts the documented example and fills the defaults", () => {
     const result = validateRules(base());
     expect(result.ok).toBe(true);
     if (!result.ok) return;

@@ -1,0 +1,41 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { blocksIn, GENERATED_PAGES, refreshTables } from "../../scripts/lib/docs-tables.ts";
+import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
+import { ERRORS } from "../../src/errors.ts";
+import { DEAD_LETTER_REASONS } from "../../src/queues.ts";
+import { VAR_NAMES } from "../../src/settings.ts";
+
+const read = (page: string) => readFileSync(join(ROOT, page), "utf8");
+
+describe("the generated tables in docs/", () => {
+  it.each(GENERATED_PAGES)("%s is what the code says today (regenerate with: npm run docs)", (page) => {
+    const text = read(page);
+    expect(blocksIn(text).sort()).toEqual(["dead-letter-reasons", "errors", "vars"]);
+    expect(refreshTables(text)).toBe(text);
+  });
+
+  it("list every error code, var and dead-letter reason exactly once, with its status", () => {
+    const text = read("docs/operations.md");
+    for (const [code, { status }] of Object.entries(ERRORS)) {
+      expect(text.match(new RegExp(`^\\| ${status} \\| \`${code}\` \\|`, "gm"))).toHaveLength(1);
+    }
+    for (const name of VAR_NAMES) expect(text.match(new RegExp(`^\\| \`${name}\` \\|`, "gm"))).toHaveLength(1);
+    for (const reason of Object.keys(DEAD_LETTER_REASONS)) {
+      expect(text.match(new RegExp(`^\\| \`${reason}\` \\|`, "gm"))).toHaveLength(1);
+    }
+  });
+
+  it("and wrangler.toml's [vars] are exactly the vars the settings schema knows", () => {
+    const toml = read("wrangler.toml");
+    const vars = toml.slice(toml.indexOf("[vars]")).split(/^\[(?!vars)/m)[0]!;
+    expect([...vars.matchAll(/^([A-Z_]+) = /gm)].map((m) => m[1])).toEqual(VAR_NAMES);
+  });
+});
+
+describe("the docs", () => {
+  it("never cite a contract outside this repository", () => {
+    for (const page of ["README.md", "DEVELOPERS.md", ...GENERATED_PAGES]) expect(read(page)).not.toMatch(/SPEC §/);
+  });
+});
