@@ -7,7 +7,7 @@
  */
 import { getHeapStatistics } from "node:v8";
 import { batchMessages, fanOut, planMessages } from "../src/delivery/planner.ts";
-import { parseEnvelope } from "../src/extend/envelope.ts";
+import { parseCall } from "../src/extend/envelope.ts";
 import { parseSignatureHeader, verifySignature } from "../src/extend/signature.ts";
 import { compileRules } from "../src/rules/matcher.ts";
 import { validateRules } from "../src/rules/schema.ts";
@@ -60,13 +60,9 @@ const held: unknown[] = [];
 
 /** Runs one call's pipeline and keeps its results; no local of the caller's frame refers to them. */
 function holdOneCall(body: Buffer): void {
-  const parsed = parseEnvelope(body);
-  const planned = batchMessages(planMessages(parsed, fanOut(compiled, parsed.Notifications), compiled, 0));
-  held.push(
-    parsed,
-    planned,
-    planned.map((batch) => batch.map((m) => JSON.stringify(m.body))),
-  );
+  const parsed = parseCall(body);
+  const planned = batchMessages(planMessages(parsed, fanOut(compiled, parsed.envelope.Notifications), compiled, 0));
+  held.push(parsed, planned);
 }
 
 const points: MemoryPoint[] = [];
@@ -74,14 +70,14 @@ for (const shape of shapes) {
   const call = signedCall(shape.notifications, shape.notificationBytes);
   const signature = parseSignatureHeader(call.signature);
   if (typeof signature === "string") throw new Error("bad signature");
-  const envelope = parseEnvelope(call.body);
-  const fanouts = fanOut(compiled, envelope.Notifications);
-  const batches = batchMessages(planMessages(envelope, fanouts, compiled, 0));
+  const parsed = parseCall(call.body);
+  const fanouts = fanOut(compiled, parsed.envelope.Notifications);
+  const batches = batchMessages(planMessages(parsed, fanouts, compiled, 0));
   const steps = {
     verify: await time(() => verifySignature(call.body, signature, secrets)),
-    parse: await time(() => parseEnvelope(call.body)),
-    match: await time(() => fanOut(compiled, envelope.Notifications)),
-    plan: await time(() => batchMessages(planMessages(envelope, fanouts, compiled, 0))),
+    parse: await time(() => parseCall(call.body)),
+    match: await time(() => fanOut(compiled, parsed.envelope.Notifications)),
+    plan: await time(() => batchMessages(planMessages(parsed, fanouts, compiled, 0))),
     serialize: await time(() => batches.map((batch) => batch.map((m) => JSON.stringify(m.body)))),
   };
 

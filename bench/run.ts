@@ -349,10 +349,10 @@ function render(r: Results): { markdown: string; summary: string } {
       table(
         ["step", "ms/call"],
         [
-          ["parseEnvelope (UTF-8, JSON keeping the sender's digits, Zod)", fmt(p.parseMs, 3)],
-          ["for comparison: plain JSON.parse + Zod (digits not kept)", fmt(p.plainParseMs, 3)],
+          ["parseCall (UTF-8, outline of the sender's text, JSON.parse, Zod)", fmt(p.parseMs, 3)],
+          ["for comparison: JSON.parse + Zod alone (no outline)", fmt(p.plainParseMs, 3)],
           [
-            `fanOut + planMessages + batchMessages → ${p.messages} messages in ${p.batches} batch(es)`,
+            `fanOut + planMessages (message text included) + batchMessages → ${p.messages} messages in ${p.batches} batch(es)`,
             fmt(p.planMs, 3),
           ],
         ],
@@ -514,9 +514,13 @@ ${machine}
   (as \`--var\`s; same rules, everything else equal), and the baseline (bench/baseline/: own wrangler.toml with the
   relay's compatibility_date, one queue producer and a consumer with the relay's batch settings). All run all the
   time; they are loaded one after the other, rotating the order per round and concurrency so that none always runs first.
-${AGAINST === undefined ? "" : `- **${labelOf("main")}** is the relay as commit \`${AGAINST}\` has it (its own wrangler.toml as shipped there, checked out
+${
+  AGAINST === undefined
+    ? ""
+    : `- **${labelOf("main")}** is the relay as commit \`${AGAINST}\` has it (its own wrangler.toml as shipped there, checked out
   into a temporary git worktree), loaded beside this tree's relay in the same rounds, with the same rules and calls.
-`}- **Load**: autocannon from this process; every request takes the next call from a pool of distinct, pre-signed
+`
+}- **Load**: autocannon from this process; every request takes the next call from a pool of distinct, pre-signed
   bodies (fresh Id and signature each, so the relay's dedupe sees new Ids), so the generator only copies bytes.
 - **Consumers are live in every Worker**, as in production: each relay's DELIVERIES consumer delivers each call's
   three messages to a loopback receiver (own thread, answers 200 at once, counts arrivals per Worker), and the

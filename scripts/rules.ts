@@ -137,7 +137,7 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
       const validation = parseAndValidate(text);
       if (!validation.ok) {
         io.err(
-          `warning: the rules document in KV is invalid, so the relay answers 503 rules_invalid until it is fixed:`,
+          `warning: the rules document in KV is invalid, so the relay answers 503 stored_rules_invalid until it is fixed:`,
         );
         for (const issue of validation.issues) io.err(`  ${issue.path}: ${issue.message}`);
         return 1;

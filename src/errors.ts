@@ -3,7 +3,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 /**
  * Every error code the relay answers with, its HTTP status, and what it means to the person who gets it.
  * This is the one list: `RelayError` takes its status from here, and docs/operations.md's table of codes is
- * checked against it by test/errors.test.ts.
+ * checked against it by test/scripts/docs.test.ts.
  */
 export const ERRORS = {
   // The door (POST /webhook)

@@ -1,19 +1,18 @@
 import { RelayError } from "./errors.ts";
 
 /**
- * The one home for request bodies and JSON: reading a body under a byte limit, and parsing JSON so that every
- * number keeps the sender's digits. `JSON.parse` turns `12345678901234567890` into `12345678901234567000`
- * and `100.50` into `100.5`; here such a number becomes a `JSON.rawJSON` value holding its source text, which
- * `JSON.stringify` writes back unchanged (docs/delivery.md, “What a receiver gets”). Everything that reaches a
- * receiver goes through `parseJson`: the door's body, and each queue message the consumer reads.
+ * The one home for request bodies and JSON: reading a body under a byte limit, and parsing JSON text with an
+ * outline of where its parts are. The outline lets the relay hand on the sender's own text (every number
+ * with its digits, every escape, every key) instead of re-serialising what `JSON.parse` made of it
+ * (docs/delivery.md, “What a receiver gets”).
  */
 
 /** Extend's payloads nest about five levels; anything past this is refused before parsing. */
 export const MAX_DEPTH = 64;
 
 /**
- * The raw request body, refused with 413 as soon as it is known to exceed `limit` bytes: from
- * Content-Length when given, else while streaming (chunked bodies), without reading the rest.
+ * The raw request body, refused with 413 as soon as it is known to exceed `limit` bytes: from Content-Length
+ * when given, else while streaming (chunked bodies), without reading the rest.
  */
 export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
@@ -49,89 +48,145 @@ function tooLarge(limit: number): RelayError {
   });
 }
 
+/** One member of the top-level object: its key (decoded) and its text from the key's quote to the value's end. */
+export interface Member {
+  key: string;
+  start: number;
+  /** Where the value starts. */
+  value: number;
+  end: number;
+}
+
+/**
+ * Where the parts of a top-level JSON object are in its text: its members in order, and the elements of the
+ * last member named `arrayKey` when that is an array (each as [start, end)).
+ */
+export interface Outline {
+  members: Member[];
+  elements: [number, number][];
+}
+
+export interface ParsedJson {
+  value: unknown;
+  text: string;
+  outline: Outline;
+}
+
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /**
- * A request body (the sender's call or an admin request) as JSON, or a 400 saying what is wrong: not UTF-8,
- * nested past MAX_DEPTH (checked before parsing, so nothing later recurses that deep), or not JSON.
+ * A request body (the sender's call or an admin request) as JSON with its outline, or a 400 saying what is
+ * wrong: not UTF-8, nested past MAX_DEPTH (checked before parsing, so nothing later recurses that deep), or
+ * not JSON.
  */
-export function parseJsonBody(body: BufferSource): unknown {
+export function parseJsonBody(body: BufferSource, arrayKey?: string): ParsedJson {
   let text: string;
   try {
     text = utf8.decode(body);
   } catch {
     throw new RelayError("invalid_encoding", "The body is not valid UTF-8.");
   }
-  const scan = scanJson(text);
-  if (scan.tooDeep) {
+  const outline = outlineOf(text, arrayKey);
+  if (outline === "too deep") {
     throw new RelayError("nesting_too_deep", `The body nests objects or arrays more than ${MAX_DEPTH} levels deep.`);
   }
+  let value: unknown;
   try {
-    return scan.rawNumbers ? JSON.parse(text, keepDigits) : JSON.parse(text);
+    value = JSON.parse(text);
   } catch (error) {
     throw new RelayError("invalid_json", `The body is not JSON: ${(error as Error).message}`);
   }
-}
-
-/** JSON text (our own queue messages) parsed with the sender's digits kept. Throws SyntaxError. */
-export function parseJson(text: string): unknown {
-  return scanJson(text).rawNumbers ? JSON.parse(text, keepDigits) : JSON.parse(text);
-}
-
-/** A number's value as the relay compares it (a kept-digits number counts as the nearest double). */
-export function numericValue(value: unknown): unknown {
-  return JSON.isRawJSON(value) ? Number((value as { rawJSON: string }).rawJSON) : value;
-}
-
-function keepDigits(this: unknown, _key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value === "number" && context?.source !== undefined && String(value) !== context.source) {
-    return JSON.rawJSON(context.source);
-  }
-  return value;
-}
-
-/**
- * One pass over JSON text, outside strings: whether brackets nest deeper than MAX_DEPTH (stops there), and
- * whether some number might not survive `JSON.parse` digit for digit (a fraction, an exponent, `-0`, or 16
- * or more digits), so that the slower kept-digits parse runs only for such bodies.
- */
-function scanJson(text: string): { tooDeep: boolean; rawNumbers: boolean } {
-  let depth = 0;
-  let rawNumbers = false;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code === 34) {
-      // a string: skip to its closing quote
-      for (i++; i < text.length; i++) {
-        const c = text.charCodeAt(i);
-        if (c === 92) i++;
-        else if (c === 34) break;
-      }
-    } else if (code === 123 || code === 91) {
-      if (++depth > MAX_DEPTH) return { tooDeep: true, rawNumbers };
-    } else if (code === 125 || code === 93) depth--;
-    else if (!rawNumbers && (code === 45 || (code >= 48 && code <= 57))) {
-      const start = i;
-      while (i + 1 < text.length && isNumberChar(text.charCodeAt(i + 1))) i++;
-      const length = i - start + 1;
-      if (length >= 16) rawNumbers = true;
-      else {
-        for (let j = start; j <= i; j++) {
-          const c = text.charCodeAt(j);
-          if (c === 46 || c === 101 || c === 69) rawNumbers = true; // . e E
-        }
-        if (code === 45 && text.charCodeAt(start + 1) === 48) rawNumbers = true; // -0…
-      }
-    }
-  }
-  return { tooDeep: false, rawNumbers };
-}
-
-function isNumberChar(code: number): boolean {
-  return (code >= 48 && code <= 57) || code === 46 || code === 101 || code === 69 || code === 43 || code === 45;
+  return { value, text, outline };
 }
 
 /** A request's JSON body (an admin request's), within `limit` bytes and read as the door reads the sender's. */
 export async function readJsonBody(request: Request, limit: number): Promise<unknown> {
-  return parseJsonBody(await readBody(request, limit));
+  return parseJsonBody(await readBody(request, limit)).value;
+}
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+
+/** The index of the quote that closes the string opened at `open` (text.length when there is none). */
+function stringEnd(text: string, open: number): number {
+  let close = text.indexOf('"', open + 1);
+  while (close > 0) {
+    let slashes = 0;
+    for (let k = close - 1; text.charCodeAt(k) === BACKSLASH; k--) slashes++;
+    if (slashes % 2 === 0) return close;
+    close = text.indexOf('"', close + 1);
+  }
+  return text.length;
+}
+
+const isSpace = (c: number) => c === 32 || c === 10 || c === 13 || c === 9;
+
+/**
+ * One pass over JSON text, skipping strings with indexOf: "too deep" when brackets nest past MAX_DEPTH, else
+ * the outline. For text that is not JSON the outline means nothing; JSON.parse refuses such text anyway.
+ */
+function outlineOf(text: string, arrayKey: string | undefined): Outline | "too deep" {
+  const members: Member[] = [];
+  let elements: [number, number][] = [];
+  let depth = 0;
+  let topIsObject = false;
+  // Depth 1 (inside the top-level object): the member being read.
+  let keyAt = -1;
+  let key = "";
+  let valueAt = -1;
+  // Depth 2 (inside the top-level array member named arrayKey): the element being read.
+  let inArray = false;
+  let elementAt = -1;
+  let lastToken = -1; // end of the last token seen, to trim whitespace off a value's end
+
+  const endMember = (at: number) => {
+    if (keyAt >= 0 && valueAt >= 0) members.push({ key, start: keyAt, value: valueAt, end: at });
+    keyAt = valueAt = -1;
+  };
+  const endElement = (at: number) => {
+    if (elementAt >= 0) elements.push([elementAt, at]);
+    elementAt = -1;
+  };
+
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (isSpace(c)) continue;
+    if (depth === 1 && keyAt >= 0 && valueAt < 0 && c !== 58) valueAt = i; // after "key":
+    if (depth === 2 && inArray && elementAt < 0 && c !== 44 && c !== 93) elementAt = i;
+    if (c === QUOTE) {
+      const close = stringEnd(text, i);
+      if (depth === 1 && keyAt < 0) {
+        keyAt = i;
+        try {
+          key = JSON.parse(text.slice(i, close + 1)) as string;
+        } catch {
+          key = "";
+        }
+      }
+      i = close;
+    } else if (c === 123 || c === 91) {
+      // { [
+      if (depth === 0 && c === 123) topIsObject = true;
+      depth++;
+      if (depth > MAX_DEPTH) return "too deep";
+      if (depth === 2 && c === 91 && topIsObject && arrayKey !== undefined && key === arrayKey && valueAt === i) {
+        inArray = true;
+        elements = [];
+      }
+    } else if (c === 125 || c === 93) {
+      // } ]
+      if (depth === 2 && inArray) {
+        endElement(lastToken);
+        inArray = false;
+      }
+      depth--;
+      if (depth === 0 && topIsObject) endMember(lastToken);
+    } else if (c === 44) {
+      // ,
+      if (depth === 1) endMember(lastToken);
+      else if (depth === 2 && inArray) endElement(lastToken);
+    }
+    lastToken = i + 1;
+  }
+  return { members, elements };
 }

@@ -1,11 +1,9 @@
 import * as z from "zod";
 import { notificationSchema } from "./extend/envelope.ts";
-import { parseJson } from "./json.ts";
 
 /**
  * What travels on the relay's queues: their names, the delivery message and the dead-letter record, each
- * described once here. Messages are sent as JSON text (contentType "text") and read back with parseJson,
- * so numbers keep the sender's digits on the way (src/json.ts).
+ * described once here. Messages are sent as JSON text (contentType "text").
  */
 
 /** The queues, by their exact names in wrangler.toml (test/queues.test.ts checks both agree). */
@@ -17,25 +15,56 @@ export const QUEUES = {
 } as const;
 
 /**
- * One downstream request to one destination (docs/delivery.md): the sender's envelope fields, the
- * notifications matched for this destination in their original order, the routes that picked them and a
- * delivery id that is stable across attempts, replays and sender retries.
+ * One downstream request to one destination (docs/delivery.md): the request body as the text before and after
+ * its `Attempt` value (the sender's own text, src/extend/envelope.ts), which notifications of the call it
+ * holds, the routes that picked them and a delivery id that is stable across attempts, replays and sender
+ * retries.
  */
 export const deliveryMessageSchema = z.object({
-  v: z.literal(1),
+  v: z.literal(2),
   deliveryId: z.string().min(1),
   destination: z.string().min(1),
   routes: z.array(z.string()),
-  /** The sender's top-level fields except `Notifications` (Id, Attempt, Properties and any unknown ones). */
-  envelope: z.looseObject({ Id: z.string() }),
-  notifications: z.array(notificationSchema),
+  /** The sender's call Id. */
+  callId: z.string(),
+  /** The positions in the call of the notifications this request holds, in order. */
+  indices: z.array(z.int()),
+  head: z.string(),
+  tail: z.string(),
   /** Part k of n when one destination's notifications had to be split over several messages. */
   part: z.tuple([z.int(), z.int()]).optional(),
   /** When the relay accepted the sender's call (ms since epoch). */
   receivedAt: z.number(),
+  /** Attempts already made (absent: none). The next attempt is number attempts + 1. */
+  attempts: z.int().min(0).optional(),
 });
 
 export type DeliveryMessage = z.infer<typeof deliveryMessageSchema>;
+
+/** What relay 0.1 enqueued (contentType json): read so that messages in flight during an upgrade still go out. */
+const legacyMessageSchema = z.object({
+  v: z.literal(1),
+  deliveryId: z.string().min(1),
+  destination: z.string().min(1),
+  routes: z.array(z.string()),
+  envelope: z.looseObject({ Id: z.string() }),
+  notifications: z.array(notificationSchema),
+  part: z.tuple([z.int(), z.int()]).optional(),
+  receivedAt: z.number(),
+});
+
+const ATTEMPT_MARK = "\u0000attempt\u0000";
+
+function fromLegacy(legacy: z.infer<typeof legacyMessageSchema>): DeliveryMessage {
+  const { envelope, notifications, v: _, ...rest } = legacy;
+  const text = JSON.stringify({ ...envelope, Attempt: ATTEMPT_MARK, Notifications: notifications });
+  const [head, tail] = text.split(`${JSON.stringify(ATTEMPT_MARK)}`) as [string, string];
+  return { v: 2, ...rest, callId: envelope.Id, indices: notifications.map((_n, i) => i), head, tail };
+}
+
+/** The request body of a delivery's attempt number `attempt`. */
+export const bodyOf = (delivery: DeliveryMessage, attempt: number): string =>
+  `${delivery.head}${attempt}${delivery.tail}`;
 
 /** Why a delivery stopped for good; each reason's text is what docs/operations.md says of it. */
 export const DEAD_LETTER_REASONS = {
@@ -79,7 +108,7 @@ export const deadLetterSchema = z.object({
   /** `relay`: the consumer gave up on it; `queue`: Queues' own retries ran out (max_retries). */
   source: z.enum(["relay", "queue"]),
   /** The delivery message as it was enqueued; replay sends it again. Absent only when unreadable. */
-  message: deliveryMessageSchema.optional(),
+  message: z.union([deliveryMessageSchema, legacyMessageSchema.transform(fromLegacy)]).optional(),
   /** What was on the queue when it could not be read as a delivery message (JSON text, cut to RAW_LIMIT). */
   raw: z.unknown().optional(),
 });
@@ -89,7 +118,7 @@ export type DeadLetter = z.infer<typeof deadLetterSchema>;
 /**
  * Bounds of a record's own text (UTF-8 bytes), so that a record around the largest message the planner
  * accepts still fits a queue message: 126,000 + about 1,700 bytes of record fields + Queues' metadata stay
- * under 128,000 (src/delivery/planner.ts, MESSAGE_BUDGET).
+ * under 128,000 (src/delivery/planner.ts, MESSAGE_BUDGET; the record holds the message as JSON, as sent).
  */
 export const RECORD_TEXT_LIMITS = { detail: 600, lastError: 400, id: 300, raw: 100_000 } as const;
 
@@ -152,30 +181,30 @@ export function encodeMessage(body: DeliveryMessage | DeadLetter): string {
 }
 
 /**
- * A queue message body as read: JSON text parsed with the digits kept; an object (an older relay's
- * contentType "json") as is; text that is not JSON stays text (and is then unreadable).
+ * A queue message body as read: JSON text parsed; an object (an older relay's contentType "json") as is;
+ * text that is not JSON stays text (and is then unreadable).
  */
 export function decodeMessage(body: unknown): unknown {
   if (typeof body !== "string") return body;
   try {
-    return parseJson(body);
+    return JSON.parse(body);
   } catch {
     return body;
   }
 }
 
-/**
- * A delivery message, or undefined when `value` is not one. The value itself is returned, not Zod's copy,
- * so that no key of the sender's (not even `__proto__`) is dropped on the way.
- */
+/** A delivery message (or an older relay's, converted), or undefined when `value` is not one. */
 export function readDeliveryMessage(value: unknown): DeliveryMessage | undefined {
-  return deliveryMessageSchema.safeParse(value).success ? (value as DeliveryMessage) : undefined;
+  const current = deliveryMessageSchema.safeParse(value);
+  if (current.success) return current.data;
+  const legacy = legacyMessageSchema.safeParse(value);
+  return legacy.success ? fromLegacy(legacy.data) : undefined;
 }
 
-/** A dead-letter record, or the first problem that makes `value` not one (the value itself, as above). */
+/** A dead-letter record, or the first problem that makes `value` not one. */
 export function readDeadLetter(value: unknown): { record: DeadLetter } | { problem: string } {
   const parsed = deadLetterSchema.safeParse(value);
-  if (parsed.success) return { record: value as DeadLetter };
+  if (parsed.success) return { record: parsed.data };
   const issue = parsed.error.issues[0]!;
   return { problem: `${issue.path.join(".") || "the record"}: ${issue.message}` };
 }

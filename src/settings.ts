@@ -5,7 +5,7 @@ import { LOG_LEVELS, type LogLevel, log, setLogLevel } from "./log.ts";
 /**
  * The relay's vars (wrangler.toml `[vars]`): the one description of each, its default and its range. The
  * settings type, the defaults, the errors and docs/operations.md's table of vars all come from VARS (the
- * table is checked by test/settings.test.ts). An absent or empty var means its default.
+ * table is checked by test/scripts/docs.test.ts). An absent or empty var means its default.
  */
 
 const DAY = 86_400;

@@ -8,9 +8,10 @@ import { expect, vi } from "vitest";
 import signatures from "../fixtures/extend/signatures.json";
 import type { Env } from "../src/env.ts";
 import type { ErrorBody, ErrorCode } from "../src/errors.ts";
+import { bodyAround, type Envelope, parseCall } from "../src/extend/envelope.ts";
 import worker from "../src/index.ts";
 import { resetRecentIds } from "../src/ingress/dedupe.ts";
-import { type DeadLetter, type DeliveryMessage, decodeMessage, encodeMessage } from "../src/queues.ts";
+import { bodyOf, type DeadLetter, type DeliveryMessage, decodeMessage, encodeMessage } from "../src/queues.ts";
 import { resetRulesCache } from "../src/rules/store.ts";
 import { msSignature } from "./cases/signature.ts";
 
@@ -121,27 +122,53 @@ export const EXAMPLE_RULES = {
   ],
 };
 
-/** A delivery message as the door would enqueue it, for `destination`. */
-export function deliveryMessage(destination: string, overrides: Partial<DeliveryMessage> = {}): DeliveryMessage {
-  const id = freshId();
+/** The envelope fields deliveryMessage() uses unless told otherwise. */
+export const SAMPLE_NOTIFICATIONS = [
+  { Action: "OrderCreated", Details: { OrderNumber: "1", OrderType: "NormalOrder" } },
+  { Action: "OrderCancelled", Details: { OrderNumber: "2", OrderType: "NormalOrder", Note: "Åsa 😀" } },
+];
+
+/**
+ * A delivery message as the door would enqueue it for `destination`, carrying every notification of the
+ * envelope `{Id, Attempt: 3, Properties, Extra, Notifications}` (or of `call`, given as JSON text).
+ */
+export function deliveryMessage(
+  destination: string,
+  overrides: Partial<DeliveryMessage> = {},
+  call = JSON.stringify({
+    Id: freshId(),
+    Attempt: 3,
+    Properties: { NotificationId: "n-1" },
+    Extra: "kept",
+    Notifications: SAMPLE_NOTIFICATIONS,
+  }),
+): DeliveryMessage {
+  const parsed = parseCall(new TextEncoder().encode(call));
+  const indices = parsed.envelope.Notifications.map((_, i) => i);
   return {
-    v: 1,
-    deliveryId: `${id}.${destination}`,
+    v: 2,
+    deliveryId: `${parsed.envelope.Id}.${destination}`,
     destination,
     routes: ["orders"],
-    envelope: { Id: id, Attempt: 3, Properties: { NotificationId: "n-1" }, Extra: "kept" },
-    notifications: [
-      { Action: "OrderCreated", Details: { OrderNumber: "1", OrderType: "NormalOrder" } },
-      { Action: "OrderCancelled", Details: { OrderNumber: "2", OrderType: "NormalOrder", Note: "Åsa 😀" } },
-    ],
+    callId: parsed.envelope.Id,
+    indices,
+    ...bodyAround(parsed, indices),
     receivedAt: Date.parse("2026-11-28T10:00:00Z"),
     ...overrides,
   };
 }
 
+/** What the receiver of `message` gets at attempt `attempt`, parsed. */
+export function requestBody(message: DeliveryMessage, attempt = 1) {
+  return JSON.parse(bodyOf(message, attempt)) as Envelope & Record<string, unknown>;
+}
+
 /** A dead-letter record as the delivery consumer makes one (a 410 from the receiver). */
-export function deadLetterRecord(destination = "wms", deadAt = new Date().toISOString()): DeadLetter {
-  const message = deliveryMessage(destination);
+export function deadLetterRecord(
+  destination = "wms",
+  deadAt = new Date().toISOString(),
+  message = deliveryMessage(destination),
+): DeadLetter {
   return {
     kind: "dead-letter",
     deliveryId: message.deliveryId,
@@ -160,7 +187,10 @@ export function deadLetterRecord(destination = "wms", deadAt = new Date().toISOS
 
 export interface ConsumeResult {
   explicitAcks: string[];
+  /** Messages handed back to Queues (message.retry), with their delay. */
   retryMessages: { msgId: string; delaySeconds: number | undefined }[];
+  /** Messages the handler sent to DELIVERIES itself (the next attempt), decoded, with their delay. */
+  requeued: { body: DeliveryMessage; delaySeconds: number | undefined }[];
 }
 
 /**
@@ -188,14 +218,25 @@ export async function consume(
   );
   // The harness records which messages were retried but not their delay: spy on retry() for that.
   const retrySpies = batch.messages.map((m) => vi.spyOn(m, "retry"));
+  // What the handler sends to DELIVERIES is recorded, not enqueued: no test wants it delivered later.
+  const requeued: ConsumeResult["requeued"] = [];
+  const deliveries = (overrides.DELIVERIES as Env["DELIVERIES"] | undefined) ?? env.DELIVERIES;
+  const send = vi.spyOn(deliveries, "send").mockImplementation(async (body, options) => {
+    requeued.push({ body: decodeMessage(body) as DeliveryMessage, delaySeconds: options?.delaySeconds });
+    return undefined as never;
+  });
   const ctx = createExecutionContext();
-  await worker.queue(batch as MessageBatch<unknown>, { ...env, ...overrides } as Env);
+  try {
+    await worker.queue(batch as MessageBatch<unknown>, { ...env, ...overrides } as Env);
+  } finally {
+    send.mockRestore();
+  }
   const result = await getQueueResult(batch, ctx);
   const retryMessages = batch.messages.flatMap((m, i) =>
     retrySpies[i]!.mock.calls.map(([options]) => ({ msgId: m.id, delaySeconds: options?.delaySeconds })),
   );
   expect(retryMessages.map((r) => r.msgId)).toEqual(result.retryMessages.map((r) => r.msgId));
-  return { explicitAcks: result.explicitAcks, retryMessages };
+  return { explicitAcks: result.explicitAcks, retryMessages, requeued };
 }
 
 function isQueueRecord(body: unknown): body is DeliveryMessage | DeadLetter {

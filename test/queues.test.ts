@@ -52,15 +52,21 @@ describe("a dead-letter record", () => {
     // A network error with a long multi-byte message: it lands in both `detail` and `lastError`.
     vi.spyOn(globalThis, "fetch").mockRejectedValue(new TypeError(`connection reset ${"é".repeat(2000)}`));
     const send = vi.spyOn(env.DEAD_LETTERS, "send");
-    const message = deliveryMessage("big", {
-      deliveryId: `${"I".repeat(200)}.${"d".repeat(64)}.p9999`,
-      notifications: [{ Action: "OrderCreated", Details: { Note: "" } }],
-    });
-    const size = () => new TextEncoder().encode(JSON.stringify(message)).byteLength;
-    // Multi-byte text up to the planner's budget.
-    message.notifications[0]!.Details.Note = "€".repeat(Math.floor((MESSAGE_BUDGET - size()) / 3));
-    expect(size()).toBeGreaterThan(MESSAGE_BUDGET - 3);
-    expect(size()).toBeLessThanOrEqual(MESSAGE_BUDGET);
+    // Multi-byte text filling a message up to the planner's budget, under the longest delivery id there is.
+    const id = "I".repeat(200);
+    const messageWith = (note: string) =>
+      deliveryMessage(
+        "big",
+        { deliveryId: `${id}.${"d".repeat(64)}.p9999`, part: [9999, 9999] },
+        JSON.stringify({ Id: id, Attempt: 1, Notifications: [{ Action: "OrderCreated", Details: { Note: note } }] }),
+      );
+    const size = (note: string) => new TextEncoder().encode(JSON.stringify(messageWith(note))).byteLength;
+    const message = messageWith("€".repeat(Math.floor((MESSAGE_BUDGET - size("")) / 3)));
+    expect(size("")).toBeLessThan(1000);
+    expect(JSON.stringify(message).length).toBeGreaterThan(40_000);
+    const bytes = new TextEncoder().encode(JSON.stringify(message)).byteLength;
+    expect(bytes).toBeGreaterThan(MESSAGE_BUDGET - 3);
+    expect(bytes).toBeLessThanOrEqual(MESSAGE_BUDGET);
 
     const result = await consume(QUEUES.deliveries, [message]);
     // The real DEAD_LETTERS producer took it: Queues refuses a message over 128 KB.

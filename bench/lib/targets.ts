@@ -43,7 +43,11 @@ export const settingOf = (name: RelayName): string =>
     .join(", ");
 
 /** Every target, in the order the tables list them. */
-export const TARGET_NAMES: readonly TargetName[] = [...RELAY_NAMES, ...(AGAINST ? (["main"] as const) : []), "baseline"];
+export const TARGET_NAMES: readonly TargetName[] = [
+  ...RELAY_NAMES,
+  ...(AGAINST ? (["main"] as const) : []),
+  "baseline",
+];
 
 /** How the report names a target: "relay", "relay (LOG_LEVEL=warn)", …, "main (<ref>)", "baseline". */
 export const labelOf = (name: TargetName): string =>

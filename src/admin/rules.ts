@@ -2,9 +2,9 @@ import { type Context, Hono } from "hono";
 import { batchMessages, fanOut, planMessages } from "../delivery/planner.ts";
 import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
-import { envelopeOf, warehouseOf } from "../extend/envelope.ts";
+import { callOf, envelopeOf, NOTIFICATIONS, parseCall, warehouseOf } from "../extend/envelope.ts";
 import type { Issue } from "../issues.ts";
-import { readJsonBody } from "../json.ts";
+import { parseJsonBody, readBody, readJsonBody } from "../json.ts";
 import { RULES_KEY } from "../kv-keys.ts";
 import { explain, type RouteVerdict } from "../rules/explain.ts";
 import { type CompiledRules, compileRules } from "../rules/matcher.ts";
@@ -60,14 +60,19 @@ async function validateRulesDocument(c: Context<AppEnv>): Promise<Response> {
  * enqueued. Nothing is enqueued and no signature is needed.
  */
 async function dryRun(c: Context<AppEnv>): Promise<Response> {
-  const value = (await body(c)) as { envelope?: unknown; rules?: unknown; Id?: unknown } | null;
+  const parsed = parseJsonBody(await readBody(c.req.raw, c.var.settings.MAX_BODY_BYTES), NOTIFICATIONS);
+  const value = parsed.value as { envelope?: unknown; rules?: unknown; Id?: unknown } | null;
   const wrapped = typeof value === "object" && value !== null && "envelope" in value && !("Id" in value);
-  const envelope = envelopeOf(wrapped ? value.envelope : value);
+  // The envelope as sent, or (given beside rules) re-serialised: the plan's sizes come from its text.
+  const call = wrapped
+    ? parseCall(new TextEncoder().encode(JSON.stringify(envelopeOf(value.envelope))))
+    : callOf(parsed);
+  const { envelope } = call;
   const compiled: CompiledRules =
     wrapped && "rules" in value
       ? compileRules(validated(value.rules, c.env).rules)
       : await loadRules(c.env.RULES, c.var.settings.RULES_CACHE_SECONDS);
-  const messages = planMessages(envelope, fanOut(compiled, envelope.Notifications), compiled, Date.now());
+  const messages = planMessages(call, fanOut(compiled, envelope.Notifications), compiled, Date.now());
   return c.json({
     id: envelope.Id,
     notifications: envelope.Notifications.map((notification, index) => {
@@ -85,7 +90,7 @@ async function dryRun(c: Context<AppEnv>): Promise<Response> {
       deliveryId: m.body.deliveryId,
       destination: m.body.destination,
       routes: m.body.routes,
-      notifications: m.body.notifications.length,
+      notifications: m.body.indices.length,
       bytes: m.bytes,
     })),
     batches: batchMessages(messages).length,

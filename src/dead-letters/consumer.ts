@@ -7,9 +7,10 @@ import { putDeadLetter } from "./store.ts";
 
 /**
  * Retries of a record whose write fails, per queue (wrangler.toml `max_retries`, checked by
- * test/queues.test.ts). After DEAD_LETTERS' retries Queues moves the message to the backstop queue, which this
- * consumer reads too; only after the backstop's retries, about six weeks of them, would a record be dropped,
- * and every failed try before that is logged at error.
+ * test/queues.test.ts). After DEAD_LETTERS' retries (about 2 days) Queues moves the message to the backstop
+ * queue, which this consumer reads too (about 3 days more); only then would a record be dropped, and every
+ * failed try before that is logged at error. Each queue's share stays inside Queues' default retention of
+ * 4 days, so no message expires while it is still being retried.
  */
 export const DEAD_LETTER_RETRIES = { deadLetters: 100, backstop: 100 } as const;
 
@@ -53,10 +54,10 @@ export async function consumeDeadLetters(
   );
 }
 
-/** 5 s doubling to 1 h on DEAD_LETTERS; 1 h doubling to 12 h on the backstop. */
+/** 5 s doubling to 30 min on DEAD_LETTERS; every 45 min on the backstop. */
 function retryDelay(queue: "deadLetters" | "backstop", tries: number): number {
-  const [first, cap] = queue === "deadLetters" ? [5, 3600] : [3600, 43_200];
-  return Math.min(cap, first * 2 ** Math.min(Math.max(tries - 1, 0), 20));
+  if (queue === "backstop") return 2700;
+  return Math.min(1800, 5 * 2 ** Math.min(Math.max(tries - 1, 0), 20));
 }
 
 function toRecord(message: Message<unknown>): DeadLetter {

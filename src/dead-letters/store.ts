@@ -1,7 +1,6 @@
 import { batchMessages, type PlannedMessage, utf8Length } from "../delivery/planner.ts";
-import { parseJson } from "../json.ts";
 import { DEAD_LETTER_PREFIX, deadLetterKey } from "../kv-keys.ts";
-import { type DeadLetter, type DeliveryMessage, encodeMessage, readDeadLetter } from "../queues.ts";
+import { type DeadLetter, encodeMessage, readDeadLetter } from "../queues.ts";
 
 /** Dead-letter records in STATE: the record as JSON text under `dead:<deliveryId>`, a summary in KV metadata. */
 
@@ -41,7 +40,7 @@ export async function getDeadLetter(
   if (text === null) return null;
   let json: unknown;
   try {
-    json = parseJson(text);
+    json = JSON.parse(text);
   } catch {
     return { unreadable: "it is not JSON" };
   }
@@ -179,17 +178,19 @@ export async function replayDeadLetters(
   records: readonly DeadLetter[],
 ): Promise<ReplayResult> {
   const skipped: ReplayResult["skipped"] = [];
-  const planned: (PlannedMessage & { text: string })[] = [];
+  const planned: PlannedMessage[] = [];
   for (const record of records) {
     if (record.message === undefined) {
       skipped.push({ deliveryId: record.deliveryId, reason: "the record holds no readable delivery message" });
       continue;
     }
-    const text = encodeMessage(record.message);
-    planned.push({ body: record.message as DeliveryMessage, bytes: utf8Length(text), text });
+    // Attempts start afresh: the message goes out as the door first enqueued it.
+    const { attempts: _, ...message } = record.message;
+    const text = encodeMessage(message);
+    planned.push({ body: message, bytes: utf8Length(text), text });
   }
   const replayed: string[] = [];
-  const batches = batchMessages(planned) as (PlannedMessage & { text: string })[][];
+  const batches = batchMessages(planned);
   for (const [i, batch] of batches.entries()) {
     try {
       await env.DELIVERIES.sendBatch(batch.map((m) => ({ body: m.text, contentType: "text" as const })));

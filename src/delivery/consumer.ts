@@ -62,12 +62,13 @@ async function handle(
   slots: Slots,
 ): Promise<void> {
   const delivery = readDeliveryMessage(decodeMessage(message.body));
-  const verdict = await decide(message, delivery, env, settings, destinations, slots);
-  const ids = { deliveryId: delivery?.deliveryId, destination: delivery?.destination, attempt: message.attempts };
+  const attempt = (delivery?.attempts ?? 0) + 1;
+  const verdict = await decide(message, delivery, attempt, env, settings, destinations, slots);
+  const ids = { deliveryId: delivery?.deliveryId, destination: delivery?.destination, attempt };
   try {
     if (verdict.kind === "delivered") message.ack();
-    else if (verdict.kind === "retry") message.retry({ delaySeconds: verdict.delaySeconds });
-    else await giveUp(env, message, delivery, verdict);
+    else if (verdict.kind === "retry") await retry(env, message, delivery!, attempt, verdict.delaySeconds);
+    else await giveUp(env, message, delivery, attempt, verdict);
   } catch (error) {
     // Only a failure to reach DEAD_LETTERS gets here (decide() never throws): keep the message rather than lose it.
     log("error", "dead_letter_send_failed", { ...ids, messageId: message.id, error: describe(error) });
@@ -82,12 +83,13 @@ async function handle(
 async function decide(
   message: Message<unknown>,
   delivery: DeliveryMessage | undefined,
+  attempt: number,
   env: Env,
   settings: Settings,
   destinations: Record<string, Destination>,
   slots: Slots,
 ): Promise<Verdict> {
-  const attempt = message.attempts;
+  let maxAttempts = 1;
   try {
     if (delivery === undefined) {
       throw new GiveUp("unreadable_message", "The queue message is not a delivery message this relay can read.");
@@ -107,6 +109,7 @@ async function decide(
         `Destination "${delivery.destination}" is disabled; enable it and replay.`,
       );
     }
+    maxAttempts = destination.maxAttempts;
     const prepared = await prepareRequest(delivery, destination, attempt, env, Math.floor(Date.now() / 1000));
     const release = await slots.acquire();
     const started = Date.now();
@@ -148,9 +151,14 @@ async function decide(
       return { kind: "dead", reason: error.reason, detail: error.message, fields: { reason: error.reason } };
     }
     // A bug, not the receiver's doing: counted as a failed attempt, so it ends as a dead letter, never a loop.
-    log("error", "delivery_failed_unexpectedly", { messageId: message.id, error: describe(error) });
-    const delaySeconds = nextDelaySeconds({ kind: "retry", reason: "relay error" }, attempt, settings.RETRY_SCHEDULE);
-    return { kind: "retry", delaySeconds, fields: { error: "relay error", delaySeconds } };
+    const reason = `relay error: ${describe(error)}`;
+    log("error", "delivery_failed_unexpectedly", { messageId: message.id, error: reason });
+    if (attempt < maxAttempts) {
+      const delaySeconds = nextDelaySeconds({ kind: "retry", reason }, attempt, settings.RETRY_SCHEDULE);
+      return { kind: "retry", delaySeconds, fields: { error: reason, delaySeconds } };
+    }
+    const detail = `Attempt ${attempt} of ${maxAttempts} failed (${reason}); no attempts are left.`;
+    return { kind: "dead", reason: "attempts_exhausted", detail, lastError: reason, fields: { error: reason } };
   }
 }
 
@@ -169,11 +177,33 @@ async function send({ request, secrets }: PreparedRequest, timeoutMs: number): P
   }
 }
 
+/**
+ * The next attempt goes on the queue as a new message that counts the attempts made, so that a message Queues
+ * hands over again (a deferred batch, a crash) is never counted as another attempt. Should that send fail,
+ * Queues' own retry takes over (the same attempt is then made again).
+ */
+async function retry(
+  env: Env,
+  message: Message<unknown>,
+  delivery: DeliveryMessage,
+  attempt: number,
+  delaySeconds: number,
+): Promise<void> {
+  try {
+    await env.DELIVERIES.send(encodeMessage({ ...delivery, attempts: attempt }), { contentType: "text", delaySeconds });
+    message.ack();
+  } catch (error) {
+    log("warn", "retry_send_failed", { deliveryId: delivery.deliveryId, attempt, error: describe(error) });
+    message.retry({ delaySeconds });
+  }
+}
+
 /** The one way a delivery ends as a dead letter: the record goes to DEAD_LETTERS, then the message is acked. */
 async function giveUp(
   env: Env,
   message: Message<unknown>,
   delivery: DeliveryMessage | undefined,
+  attempts: number,
   failure: Extract<Verdict, { kind: "dead" }>,
 ): Promise<void> {
   const record = deadLetter({
@@ -183,8 +213,8 @@ async function giveUp(
     detail: failure.detail,
     lastStatus: failure.lastStatus,
     lastError: failure.lastError,
-    attempts: message.attempts,
-    firstAttemptAt: message.timestamp,
+    attempts: delivery === undefined ? 0 : attempts,
+    firstAttemptAt: delivery === undefined ? message.timestamp : new Date(delivery.receivedAt),
     at: new Date(),
     source: "relay",
     message: delivery,

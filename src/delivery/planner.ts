@@ -1,5 +1,5 @@
 import { RelayError } from "../errors.ts";
-import type { Envelope, Notification } from "../extend/envelope.ts";
+import { bodyAround, type Call, type Notification, notificationText } from "../extend/envelope.ts";
 import type { DeliveryMessage } from "../queues.ts";
 import type { CompiledRules } from "../rules/matcher.ts";
 
@@ -42,7 +42,9 @@ export function fanOut(compiled: CompiledRules, notifications: readonly Notifica
 
 export interface PlannedMessage {
   body: DeliveryMessage;
-  /** Its JSON size in bytes, as Queues counts it (without metadata). */
+  /** The message as sent: JSON text. */
+  text: string;
+  /** Its size in bytes, as Queues counts it (without metadata). */
   bytes: number;
 }
 
@@ -53,55 +55,64 @@ export interface PlannedMessage {
  * retry of the same call produces the same ids and receivers can deduplicate.
  */
 export function planMessages(
-  envelope: Envelope,
+  call: Call,
   fanouts: readonly Fanout[],
   compiled: CompiledRules,
   receivedAt: number,
 ): PlannedMessage[] {
-  const { Notifications: notifications, ...fields } = envelope;
+  const id = call.envelope.Id;
+  // What one more notification adds to a message: its text inside the escaped body, a comma there, and its
+  // position in `indices` with a comma.
   const sizes = new Map<number, number>();
   const sizeOf = (index: number): number => {
     let size = sizes.get(index);
     if (size === undefined) {
-      size = utf8Length(JSON.stringify(notifications[index]!));
+      size = utf8Length(JSON.stringify(notificationText(call, index))) - 2 + 1 + String(index).length + 1;
       sizes.set(index, size);
     }
     return size;
   };
-
-  const planned: PlannedMessage[] = [];
-  for (const { destination, indices, routes } of fanouts) {
-    const base = (deliveryId: string): DeliveryMessage => ({
-      v: 1,
+  const message = (
+    destination: string,
+    routes: string[],
+    deliveryId: string,
+    indices: number[],
+    part?: [number, number],
+  ): PlannedMessage => {
+    const body: DeliveryMessage = {
+      v: 2,
       deliveryId,
       destination,
       routes,
-      envelope: fields,
-      notifications: [],
+      callId: id,
+      indices,
+      ...bodyAround(call, indices),
+      ...(part !== undefined && { part }),
       receivedAt,
-    });
-    const emptySize = (deliveryId: string, part?: [number, number]) =>
-      utf8Length(JSON.stringify({ ...base(deliveryId), ...(part && { part }) }));
+    };
+    const text = JSON.stringify(body);
+    return { body, text, bytes: utf8Length(text) };
+  };
 
+  const planned: PlannedMessage[] = [];
+  for (const { destination, indices, routes } of fanouts) {
     if (compiled.rules.destinations[destination]?.mode === "single") {
       for (const index of indices) {
-        const body = base(`${envelope.Id}.${destination}.n${index}`);
-        body.notifications = [notifications[index]!];
-        const bytes = emptySize(body.deliveryId) + sizeOf(index);
-        if (bytes > MESSAGE_BUDGET) throw tooLarge(index, bytes);
-        planned.push({ body, bytes });
+        const single = message(destination, routes, `${id}.${destination}.n${index}`, [index]);
+        if (single.bytes > MESSAGE_BUDGET) throw tooLarge(index, single.bytes);
+        planned.push(single);
       }
       continue;
     }
 
     // Envelope mode: greedily fill parts in order. Ids and part numbers are sized generously first
     // (`.p9999`, [9999, 9999]) so that the final, shorter ones never push a part over budget.
-    const overhead = emptySize(`${envelope.Id}.${destination}.p9999`, [9999, 9999]);
+    const overhead = message(destination, routes, `${id}.${destination}.p9999`, [], [9999, 9999]).bytes;
     const parts: number[][] = [];
     let current: number[] = [];
     let currentBytes = overhead;
     for (const index of indices) {
-      const size = sizeOf(index) + 1; // and a comma
+      const size = sizeOf(index);
       if (overhead + size > MESSAGE_BUDGET) throw tooLarge(index, overhead + size);
       if (current.length > 0 && currentBytes + size > MESSAGE_BUDGET) {
         parts.push(current);
@@ -114,11 +125,8 @@ export function planMessages(
     parts.push(current);
     parts.forEach((part, k) => {
       const split = parts.length > 1;
-      const body = base(split ? `${envelope.Id}.${destination}.p${k + 1}` : `${envelope.Id}.${destination}`);
-      body.notifications = part.map((index) => notifications[index]!);
-      if (split) body.part = [k + 1, parts.length];
-      const bytes = emptySize(body.deliveryId, body.part) + part.reduce((sum, i) => sum + sizeOf(i) + 1, 0);
-      planned.push({ body, bytes });
+      const deliveryId = split ? `${id}.${destination}.p${k + 1}` : `${id}.${destination}`;
+      planned.push(message(destination, routes, deliveryId, part, split ? [k + 1, parts.length] : undefined));
     });
   }
   return planned;

@@ -1,7 +1,7 @@
 import { version } from "../../package.json";
 import { signBody } from "../extend/signature.ts";
 import { hmacKey, InvalidKeyError } from "../hmac.ts";
-import type { DeadLetterReason, DeliveryMessage } from "../queues.ts";
+import { bodyOf, type DeadLetterReason, type DeliveryMessage } from "../queues.ts";
 import type { Destination } from "../rules/schema.ts";
 import { isRelaySecret, secretValue } from "../secrets.ts";
 
@@ -25,8 +25,8 @@ export interface PreparedRequest {
 }
 
 /**
- * The downstream request (docs/delivery.md): the sender's envelope shape with only this delivery's
- * notifications, the relay's headers, the destination's headers and the signature over the exact bytes.
+ * The downstream request (docs/delivery.md): the sender's own text with only this delivery's notifications
+ * and the relay's Attempt, the relay's headers, the destination's headers and the signature over the bytes.
  * Every secret is checked before anything is built, so a value that cannot be sent never reaches the
  * runtime (whose warnings would print it): GiveUp `secret_*` instead, naming the secret, never its value.
  */
@@ -59,9 +59,7 @@ export async function prepareRequest(
     );
   }
 
-  const body = encoder.encode(
-    JSON.stringify({ ...delivery.envelope, Attempt: attempt, Notifications: delivery.notifications }),
-  );
+  const body = encoder.encode(bodyOf(delivery, attempt));
   const headers: Record<string, string> = {
     "Content-Type": "application/json",
     "User-Agent": USER_AGENT,

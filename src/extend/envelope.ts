@@ -1,7 +1,7 @@
 import * as z from "zod";
 import { RelayError } from "../errors.ts";
 import { issuesOf } from "../issues.ts";
-import { parseJsonBody } from "../json.ts";
+import { type Outline, type ParsedJson, parseJsonBody } from "../json.ts";
 
 /**
  * The sender's envelope (docs/delivery.md). Unknown fields are kept at every level: the schema only checks,
@@ -34,12 +34,70 @@ export const envelopeSchema = z.looseObject({
 export type Notification = z.infer<typeof notificationSchema>;
 export type Envelope = z.infer<typeof envelopeSchema>;
 
-/** The envelope in a request body, or a 400 naming what is wrong with it. */
-export function parseEnvelope(body: BufferSource): Envelope {
-  return envelopeOf(parseJsonBody(body));
+/**
+ * A sender's call: the envelope as parsed (for checking and routing), and its text with the outline of where
+ * each top-level member and each notification is, so that deliveries carry the sender's own text.
+ */
+export interface Call {
+  envelope: Envelope;
+  text: string;
+  outline: Outline;
 }
 
-/** The envelope in an already parsed JSON value (the dry run's), or a 400 naming what is wrong with it. */
+/** The call in a request body, or a 400 naming what is wrong with it. */
+export function parseCall(body: BufferSource): Call {
+  return callOf(parseJsonBody(body, NOTIFICATIONS));
+}
+
+/** The member whose elements parseJsonBody must locate for callOf. */
+export const NOTIFICATIONS = "Notifications";
+
+/** The call in JSON parsed with the outline of its Notifications, or a 400 naming what is wrong with it. */
+export function callOf({ value, text, outline }: ParsedJson): Call {
+  const envelope = envelopeOf(value);
+  if (outline.elements.length !== envelope.Notifications.length) {
+    // Only text that JSON.parse reads differently from the outline could get here; it is not the sender's JSON.
+    throw new RelayError("invalid_json", "The body's Notifications could not be located in its text.");
+  }
+  return { envelope, text, outline };
+}
+
+/** The text of notification `index` as the sender wrote it. */
+export function notificationText(call: Call, index: number): string {
+  const [start, end] = call.outline.elements[index]!;
+  return call.text.slice(start, end);
+}
+
+/**
+ * The body a destination receives for the notifications at `indices`, as the text before and after the
+ * `Attempt` value: the sender's members in the sender's order and words, `Attempt` set by the relay at each
+ * attempt, and `Notifications` holding only those notifications (docs/delivery.md, “What a receiver gets”).
+ * Members the sender wrote twice keep only their last `Attempt` and `Notifications`, which are what a JSON
+ * reader takes; every other member is passed on as written.
+ */
+export function bodyAround(call: Call, indices: readonly number[]): { head: string; tail: string } {
+  const members = call.outline.members;
+  const last = (key: string) => members.findLastIndex((m) => m.key === key);
+  const attempt = last("Attempt");
+  const notifications = last("Notifications");
+  const parts: string[] = [];
+  let attemptPart = -1;
+  members.forEach((member, i) => {
+    if (member.key === "Attempt" && i !== attempt) return;
+    if (member.key === "Notifications" && i !== notifications) return;
+    if (i === notifications) {
+      if (attempt < 0) attemptPart = parts.push("") - 1;
+      parts.push(`"Notifications":[${indices.map((index) => notificationText(call, index)).join(",")}]`);
+    } else if (i === attempt) attemptPart = parts.push("") - 1;
+    else parts.push(call.text.slice(member.start, member.end));
+  });
+  return {
+    head: `{${[...parts.slice(0, attemptPart), ""].join(",")}"Attempt":`,
+    tail: `${["", ...parts.slice(attemptPart + 1)].join(",")}}`,
+  };
+}
+
+/** The envelope in an already parsed JSON value, or a 400 naming what is wrong with it. */
 export function envelopeOf(value: unknown): Envelope {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new RelayError("invalid_envelope", "The body must be a JSON object (an Extend Commerce envelope).", {

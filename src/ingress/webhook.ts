@@ -2,11 +2,10 @@ import { type Context, Hono } from "hono";
 import { batchMessages, fanOut, planMessages } from "../delivery/planner.ts";
 import type { AppEnv } from "../env.ts";
 import { describe, errorResponse, RelayError } from "../errors.ts";
-import { parseEnvelope } from "../extend/envelope.ts";
+import { parseCall } from "../extend/envelope.ts";
 import { parseSignatureHeader, SIGNATURE_HEADER, verifySignature } from "../extend/signature.ts";
 import { readBody } from "../json.ts";
 import { log } from "../log.ts";
-import { encodeMessage } from "../queues.ts";
 import { loadRules } from "../rules/store.ts";
 import { remember, wasSeen } from "./dedupe.ts";
 
@@ -40,7 +39,8 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
     throw new RelayError("signature_invalid", `The ${SIGNATURE_HEADER} header does not match the body.`);
   }
 
-  const envelope = parseEnvelope(body);
+  const call = parseCall(body);
+  const { envelope } = call;
   const receivedAt = Date.now();
   const [seen, compiled] = await Promise.all([
     wasSeen(env.STATE, envelope.Id, envelope.Attempt, settings.DEDUP_TTL_SECONDS),
@@ -51,11 +51,11 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
     return c.json({ status: "duplicate", id: envelope.Id } satisfies IngressAnswer, 200);
   }
 
-  const messages = planMessages(envelope, fanOut(compiled, envelope.Notifications), compiled, receivedAt);
+  const messages = planMessages(call, fanOut(compiled, envelope.Notifications), compiled, receivedAt);
   try {
     await Promise.all(
       batchMessages(messages).map((batch) =>
-        env.DELIVERIES.sendBatch(batch.map((m) => ({ body: encodeMessage(m.body), contentType: "text" as const }))),
+        env.DELIVERIES.sendBatch(batch.map((m) => ({ body: m.text, contentType: "text" as const }))),
       ),
     );
   } catch (error) {

@@ -1,5 +1,4 @@
 import { type Notification, warehouseOf } from "../extend/envelope.ts";
-import { numericValue } from "../json.ts";
 import type { Condition, Route, Rules } from "./schema.ts";
 
 /**
@@ -110,17 +109,14 @@ function mergeInOrder(lists: (readonly CompiledRoute[])[]): readonly CompiledRou
   return [...seen].sort((a, b) => a.index - b.index);
 }
 
-/**
- * The value at a dot path such as `Details.Order.Warehouse`, or undefined. A number kept with the sender's
- * digits (src/json.ts) counts as its value, so `100.50` equals a condition of `100.5`.
- */
+/** The value at a dot path such as `Details.Order.Warehouse`, or undefined. */
 export function valueAt(root: unknown, path: readonly string[]): unknown {
   let value = root;
   for (const key of path) {
     if (typeof value !== "object" || value === null || !Object.hasOwn(value, key)) return undefined;
     value = (value as Record<string, unknown>)[key];
   }
-  return numericValue(value);
+  return value;
 }
 
 function compileWhere(where: Route["where"]): Predicate[] {

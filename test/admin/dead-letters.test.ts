@@ -4,7 +4,7 @@ import type { BulkReplayAnswer } from "../../src/admin/dead-letters.ts";
 import { REPLAY_BATCH } from "../../src/dead-letters/store.ts";
 import { BATCH_BUDGET, BATCH_MESSAGES } from "../../src/delivery/planner.ts";
 import { type DeadLetter, type DeliveryMessage, decodeMessage, QUEUES } from "../../src/queues.ts";
-import { admin, consume, deadLetterRecord, EXAMPLE_RULES, putRules } from "../helpers.ts";
+import { admin, consume, deadLetterRecord, deliveryMessage, EXAMPLE_RULES, envelope, putRules } from "../helpers.ts";
 
 let delivered: Request[];
 beforeEach(async () => {
@@ -173,11 +173,8 @@ describe("the dead-letter admin API", () => {
 describe("bulk replay", () => {
   /** A dead letter whose message is about `bytes` long. */
   function sized(bytes: number): DeadLetter {
-    const record = deadLetterRecord();
-    record.message!.notifications = [
-      { Action: "OrderCreated", Details: { OrderNumber: "1", Note: "x".repeat(bytes) } },
-    ];
-    return record;
+    const call = envelope([{ Action: "OrderCreated", Details: { OrderNumber: "1", Note: "x".repeat(bytes) } }]);
+    return deadLetterRecord("wms", undefined, deliveryMessage("wms", {}, call));
   }
 
   it("replays any backlog in calls of bounded work, batches within Queues' limits, answering more until done", async () => {

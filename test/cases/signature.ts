@@ -1,6 +1,6 @@
 /**
  * The ways a call's `ms-signature` can be wrong, and what the door answers each: written once, run both in
- * workerd (test/ingress/webhook.test.ts) and over real HTTP against `wrangler dev` (test/e2e/bad-input.test.ts).
+ * workerd (test/ingress/bad-input.test.ts) and over real HTTP against `wrangler dev` (test/e2e/bad-input.test.ts).
  * Signatures are made with node:crypto, independently of the relay's WebCrypto code.
  */
 import { createHmac } from "node:crypto";

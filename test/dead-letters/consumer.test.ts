@@ -88,7 +88,7 @@ describe("the dead-letter consumer", () => {
       attempts: DEAD_LETTER_RETRIES.backstop,
       env: { STATE: failing },
     });
-    expect(result.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 43_200 }]);
+    expect(result.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 2700 }]);
     expect(JSON.parse(String(error.mock.calls[0]![0]))).toMatchObject({
       event: "dead_letter_dropped",
       queue: "backstop",

@@ -7,7 +7,17 @@ import { MAX_CONNECTIONS } from "../../src/delivery/consumer.ts";
 import { GiveUp, prepareRequest } from "../../src/delivery/request.ts";
 import { type DeadLetter, QUEUES } from "../../src/queues.ts";
 import type { Destination } from "../../src/rules/schema.ts";
-import { consume, deliveryMessage, EXAMPLE_RULES, freshId, putRules, sentBodies, signedPost } from "../helpers.ts";
+import {
+  type ConsumeResult,
+  consume,
+  deliveryMessage,
+  EXAMPLE_RULES,
+  freshId,
+  putRules,
+  SAMPLE_NOTIFICATIONS,
+  sentBodies,
+  signedPost,
+} from "../helpers.ts";
 
 const RULES = {
   ...EXAMPLE_RULES,
@@ -39,8 +49,15 @@ beforeEach(async () => {
 });
 afterEach(() => vi.restoreAllMocks());
 
-const deliver = (messages: unknown[], attempts = 1, overrides = {}) =>
-  consume(QUEUES.deliveries, messages, { attempts, env: overrides });
+/** Runs the consumer on `messages` as their attempt number `attempt`. */
+const deliver = (messages: unknown[], attempt = 1, overrides = {}) =>
+  consume(
+    QUEUES.deliveries,
+    messages.map((m) => (typeof m === "object" && m !== null && "head" in m ? { ...m, attempts: attempt - 1 } : m)),
+    { env: overrides },
+  );
+/** The delays of the next attempts the consumer put on the queue. */
+const delays = (result: ConsumeResult) => result.requeued.map((r) => r.delaySeconds);
 /** A destination's defaults, as the schema fills them in. */
 const DEFAULTS = {
   signing: { scheme: "none" },
@@ -63,11 +80,11 @@ describe("the request a destination receives", () => {
     expect(request.url).toBe("https://wms.test/extend");
     expect(request.redirect).toBe("manual");
     expect(JSON.parse(text(body))).toEqual({
-      Id: message.envelope.Id,
+      Id: message.callId,
       Attempt: 2,
       Properties: { NotificationId: "n-1" },
       Extra: "kept",
-      Notifications: message.notifications,
+      Notifications: SAMPLE_NOTIFICATIONS,
     });
     expect(request.headers.get("content-type")).toBe("application/json");
     expect(request.headers.get("user-agent")).toBe(`extend-relay/${version}`);
@@ -87,32 +104,42 @@ describe("the request a destination receives", () => {
     expect(Math.abs(Number(request.headers.get("webhook-timestamp")) - Date.now() / 1000)).toBeLessThan(60);
     const headers = Object.fromEntries(request.headers);
     const verified = new Webhook(env.SHOP_SECRET).verify(text(body), headers);
-    expect(verified).toMatchObject({ Id: message.envelope.Id, Notifications: message.notifications });
+    expect(verified).toMatchObject({ Id: message.callId, Notifications: SAMPLE_NOTIFICATIONS });
     expect(() => new Webhook(`whsec_${btoa("another secret entirely")}`).verify(text(body), headers)).toThrow();
   });
 
-  it("keeps the sender's digits: big integers, trailing zeros and exponents arrive as written", async () => {
-    const body = `{"Id":"${freshId()}","Attempt":1,"Properties":{"NotificationId":"n"},"Notifications":[{"Action":"OrderCreated","Details":{"OrderNumber":12345678901234567890,"OrderType":"NormalOrder","Amount":100.50,"Scale":1.0e2,"Zero":-0,"Plain":42}}]}`;
+  it("passes on the sender's own text: digits, escapes, key order, repeated keys and line ends as written", async () => {
+    const notification = `{"Action":"OrderCreated",\r\n  "Details":{"OrderNumber":12345678901234567890,"OrderType":"NormalOrder","Amount":100.50,"Scale":1.0e2,"Zero":-0,"Name":"\\u00c5sa \\/ \\"A\\"","Dup":1,"Dup":2}}`;
+    const other = '{"Action":"CustomerCreated","Details":{"CustomerNumber":"7"}}';
+    const id = freshId();
+    const body = `{"Id":"${id}", "Top":1.50, "Attempt":1,"Properties":{"NotificationId":"n"},"Notifications":[${other},\r\n ${notification}]}`;
     expect((await signedPost(body)).status).toBe(202);
     await vi.waitFor(
       () => expect(captured.some(({ request }) => request.url === "https://wms.test/extend")).toBe(true),
-      {
-        timeout: 15_000,
-        interval: 50,
-      },
+      { timeout: 15_000, interval: 50 },
     );
     const sent = text(captured.find(({ request }) => request.url === "https://wms.test/extend")!.body);
-    expect(sent).toContain('"OrderNumber":12345678901234567890,');
-    expect(sent).toContain('"Amount":100.50,');
-    expect(sent).toContain('"Scale":1.0e2,');
-    expect(sent).toContain('"Zero":-0,');
-    expect(sent).toContain('"Plain":42}');
+    // Only the notification routed to wms, exactly as written; the relay's Attempt in the sender's place.
+    expect(sent).toBe(
+      `{"Id":"${id}","Top":1.50,"Attempt":1,"Properties":{"NotificationId":"n"},"Notifications":[${notification}]}`,
+    );
   });
 
-  it("reads a message an older relay sent as a JSON object (contentType json)", async () => {
-    const result = await consume(QUEUES.deliveries, [deliveryMessage("wms")], { encode: false });
+  it("reads a message an older relay enqueued (version 1, contentType json)", async () => {
+    const id = freshId();
+    const legacy = {
+      v: 1,
+      deliveryId: `${id}.wms`,
+      destination: "wms",
+      routes: ["orders"],
+      envelope: { Id: id, Attempt: 1, Properties: { NotificationId: "n" } },
+      notifications: SAMPLE_NOTIFICATIONS,
+      receivedAt: Date.now(),
+    };
+    const result = await consume(QUEUES.deliveries, [legacy], { encode: false });
     expect(result.explicitAcks).toEqual(["m0"]);
-    expect(captured).toHaveLength(1);
+    expect(JSON.parse(text(captured[0]!.body))).toEqual({ ...legacy.envelope, Notifications: SAMPLE_NOTIFICATIONS });
+    expect(captured[0]!.request.headers.get("x-relay-delivery-id")).toBe(`${id}.wms`);
   });
 });
 
@@ -121,17 +148,19 @@ describe("outcomes", () => {
     answer = () => new Response("no", { status });
     const result = await deliver([deliveryMessage("wms")]);
     // RETRY_SCHEDULE is "1,2,3" in tests: attempt 1 waits 1 s ± 20%, which rounds to 1.
-    expect(result.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 1 }]);
-    expect(result.explicitAcks).toEqual([]);
+    expect(delays(result)).toEqual([1]);
+    expect(result.requeued[0]!.body).toMatchObject({ deliveryId: result.requeued[0]!.body.deliveryId, attempts: 1 });
+    expect(result.explicitAcks).toEqual(["m0"]);
+    expect(result.retryMessages).toEqual([]);
     expect(deadLetterSend).not.toHaveBeenCalled();
   });
 
   it("honours a Retry-After longer than the backoff, in seconds and as an HTTP date", async () => {
     answer = () => new Response("slow down", { status: 429, headers: { "Retry-After": "120" } });
-    expect((await deliver([deliveryMessage("wms")])).retryMessages).toEqual([{ msgId: "m0", delaySeconds: 120 }]);
+    expect(delays(await deliver([deliveryMessage("wms")]))).toEqual([120]);
     const inFiveMinutes = new Date(Date.now() + 300_000).toUTCString();
     answer = () => new Response("down", { status: 503, headers: { "Retry-After": inFiveMinutes } });
-    const [retry] = (await deliver([deliveryMessage("wms")])).retryMessages;
+    const [retry] = (await deliver([deliveryMessage("wms")])).requeued;
     expect(retry!.delaySeconds).toBeGreaterThanOrEqual(298);
     expect(retry!.delaySeconds).toBeLessThanOrEqual(300);
   });
@@ -141,7 +170,7 @@ describe("outcomes", () => {
     async (retryAfter) => {
       answer = () => new Response("busy", { status: 503, headers: { "Retry-After": retryAfter } });
       // Attempt 3 of the test schedule "1,2,3": 3 s ± 20 %.
-      const [retry] = (await deliver([deliveryMessage("wms")], 3)).retryMessages;
+      const [retry] = (await deliver([deliveryMessage("wms")], 3)).requeued;
       expect(retry!.delaySeconds).toBeGreaterThanOrEqual(2);
       expect(retry!.delaySeconds).toBeLessThanOrEqual(4);
     },
@@ -176,7 +205,7 @@ describe("outcomes", () => {
       throw new TypeError("Network connection lost.");
     };
     const result = await deliver([deliveryMessage("wms")]);
-    expect(result.retryMessages).toHaveLength(1);
+    expect(delays(result)).toHaveLength(1);
   });
 
   it("gives up after the destination's timeout and retries", async () => {
@@ -187,14 +216,14 @@ describe("outcomes", () => {
     const started = Date.now();
     const result = await deliver([deliveryMessage("slow")]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
-    expect(result.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 1 }]);
+    expect(delays(result)).toEqual([1]);
   });
 
   it("dead-letters when maxAttempts is used up, and the record lands in STATE", async () => {
     answer = () => new Response("down", { status: 503 });
     const message = deliveryMessage("slow"); // maxAttempts 3
     const result = await deliver([message], 3);
-    expect(result.retryMessages).toEqual([]);
+    expect(result.requeued).toEqual([]);
     expect(result.explicitAcks).toEqual(["m0"]);
     const [record] = deadLetters();
     expect(record).toMatchObject({ reason: "attempts_exhausted", attempts: 3, lastStatus: 503 });
@@ -246,6 +275,7 @@ describe("outcomes", () => {
     const result = await deliver([deliveryMessage("wms")]);
     expect(result.explicitAcks).toEqual([]);
     expect(result.retryMessages).toHaveLength(1);
+    expect(result.requeued).toEqual([]);
   });
 
   it("settles each message of a batch on its own, concurrently", async () => {
@@ -259,8 +289,8 @@ describe("outcomes", () => {
       return new Response(null, { status: request.url.startsWith("https://shop.test") ? 500 : 200 });
     };
     const result = await deliver([deliveryMessage("wms"), deliveryMessage("shop"), deliveryMessage("wms")]);
-    expect(result.explicitAcks.sort()).toEqual(["m0", "m2"]);
-    expect(result.retryMessages).toEqual([{ msgId: "m1", delaySeconds: 1 }]);
+    expect(result.explicitAcks.sort()).toEqual(["m0", "m1", "m2"]);
+    expect(result.requeued.map((r) => [r.body.destination, r.delaySeconds])).toEqual([["shop", 1]]);
     expect(maxInFlight).toBe(3);
   });
 });
@@ -287,7 +317,7 @@ describe("secrets at delivery", () => {
     const { result, logged } = await deliverWithHeaderSecret(value);
     expect(fetchSpy).not.toHaveBeenCalled();
     expect(result.explicitAcks).toEqual(["m0"]);
-    expect(result.retryMessages).toEqual([]);
+    expect(result.requeued).toEqual([]);
     const [record] = deadLetters();
     expect(record).toMatchObject({ reason: "secret_invalid", attempts: 1 });
     expect(record!.detail).toContain("HOOK_KEY");
@@ -355,7 +385,7 @@ describe("secrets at delivery", () => {
     };
     const warn = vi.spyOn(console, "warn");
     const result = await deliver([deliveryMessage("slack")], 3, { SLACK_URL: hook, RETRY_SCHEDULE: "1" });
-    expect(result.retryMessages).toHaveLength(1);
+    expect(delays(result)).toHaveLength(1);
     const logged = warn.mock.calls.map((call) => call.join(" ")).join("\n");
     expect(logged).toContain("[secret SLACK_URL]");
     expect(logged).not.toContain("XXXXSECRET");
@@ -390,7 +420,7 @@ describe("connections", () => {
     const messages = Array.from({ length: 10 }, () => deliveryMessage("slow"));
     const result = await deliver(messages);
     expect(most).toBeLessThanOrEqual(MAX_CONNECTIONS);
-    expect(result.retryMessages).toEqual([]);
+    expect(result.requeued).toEqual([]);
     expect(result.explicitAcks).toHaveLength(10);
   });
 });
@@ -402,8 +432,8 @@ describe("a bad deploy", () => {
     answer = () => new Response("down", { status: 503 });
     const retried = await deliver([deliveryMessage("wms")], 1, { RETRY_SCHEDULE: "10,30,2m" });
     // The default schedule's first wait: 10 s ± 20 %.
-    expect(retried.retryMessages[0]!.delaySeconds).toBeGreaterThanOrEqual(8);
-    expect(retried.retryMessages[0]!.delaySeconds).toBeLessThanOrEqual(12);
+    expect(retried.requeued[0]!.delaySeconds).toBeGreaterThanOrEqual(8);
+    expect(retried.requeued[0]!.delaySeconds).toBeLessThanOrEqual(12);
   });
 });
 

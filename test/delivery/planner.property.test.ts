@@ -9,7 +9,8 @@ import {
   planMessages,
 } from "../../src/delivery/planner.ts";
 import { RelayError } from "../../src/errors.ts";
-import type { Envelope, Notification } from "../../src/extend/envelope.ts";
+import { bodyAround, type Call, type Envelope, type Notification, parseCall } from "../../src/extend/envelope.ts";
+import { bodyOf, type DeliveryMessage } from "../../src/queues.ts";
 import { compileRules } from "../../src/rules/matcher.ts";
 import { validateRules } from "../../src/rules/schema.ts";
 
@@ -22,6 +23,13 @@ import { validateRules } from "../../src/rules/schema.ts";
 const encoder = new TextEncoder();
 /** How Queues measures a JSON message: its UTF-8 bytes. */
 const jsonBytes = (value: unknown) => encoder.encode(JSON.stringify(value)).byteLength;
+/** The envelope as the sender might write it: compact, or indented with CRLF line ends. */
+const callOfEnvelope = (envelope: Envelope, indent: boolean): Call =>
+  parseCall(
+    encoder.encode(indent ? JSON.stringify(envelope, null, 2).replaceAll("\n", "\r\n") : JSON.stringify(envelope)),
+  );
+/** What the receiver would get at attempt 1. */
+const received = (message: DeliveryMessage) => JSON.parse(bodyOf(message, 1)) as Envelope;
 /** Per-message metadata Queues adds; a batch must fit with it. */
 const METADATA = 100;
 
@@ -52,9 +60,10 @@ const scenario = fc
       text.map((t) => t.slice(0, 5000)),
     ),
     modes: fc.tuple(MODES, MODES, MODES),
+    indent: fc.boolean(),
     picks: fc.array(fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }), { minLength: 1, maxLength: 3 }),
   })
-  .map(({ notifications, extra, modes, picks }) => {
+  .map(({ notifications, extra, modes, picks, indent }) => {
     const envelope: Envelope = {
       Id: "a".repeat(32),
       Attempt: 1,
@@ -74,7 +83,7 @@ const scenario = fc
       routes: [],
     });
     if (!validation.ok) throw new Error("bad rules");
-    return { envelope, fanouts, compiled: compileRules(validation.rules) };
+    return { call: callOfEnvelope(envelope, indent), fanouts, compiled: compileRules(validation.rules) };
   });
 
 /** Many small notifications: splits by count (100 per batch) rather than by bytes. */
@@ -94,35 +103,37 @@ const manySmall = fc
       routes: [],
     });
     if (!validation.ok) throw new Error("bad rules");
-    return { envelope, fanouts, compiled: compileRules(validation.rules) };
+    return { call: callOfEnvelope(envelope, false), fanouts, compiled: compileRules(validation.rules) };
   });
 
 const seen = { refused: 0, split: 0, multiBatch: 0 };
 
 function checkPlan({
-  envelope,
+  call,
   fanouts,
   compiled,
 }: {
-  envelope: Envelope;
+  call: Call;
   fanouts: Fanout[];
   compiled: ReturnType<typeof compileRules>;
 }) {
+  const { envelope } = call;
   let messages;
   try {
-    messages = planMessages(envelope, fanouts, compiled, 1_700_000_000_000);
+    messages = planMessages(call, fanouts, compiled, 1_700_000_000_000);
   } catch (error) {
     // Refusing is right only when a notification cannot fit in any message on its own.
     expect(error).toBeInstanceOf(RelayError);
     expect((error as RelayError).code).toBe("notification_too_large");
     const index = (error as RelayError).details.index as number;
-    const alone = {
-      v: 1,
+    const alone: DeliveryMessage = {
+      v: 2,
       deliveryId: `${envelope.Id}.dest-0.n${index}`,
       destination: "dest-0",
       routes: ["r"],
-      envelope: { ...envelope, Notifications: undefined },
-      notifications: [envelope.Notifications[index]],
+      callId: envelope.Id,
+      indices: [index],
+      ...bodyAround(call, [index]),
       receivedAt: 1_700_000_000_000,
     };
     expect(jsonBytes(alone)).toBeGreaterThan(MESSAGE_BUDGET - 64);
@@ -131,22 +142,21 @@ function checkPlan({
   }
 
   // Every message within the message budget, as Queues measures it, and the planner's own count right.
+  const { Notifications: _, ...fields } = envelope;
   for (const message of messages) {
-    const bytes = jsonBytes(message.body);
+    const bytes = encoder.encode(message.text).byteLength;
     expect(bytes).toBeLessThanOrEqual(MESSAGE_BUDGET);
-    expect(message.bytes).toBeGreaterThanOrEqual(bytes);
-    expect(message.body.envelope).toEqual({
-      Id: envelope.Id,
-      ...(envelope.Attempt !== undefined && { Attempt: envelope.Attempt }),
-      ...(envelope.Properties !== undefined && { Properties: envelope.Properties }),
-    });
+    expect(message.bytes).toBe(bytes);
+    expect(JSON.parse(message.text)).toEqual(message.body);
+    const { Notifications: __, ...got } = received(message.body);
+    expect(got).toEqual({ ...fields, Attempt: 1 });
   }
   // Batches within Queues' count and size limits, holding every message once, in order.
   const batches = batchMessages(messages);
   for (const batch of batches) {
     expect(batch.length).toBeGreaterThan(0);
     expect(batch.length).toBeLessThanOrEqual(BATCH_MESSAGES);
-    expect(batch.reduce((sum, m) => sum + jsonBytes(m.body) + METADATA, 0)).toBeLessThanOrEqual(BATCH_BUDGET);
+    expect(batch.reduce((sum, m) => sum + m.bytes + METADATA, 0)).toBeLessThanOrEqual(BATCH_BUDGET);
   }
   expect(batches.flat()).toEqual(messages);
   if (batches.length > 1) seen.multiBatch++;
@@ -157,7 +167,10 @@ function checkPlan({
   expect(new Set(messages.map((m) => m.body.destination))).toEqual(new Set(fanouts.map((f) => f.destination)));
   for (const fanout of fanouts) {
     const own = messages.filter((m) => m.body.destination === fanout.destination);
-    expect(own.flatMap((m) => m.body.notifications)).toEqual(fanout.indices.map((i) => envelope.Notifications[i]));
+    expect(own.flatMap((m) => received(m.body).Notifications)).toEqual(
+      fanout.indices.map((i) => envelope.Notifications[i]),
+    );
+    expect(own.flatMap((m) => m.body.indices)).toEqual(fanout.indices);
     const mode = compiled.rules.destinations[fanout.destination]!.mode;
     if (mode === "single") {
       expect(own.map((m) => m.body.deliveryId)).toEqual(
@@ -170,7 +183,7 @@ function checkPlan({
       own.forEach((m, k) => {
         expect(m.body.deliveryId).toBe(`${envelope.Id}.${fanout.destination}.p${k + 1}`);
         expect(m.body.part).toEqual([k + 1, own.length]);
-        expect(m.body.notifications.length).toBeGreaterThan(0);
+        expect(m.body.indices.length).toBeGreaterThan(0);
       });
     }
   }
@@ -191,22 +204,23 @@ describe("the delivery planner, for any call and fan-out", () => {
 
   it("splits an envelope only when it must: one message when everything fits", () => {
     fc.assert(
-      fc.property(scenario, ({ envelope, fanouts, compiled }) => {
+      fc.property(scenario, ({ call, fanouts, compiled }) => {
         let messages;
         try {
-          messages = planMessages(envelope, fanouts, compiled, 0);
+          messages = planMessages(call, fanouts, compiled, 0);
         } catch {
           return;
         }
         for (const fanout of fanouts) {
           if (compiled.rules.destinations[fanout.destination]!.mode !== "envelope") continue;
-          const whole = {
-            v: 1,
-            deliveryId: `${envelope.Id}.${fanout.destination}.p9999`,
+          const whole: DeliveryMessage = {
+            v: 2,
+            deliveryId: `${call.envelope.Id}.${fanout.destination}.p9999`,
             destination: fanout.destination,
             routes: ["r"],
-            envelope: { Id: envelope.Id, Attempt: envelope.Attempt, Properties: envelope.Properties },
-            notifications: fanout.indices.map((i) => envelope.Notifications[i]),
+            callId: call.envelope.Id,
+            indices: fanout.indices,
+            ...bodyAround(call, fanout.indices),
             receivedAt: 0,
             part: [9999, 9999],
           };

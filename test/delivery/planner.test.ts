@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { BATCH_BUDGET, BATCH_MESSAGES, MESSAGE_BUDGET, utf8Length } from "../../src/delivery/planner.ts";
 import { type DeliveryMessage, decodeMessage } from "../../src/queues.ts";
-import { envelope, putRules, signedPost } from "../helpers.ts";
+import { envelope, putRules, requestBody, signedPost } from "../helpers.ts";
 
 beforeEach(() => {
   vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response("ok"));
@@ -48,7 +48,7 @@ describe("planning a large call", () => {
     // Every destination receives every notification exactly once, in the sender's order.
     for (const destination of ["a", "b", "c"]) {
       const mine = messages.filter((m) => m.destination === destination);
-      const received = mine.flatMap((m) => m.notifications.map((n) => n.Details.ProductNumber));
+      const received = mine.flatMap((m) => requestBody(m).Notifications.map((n) => n.Details.ProductNumber));
       expect(received).toEqual(notifications.map((n) => n.Details.ProductNumber));
       expect(new Set(mine.map((m) => m.deliveryId)).size).toBe(mine.length);
     }
