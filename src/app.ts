@@ -47,7 +47,7 @@ export function createApp() {
       // Every refused sender call is an ingress result worth a log line (admin refusals too).
       const path = new URL(c.req.url).pathname;
       if (path.startsWith("/webhook") || error.status === 401) {
-        log(error.status >= 500 ? "error" : "warn", path.startsWith("/webhook") ? "ingress" : "admin", {
+        log(error.status >= 500 ? "error" : "warn", path.startsWith("/webhook") ? "call" : "admin", {
           outcome: error.code,
           status: error.status,
         });

@@ -8,11 +8,11 @@ import type { Settings, VarName } from "./settings.ts";
 export type Env = {
   /** The routing rules document (docs/rules.md). */
   RULES: KVNamespace;
-  /** Dedupe keys and dead-letter records (src/kv-keys.ts). */
-  STATE: KVNamespace;
+  /** The ledger: every call, delivery and attempt (src/ledger/). */
+  LEDGER: D1Database;
   /** Delivery messages (src/queues.ts), JSON text. */
   DELIVERIES: Queue<string>;
-  /** Dead-letter records on their way to STATE, JSON text. */
+  /** Dead-letter records on their way to the ledger, JSON text. */
   DEAD_LETTERS: Queue<string>;
 } & { [K in RelaySecret]?: string } & { [K in VarName]?: string };
 

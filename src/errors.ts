@@ -70,10 +70,22 @@ export const ERRORS = {
     hint: "A query parameter is out of range or not one this API issued; the message names it.",
   },
   dead_letter_not_found: { status: 404, hint: "No dead letter with that delivery id (replayed, deleted, or expired)." },
+  call_not_found: {
+    status: 404,
+    hint: "The ledger has no call with that Id: never accepted (refused calls are not recorded), not yet written (a second or so after the answer), or past `LEDGER_RETENTION_DAYS`.",
+  },
+  delivery_not_found: {
+    status: 404,
+    hint: "The ledger has no delivery with that id (never planned, or past `LEDGER_RETENTION_DAYS`).",
+  },
+  delivery_not_replayable: {
+    status: 409,
+    hint: "The delivery has no stored message yet: it is pending, on its way to its first attempt. Wait for it.",
+  },
   not_replayable: { status: 409, hint: "The record holds no readable delivery message; read it, then delete it." },
   dead_letter_unreadable: {
     status: 409,
-    hint: "The stored record is not one this relay can read (storage edited by hand or by another version); the message says what is wrong. Delete it.",
+    hint: "The stored record is not one this relay can read (the ledger edited by hand or by another version); the message says what is wrong. Delete it.",
   },
   // Anywhere
   not_found: { status: 404, hint: "No such path." },

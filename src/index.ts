@@ -2,7 +2,11 @@ import { createApp } from "./app.ts";
 import { consumeDeadLetters } from "./dead-letters/consumer.ts";
 import { consumeDeliveries } from "./delivery/consumer.ts";
 import type { Env } from "./env.ts";
+import { describe } from "./errors.ts";
+import { pruneLedger } from "./ledger/retention.ts";
+import { log } from "./log.ts";
 import { QUEUES } from "./queues.ts";
+import { parseSettings } from "./settings.ts";
 
 const app = createApp();
 
@@ -19,6 +23,27 @@ export default {
         return consumeDeadLetters(batch, env, "backstop");
       default:
         throw new Error(`extend-relay has no consumer for queue "${batch.queue}" (src/queues.ts lists the queues).`);
+    }
+  },
+  /** The Cron Trigger: ledger retention. A bad retention var skips it (keeping too much is safe, too little is not). */
+  async scheduled(_controller, env) {
+    const { settings, problems } = parseSettings(env);
+    const bad = problems.filter(
+      (p) => p.startsWith("LEDGER_RETENTION_DAYS") || p.startsWith("DEAD_LETTER_TTL_SECONDS"),
+    );
+    if (bad.length > 0) {
+      log("error", "retention_skipped", { problems: bad });
+      return;
+    }
+    try {
+      const pruned = await pruneLedger(env.LEDGER, {
+        retentionDays: settings.LEDGER_RETENTION_DAYS,
+        deadLetterTtlSeconds: settings.DEAD_LETTER_TTL_SECONDS,
+        now: Date.now(),
+      });
+      if (pruned.deliveries + pruned.calls > 0) log("info", "retention", { ...pruned });
+    } catch (error) {
+      log("error", "retention_failed", { error: describe(error) });
     }
   },
 } satisfies ExportedHandler<Env>;

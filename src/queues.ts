@@ -35,8 +35,10 @@ export const deliveryMessageSchema = z.object({
   part: z.tuple([z.int(), z.int()]).optional(),
   /** When the relay accepted the sender's call (ms since epoch). */
   receivedAt: z.number(),
-  /** Attempts already made (absent: none). The next attempt is number attempts + 1. */
+  /** Attempts already made in this run (absent: none). The next attempt is number attempts + 1. */
   attempts: z.int().min(0).optional(),
+  /** Replays so far (absent: none); a replay starts a new run with attempts afresh. */
+  run: z.int().min(0).optional(),
 });
 
 export type DeliveryMessage = z.infer<typeof deliveryMessageSchema>;
@@ -65,6 +67,85 @@ function fromLegacy(legacy: z.infer<typeof legacyMessageSchema>): DeliveryMessag
 /** The request body of a delivery's attempt number `attempt`. */
 export const bodyOf = (delivery: DeliveryMessage, attempt: number): string =>
   `${delivery.head}${attempt}${delivery.tail}`;
+
+/**
+ * What the ledger needs to know of a call the door answered 2xx, sent on DELIVERIES beside the call's
+ * deliveries (in the same sendBatch) and written to the ledger by the consumer. An accepted call's record
+ * may be split over parts (1000 notifications do not fit one message); the part with `summary` is enqueued
+ * last, so a call is on record as accepted only once all of it is enqueued. A duplicate's record only adds
+ * the sender's attempt.
+ */
+export const callRecordSchema = z.object({
+  kind: z.literal("call"),
+  v: z.literal(1),
+  id: z.string(),
+  /** When the door answered (ms since epoch). */
+  at: z.number(),
+  /** The sender's `Attempt`, as JSON text. */
+  attempt: z.string(),
+  outcome: z.enum(["accepted", "duplicate"]),
+  summary: z
+    .object({
+      notifications: z.int(),
+      deliveries: z.int(),
+      actions: z.array(z.string()),
+      keys: z.array(z.string()),
+    })
+    .optional(),
+  notifications: z
+    .array(
+      z.object({
+        i: z.int(),
+        action: z.string(),
+        warehouse: z.string().nullable(),
+        key: z.string().nullable(),
+        routes: z.array(z.string()),
+        destinations: z.array(z.string()),
+      }),
+    )
+    .optional(),
+  deliveries: z
+    .array(
+      z.object({ id: z.string(), destination: z.string(), routes: z.array(z.string()), indices: z.array(z.int()) }),
+    )
+    .optional(),
+});
+
+export type CallRecord = z.infer<typeof callRecordSchema>;
+
+/** One delivery attempt, for the ledger. */
+export const attemptRecordSchema = z.object({
+  kind: z.literal("attempt"),
+  deliveryId: z.string(),
+  destination: z.string(),
+  callId: z.string(),
+  routes: z.array(z.string()),
+  indices: z.array(z.int()),
+  receivedAt: z.number(),
+  run: z.int(),
+  attempt: z.int(),
+  at: z.number(),
+  status: z.int().optional(),
+  error: z.string().optional(),
+  durationMs: z.int().optional(),
+  outcome: z.enum(["delivered", "retry", "dead_letter"]),
+  /** The delivery message as first enqueued (JSON text), so that the ledger can send it again. */
+  payload: z.string(),
+  dead: z.object({ reason: z.string(), detail: z.string() }).optional(),
+});
+
+export type AttemptRecord = z.infer<typeof attemptRecordSchema>;
+
+/**
+ * Ledger writes that failed in the consumer's batch, sent again on DELIVERIES to be retried (a few times,
+ * then given up and logged at error; docs/ledger.md).
+ */
+export const ledgerRetrySchema = z.object({
+  kind: z.literal("ledger"),
+  records: z.array(z.union([callRecordSchema, attemptRecordSchema])),
+});
+
+export type LedgerRetry = z.infer<typeof ledgerRetrySchema>;
 
 /** Why a delivery stopped for good; each reason's text is what docs/operations.md says of it. */
 export const DEAD_LETTER_REASONS = {
@@ -176,7 +257,7 @@ export function cut(text: string, maxBytes: number): string {
 }
 
 /** A queue message body as sent: JSON text. */
-export function encodeMessage(body: DeliveryMessage | DeadLetter): string {
+export function encodeMessage(body: DeliveryMessage | DeadLetter | CallRecord | LedgerRetry): string {
   return JSON.stringify(body);
 }
 

@@ -71,12 +71,11 @@ const VARS = {
     3600,
     "How long an isolate keeps the compiled rules (0 … 3600 s); a change is live everywhere within this plus KV's propagation.",
   ),
-  DEDUP_TTL_SECONDS: integerVar(
-    DAY,
-    60,
-    30 * DAY,
-    "How long an accepted `Id` is remembered in `STATE` (60 s … 30 days). `0` keeps Ids in each isolate's memory only: no KV write per call, at the price of relaying again a sender retry that lands on another isolate (same delivery ids, so receivers drop it).",
-    { zeroIsOff: true },
+  LEDGER_RETENTION_DAYS: integerVar(
+    14,
+    1,
+    90,
+    "How long the ledger keeps calls, deliveries and attempts (1 … 90 days); a Cron Trigger removes older ones.",
   ),
   DEAD_LETTER_TTL_SECONDS: integerVar(14 * DAY, 60, 365 * DAY, "How long dead letters are kept (60 s … 365 days)."),
   RETRY_SCHEDULE: z

@@ -11,6 +11,7 @@ import type { ErrorBody, ErrorCode } from "../src/errors.ts";
 import { bodyAround, type Envelope, parseCall } from "../src/extend/envelope.ts";
 import worker from "../src/index.ts";
 import { resetRecentIds } from "../src/ingress/dedupe.ts";
+import { ensureLedger } from "../src/ledger/schema.ts";
 import { bodyOf, type DeadLetter, type DeliveryMessage, decodeMessage, encodeMessage } from "../src/queues.ts";
 import { resetRulesCache } from "../src/rules/store.ts";
 import { msSignature } from "./cases/signature.ts";
@@ -68,6 +69,28 @@ export async function putRules(rules: unknown): Promise<void> {
   await env.RULES.put("rules", JSON.stringify(rules));
   resetRulesCache();
   resetRecentIds();
+}
+
+/** Empties the ledger (its tables stay). */
+export async function clearLedger(): Promise<void> {
+  await ensureLedger(env.LEDGER);
+  await env.LEDGER.batch(
+    ["attempts", "deliveries", "notifications", "sender_attempts", "calls"].map((table) =>
+      env.LEDGER.prepare(`DELETE FROM ${table}`),
+    ),
+  );
+}
+
+/** A D1 binding whose every query fails, as an outage would. */
+export function failingLedger(): D1Database {
+  const fail = () => Promise.reject(new Error("D1_ERROR: the database is unavailable"));
+  const statement = { bind: () => statement, first: fail, all: fail, run: fail, raw: fail };
+  return { prepare: () => statement, batch: fail, exec: fail } as unknown as D1Database;
+}
+
+/** Waits until `check` passes (the queue consumers run on their own; the ledger follows a second or so later). */
+export function eventually<T>(check: () => Promise<T> | T, timeout = 15_000): Promise<T> {
+  return vi.waitFor(check, { timeout, interval: 100 });
 }
 
 export async function clearRules(): Promise<void> {
@@ -177,7 +200,7 @@ export function deadLetterRecord(
     detail: "The receiver answered HTTP 410, which is not retried.",
     lastStatus: 410,
     attempts: 1,
-    firstAttemptAt: deadAt,
+    firstAttemptAt: new Date(message.receivedAt).toISOString(),
     lastAttemptAt: deadAt,
     deadAt,
     source: "relay",

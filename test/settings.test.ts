@@ -16,7 +16,7 @@ describe("settings", () => {
       settings: {
         MAX_BODY_BYTES: 1_048_576,
         RULES_CACHE_SECONDS: 30,
-        DEDUP_TTL_SECONDS: 86_400,
+        LEDGER_RETENTION_DAYS: 14,
         DEAD_LETTER_TTL_SECONDS: 1_209_600,
         RETRY_SCHEDULE: DEFAULT_RETRY_SCHEDULE,
         LOG_LEVEL: "info",
@@ -31,11 +31,10 @@ describe("settings", () => {
     expect(settings.webhookSecrets).toEqual(["new", "old"]);
   });
 
-  it("takes DEDUP_TTL_SECONDS=0 as memory-only dedupe and KV's shortest expiry as the least TTL", () => {
-    expect(parse({ DEDUP_TTL_SECONDS: "0" }).settings.DEDUP_TTL_SECONDS).toBe(0);
-    expect(parse({ DEDUP_TTL_SECONDS: "60" }).settings.DEDUP_TTL_SECONDS).toBe(60);
-    expect(parse({ DEDUP_TTL_SECONDS: "59" }).problems).toEqual([
-      'DEDUP_TTL_SECONDS must be 0 (off) or a whole number from 60 to 2592000, got "59"',
+  it("keeps the ledger 1 to 90 days", () => {
+    expect(parse({ LEDGER_RETENTION_DAYS: "90" }).settings.LEDGER_RETENTION_DAYS).toBe(90);
+    expect(parse({ LEDGER_RETENTION_DAYS: "0" }).problems).toEqual([
+      'LEDGER_RETENTION_DAYS must be a whole number from 1 to 90, got "0"',
     ]);
   });
 
@@ -47,7 +46,7 @@ describe("settings", () => {
     ["MAX_BODY_BYTES", "1MB"],
     ["MAX_BODY_BYTES", "100"],
     ["RULES_CACHE_SECONDS", "-1"],
-    ["DEDUP_TTL_SECONDS", "30"],
+    ["LEDGER_RETENTION_DAYS", "91"],
     ["DEAD_LETTER_TTL_SECONDS", "1.5"],
     ["RETRY_SCHEDULE", "10,,20"],
     ["RETRY_SCHEDULE", "10,30,2m"],

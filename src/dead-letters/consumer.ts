@@ -1,9 +1,8 @@
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
+import { writeLedger } from "../ledger/write.ts";
 import { log } from "../log.ts";
 import { type DeadLetter, deadLetter, decodeMessage, readDeadLetter, readDeliveryMessage } from "../queues.ts";
-import { consumerSettings } from "../settings.ts";
-import { putDeadLetter } from "./store.ts";
 
 /**
  * Retries of a record whose write fails, per queue (wrangler.toml `max_retries`, checked by
@@ -15,43 +14,49 @@ import { putDeadLetter } from "./store.ts";
 export const DEAD_LETTER_RETRIES = { deadLetters: 100, backstop: 100 } as const;
 
 /**
- * The DEAD_LETTERS consumer (and the backstop queue's): stores each dead letter in STATE. Records come from
- * the delivery consumer; raw delivery messages come from Queues itself when its max_retries ran out; anything
- * else is kept as an unreadable record. It needs nothing but STATE: a bad var cannot stop it.
+ * The DEAD_LETTERS consumer (and the backstop queue's): writes each dead letter into the ledger, where it is a
+ * delivery with status `dead`, in one `db.batch` per queue batch. Records come from the delivery consumer;
+ * raw delivery messages come from Queues itself when its max_retries ran out; anything else is kept as an
+ * unreadable record. It needs nothing but LEDGER: a bad var cannot stop it.
  */
 export async function consumeDeadLetters(
   batch: MessageBatch<unknown>,
   env: Env,
   queue: "deadLetters" | "backstop",
 ): Promise<void> {
-  const ttl = consumerSettings(env).DEAD_LETTER_TTL_SECONDS;
-  await Promise.all(
-    batch.messages.map(async (message) => {
-      const record = toRecord(message);
-      try {
-        await putDeadLetter(env.STATE, record, ttl);
-        message.ack();
-        log("warn", "dead_letter", {
-          deliveryId: record.deliveryId,
-          destination: record.destination,
-          reason: record.reason,
-          attempts: record.attempts,
-          lastStatus: record.lastStatus,
-          source: record.source,
-        });
-      } catch (error) {
-        const last = queue === "backstop" && message.attempts >= DEAD_LETTER_RETRIES.backstop;
-        log("error", last ? "dead_letter_dropped" : "dead_letter_write_failed", {
-          deliveryId: record.deliveryId,
-          destination: record.destination,
-          queue,
-          tries: message.attempts,
-          error: describe(error),
-        });
-        message.retry({ delaySeconds: retryDelay(queue, message.attempts) });
-      }
-    }),
-  );
+  const records = batch.messages.map(toRecord);
+  try {
+    await writeLedger(
+      env.LEDGER,
+      records.map((record) => ({ kind: "dead", record })),
+    );
+  } catch (error) {
+    batch.messages.forEach((message, i) => {
+      const record = records[i]!;
+      const last = queue === "backstop" && message.attempts >= DEAD_LETTER_RETRIES.backstop;
+      log("error", last ? "dead_letter_dropped" : "dead_letter_write_failed", {
+        deliveryId: record.deliveryId,
+        destination: record.destination,
+        queue,
+        tries: message.attempts,
+        error: describe(error),
+      });
+      message.retry({ delaySeconds: retryDelay(queue, message.attempts) });
+    });
+    return;
+  }
+  for (const [i, message] of batch.messages.entries()) {
+    const record = records[i]!;
+    message.ack();
+    log("warn", "dead_letter", {
+      deliveryId: record.deliveryId,
+      destination: record.destination,
+      reason: record.reason,
+      attempts: record.attempts,
+      lastStatus: record.lastStatus,
+      source: record.source,
+    });
+  }
 }
 
 /** 5 s doubling to 30 min on DEAD_LETTERS; every 45 min on the backstop. */

@@ -1,18 +1,26 @@
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
+import { type LedgerRecord, writeLedger } from "../ledger/write.ts";
 import { log } from "../log.ts";
 import {
+  type AttemptRecord,
+  callRecordSchema,
+  cut,
   type DeadLetterReason,
   type DeliveryMessage,
   deadLetter,
   decodeMessage,
   encodeMessage,
+  type LedgerRetry,
+  ledgerRetrySchema,
+  RECORD_TEXT_LIMITS,
   readDeliveryMessage,
 } from "../queues.ts";
 import type { Destination } from "../rules/schema.ts";
 import { loadRules } from "../rules/store.ts";
 import { consumerSettings, type Settings } from "../settings.ts";
 import { type AttemptResult, classify, nextDelaySeconds } from "./outcome.ts";
+import { batchMessages, MESSAGE_BUDGET, plan, utf8Length } from "./planner.ts";
 import { GiveUp, type PreparedRequest, prepareRequest, redact } from "./request.ts";
 
 /**
@@ -21,48 +29,151 @@ import { GiveUp, type PreparedRequest, prepareRequest, redact } from "./request.
  */
 export const MAX_CONNECTIONS = 6;
 
+/** Tries of a call record or a ledger retry whose ledger write keeps failing, before it is given up (logged). */
+export const LEDGER_TRIES = 10;
+
 /**
- * The DELIVERIES consumer: each message is delivered, retried or dead-lettered on its own, and the messages
- * of a batch are delivered concurrently so that a slow receiver holds up nobody else.
+ * The DELIVERIES consumer. Delivery messages are delivered, retried or dead-lettered each on its own, the
+ * messages of a batch concurrently so that a slow receiver holds up nobody else. Then everything the batch
+ * means for the ledger (the call records it carried, every attempt it made) is written in one `db.batch`; a
+ * ledger that fails or is slow never fails or delays a delivery (docs/ledger.md).
  */
 export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   // A bad var falls back to its default here (logged): deliveries keep moving during a bad deploy.
   const settings = consumerSettings(env);
-  let destinations: Record<string, Destination>;
-  try {
-    destinations = (await loadRules(env.RULES, settings.RULES_CACHE_SECONDS)).rules.destinations;
-  } catch (error) {
-    // Without the rules no destination can be resolved: try the whole batch again later.
-    log("error", "delivery_batch_deferred", { messages: batch.messages.length, error: describe(error) });
-    batch.retryAll({ delaySeconds: 30 });
-    return;
+  const deliveries: { message: Message<unknown>; delivery: DeliveryMessage | undefined }[] = [];
+  const ledgerMessages: { message: Message<unknown>; records: LedgerRecord[] }[] = [];
+  for (const message of batch.messages) {
+    const body = decodeMessage(message.body);
+    const kind = typeof body === "object" && body !== null ? (body as { kind?: unknown }).kind : undefined;
+    const call = kind === "call" ? callRecordSchema.safeParse(body) : undefined;
+    const retry = kind === "ledger" ? ledgerRetrySchema.safeParse(body) : undefined;
+    if (call?.success) ledgerMessages.push({ message, records: [call.data] });
+    else if (retry?.success) ledgerMessages.push({ message, records: retry.data.records });
+    else deliveries.push({ message, delivery: readDeliveryMessage(body) });
   }
-  const slots = new Slots(MAX_CONNECTIONS);
-  await Promise.all(batch.messages.map((message) => handle(message, env, settings, destinations, slots)));
+
+  const attempts: AttemptRecord[] = [];
+  if (deliveries.length > 0) {
+    let destinations: Record<string, Destination> | undefined;
+    try {
+      destinations = (await loadRules(env.RULES, settings.RULES_CACHE_SECONDS)).rules.destinations;
+    } catch (error) {
+      // Without the rules no destination can be resolved: Queues hands these back in 30 s (not an attempt).
+      log("error", "delivery_batch_deferred", { messages: deliveries.length, error: describe(error) });
+      for (const { message } of deliveries) message.retry({ delaySeconds: 30 });
+    }
+    if (destinations !== undefined) {
+      const slots = new Slots(MAX_CONNECTIONS);
+      const made = await Promise.all(
+        deliveries.map(({ message, delivery }) => handle(message, delivery, env, settings, destinations, slots)),
+      );
+      for (const record of made) if (record !== undefined) attempts.push(record);
+    }
+  }
+  await recordInLedger(env, ledgerMessages, attempts);
+}
+
+/**
+ * Writes the batch's ledger records. Should that fail, call records and ledger retries go back to Queues with a
+ * growing delay (up to LEDGER_TRIES tries) and the attempts become a ledger retry message; what cannot be
+ * kept for a retry is logged at error, with its ids, as given up.
+ */
+async function recordInLedger(
+  env: Env,
+  queued: readonly { message: Message<unknown>; records: LedgerRecord[] }[],
+  attempts: readonly AttemptRecord[],
+): Promise<void> {
+  const records = [...queued.flatMap((q) => q.records), ...attempts];
+  if (records.length === 0) return;
+  try {
+    await writeLedger(env.LEDGER, records);
+    for (const { message } of queued) message.ack();
+    return;
+  } catch (error) {
+    log("error", "ledger_write_failed", { records: records.length, error: describe(error) });
+  }
+  for (const { message, records: kept } of queued) {
+    if (message.attempts >= LEDGER_TRIES) {
+      log("error", "ledger_write_given_up", { tries: message.attempts, ...idsOf(kept) });
+      message.ack();
+    } else message.retry({ delaySeconds: Math.min(3600, 10 * 2 ** (message.attempts - 1)) });
+  }
+  if (attempts.length === 0) return;
+  const retries = batchMessages(
+    chunkRecords(attempts).map((chunk) => plan<LedgerRetry>({ kind: "ledger", records: chunk })),
+  );
+  try {
+    for (const batch of retries) {
+      await env.DELIVERIES.sendBatch(
+        batch.map((m) => ({ body: m.text, contentType: "text" as const, delaySeconds: 10 })),
+      );
+    }
+  } catch (error) {
+    log("error", "ledger_write_given_up", { error: describe(error), ...idsOf(attempts) });
+  }
+}
+
+/** Records in groups that fit a queue message each. */
+function chunkRecords(records: readonly AttemptRecord[]): AttemptRecord[][] {
+  const chunks: AttemptRecord[][] = [];
+  let current: AttemptRecord[] = [];
+  let bytes = 100;
+  for (const record of records) {
+    const size = utf8Length(JSON.stringify(record)) + 1;
+    if (current.length > 0 && bytes + size > MESSAGE_BUDGET) {
+      chunks.push(current);
+      current = [];
+      bytes = 100;
+    }
+    current.push(record);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+function idsOf(records: readonly LedgerRecord[]): { calls: string[]; deliveries: string[] } {
+  return {
+    calls: records.flatMap((r) => (r.kind === "call" ? [r.id] : [])),
+    deliveries: records.flatMap((r) =>
+      r.kind === "attempt" ? [r.deliveryId] : r.kind === "dead" ? [r.record.deliveryId] : [],
+    ),
+  };
 }
 
 /** What becomes of one message. */
 type Verdict =
-  | { kind: "delivered"; fields: Record<string, unknown> }
-  | { kind: "retry"; delaySeconds: number; fields: Record<string, unknown> }
+  | { kind: "delivered"; fields: AttemptFields }
+  | { kind: "retry"; delaySeconds: number; fields: AttemptFields }
   | {
       kind: "dead";
       reason: DeadLetterReason;
       detail: string;
       lastStatus?: number | undefined;
       lastError?: string | undefined;
-      fields: Record<string, unknown>;
+      fields: AttemptFields;
     };
 
+interface AttemptFields {
+  status?: number | undefined;
+  error?: string | undefined;
+  durationMs?: number | undefined;
+  delaySeconds?: number;
+  reason?: string;
+}
+
+/** Settles one message and returns its attempt for the ledger (none for a message that is not a delivery). */
 async function handle(
   message: Message<unknown>,
+  delivery: DeliveryMessage | undefined,
   env: Env,
   settings: Settings,
   destinations: Record<string, Destination>,
   slots: Slots,
-): Promise<void> {
-  const delivery = readDeliveryMessage(decodeMessage(message.body));
+): Promise<AttemptRecord | undefined> {
   const attempt = (delivery?.attempts ?? 0) + 1;
+  const at = Date.now();
   const verdict = await decide(message, delivery, attempt, env, settings, destinations, slots);
   const ids = { deliveryId: delivery?.deliveryId, destination: delivery?.destination, attempt };
   try {
@@ -73,10 +184,42 @@ async function handle(
     // Only a failure to reach DEAD_LETTERS gets here (decide() never throws): keep the message rather than lose it.
     log("error", "dead_letter_send_failed", { ...ids, messageId: message.id, error: describe(error) });
     message.retry({ delaySeconds: 30 });
-    return;
+    return undefined;
   }
   const outcome = verdict.kind === "dead" ? "dead_letter" : verdict.kind;
-  log(verdict.kind === "delivered" ? "info" : "warn", "delivery_attempt", { ...ids, ...verdict.fields, outcome });
+  // A first-time success is only in the ledger; everything else is worth a line.
+  if (verdict.kind !== "delivered") log("warn", "delivery_attempt", { ...ids, ...verdict.fields, outcome });
+  else if (attempt > 1) log("info", "delivery_recovered", { ...ids, ...verdict.fields });
+  if (delivery === undefined) return undefined;
+  return {
+    kind: "attempt",
+    deliveryId: delivery.deliveryId,
+    destination: delivery.destination,
+    callId: delivery.callId,
+    routes: delivery.routes,
+    indices: delivery.indices,
+    receivedAt: delivery.receivedAt,
+    run: delivery.run ?? 0,
+    attempt,
+    at,
+    ...(verdict.fields.status !== undefined && { status: verdict.fields.status }),
+    ...((verdict.fields.error ?? verdict.fields.reason) !== undefined && {
+      error: cut(verdict.fields.error ?? verdict.fields.reason!, RECORD_TEXT_LIMITS.lastError),
+    }),
+    ...(verdict.fields.durationMs !== undefined && { durationMs: verdict.fields.durationMs }),
+    outcome,
+    payload: payloadOf(message, delivery),
+    ...(verdict.kind === "dead" && {
+      dead: { reason: verdict.reason, detail: cut(verdict.detail, RECORD_TEXT_LIMITS.detail) },
+    }),
+  };
+}
+
+/** The delivery message as the door enqueued it (what a resend sends): the message's own text when it is that. */
+function payloadOf(message: Message<unknown>, delivery: DeliveryMessage): string {
+  if (typeof message.body === "string" && delivery.attempts === undefined) return message.body;
+  const { attempts: _, ...first } = delivery;
+  return encodeMessage(first);
 }
 
 /** The verdict on one message: every failure, expected or not, becomes one; nothing is thrown. */

@@ -1,6 +1,6 @@
 import { RelayError } from "../errors.ts";
-import { bodyAround, type Call, type Notification, notificationText } from "../extend/envelope.ts";
-import type { DeliveryMessage } from "../queues.ts";
+import { bodyAround, type Call, keyOf, type Notification, notificationText, warehouseOf } from "../extend/envelope.ts";
+import type { CallRecord, DeliveryMessage } from "../queues.ts";
 import type { CompiledRules } from "../rules/matcher.ts";
 
 /**
@@ -21,31 +21,59 @@ export interface Fanout {
   routes: string[];
 }
 
+/** What the rules made of one call: per destination its notifications, and per notification its routes. */
+export interface Routing {
+  fanouts: Fanout[];
+  /** For each notification, the routes that matched and the destinations they send it to (each once). */
+  matches: { routes: string[]; destinations: string[] }[];
+}
+
 /**
  * Matches every notification of a call and groups the result by destination, in the order destinations
  * are first picked. A destination gets a notification once, however many routes pick it for it.
  */
-export function fanOut(compiled: CompiledRules, notifications: readonly Notification[]): Fanout[] {
+export function route(compiled: CompiledRules, notifications: readonly Notification[]): Routing {
   const byDestination = new Map<string, { indices: number[]; routes: Set<string> }>();
-  notifications.forEach((notification, index) => {
-    for (const route of compiled.match(notification)) {
-      for (const destination of route.to) {
+  const matches = notifications.map((notification, index) => {
+    const routes: string[] = [];
+    const destinations = new Set<string>();
+    for (const matched of compiled.match(notification)) {
+      routes.push(matched.name);
+      for (const destination of matched.to) {
+        destinations.add(destination);
         let fanout = byDestination.get(destination);
         if (fanout === undefined) byDestination.set(destination, (fanout = { indices: [], routes: new Set() }));
         if (fanout.indices.at(-1) !== index) fanout.indices.push(index);
-        fanout.routes.add(route.name);
+        fanout.routes.add(matched.name);
       }
     }
+    return { routes, destinations: [...destinations] };
   });
-  return [...byDestination].map(([destination, f]) => ({ destination, indices: f.indices, routes: [...f.routes] }));
+  const fanouts = [...byDestination].map(([destination, f]) => ({
+    destination,
+    indices: f.indices,
+    routes: [...f.routes],
+  }));
+  return { fanouts, matches };
 }
 
-export interface PlannedMessage {
-  body: DeliveryMessage;
-  /** The message as sent: JSON text. */
+/** Per destination, the notifications a call sends it (route() without the per-notification view). */
+export function fanOut(compiled: CompiledRules, notifications: readonly Notification[]): Fanout[] {
+  return route(compiled, notifications).fanouts;
+}
+
+/** A queue message as planned: its body, the JSON text sent, and its size in bytes as Queues counts it. */
+export interface Planned<T> {
+  body: T;
   text: string;
-  /** Its size in bytes, as Queues counts it (without metadata). */
   bytes: number;
+}
+export type PlannedMessage = Planned<DeliveryMessage>;
+
+/** A body planned as a queue message: its JSON text and that text's size. */
+export function plan<T>(body: T): Planned<T> {
+  const text = JSON.stringify(body);
+  return { body, text, bytes: utf8Length(text) };
 }
 
 /**
@@ -90,8 +118,7 @@ export function planMessages(
       ...(part !== undefined && { part }),
       receivedAt,
     };
-    const text = JSON.stringify(body);
-    return { body, text, bytes: utf8Length(text) };
+    return plan(body);
   };
 
   const planned: PlannedMessage[] = [];
@@ -132,10 +159,81 @@ export function planMessages(
   return planned;
 }
 
+/**
+ * The call's record for the ledger (src/queues.ts, CallRecord), in as many parts as it needs; the part with the
+ * summary comes last, so that enqueuing it last puts the call on record only once all of it is enqueued.
+ */
+export function planCallRecord(
+  call: Call,
+  routing: Routing,
+  deliveries: readonly PlannedMessage[],
+  at: number,
+): Planned<CallRecord>[] {
+  const { envelope } = call;
+  const notifications = envelope.Notifications.map((notification, i) => ({
+    i,
+    action: notification.Action,
+    warehouse: warehouseOf(notification) ?? null,
+    key: keyOf(notification) ?? null,
+    routes: routing.matches[i]!.routes,
+    destinations: routing.matches[i]!.destinations,
+  }));
+  const rows = {
+    deliveries: deliveries.map(({ body }) => ({
+      id: body.deliveryId,
+      destination: body.destination,
+      routes: body.routes,
+      indices: body.indices,
+    })),
+    notifications,
+  };
+  const head: CallRecord = {
+    kind: "call",
+    v: 1,
+    id: envelope.Id,
+    at,
+    attempt: senderAttempt(call),
+    outcome: "accepted",
+    summary: {
+      notifications: envelope.Notifications.length,
+      deliveries: deliveries.length,
+      actions: [...new Set(notifications.map((n) => n.action))],
+      keys: [...new Set(notifications.flatMap((n) => (n.key === null ? [] : [n.key])))],
+    },
+  };
+  // Greedy parts within the message budget; a row that fits no part alone cannot occur (a notification's
+  // row is a few hundred bytes at most, its text having been refused above that).
+  const parts: CallRecord[] = [];
+  const { summary: _, ...partHead } = head;
+  let current: CallRecord = { ...head };
+  let bytes = utf8Length(JSON.stringify(current)) + 40;
+  for (const kind of ["deliveries", "notifications"] as const) {
+    for (const row of rows[kind] as object[]) {
+      const size = utf8Length(JSON.stringify(row)) + 1;
+      if (bytes + size > MESSAGE_BUDGET) {
+        parts.push(current);
+        current = { ...partHead };
+        bytes = utf8Length(JSON.stringify(current)) + 40;
+      }
+      ((current[kind] ??= []) as object[]).push(row);
+      bytes += size;
+    }
+  }
+  parts.push(current);
+  // The first part built holds the summary; it goes last.
+  return [...parts.slice(1), parts[0]!].map((part) => plan(part));
+}
+
+/** The sender's `Attempt` as the sender wrote it (JSON text), "null" when absent. */
+export function senderAttempt(call: Call): string {
+  const member = call.outline.members.findLast((m) => m.key === "Attempt");
+  return member === undefined ? "null" : call.text.slice(member.value, member.end);
+}
+
 /** Groups messages, in order, into sendBatch calls within Queues' count and size limits. */
-export function batchMessages(messages: readonly PlannedMessage[]): PlannedMessage[][] {
-  const batches: PlannedMessage[][] = [];
-  let current: PlannedMessage[] = [];
+export function batchMessages<T extends { bytes: number }>(messages: readonly T[]): T[][] {
+  const batches: T[][] = [];
+  let current: T[] = [];
   let bytes = 0;
   for (const message of messages) {
     const size = message.bytes + METADATA_BYTES;

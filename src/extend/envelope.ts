@@ -130,3 +130,34 @@ export function warehouseOf(notification: Notification): string | undefined {
   }
   return undefined;
 }
+
+/** Where a notification's business key may be, in order; the first that is a string or a number wins. */
+const KEY_PATHS: readonly (readonly string[])[] = [
+  ["OrderNumber"],
+  ["ProductNumber"],
+  ["CustomerNumber"],
+  ["InvoiceNumber"],
+  ["OfferNumber"],
+  ["PriceListName"],
+  ["Order", "OrderNumber"],
+];
+
+/**
+ * The business key of a notification: the order, product, customer, invoice or offer number, or the price
+ * list's name (`Details.Order.OrderNumber` for PickingStarted), as a string; undefined when it has none.
+ * "Where did order 3339977 go?" is a search for this key (docs/ledger.md).
+ */
+export function keyOf(notification: Notification): string | undefined {
+  for (const path of KEY_PATHS) {
+    let value: unknown = notification.Details;
+    for (const key of path) {
+      value =
+        typeof value === "object" && value !== null && Object.hasOwn(value, key)
+          ? (value as Record<string, unknown>)[key]
+          : undefined;
+    }
+    if (typeof value === "string" && value !== "") return value.slice(0, 200);
+    if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  }
+  return undefined;
+}

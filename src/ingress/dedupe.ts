@@ -1,15 +1,15 @@
 import { describe } from "../errors.ts";
-import { seenKey } from "../kv-keys.ts";
+import { hasCall } from "../ledger/read.ts";
 import { log } from "../log.ts";
 
 /**
- * Best-effort dedupe of the sender's retries (docs/delivery.md, “The door”). Two layers:
+ * Dedupe of the sender's retries (docs/delivery.md, “The door”). Two layers:
  * - this isolate's memory of the Ids it accepted lately, which answers an identical resend for free;
- * - STATE `seen:<Id>`, written (after every enqueue succeeded, off the response's path) for
- *   DEDUP_TTL_SECONDS and read only for calls whose `Attempt` is not 1: the sender counts its retries
- *   (Extend sends 1, 2, 3), so a first attempt cannot repeat a call it already made, and most calls skip the KV read.
- * A duplicate that slips through both is harmless: its deliveries get the same delivery ids.
- * DEDUP_TTL_SECONDS=0 turns the STATE layer off (each accepted call then costs no KV write).
+ * - the ledger, asked only for calls whose `Attempt` is not 1: the sender counts its retries (1, 2, 3), so a
+ *   first attempt cannot repeat a call it already made, and the door reads nothing for almost every call.
+ * A call is in the ledger once the consumer wrote its record, a second or so after it was accepted, long before
+ * the sender's first retry (a minute later). A duplicate that slips through is harmless: its deliveries get the
+ * same delivery ids.
  */
 
 const RECENT_LIMIT = 10_000;
@@ -20,26 +20,19 @@ export function resetRecentIds(): void {
   recent.clear();
 }
 
-export async function wasSeen(state: KVNamespace, id: string, attempt: unknown, ttlSeconds: number): Promise<boolean> {
+export async function wasSeen(ledger: D1Database, id: string, attempt: unknown): Promise<boolean> {
   if (recent.has(id)) return true;
-  if (attempt === 1 || ttlSeconds === 0) return false;
+  if (attempt === 1) return false;
   try {
-    return (await state.get(seenKey(id))) !== null;
+    return await hasCall(ledger, id);
   } catch (error) {
     log("warn", "dedupe_read_failed", { id, error: describe(error) });
     return false;
   }
 }
 
-/**
- * Remembers an accepted call in memory at once and in STATE in the background; with
- * DEDUP_TTL_SECONDS=0 in memory only.
- */
-export async function remember(state: KVNamespace, id: string, ttlSeconds: number): Promise<void> {
+/** Remembers an accepted call in this isolate (the ledger learns of it from the call's record). */
+export function remember(id: string): void {
   recent.add(id);
   if (recent.size > RECENT_LIMIT) recent.delete(recent.values().next().value!);
-  if (ttlSeconds === 0) return;
-  await state
-    .put(seenKey(id), "1", { expirationTtl: ttlSeconds })
-    .catch((error: unknown) => log("warn", "dedupe_write_failed", { id, error: describe(error) }));
 }

@@ -1,11 +1,12 @@
 import { type Context, Hono } from "hono";
-import { batchMessages, fanOut, planMessages } from "../delivery/planner.ts";
+import { batchMessages, planCallRecord, planMessages, route, senderAttempt } from "../delivery/planner.ts";
 import type { AppEnv } from "../env.ts";
 import { describe, errorResponse, RelayError } from "../errors.ts";
 import { parseCall } from "../extend/envelope.ts";
 import { parseSignatureHeader, SIGNATURE_HEADER, verifySignature } from "../extend/signature.ts";
 import { readBody } from "../json.ts";
 import { log } from "../log.ts";
+import { type CallRecord, encodeMessage } from "../queues.ts";
 import { loadRules } from "../rules/store.ts";
 import { remember, wasSeen } from "./dedupe.ts";
 
@@ -14,8 +15,13 @@ export type IngressAnswer =
   | { status: "accepted"; id: string; notifications: number; deliveries: number }
   | { status: "duplicate"; id: string };
 
-/** POST /webhook: body limit → verify → parse → dedupe → match → enqueue → 202. */
+/**
+ * POST /webhook: body limit → verify → parse → dedupe → match → enqueue → 202. A first attempt reads and
+ * writes no storage on its way to the answer (beyond the cached rules): the call's record for the ledger
+ * travels in the same sendBatch as its deliveries, and the consumer writes it.
+ */
 async function receiveCall(c: Context<AppEnv>): Promise<Response> {
+  const started = Date.now();
   const { env } = c;
   const settings = c.var.settings;
   if (settings.webhookSecrets.length === 0) {
@@ -43,42 +49,66 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
   const { envelope } = call;
   const receivedAt = Date.now();
   const [seen, compiled] = await Promise.all([
-    wasSeen(env.STATE, envelope.Id, envelope.Attempt, settings.DEDUP_TTL_SECONDS),
+    wasSeen(env.LEDGER, envelope.Id, envelope.Attempt),
     loadRules(env.RULES, settings.RULES_CACHE_SECONDS),
   ]);
   if (seen) {
-    log("info", "ingress", { id: envelope.Id, outcome: "duplicate" });
+    await recordDuplicate(env.DELIVERIES, envelope.Id, senderAttempt(call), receivedAt);
+    log("info", "call", {
+      id: envelope.Id,
+      attempt: envelope.Attempt,
+      outcome: "duplicate",
+      durationMs: Date.now() - started,
+    });
     return c.json({ status: "duplicate", id: envelope.Id } satisfies IngressAnswer, 200);
   }
 
-  const messages = planMessages(call, fanOut(compiled, envelope.Notifications), compiled, receivedAt);
+  const routing = route(compiled, envelope.Notifications);
+  const deliveries = planMessages(call, routing.fanouts, compiled, receivedAt);
+  const batches = batchMessages([...deliveries, ...planCallRecord(call, routing, deliveries, receivedAt)]);
+  const send = (batch: (typeof batches)[number]) =>
+    env.DELIVERIES.sendBatch(batch.map((m) => ({ body: m.text, contentType: "text" as const })));
   try {
-    await Promise.all(
-      batchMessages(messages).map((batch) =>
-        env.DELIVERIES.sendBatch(batch.map((m) => ({ body: m.text, contentType: "text" as const }))),
-      ),
-    );
+    // The last batch holds the call's summary: it goes only once everything else is in, so that a call the
+    // ledger knows as accepted was enqueued whole (else the sender's retry is taken as new).
+    await Promise.all(batches.slice(0, -1).map(send));
+    await send(batches.at(-1)!);
   } catch (error) {
-    // Messages of batches that did get in will be sent again on the sender's retry with the same
-    // delivery ids, which receivers deduplicate on.
+    // Messages of batches that did get in will be sent again on the sender's retry with the same delivery
+    // ids, which receivers deduplicate on.
     log("error", "queue_send_failed", { id: envelope.Id, error: describe(error) });
     throw new RelayError("queue_unavailable", "The deliveries could not be enqueued; retry the call.");
   }
-  // Remembered only once everything is enqueued, and off the response's path.
-  c.executionCtx.waitUntil(remember(env.STATE, envelope.Id, settings.DEDUP_TTL_SECONDS));
+  remember(envelope.Id);
   const answer: IngressAnswer = {
     status: "accepted",
     id: envelope.Id,
     notifications: envelope.Notifications.length,
-    deliveries: messages.length,
+    deliveries: deliveries.length,
   };
-  log("info", "ingress", {
+  // The one line per call (its deliveries are in the ledger; the consumer logs only what is not a first success).
+  log("info", "call", {
     id: envelope.Id,
+    attempt: envelope.Attempt,
     outcome: "accepted",
     notifications: answer.notifications,
-    deliveries: answer.deliveries,
+    deliveries: deliveries.map((m) => m.body.deliveryId),
+    durationMs: Date.now() - started,
   });
   return c.json(answer, 202);
+}
+
+/**
+ * A duplicate's sender attempt, for the ledger. Should it not reach the queue, the call is on record anyway
+ * (that is why it is a duplicate): only this attempt is missing from it, which is logged.
+ */
+async function recordDuplicate(queue: Queue<string>, id: string, attempt: string, at: number): Promise<void> {
+  const record: CallRecord = { kind: "call", v: 1, id, at, attempt, outcome: "duplicate" };
+  try {
+    await queue.send(encodeMessage(record), { contentType: "text" });
+  } catch (error) {
+    log("error", "duplicate_not_recorded", { id, error: describe(error) });
+  }
 }
 
 /** GET /webhook?echo=: the ASP.NET WebHooks registration handshake, the token back as the body. */

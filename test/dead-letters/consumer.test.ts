@@ -1,37 +1,37 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DEAD_LETTER_RETRIES } from "../../src/dead-letters/consumer.ts";
+import { getDeadLetter } from "../../src/ledger/read.ts";
 import { type DeadLetter, QUEUES } from "../../src/queues.ts";
-import { consume, deadLetterRecord, deliveryMessage, EXAMPLE_RULES, putRules } from "../helpers.ts";
+import {
+  clearLedger,
+  consume,
+  deadLetterRecord,
+  deliveryMessage,
+  EXAMPLE_RULES,
+  failingLedger,
+  putRules,
+} from "../helpers.ts";
 
 beforeEach(async () => {
   await putRules(EXAMPLE_RULES);
+  await clearLedger();
   vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response("ok"));
-  // Each test starts from an empty dead-letter store.
-  const { keys } = await env.STATE.list({ prefix: "dead:" });
-  await Promise.all(keys.map((k) => env.STATE.delete(k.name)));
 });
 afterEach(() => vi.restoreAllMocks());
 
-const stored = async (deliveryId: string) => {
-  const text = await env.STATE.get(`dead:${deliveryId}`);
-  return text === null ? null : (JSON.parse(text) as DeadLetter);
+const stored = async (deliveryId: string): Promise<DeadLetter | null> => {
+  const found = await getDeadLetter(env.LEDGER, deliveryId);
+  return found === null ? null : "record" in found ? found.record : null;
 };
 
 describe("the dead-letter consumer", () => {
-  it("stores the relay's record under dead:<deliveryId>, idempotently", async () => {
+  it("writes the relay's record into the ledger as a dead delivery, idempotently", async () => {
     const r = deadLetterRecord();
     expect((await consume(QUEUES.deadLetters, [r, r])).explicitAcks).toEqual(["m0", "m1"]);
-    const { keys } = await env.STATE.list({ prefix: "dead:" });
-    expect(keys.map((k) => k.name)).toEqual([`dead:${r.deliveryId}`]);
-    expect(keys[0]!.metadata).toEqual({
-      destination: "wms",
-      reason: "permanent_failure",
-      deadAt: r.deadAt,
-      attempts: 1,
-      lastStatus: 410,
-    });
     expect(await stored(r.deliveryId)).toEqual(r);
+    const rows = await env.LEDGER.prepare("SELECT id, status FROM deliveries").all();
+    expect(rows.results).toEqual([{ id: r.deliveryId, status: "dead" }]);
   });
 
   it("turns a raw delivery message from Queues' own dead-letter path into a replayable record", async () => {
@@ -68,10 +68,10 @@ describe("the dead-letter consumer", () => {
   });
 
   it("retries a record it could not write, waiting longer each time, and says so at error", async () => {
-    const failing = { put: () => Promise.reject(new Error("KV PUT failed")) };
+    const failing = failingLedger();
     const error = vi.spyOn(console, "error");
-    const first = await consume(QUEUES.deadLetters, [deadLetterRecord()], { env: { STATE: failing } });
-    const later = await consume(QUEUES.deadLetters, [deadLetterRecord()], { attempts: 5, env: { STATE: failing } });
+    const first = await consume(QUEUES.deadLetters, [deadLetterRecord()], { env: { LEDGER: failing } });
+    const later = await consume(QUEUES.deadLetters, [deadLetterRecord()], { attempts: 5, env: { LEDGER: failing } });
     expect(first.explicitAcks).toEqual([]);
     expect(first.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 5 }]);
     expect(later.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 80 }]);
@@ -82,11 +82,11 @@ describe("the dead-letter consumer", () => {
   });
 
   it("on the backstop's last try, logs that the record would be dropped", async () => {
-    const failing = { put: () => Promise.reject(new Error("KV PUT failed")) };
+    const failing = failingLedger();
     const error = vi.spyOn(console, "error");
     const result = await consume(QUEUES.deadLettersFailed, [deadLetterRecord()], {
       attempts: DEAD_LETTER_RETRIES.backstop,
-      env: { STATE: failing },
+      env: { LEDGER: failing },
     });
     expect(result.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 2700 }]);
     expect(JSON.parse(String(error.mock.calls[0]![0]))).toMatchObject({

@@ -1,10 +1,9 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Env } from "../../src/env.ts";
 import app from "../../src/index.ts";
 import { resetRecentIds } from "../../src/ingress/dedupe.ts";
-import { bodyOf, type DeliveryMessage } from "../../src/queues.ts";
+import { hasCall } from "../../src/ledger/read.ts";
+import { bodyOf, type CallRecord, type DeliveryMessage } from "../../src/queues.ts";
 import {
   clearRules,
   EXAMPLE_RULES,
@@ -29,7 +28,9 @@ beforeEach(async () => {
 });
 afterEach(() => vi.restoreAllMocks());
 
-const sentMessages = (): DeliveryMessage[] => sentBodies<DeliveryMessage>(sendBatch);
+const sent = () => sentBodies<DeliveryMessage | CallRecord>(sendBatch);
+const sentMessages = (): DeliveryMessage[] => sent().filter((m): m is DeliveryMessage => "deliveryId" in m);
+const sentRecords = (): CallRecord[] => sent().filter((m): m is CallRecord => "kind" in m && m.kind === "call");
 
 describe("POST /webhook accepts signed calls", () => {
   it.each(Object.keys(FIXTURE_SIGNATURES))("accepts the sample %s with its precomputed signature", async (name) => {
@@ -118,12 +119,13 @@ describe("POST /webhook accepts signed calls", () => {
     expect(await refused.json()).toMatchObject({ error: "signature_invalid" });
   });
 
-  it("accepts a call with no notifications and one that matches nothing, enqueuing nothing", async () => {
+  it("accepts a call with no notifications and one that matches nothing, enqueuing no delivery", async () => {
     for (const notifications of [[], [{ Action: "CustomerCreated", Details: { CustomerNumber: "1" } }]]) {
       const response = await signedPost(envelope(notifications));
       expect(await response.json()).toMatchObject({ status: "accepted", deliveries: 0 });
     }
-    expect(sendBatch).not.toHaveBeenCalled();
+    expect(sentMessages()).toEqual([]);
+    expect(sentRecords()).toHaveLength(2);
   });
 
   it("routes nothing when KV holds no rules document", async () => {
@@ -153,23 +155,73 @@ describe("POST /webhook accepts signed calls", () => {
   });
 });
 
+describe("the door's cost", () => {
+  it("a first attempt reads and writes no storage on its way to the answer: one sendBatch with the call's record last", async () => {
+    const body = envelope([{ Action: "OrderCreated", Details: { OrderNumber: "77", OrderType: "NormalOrder" } }]);
+    await signedPost(envelope([])); // warms the rules cache
+    sendBatch.mockClear();
+    const storage = [
+      vi.spyOn(env.LEDGER, "prepare"),
+      vi.spyOn(env.LEDGER, "batch"),
+      vi.spyOn(env.RULES, "get"),
+      vi.spyOn(env.DELIVERIES, "send"),
+    ];
+    const response = await signedPost(body);
+    expect(response.status).toBe(202);
+    for (const spy of storage) expect(spy).not.toHaveBeenCalled();
+    expect(sendBatch).toHaveBeenCalledTimes(1);
+    const [batch] = sendBatch.mock.calls[0] as [MessageSendRequest<string>[]];
+    const last = JSON.parse(batch.at(-1)!.body) as CallRecord;
+    expect(last).toMatchObject({
+      kind: "call",
+      id: JSON.parse(body).Id,
+      attempt: "1",
+      outcome: "accepted",
+      summary: { notifications: 1, deliveries: 2, actions: ["OrderCreated"], keys: ["77"] },
+      notifications: [{ i: 0, action: "OrderCreated", key: "77", routes: ["orders"], destinations: ["wms", "shop"] }],
+    });
+    expect(last.deliveries!.map((d) => d.id).sort()).toEqual(
+      sentMessages()
+        .map((m) => m.deliveryId)
+        .sort(),
+    );
+  });
+
+  it("puts a call that matches nothing on record too", async () => {
+    const body = envelope([{ Action: "CustomerCreated", Details: { CustomerNumber: "5" } }]);
+    expect(await (await signedPost(body)).json()).toMatchObject({ deliveries: 0 });
+    expect(sentRecords()).toEqual([
+      expect.objectContaining({
+        id: JSON.parse(body).Id,
+        summary: expect.objectContaining({ deliveries: 0, keys: ["5"] }),
+      }),
+    ]);
+  });
+});
+
 describe("POST /webhook remembers accepted calls", () => {
-  it("answers 200 duplicate for an Id it already accepted and enqueues nothing the second time", async () => {
+  it("answers 200 duplicate for an Id this isolate accepted, enqueues no delivery and records the sender's attempt", async () => {
     const body = envelope([{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }]);
     expect((await signedPost(body)).status).toBe(202);
     expect(sendBatch).toHaveBeenCalledTimes(1);
-    // The dedupe key is written after the answer (waitUntil); give it a moment.
-    await vi.waitFor(async () => expect(await env.STATE.get(`seen:${JSON.parse(body).Id}`)).toBe("1"));
+    const send = vi.spyOn(env.DELIVERIES, "send");
     const again = await signedPost(body);
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ status: "duplicate", id: JSON.parse(body).Id });
     expect(sendBatch).toHaveBeenCalledTimes(1);
+    expect(sentBodies<CallRecord>(send)).toEqual([
+      expect.objectContaining({ kind: "call", id: JSON.parse(body).Id, attempt: "1", outcome: "duplicate" }),
+    ]);
   });
 
-  it("recognises a sender retry (Attempt 2) of a call another isolate accepted, from STATE", async () => {
+  it("recognises a sender retry (Attempt 2) of a call the ledger holds, on any isolate and after a restart", async () => {
     const id = freshId();
-    await env.STATE.put(`seen:${id}`, "1");
     const notifications = [{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }];
+    const first = JSON.stringify({ Id: id, Attempt: 1, Properties: {}, Notifications: notifications });
+    expect((await signedPost(first)).status).toBe(202);
+    await vi.waitFor(async () => expect(await hasCall(env.LEDGER, id)).toBe(true), { timeout: 15_000, interval: 100 });
+    resetRecentIds(); // as another isolate, or this one restarted, would be
+    sendBatch.mockClear();
     const retry = JSON.stringify({ Id: id, Attempt: 2, Properties: {}, Notifications: notifications });
     const response = await signedPost(retry);
     expect(response.status).toBe(200);
@@ -177,64 +229,11 @@ describe("POST /webhook remembers accepted calls", () => {
     expect(sendBatch).not.toHaveBeenCalled();
   });
 
-  it("does not read STATE for a first attempt: the sender cannot have sent it before", async () => {
-    const get = vi.spyOn(env.STATE, "get");
-    const id = freshId();
-    await env.STATE.put(`seen:${id}`, "1");
-    const first = JSON.stringify({ Id: id, Attempt: 1, Properties: {}, Notifications: [] });
+  it("does not read the ledger for a first attempt: the sender cannot have sent it before", async () => {
+    const prepare = vi.spyOn(env.LEDGER, "prepare");
+    const first = JSON.stringify({ Id: freshId(), Attempt: 1, Properties: {}, Notifications: [] });
     expect((await signedPost(first)).status).toBe(202);
-    expect(get).not.toHaveBeenCalledWith(`seen:${id}`);
-    // Once accepted here, this isolate answers a resend itself, whatever its Attempt.
-    expect(await (await signedPost(first)).json()).toEqual({ status: "duplicate", id });
-    expect(get).not.toHaveBeenCalledWith(`seen:${id}`);
-  });
-
-  it("with DEDUP_TTL_SECONDS=0 remembers Ids in this isolate only: STATE is neither read nor written", async () => {
-    const memoryOnly = { ...env, DEDUP_TTL_SECONDS: "0" } as Env;
-    const call = async (body: string) => {
-      const ctx = createExecutionContext();
-      const response = await app.fetch!(
-        new Request("https://relay.test/webhook", {
-          method: "POST",
-          body,
-          headers: { "ms-signature": msSignature(body) },
-        }) as never,
-        memoryOnly,
-        ctx,
-      );
-      await waitOnExecutionContext(ctx); // the background work is done when this returns
-      return response;
-    };
-    const notifications = [{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }];
-    const id = freshId();
-    const first = JSON.stringify({ Id: id, Attempt: 1, Properties: {}, Notifications: notifications });
-    const put = vi.spyOn(env.STATE, "put");
-    expect((await call(first)).status).toBe(202);
-    expect(put).not.toHaveBeenCalled();
-    put.mockRestore();
-    expect(await (await call(first)).json()).toEqual({ status: "duplicate", id });
-
-    // A retry that another isolate accepted (a STATE record from when the TTL was on) is not looked up.
-    const other = freshId();
-    await env.STATE.put(`seen:${other}`, "1");
-    const get = vi.spyOn(env.STATE, "get");
-    const retry = JSON.stringify({ Id: other, Attempt: 2, Properties: {}, Notifications: notifications });
-    expect(await (await call(retry)).json()).toMatchObject({ status: "accepted", id: other });
-    expect(get).not.toHaveBeenCalled();
-
-    // Once this isolate forgets, the sender's retry is relayed again, under the same delivery ids.
-    const firstIds = sentMessages()
-      .filter((m) => m.deliveryId.startsWith(id))
-      .map((m) => m.deliveryId);
-    resetRecentIds();
-    expect(
-      (await call(JSON.stringify({ Id: id, Attempt: 2, Properties: {}, Notifications: notifications }))).status,
-    ).toBe(202);
-    const allIds = sentMessages()
-      .filter((m) => m.deliveryId.startsWith(id))
-      .map((m) => m.deliveryId);
-    expect(firstIds.length).toBeGreaterThan(0);
-    expect(allIds).toEqual([...firstIds, ...firstIds]);
+    expect(prepare).not.toHaveBeenCalled();
   });
 
   it("does not remember a call whose enqueue failed, so the sender's retry goes through", async () => {
@@ -243,8 +242,29 @@ describe("POST /webhook remembers accepted calls", () => {
     const failed = await signedPost(body);
     expect(failed.status).toBe(503);
     expect(await failed.json()).toMatchObject({ error: "queue_unavailable" });
-    expect(await env.STATE.get(`seen:${JSON.parse(body).Id}`)).toBeNull();
     const retried = await signedPost(body);
     expect(retried.status).toBe(202);
+  });
+
+  it("enqueues the call's summary only after every other batch of a large call got in", async () => {
+    await putRules({
+      version: 1,
+      destinations: { many: { url: "https://many.test/", mode: "single" } },
+      routes: [{ name: "all", actions: ["*"], to: ["many"] }],
+    });
+    const notifications = Array.from({ length: 250 }, (_, i) => ({
+      Action: "ProductChanged",
+      Details: { ProductNumber: String(i) },
+    }));
+    const body = envelope(notifications);
+    let calls = 0;
+    sendBatch.mockImplementation(async () => {
+      if (++calls === 2) throw new Error("Queue send failed");
+    });
+    expect((await signedPost(body)).status).toBe(503);
+    // The summary (in the last batch) never went: the ledger cannot take the call as accepted.
+    const batches = (sendBatch.mock.calls as [MessageSendRequest<string>[]][]).map(([batch]) => batch);
+    const summaries = batches.flat().filter((m) => m.body.includes('"summary"'));
+    expect(summaries).toEqual([]);
   });
 });

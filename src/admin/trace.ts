@@ -1,0 +1,107 @@
+import { type Context, Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { RelayError } from "../errors.ts";
+import {
+  CALL_STATUSES,
+  type CallSummary,
+  type CallTrace,
+  DELIVERY_STATUSES,
+  type DeliveryView,
+  getCall,
+  getDelivery,
+  listCalls,
+  listDeliveries,
+  type Page,
+  type Stats,
+  stats,
+} from "../ledger/read.ts";
+import { type ResendResult, resend } from "../ledger/resend.ts";
+import { bodyOf } from "../queues.ts";
+import { cursorParam, limitParam, oneOfParam, textParam, timeParam } from "./query.ts";
+
+/** GET /admin/deliveries/:id answers this: the delivery, its attempts, and the body it sends. */
+export type DeliveryTrace = DeliveryView & { body?: unknown };
+
+const DAY = 86_400_000;
+
+async function showCall(c: Context<AppEnv>): Promise<Response> {
+  const id = c.req.param("id")!;
+  const trace = await getCall(c.env.LEDGER, id);
+  if (trace === null) {
+    throw new RelayError("call_not_found", `The ledger has no call with Id ${id} (never accepted, or past retention).`);
+  }
+  return c.json(trace satisfies CallTrace);
+}
+
+async function searchCalls(c: Context<AppEnv>): Promise<Response> {
+  const page = await listCalls(c.env.LEDGER, {
+    key: textParam(c, "key"),
+    action: textParam(c, "action"),
+    destination: textParam(c, "destination"),
+    status: oneOfParam(c, "status", CALL_STATUSES),
+    since: timeParam(c, "since"),
+    until: timeParam(c, "until"),
+    limit: limitParam(c),
+    cursor: cursorParam(c),
+  });
+  return c.json(page satisfies Page<CallSummary>);
+}
+
+async function searchDeliveries(c: Context<AppEnv>): Promise<Response> {
+  const page = await listDeliveries(c.env.LEDGER, {
+    destination: textParam(c, "destination"),
+    status: oneOfParam(c, "status", DELIVERY_STATUSES),
+    since: timeParam(c, "since"),
+    until: timeParam(c, "until"),
+    limit: limitParam(c),
+    cursor: cursorParam(c),
+  });
+  return c.json(page satisfies Page<DeliveryView>);
+}
+
+async function found(c: Context<AppEnv>) {
+  const id = c.req.param("id")!;
+  const delivery = await getDelivery(c.env.LEDGER, id);
+  if (delivery === null) {
+    throw new RelayError("delivery_not_found", `The ledger has no delivery ${id} (never planned, or past retention).`);
+  }
+  return delivery;
+}
+
+async function showDelivery(c: Context<AppEnv>): Promise<Response> {
+  const { message, ...delivery } = await found(c);
+  const body = message === undefined ? undefined : JSON.parse(bodyOf(message, 1));
+  return c.json({ ...delivery, ...(body !== undefined && { body }) } satisfies DeliveryTrace);
+}
+
+/** Sends a delivery again, whatever its status: same delivery id, a new run with attempts afresh. */
+async function resendDelivery(c: Context<AppEnv>): Promise<Response> {
+  const delivery = await found(c);
+  if (delivery.message === undefined) {
+    throw new RelayError(
+      "delivery_not_replayable",
+      `Delivery ${delivery.deliveryId} has no stored message yet (it is ${delivery.status}: on its way, not yet attempted).`,
+    );
+  }
+  let result: ResendResult;
+  try {
+    result = await resend(c.env, [delivery.message]);
+  } catch {
+    throw new RelayError("queue_unavailable", "The delivery could not be enqueued; nothing changed. Try again.");
+  }
+  return c.json({ replayed: result.replayed, skipped: result.skipped } satisfies ResendResult, 202);
+}
+
+async function showStats(c: Context<AppEnv>): Promise<Response> {
+  const since = timeParam(c, "since") ?? Date.now() - DAY;
+  return c.json((await stats(c.env.LEDGER, since)) satisfies Stats);
+}
+
+/** The trace half of the admin API (docs/admin-api.md): calls, deliveries, resend, stats. */
+export const trace = new Hono<AppEnv>()
+  .get("/calls", searchCalls)
+  .get("/calls/:id", showCall)
+  .get("/deliveries", searchDeliveries)
+  .get("/deliveries/:id", showDelivery)
+  .post("/deliveries/:id/replay", resendDelivery)
+  .get("/stats", showStats);

@@ -1,0 +1,610 @@
+import { type DeadLetter, type DeadLetterReason, type DeliveryMessage, readDeliveryMessage } from "../queues.ts";
+import { ensureLedger } from "./schema.ts";
+
+/**
+ * Reading the ledger: the trace of a call, lists of calls and deliveries, dead letters and the stats. One
+ * function per question, each a fixed number of indexed queries (docs/ledger.md); the admin API and the
+ * console both use these.
+ */
+
+export type DeliveryStatus = "pending" | "retrying" | "held" | "delivered" | "dead";
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ["pending", "retrying", "held", "delivered", "dead"];
+/** A call's status: the worst of its deliveries, or no_deliveries. */
+export type CallStatus = DeliveryStatus | "no_deliveries";
+export const CALL_STATUSES: readonly CallStatus[] = [...DELIVERY_STATUSES, "no_deliveries"];
+
+/** dead > retrying > held > pending > delivered: what "worst" means for a call. */
+const RANK_SQL = `CASE status WHEN 'dead' THEN 5 WHEN 'retrying' THEN 4 WHEN 'held' THEN 3 WHEN 'pending' THEN 2 ELSE 1 END`;
+const BY_RANK: CallStatus[] = ["no_deliveries", "delivered", "pending", "held", "retrying", "dead"];
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+const json = <T>(text: string | null): T => (text === null ? ([] as T) : (JSON.parse(text) as T));
+
+export interface AttemptView {
+  attempt: number;
+  at: string;
+  status?: number;
+  error?: string;
+  durationMs?: number;
+  outcome: "delivered" | "retry" | "dead_letter";
+  /** Present on the attempts of a replay (or a resend). */
+  replay?: true;
+}
+
+export interface DeliveryView {
+  deliveryId: string;
+  callId: string;
+  destination: string;
+  status: DeliveryStatus;
+  routes: string[];
+  /** The positions in the call of the notifications it carries. */
+  notifications: number[];
+  receivedAt: string;
+  updatedAt: string;
+  attemptCount: number;
+  lastStatus?: number;
+  lastError?: string;
+  deliveredAt?: string;
+  dead?: { reason: string; detail: string; at: string; source: string };
+  attempts?: AttemptView[];
+}
+
+export interface CallTrace {
+  id: string;
+  receivedAt: string;
+  /** The `Attempt` of every call with this Id the door answered 2xx, in arrival order. */
+  senderAttempts: unknown[];
+  notifications: {
+    index: number;
+    action: string;
+    warehouse: string | null;
+    key: string | null;
+    routes: string[];
+    destinations: string[];
+  }[];
+  deliveries: DeliveryView[];
+}
+
+interface DeliveryRow {
+  id: string;
+  call_id: string;
+  destination: string;
+  status: DeliveryStatus;
+  routes: string;
+  indices: string;
+  received_at: number;
+  updated_at: number;
+  run: number;
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
+  last_attempt_at: number | null;
+  delivered_at: number | null;
+  dead_reason: string | null;
+  dead_detail: string | null;
+  dead_at: number | null;
+  dead_source: string | null;
+  payload?: string | null;
+  replayable?: number;
+}
+
+interface AttemptRow {
+  delivery_id: string;
+  run: number;
+  attempt: number;
+  at: number;
+  status: number | null;
+  error: string | null;
+  duration_ms: number | null;
+  outcome: AttemptView["outcome"];
+}
+
+const DELIVERY_FIELDS = `id, call_id, destination, status, routes, indices, received_at, updated_at, run, attempts,
+  last_status, last_error, last_attempt_at, delivered_at, dead_reason, dead_detail, dead_at, dead_source`;
+
+function deliveryView(row: DeliveryRow, attempts?: AttemptRow[]): DeliveryView {
+  return {
+    deliveryId: row.id,
+    callId: row.call_id,
+    destination: row.destination,
+    status: row.status,
+    routes: json(row.routes),
+    notifications: json(row.indices),
+    receivedAt: iso(row.received_at)!,
+    updatedAt: iso(row.updated_at)!,
+    attemptCount: row.attempts,
+    ...(row.last_status !== null && { lastStatus: row.last_status }),
+    ...(row.last_error !== null && { lastError: row.last_error }),
+    ...(row.delivered_at !== null && { deliveredAt: iso(row.delivered_at)! }),
+    ...(row.status === "dead" && {
+      dead: {
+        reason: row.dead_reason ?? "",
+        detail: row.dead_detail ?? "",
+        at: iso(row.dead_at) ?? "",
+        source: row.dead_source ?? "relay",
+      },
+    }),
+    ...(attempts !== undefined && { attempts: attempts.map(attemptView) }),
+  };
+}
+
+function attemptView(row: AttemptRow): AttemptView {
+  return {
+    attempt: row.attempt,
+    at: iso(row.at)!,
+    ...(row.status !== null && { status: row.status }),
+    ...(row.error !== null && { error: row.error }),
+    ...(row.duration_ms !== null && { durationMs: row.duration_ms }),
+    outcome: row.outcome,
+    ...(row.run > 0 && { replay: true as const }),
+  };
+}
+
+const ATTEMPT_FIELDS = "delivery_id, run, attempt, at, status, error, duration_ms, outcome";
+
+/** Every attempt of the given deliveries, in order, grouped by delivery id. */
+function groupAttempts(rows: AttemptRow[]): Map<string, AttemptRow[]> {
+  const by = new Map<string, AttemptRow[]>();
+  for (const row of rows) {
+    let list = by.get(row.delivery_id);
+    if (list === undefined) by.set(row.delivery_id, (list = []));
+    list.push(row);
+  }
+  return by;
+}
+
+/** The whole trace of one call, or null when the ledger has no such call. */
+export async function getCall(db: D1Database, id: string): Promise<CallTrace | null> {
+  await ensureLedger(db);
+  const [calls, attempts, notifications, deliveries, tries] = await db.batch([
+    db.prepare("SELECT id, received_at FROM calls WHERE id = ?1").bind(id),
+    db.prepare("SELECT attempt FROM sender_attempts WHERE call_id = ?1 ORDER BY at, outcome").bind(id),
+    db
+      .prepare(
+        "SELECT idx, action, warehouse, key, routes, destinations FROM notifications WHERE call_id = ?1 ORDER BY idx",
+      )
+      .bind(id),
+    db.prepare(`SELECT ${DELIVERY_FIELDS} FROM deliveries WHERE call_id = ?1 ORDER BY id`).bind(id),
+    db
+      .prepare(
+        `SELECT ${ATTEMPT_FIELDS} FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE call_id = ?1)
+         ORDER BY delivery_id, run, attempt`,
+      )
+      .bind(id),
+  ]);
+  const call = calls!.results[0] as { id: string; received_at: number } | undefined;
+  if (call === undefined) return null;
+  const byDelivery = groupAttempts(tries!.results as AttemptRow[]);
+  return {
+    id: call.id,
+    receivedAt: iso(call.received_at)!,
+    senderAttempts: (attempts!.results as { attempt: string }[]).map((row) => parseAttempt(row.attempt)),
+    notifications: (
+      notifications!.results as {
+        idx: number;
+        action: string;
+        warehouse: string | null;
+        key: string | null;
+        routes: string;
+        destinations: string;
+      }[]
+    ).map((n) => ({
+      index: n.idx,
+      action: n.action,
+      warehouse: n.warehouse,
+      key: n.key,
+      routes: json(n.routes),
+      destinations: json(n.destinations),
+    })),
+    deliveries: (deliveries!.results as DeliveryRow[]).map((row) => deliveryView(row, byDelivery.get(row.id) ?? [])),
+  };
+}
+
+function parseAttempt(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** A page of a list: newest first; `cursor` asks for the next page and is absent on the last. */
+export interface Page<T> {
+  items: T[];
+  cursor?: string;
+}
+
+export interface CallSummary {
+  id: string;
+  receivedAt: string;
+  actions: string[];
+  keys: string[];
+  deliveries: number;
+  status: CallStatus;
+}
+
+export interface CallFilter {
+  key?: string | undefined;
+  action?: string | undefined;
+  destination?: string | undefined;
+  status?: CallStatus | undefined;
+  since?: number | undefined;
+  until?: number | undefined;
+  limit: number;
+  cursor?: Cursor | undefined;
+}
+
+/** A position in a newest-first list: the time and id of the last item shown. */
+export interface Cursor {
+  at: number;
+  id: string;
+}
+
+export function encodeCursor(cursor: Cursor): string {
+  return btoa(JSON.stringify([cursor.at, cursor.id]))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replaceAll("=", "");
+}
+
+/** undefined for a cursor this relay did not write. */
+export function decodeCursor(text: string): Cursor | undefined {
+  try {
+    const [at, id] = JSON.parse(atob(text.replaceAll("-", "+").replaceAll("_", "/"))) as unknown[];
+    if (typeof at === "number" && Number.isFinite(at) && typeof id === "string") return { at, id };
+  } catch {
+    // fall through
+  }
+  return undefined;
+}
+
+/** Calls newest first, by business key, Action, destination, status and time. */
+export async function listCalls(db: D1Database, filter: CallFilter): Promise<Page<CallSummary>> {
+  await ensureLedger(db);
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `?${params.length}`;
+  };
+  if (filter.key !== undefined)
+    where.push(`c.id IN (SELECT call_id FROM notifications WHERE key = ${param(filter.key)})`);
+  if (filter.action !== undefined) {
+    where.push(`c.id IN (SELECT call_id FROM notifications WHERE action = ${param(filter.action)})`);
+  }
+  if (filter.destination !== undefined) {
+    where.push(`c.id IN (SELECT call_id FROM deliveries WHERE destination = ${param(filter.destination)})`);
+  }
+  if (filter.since !== undefined) where.push(`c.received_at >= ${param(filter.since)}`);
+  if (filter.until !== undefined) where.push(`c.received_at < ${param(filter.until)}`);
+  if (filter.cursor !== undefined) {
+    const at = param(filter.cursor.at);
+    where.push(`(c.received_at < ${at} OR (c.received_at = ${at} AND c.id < ${param(filter.cursor.id)}))`);
+  }
+  const rank = `(SELECT MAX(${RANK_SQL}) FROM deliveries d WHERE d.call_id = c.id)`;
+  if (filter.status !== undefined) {
+    const wanted = BY_RANK.indexOf(filter.status);
+    where.push(wanted === 0 ? `${rank} IS NULL` : `${rank} = ${param(wanted)}`);
+  }
+  const sql = `SELECT c.id, c.received_at, c.actions, c.keys, c.delivery_count, ${rank} AS rank FROM calls c
+    ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+    ORDER BY c.received_at DESC, c.id DESC LIMIT ${param(filter.limit + 1)}`;
+  const rows = (
+    await db
+      .prepare(sql)
+      .bind(...params)
+      .all<{
+        id: string;
+        received_at: number;
+        actions: string;
+        keys: string;
+        delivery_count: number;
+        rank: number | null;
+      }>()
+  ).results;
+  const items = rows.slice(0, filter.limit).map((row) => ({
+    id: row.id,
+    receivedAt: iso(row.received_at)!,
+    actions: json<string[]>(row.actions),
+    keys: json<string[]>(row.keys),
+    deliveries: row.delivery_count,
+    status: BY_RANK[row.rank ?? 0]!,
+  }));
+  const last = rows.length > filter.limit ? rows[filter.limit - 1] : undefined;
+  return { items, ...(last !== undefined && { cursor: encodeCursor({ at: last.received_at, id: last.id }) }) };
+}
+
+export interface DeliveryFilter {
+  destination?: string | undefined;
+  status?: DeliveryStatus | undefined;
+  since?: number | undefined;
+  until?: number | undefined;
+  limit: number;
+  cursor?: Cursor | undefined;
+}
+
+/** Deliveries newest first (by when their call was accepted), by destination, status and time. */
+export async function listDeliveries(db: D1Database, filter: DeliveryFilter): Promise<Page<DeliveryView>> {
+  await ensureLedger(db);
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `?${params.length}`;
+  };
+  if (filter.destination !== undefined) where.push(`destination = ${param(filter.destination)}`);
+  if (filter.status !== undefined) where.push(`status = ${param(filter.status)}`);
+  if (filter.since !== undefined) where.push(`received_at >= ${param(filter.since)}`);
+  if (filter.until !== undefined) where.push(`received_at < ${param(filter.until)}`);
+  if (filter.cursor !== undefined) {
+    const at = param(filter.cursor.at);
+    where.push(`(received_at < ${at} OR (received_at = ${at} AND id < ${param(filter.cursor.id)}))`);
+  }
+  const rows = (
+    await db
+      .prepare(
+        `SELECT ${DELIVERY_FIELDS} FROM deliveries ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+         ORDER BY received_at DESC, id DESC LIMIT ${param(filter.limit + 1)}`,
+      )
+      .bind(...params)
+      .all<DeliveryRow>()
+  ).results;
+  const items = rows.slice(0, filter.limit).map((row) => deliveryView(row));
+  const last = rows.length > filter.limit ? rows[filter.limit - 1] : undefined;
+  return { items, ...(last !== undefined && { cursor: encodeCursor({ at: last.received_at, id: last.id }) }) };
+}
+
+/** One delivery with its attempts and the notifications it carries (as the receiver gets them), or null. */
+export async function getDelivery(
+  db: D1Database,
+  id: string,
+): Promise<(DeliveryView & { body?: unknown; message?: DeliveryMessage }) | null> {
+  await ensureLedger(db);
+  const [deliveries, attempts] = await db.batch([
+    db.prepare(`SELECT ${DELIVERY_FIELDS}, payload, replayable FROM deliveries WHERE id = ?1`).bind(id),
+    db.prepare(`SELECT ${ATTEMPT_FIELDS} FROM attempts WHERE delivery_id = ?1 ORDER BY run, attempt`).bind(id),
+  ]);
+  const row = deliveries!.results[0] as DeliveryRow | undefined;
+  if (row === undefined) return null;
+  const view = deliveryView(row, attempts!.results as AttemptRow[]);
+  const message = row.replayable === 1 ? readPayload(row.payload ?? null) : undefined;
+  return message === undefined ? view : { ...view, message };
+}
+
+/** The delivery message kept with a delivery, or undefined when there is none (yet) or it cannot be read. */
+export function readPayload(payload: string | null): DeliveryMessage | undefined {
+  if (payload === null) return undefined;
+  try {
+    return readDeliveryMessage(JSON.parse(payload));
+  } catch {
+    return undefined;
+  }
+}
+
+// Dead letters: deliveries with status dead, in the record shape the dead-letter API has always had.
+
+export interface DeadLetterSummary {
+  deliveryId: string;
+  destination: string;
+  reason: string;
+  deadAt: string;
+  attempts: number;
+  lastStatus?: number;
+}
+
+export interface DeadLetterPage extends Page<DeadLetterSummary> {
+  /** Kept for clients of the first version, which could only order its first 10,000 records: always false. */
+  truncated: false;
+}
+
+export async function listDeadLetters(
+  db: D1Database,
+  options: { destination?: string | undefined; cursor?: Cursor | undefined; limit: number },
+): Promise<DeadLetterPage> {
+  await ensureLedger(db);
+  const params: unknown[] = [];
+  const where = ["status = 'dead'"];
+  if (options.destination !== undefined) {
+    params.push(options.destination);
+    where.push(`destination = ?${params.length}`);
+  }
+  if (options.cursor !== undefined) {
+    params.push(options.cursor.at, options.cursor.id);
+    where.push(`(dead_at < ?${params.length - 1} OR (dead_at = ?${params.length - 1} AND id > ?${params.length}))`);
+  }
+  params.push(options.limit + 1);
+  const rows = (
+    await db
+      .prepare(
+        `SELECT id, destination, dead_reason, dead_at, attempts, last_status FROM deliveries WHERE ${where.join(" AND ")}
+         ORDER BY dead_at DESC, id LIMIT ?${params.length}`,
+      )
+      .bind(...params)
+      .all<{
+        id: string;
+        destination: string;
+        dead_reason: string;
+        dead_at: number;
+        attempts: number;
+        last_status: number | null;
+      }>()
+  ).results;
+  const items = rows.slice(0, options.limit).map((row) => ({
+    deliveryId: row.id,
+    destination: row.destination,
+    reason: row.dead_reason,
+    deadAt: iso(row.dead_at)!,
+    attempts: row.attempts,
+    ...(row.last_status !== null && { lastStatus: row.last_status }),
+  }));
+  const last = rows.length > options.limit ? rows[options.limit - 1] : undefined;
+  return {
+    items,
+    ...(last !== undefined && { cursor: encodeCursor({ at: last.dead_at, id: last.id }) }),
+    truncated: false,
+  };
+}
+
+/**
+ * A dead letter as a record (the shape the dead-letter API answers with), or why the stored one cannot be
+ * read, or null when there is no dead letter with that delivery id.
+ */
+export async function getDeadLetter(
+  db: D1Database,
+  id: string,
+): Promise<{ record: DeadLetter } | { unreadable: string } | null> {
+  await ensureLedger(db);
+  const row = await db
+    .prepare(`SELECT ${DELIVERY_FIELDS}, payload, replayable FROM deliveries WHERE id = ?1 AND status = 'dead'`)
+    .bind(id)
+    .first<DeliveryRow>();
+  if (row === null) return null;
+  const message = row.replayable === 1 ? readPayload(row.payload ?? null) : undefined;
+  if (row.replayable === 1 && message === undefined) return { unreadable: "its stored message is not one it can read" };
+  const deadAt = iso(row.dead_at) ?? iso(row.updated_at)!;
+  return {
+    record: {
+      kind: "dead-letter",
+      deliveryId: row.id,
+      destination: row.destination,
+      reason: (row.dead_reason ?? "unreadable_message") as DeadLetterReason,
+      detail: row.dead_detail ?? "",
+      ...(row.last_status !== null && { lastStatus: row.last_status }),
+      ...(row.last_error !== null && { lastError: row.last_error }),
+      attempts: row.attempts,
+      firstAttemptAt: iso(row.received_at)!,
+      lastAttemptAt: iso(row.last_attempt_at) ?? deadAt,
+      deadAt,
+      source: row.dead_source === "queue" ? "queue" : "relay",
+      ...(message !== undefined ? { message } : { raw: row.payload ?? "" }),
+    },
+  };
+}
+
+/** The replayable dead letters to take on next (oldest first), of one destination when given. */
+export async function nextDeadLetters(
+  db: D1Database,
+  destination: string | undefined,
+  limit: number,
+): Promise<{ messages: DeliveryMessage[]; unreadable: string[]; more: boolean }> {
+  await ensureLedger(db);
+  const rows = (
+    await db
+      .prepare(
+        `SELECT id, payload FROM deliveries WHERE status = 'dead' AND replayable = 1
+         ${destination === undefined ? "" : "AND destination = ?2"} ORDER BY dead_at, id LIMIT ?1`,
+      )
+      .bind(limit + 1, ...(destination === undefined ? [] : [destination]))
+      .all<{ id: string; payload: string | null }>()
+  ).results;
+  const messages: DeliveryMessage[] = [];
+  const unreadable: string[] = [];
+  for (const row of rows.slice(0, limit)) {
+    const message = readPayload(row.payload);
+    if (message === undefined) unreadable.push(row.id);
+    else messages.push(message);
+  }
+  return { messages, unreadable, more: rows.length > limit };
+}
+
+export interface DestinationStats {
+  delivered: number;
+  retrying: number;
+  held: number;
+  dead: number;
+  pending: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  lastDeliveredAt: string | null;
+  lastFailedAt: string | null;
+}
+
+export interface Stats {
+  since: string;
+  destinations: Record<string, DestinationStats>;
+  actions: Record<string, number>;
+}
+
+/** Latency percentiles are taken over at most this many of a destination's latest attempts in the window. */
+export const LATENCY_SAMPLE = 10_000;
+
+/** Per destination, deliveries by current status, attempt latency and last success and failure; calls per Action. */
+export async function stats(db: D1Database, since: number): Promise<Stats> {
+  await ensureLedger(db);
+  const [byStatus, attempts, actions] = await db.batch([
+    db
+      .prepare(
+        "SELECT destination, status, COUNT(*) AS n FROM deliveries WHERE received_at >= ?1 GROUP BY destination, status",
+      )
+      .bind(since),
+    db
+      .prepare(
+        `SELECT destination, COUNT(duration_ms) AS timed,
+           MAX(CASE WHEN outcome = 'delivered' THEN at END) AS delivered_at,
+           MAX(CASE WHEN outcome != 'delivered' THEN at END) AS failed_at
+         FROM attempts WHERE at >= ?1 GROUP BY destination`,
+      )
+      .bind(since),
+    db
+      .prepare(
+        "SELECT action, COUNT(DISTINCT call_id) AS n FROM notifications WHERE received_at >= ?1 GROUP BY action ORDER BY n DESC",
+      )
+      .bind(since),
+  ]);
+  const destinations: Record<string, DestinationStats> = {};
+  const of = (name: string) =>
+    (destinations[name] ??= {
+      delivered: 0,
+      retrying: 0,
+      held: 0,
+      dead: 0,
+      pending: 0,
+      p50Ms: null,
+      p95Ms: null,
+      lastDeliveredAt: null,
+      lastFailedAt: null,
+    });
+  for (const row of byStatus!.results as { destination: string; status: DeliveryStatus; n: number }[]) {
+    of(row.destination)[row.status] = row.n;
+  }
+  const timed = attempts!.results as {
+    destination: string;
+    timed: number;
+    delivered_at: number | null;
+    failed_at: number | null;
+  }[];
+  for (const row of timed) {
+    of(row.destination).lastDeliveredAt = iso(row.delivered_at);
+    of(row.destination).lastFailedAt = iso(row.failed_at);
+  }
+  // p50 and p95: the nearest-rank duration among the destination's latest attempts, one query each.
+  const percentiles = timed.filter((row) => row.timed > 0);
+  if (percentiles.length > 0) {
+    const sampled = `SELECT duration_ms FROM (SELECT duration_ms FROM attempts
+      WHERE destination = ?1 AND at >= ?2 AND duration_ms IS NOT NULL ORDER BY at DESC LIMIT ${LATENCY_SAMPLE})
+      ORDER BY duration_ms LIMIT 1 OFFSET ?3`;
+    const rank = (n: number, p: number) => Math.min(n - 1, Math.max(0, Math.ceil(p * n) - 1));
+    const results = await db.batch(
+      percentiles.flatMap((row) => {
+        const n = Math.min(row.timed, LATENCY_SAMPLE);
+        return [0.5, 0.95].map((p) => db.prepare(sampled).bind(row.destination, since, rank(n, p)));
+      }),
+    );
+    percentiles.forEach((row, i) => {
+      const value = (k: number) => (results[2 * i + k]!.results[0] as { duration_ms: number } | undefined)?.duration_ms;
+      of(row.destination).p50Ms = value(0) ?? null;
+      of(row.destination).p95Ms = value(1) ?? null;
+    });
+  }
+  return {
+    since: iso(since)!,
+    destinations,
+    actions: Object.fromEntries((actions!.results as { action: string; n: number }[]).map((r) => [r.action, r.n])),
+  };
+}
+
+/** Whether the ledger holds a call with this Id (the door's dedupe for sender retries). */
+export async function hasCall(db: D1Database, id: string): Promise<boolean> {
+  await ensureLedger(db);
+  return (await db.prepare("SELECT 1 AS found FROM calls WHERE id = ?1").bind(id).first()) !== null;
+}

@@ -1,0 +1,74 @@
+import { batchMessages, plan } from "../delivery/planner.ts";
+import { describe } from "../errors.ts";
+import { log } from "../log.ts";
+import type { DeliveryMessage } from "../queues.ts";
+import { ensureLedger } from "./schema.ts";
+
+export interface ResendResult {
+  replayed: string[];
+  skipped: { deliveryId: string; reason: string }[];
+}
+
+/** sendBatch calls one resend may make, so that a call stays far inside the Worker's subrequest limits. */
+export const RESEND_BATCHES = 20;
+
+/**
+ * Sends deliveries again (a replay, a resend): each under its own delivery id, as a new run with attempts
+ * afresh, in sendBatch calls within Queues' limits by count and bytes, at most RESEND_BATCHES of them. The
+ * ledger marks each `pending` once its message is enqueued. When a sendBatch fails, what it and the later ones
+ * held is reported as skipped (and stays as it was); what went before is reported replayed. Throws only when
+ * nothing could be enqueued at all.
+ */
+export async function resend(
+  env: { LEDGER: D1Database; DELIVERIES: Queue<string> },
+  messages: readonly DeliveryMessage[],
+): Promise<ResendResult & { left: number }> {
+  const now = Date.now();
+  const planned = messages.map(({ attempts: _, ...message }) => plan({ ...message, run: (message.run ?? 0) + 1 }));
+  const batches = batchMessages(planned);
+  const taken = batches.slice(0, RESEND_BATCHES);
+  const left = batches.slice(RESEND_BATCHES).flat().length;
+  const replayed: DeliveryMessage[] = [];
+  const skipped: ResendResult["skipped"] = [];
+  for (const [i, batch] of taken.entries()) {
+    try {
+      await env.DELIVERIES.sendBatch(batch.map((m) => ({ body: m.text, contentType: "text" as const })));
+    } catch (error) {
+      if (replayed.length === 0) throw error;
+      for (const rest of taken.slice(i).flat()) {
+        skipped.push({
+          deliveryId: rest.body.deliveryId,
+          reason: "not enqueued: the delivery queue failed; nothing changed",
+        });
+      }
+      break;
+    }
+    replayed.push(...batch.map((m) => m.body));
+  }
+  await markPending(env.LEDGER, replayed, now);
+  return { replayed: replayed.map((m) => m.deliveryId), skipped, left };
+}
+
+/**
+ * The ledger's side of a resend: the delivery is pending again in its new run. Should this fail, the first
+ * attempt of the new run writes the same, so it is logged and not retried here.
+ */
+async function markPending(db: D1Database, messages: readonly DeliveryMessage[], now: number): Promise<void> {
+  if (messages.length === 0) return;
+  try {
+    await ensureLedger(db);
+    await db.batch(
+      messages.map((m) =>
+        db
+          .prepare(
+            `UPDATE deliveries SET status = 'pending', run = ?2, attempts = 0, updated_at = ?3, last_status = NULL,
+               last_error = NULL, dead_reason = NULL, dead_detail = NULL, dead_at = NULL, dead_source = NULL
+             WHERE id = ?1 AND run < ?2`,
+          )
+          .bind(m.deliveryId, m.run!, now),
+      ),
+    );
+  } catch (error) {
+    log("warn", "ledger_resend_mark_failed", { deliveries: messages.length, error: describe(error) });
+  }
+}
