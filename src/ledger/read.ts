@@ -1,5 +1,19 @@
 import { type DeadLetter, type DeadLetterReason, type DeliveryMessage, readDeliveryMessage } from "../queues.ts";
 import { ensureLedger } from "./schema.ts";
+import type {
+  AttemptView,
+  CallStatus,
+  CallSummary,
+  CallTrace,
+  DeadLetterPage,
+  DeliveryStatus,
+  DeliveryView,
+  DestinationStats,
+  Page,
+  Stats,
+} from "./views.ts";
+
+export * from "./views.ts";
 
 /**
  * Reading the ledger: the trace of a call, lists of calls and deliveries, dead letters and the stats. One
@@ -7,63 +21,12 @@ import { ensureLedger } from "./schema.ts";
  * console both use these.
  */
 
-export type DeliveryStatus = "pending" | "retrying" | "held" | "delivered" | "dead";
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ["pending", "retrying", "held", "delivered", "dead"];
-/** A call's status: the worst of its deliveries, or no_deliveries. */
-export type CallStatus = DeliveryStatus | "no_deliveries";
-export const CALL_STATUSES: readonly CallStatus[] = [...DELIVERY_STATUSES, "no_deliveries"];
-
 /** dead > retrying > held > pending > delivered: what "worst" means for a call. */
 const RANK_SQL = `CASE status WHEN 'dead' THEN 5 WHEN 'retrying' THEN 4 WHEN 'held' THEN 3 WHEN 'pending' THEN 2 ELSE 1 END`;
 const BY_RANK: CallStatus[] = ["no_deliveries", "delivered", "pending", "held", "retrying", "dead"];
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 const json = <T>(text: string | null): T => (text === null ? ([] as T) : (JSON.parse(text) as T));
-
-export interface AttemptView {
-  attempt: number;
-  at: string;
-  status?: number;
-  error?: string;
-  durationMs?: number;
-  outcome: "delivered" | "retry" | "dead_letter";
-  /** Present on the attempts of a replay (or a resend). */
-  replay?: true;
-}
-
-export interface DeliveryView {
-  deliveryId: string;
-  callId: string;
-  destination: string;
-  status: DeliveryStatus;
-  routes: string[];
-  /** The positions in the call of the notifications it carries. */
-  notifications: number[];
-  receivedAt: string;
-  updatedAt: string;
-  attemptCount: number;
-  lastStatus?: number;
-  lastError?: string;
-  deliveredAt?: string;
-  dead?: { reason: string; detail: string; at: string; source: string };
-  attempts?: AttemptView[];
-}
-
-export interface CallTrace {
-  id: string;
-  receivedAt: string;
-  /** The `Attempt` of every call with this Id the door answered 2xx, in arrival order. */
-  senderAttempts: unknown[];
-  notifications: {
-    index: number;
-    action: string;
-    warehouse: string | null;
-    key: string | null;
-    routes: string[];
-    destinations: string[];
-  }[];
-  deliveries: DeliveryView[];
-}
 
 interface DeliveryRow {
   id: string;
@@ -206,21 +169,6 @@ function parseAttempt(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-/** A page of a list: newest first; `cursor` asks for the next page and is absent on the last. */
-export interface Page<T> {
-  items: T[];
-  cursor?: string;
-}
-
-export interface CallSummary {
-  id: string;
-  receivedAt: string;
-  actions: string[];
-  keys: string[];
-  deliveries: number;
-  status: CallStatus;
 }
 
 export interface CallFilter {
@@ -383,20 +331,6 @@ export function readPayload(payload: string | null): DeliveryMessage | undefined
 
 // Dead letters: deliveries with status dead, in the record shape the dead-letter API has always had.
 
-export interface DeadLetterSummary {
-  deliveryId: string;
-  destination: string;
-  reason: string;
-  deadAt: string;
-  attempts: number;
-  lastStatus?: number;
-}
-
-export interface DeadLetterPage extends Page<DeadLetterSummary> {
-  /** Kept for clients of the first version, which could only order its first 10,000 records: always false. */
-  truncated: false;
-}
-
 export async function listDeadLetters(
   db: D1Database,
   options: { destination?: string | undefined; cursor?: Cursor | undefined; limit: number },
@@ -505,24 +439,6 @@ export async function nextDeadLetters(
     else messages.push(message);
   }
   return { messages, unreadable, more: rows.length > limit };
-}
-
-export interface DestinationStats {
-  delivered: number;
-  retrying: number;
-  held: number;
-  dead: number;
-  pending: number;
-  p50Ms: number | null;
-  p95Ms: number | null;
-  lastDeliveredAt: string | null;
-  lastFailedAt: string | null;
-}
-
-export interface Stats {
-  since: string;
-  destinations: Record<string, DestinationStats>;
-  actions: Record<string, number>;
 }
 
 /** Latency percentiles are taken over at most this many of a destination's latest attempts in the window. */

@@ -21,8 +21,9 @@ export interface Pruned {
 
 export async function pruneLedger(
   db: D1Database,
-  options: { retentionDays: number; deadLetterTtlSeconds: number; now: number },
+  options: { retentionDays: number; deadLetterTtlSeconds: number; now: number; chunks?: number },
 ): Promise<Pruned> {
+  const limit = options.chunks ?? PRUNE_CHUNKS;
   await ensureLedger(db);
   const cutoff = options.now - options.retentionDays * DAY;
   const deadCutoff = options.now - options.deadLetterTtlSeconds * 1000;
@@ -34,7 +35,7 @@ export async function pruneLedger(
     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.call_id = c.id) ORDER BY received_at, id LIMIT ?2`;
   const pruned: Pruned = { deliveries: 0, calls: 0, more: false };
   let chunks = 0;
-  for (; chunks < PRUNE_CHUNKS; chunks++) {
+  for (; chunks < limit; chunks++) {
     const params = [cutoff, deadCutoff, staleCutoff, PRUNE_CHUNK];
     const [, deleted] = await db.batch([
       db.prepare(`DELETE FROM attempts WHERE delivery_id IN (${expired})`).bind(...params),
@@ -43,7 +44,7 @@ export async function pruneLedger(
     pruned.deliveries += deleted!.meta.changes;
     if (deleted!.meta.changes < PRUNE_CHUNK) break;
   }
-  for (; chunks < PRUNE_CHUNKS; chunks++) {
+  for (; chunks < limit; chunks++) {
     const [, , deleted] = await db.batch([
       db.prepare(`DELETE FROM notifications WHERE call_id IN (${done})`).bind(cutoff, PRUNE_CHUNK),
       db.prepare(`DELETE FROM sender_attempts WHERE call_id IN (${done})`).bind(cutoff, PRUNE_CHUNK),
@@ -52,6 +53,6 @@ export async function pruneLedger(
     pruned.calls += deleted!.meta.changes;
     if (deleted!.meta.changes < PRUNE_CHUNK) break;
   }
-  pruned.more = chunks >= PRUNE_CHUNKS;
+  pruned.more = chunks >= limit;
   return pruned;
 }

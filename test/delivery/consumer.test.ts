@@ -3,10 +3,11 @@ import { createHmac } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { version } from "../../package.json";
-import { MAX_CONNECTIONS } from "../../src/delivery/consumer.ts";
+import { LEDGER_TRIES, MAX_CONNECTIONS } from "../../src/delivery/consumer.ts";
 import { GiveUp, prepareRequest } from "../../src/delivery/request.ts";
-import { getDeadLetter } from "../../src/ledger/read.ts";
-import { type DeadLetter, QUEUES } from "../../src/queues.ts";
+import { getDeadLetter, getDelivery, hasCall } from "../../src/ledger/read.ts";
+import { LEDGER_TIMEOUT_MS } from "../../src/ledger/write.ts";
+import { type CallRecord, type DeadLetter, type LedgerRetry, QUEUES } from "../../src/queues.ts";
 import type { Destination } from "../../src/rules/schema.ts";
 import {
   type ConsumeResult,
@@ -14,6 +15,7 @@ import {
   deliveryMessage,
   EXAMPLE_RULES,
   eventually,
+  failingLedger,
   freshId,
   putRules,
   SAMPLE_NOTIFICATIONS,
@@ -440,6 +442,75 @@ describe("a bad deploy", () => {
     // The default schedule's first wait: 10 s ± 20 %.
     expect(retried.requeued[0]!.delaySeconds).toBeGreaterThanOrEqual(8);
     expect(retried.requeued[0]!.delaySeconds).toBeLessThanOrEqual(12);
+  });
+});
+
+describe("the ledger", () => {
+  const callRecord = (id: string): CallRecord => ({
+    kind: "call",
+    v: 1,
+    id,
+    at: Date.now(),
+    attempt: "1",
+    outcome: "accepted",
+    summary: { notifications: 1, deliveries: 0, actions: ["OrderCreated"], keys: [] },
+  });
+
+  it("gets a batch's call records and attempts in one db.batch", async () => {
+    const id = freshId();
+    const batch = vi.spyOn(env.LEDGER, "batch");
+    const result = await deliver([deliveryMessage("wms"), deliveryMessage("shop"), callRecord(id)]);
+    expect(result.explicitAcks.sort()).toEqual(["m0", "m1", "m2"]);
+    expect(batch).toHaveBeenCalledTimes(1);
+    expect(await hasCall(env.LEDGER, id)).toBe(true);
+  });
+
+  it("that is down neither fails nor holds up a delivery: the attempts go on the queue to be written later", async () => {
+    const sendBatch = vi.spyOn(env.DELIVERIES, "sendBatch").mockResolvedValue(undefined as never);
+    const error = vi.spyOn(console, "error");
+    const message = deliveryMessage("wms");
+    const result = await deliver([message], 1, { LEDGER: failingLedger() });
+    expect(captured).toHaveLength(1);
+    expect(result.explicitAcks).toEqual(["m0"]);
+    const [[batch]] = sendBatch.mock.calls as [[MessageSendRequest<string>[]]];
+    expect(batch.map((m) => m.delaySeconds)).toEqual([10]);
+    const retry = JSON.parse(batch[0]!.body) as LedgerRetry;
+    expect(retry.records).toEqual([
+      expect.objectContaining({
+        kind: "attempt",
+        deliveryId: message.deliveryId,
+        attempt: 1,
+        outcome: "delivered",
+        status: 200,
+      }),
+    ]);
+    expect(error.mock.calls.map(([line]) => JSON.parse(String(line)).event)).toContain("ledger_write_failed");
+    // When the ledger is back, the retry writes it.
+    expect((await deliver([retry])).explicitAcks).toEqual(["m0"]);
+    expect(await getDelivery(env.LEDGER, message.deliveryId)).toMatchObject({ status: "delivered", attemptCount: 1 });
+  });
+
+  it("that hangs is waited for only so long", async () => {
+    vi.spyOn(env.DELIVERIES, "sendBatch").mockResolvedValue(undefined as never);
+    const hanging = { ...failingLedger(), batch: () => new Promise(() => {}) } as unknown as D1Database;
+    const started = Date.now();
+    const result = await deliver([deliveryMessage("wms")], 1, { LEDGER: hanging });
+    expect(Date.now() - started).toBeLessThan(LEDGER_TIMEOUT_MS + 3000);
+    expect(result.explicitAcks).toEqual(["m0"]);
+  });
+
+  it("retries a call record it could not write, and after LEDGER_TRIES gives it up, logged with its Id", async () => {
+    const id = freshId();
+    const first = await deliver([callRecord(id)], 1, { LEDGER: failingLedger() });
+    expect(first.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 10 }]);
+    const error = vi.spyOn(console, "error");
+    const last = await consume(QUEUES.deliveries, [callRecord(id)], {
+      attempts: LEDGER_TRIES,
+      env: { LEDGER: failingLedger() },
+    });
+    expect(last.explicitAcks).toEqual(["m0"]);
+    const events = error.mock.calls.map(([line]) => JSON.parse(String(line)));
+    expect(events).toContainEqual(expect.objectContaining({ event: "ledger_write_given_up", calls: [id] }));
   });
 });
 

@@ -70,11 +70,12 @@ export interface DeadLetterSummary {
 }
 
 export async function startRelay(
-  options: { vars?: Record<string, string>; secrets?: Record<string, string> } = {},
+  options: { vars?: Record<string, string>; secrets?: Record<string, string>; persistTo?: string } = {},
 ): Promise<Relay> {
   const dev = await startWranglerDev({
     vars: options.vars ?? {},
     secrets: options.secrets ?? SECRETS,
+    ...(options.persistTo !== undefined && { persistTo: options.persistTo }),
   });
   const url = dev.url;
   const admin = (path: string, init: RequestInit = {}) => {

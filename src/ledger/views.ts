@@ -1,0 +1,102 @@
+/**
+ * What the ledger's answers look like (src/ledger/read.ts): the trace API's and the console's types, kept
+ * free of Workers types so that tests and scripts on Node can import them.
+ */
+
+export type DeliveryStatus = "pending" | "retrying" | "held" | "delivered" | "dead";
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ["pending", "retrying", "held", "delivered", "dead"];
+/** A call's status: the worst of its deliveries, or no_deliveries. */
+export type CallStatus = DeliveryStatus | "no_deliveries";
+export const CALL_STATUSES: readonly CallStatus[] = [...DELIVERY_STATUSES, "no_deliveries"];
+
+export interface AttemptView {
+  attempt: number;
+  at: string;
+  status?: number;
+  error?: string;
+  durationMs?: number;
+  outcome: "delivered" | "retry" | "dead_letter";
+  /** Present on the attempts of a replay (or a resend). */
+  replay?: true;
+}
+
+export interface DeliveryView {
+  deliveryId: string;
+  callId: string;
+  destination: string;
+  status: DeliveryStatus;
+  routes: string[];
+  /** The positions in the call of the notifications it carries. */
+  notifications: number[];
+  receivedAt: string;
+  updatedAt: string;
+  attemptCount: number;
+  lastStatus?: number;
+  lastError?: string;
+  deliveredAt?: string;
+  dead?: { reason: string; detail: string; at: string; source: string };
+  attempts?: AttemptView[];
+}
+
+export interface CallTrace {
+  id: string;
+  receivedAt: string;
+  /** The `Attempt` of every call with this Id the door answered 2xx, in arrival order. */
+  senderAttempts: unknown[];
+  notifications: {
+    index: number;
+    action: string;
+    warehouse: string | null;
+    key: string | null;
+    routes: string[];
+    destinations: string[];
+  }[];
+  deliveries: DeliveryView[];
+}
+
+/** A page of a list: newest first; `cursor` asks for the next page and is absent on the last. */
+export interface Page<T> {
+  items: T[];
+  cursor?: string;
+}
+
+export interface CallSummary {
+  id: string;
+  receivedAt: string;
+  actions: string[];
+  keys: string[];
+  deliveries: number;
+  status: CallStatus;
+}
+
+export interface DeadLetterSummary {
+  deliveryId: string;
+  destination: string;
+  reason: string;
+  deadAt: string;
+  attempts: number;
+  lastStatus?: number;
+}
+
+export interface DeadLetterPage extends Page<DeadLetterSummary> {
+  /** Kept for clients of the first version, which could only order its first 10,000 records: always false. */
+  truncated: false;
+}
+
+export interface DestinationStats {
+  delivered: number;
+  retrying: number;
+  held: number;
+  dead: number;
+  pending: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  lastDeliveredAt: string | null;
+  lastFailedAt: string | null;
+}
+
+export interface Stats {
+  since: string;
+  destinations: Record<string, DestinationStats>;
+  actions: Record<string, number>;
+}

@@ -1,0 +1,133 @@
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import { getCall, getDelivery } from "../../src/ledger/read.ts";
+import { writeLedger } from "../../src/ledger/write.ts";
+import type { AttemptRecord, CallRecord } from "../../src/queues.ts";
+import { clearLedger, deadLetterRecord, deliveryMessage, freshId } from "../helpers.ts";
+
+beforeEach(() => clearLedger());
+
+const T0 = Date.parse("2026-12-01T08:00:00Z");
+
+function callRecord(id: string, deliveries: string[] = ["wms"]): CallRecord {
+  return {
+    kind: "call",
+    v: 1,
+    id,
+    at: T0,
+    attempt: "1",
+    outcome: "accepted",
+    summary: { notifications: 1, deliveries: deliveries.length, actions: ["OrderCreated"], keys: ["3339977"] },
+    notifications: [
+      { i: 0, action: "OrderCreated", warehouse: null, key: "3339977", routes: ["orders"], destinations: deliveries },
+    ],
+    deliveries: deliveries.map((d) => ({ id: `${id}.${d}`, destination: d, routes: ["orders"], indices: [0] })),
+  };
+}
+
+function attempt(
+  id: string,
+  n: number,
+  outcome: AttemptRecord["outcome"],
+  extra: Partial<AttemptRecord> = {},
+): AttemptRecord {
+  return {
+    kind: "attempt",
+    deliveryId: `${id}.wms`,
+    destination: "wms",
+    callId: id,
+    routes: ["orders"],
+    indices: [0],
+    receivedAt: T0,
+    run: 0,
+    attempt: n,
+    at: T0 + n * 1000,
+    ...(outcome === "delivered" ? { status: 200 } : { status: 503 }),
+    durationMs: 10 * n,
+    outcome,
+    payload: JSON.stringify(deliveryMessage("wms")),
+    ...extra,
+  };
+}
+
+const status = async (id: string) => (await getDelivery(env.LEDGER, `${id}.wms`))?.status;
+
+describe("a delivery's status in the ledger", () => {
+  it("goes pending → retrying → delivered, with every attempt kept in order", async () => {
+    const id = freshId();
+    await writeLedger(env.LEDGER, [callRecord(id)]);
+    expect(await status(id)).toBe("pending");
+    await writeLedger(env.LEDGER, [attempt(id, 1, "retry")]);
+    expect(await status(id)).toBe("retrying");
+    await writeLedger(env.LEDGER, [attempt(id, 2, "retry"), attempt(id, 3, "delivered")]);
+    const delivery = (await getDelivery(env.LEDGER, `${id}.wms`))!;
+    expect(delivery).toMatchObject({ status: "delivered", attemptCount: 3, lastStatus: 200 });
+    expect(delivery.attempts!.map((a) => [a.attempt, a.status, a.outcome])).toEqual([
+      [1, 503, "retry"],
+      [2, 503, "retry"],
+      [3, 200, "delivered"],
+    ]);
+  });
+
+  it("never moves backwards, whatever order the writes arrive in, and a write repeated changes nothing", async () => {
+    const id = freshId();
+    await writeLedger(env.LEDGER, [attempt(id, 2, "delivered")]);
+    // Late arrivals: the call's pending row and an earlier attempt's retry.
+    await writeLedger(env.LEDGER, [callRecord(id), attempt(id, 1, "retry")]);
+    await writeLedger(env.LEDGER, [attempt(id, 2, "delivered")]);
+    const delivery = (await getDelivery(env.LEDGER, `${id}.wms`))!;
+    expect(delivery).toMatchObject({ status: "delivered", attemptCount: 2 });
+    expect(delivery.attempts!.map((a) => a.attempt)).toEqual([1, 2]);
+    expect((await getCall(env.LEDGER, id))!.senderAttempts).toEqual([1]);
+  });
+
+  it("turns dead from the consumer's own attempt or the dead-letter record, in either order", async () => {
+    const id = freshId();
+    const record = { ...deadLetterRecord("wms"), deliveryId: `${id}.wms`, attempts: 0, source: "queue" as const };
+    await writeLedger(env.LEDGER, [attempt(id, 3, "retry"), { kind: "dead", record }]);
+    expect(await getDelivery(env.LEDGER, `${id}.wms`)).toMatchObject({
+      status: "dead",
+      attemptCount: 3, // Queues' own dead letter counts no attempt; the ones made stay counted
+      dead: { reason: "permanent_failure", source: "queue" },
+    });
+    const other = freshId();
+    const dead = attempt(other, 1, "dead_letter", {
+      status: 410,
+      dead: { reason: "permanent_failure", detail: "HTTP 410" },
+    });
+    await writeLedger(env.LEDGER, [
+      dead,
+      { kind: "dead", record: { ...deadLetterRecord(), deliveryId: `${other}.wms` } },
+    ]);
+    expect(await getDelivery(env.LEDGER, `${other}.wms`)).toMatchObject({
+      status: "dead",
+      attemptCount: 1,
+      lastStatus: 410,
+    });
+  });
+
+  it("starts a new run on a replay: attempts afresh, shown as replays, older runs unable to overwrite it", async () => {
+    const id = freshId();
+    await writeLedger(env.LEDGER, [
+      attempt(id, 1, "dead_letter", { dead: { reason: "permanent_failure", detail: "x" } }),
+    ]);
+    await writeLedger(env.LEDGER, [attempt(id, 1, "delivered", { run: 1, at: T0 + 60_000 })]);
+    await writeLedger(env.LEDGER, [attempt(id, 2, "retry", { run: 0, at: T0 + 70_000 })]); // a straggler of run 0
+    const delivery = (await getDelivery(env.LEDGER, `${id}.wms`))!;
+    expect(delivery).toMatchObject({ status: "delivered", attemptCount: 1 });
+    expect(delivery.dead).toBeUndefined();
+    expect(delivery.attempts!.map((a) => [a.attempt, a.outcome, a.replay ?? false])).toEqual([
+      [1, "dead_letter", false],
+      [2, "retry", false],
+      [1, "delivered", true],
+    ]);
+  });
+
+  it("records each of the sender's attempts, accepted and duplicate, in arrival order", async () => {
+    const id = freshId();
+    const duplicate: CallRecord = { kind: "call", v: 1, id, at: T0 + 60_000, attempt: "2", outcome: "duplicate" };
+    await writeLedger(env.LEDGER, [duplicate]);
+    await writeLedger(env.LEDGER, [callRecord(id), { ...duplicate, at: T0 + 300_000, attempt: "3" }]);
+    expect((await getCall(env.LEDGER, id))!.senderAttempts).toEqual([1, 2, 3]);
+  });
+});
