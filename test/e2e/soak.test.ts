@@ -217,5 +217,46 @@ describe("soak: 500 calls, three receivers failing 30% of the time", () => {
         attempts: DESTINATIONS[dead.destination as Destination],
       });
     }
+
+    // The ledger holds every accepted pair with the status its receiver saw, and every call.
+    const ledgerStatus = async () => {
+      const statuses = new Map<string, string>();
+      for (const destination of Object.keys(DESTINATIONS)) {
+        let cursor: string | undefined;
+        do {
+          const query = new URLSearchParams({ destination, limit: "100", ...(cursor !== undefined && { cursor }) });
+          const page = (await (await relay!.admin(`/deliveries?${query}`)).json()) as {
+            items: { deliveryId: string; status: string }[];
+            cursor?: string;
+          };
+          for (const item of page.items) statuses.set(item.deliveryId, item.status);
+          cursor = page.cursor;
+        } while (cursor !== undefined);
+      }
+      return statuses;
+    };
+    const delivered = deliveredIds();
+    const wanted = new Map([...expected.keys()].map((id) => [id, deadIds.has(id) ? "dead" : "delivered"]));
+    const statuses = await waitFor(
+      "the ledger to show every delivery as its receiver saw it",
+      async () => {
+        const found = await ledgerStatus();
+        return [...wanted].every(([id, status]) => found.get(id) === status) ? found : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 2000 },
+    );
+    expect(statuses.size).toBe(expected.size);
+    expect([...wanted].filter(([id]) => delivered.has(id) && deadIds.has(id))).toEqual([]);
+    const ledgerCalls = new Set<string>();
+    let cursor: string | undefined;
+    do {
+      const page = (await (
+        await relay!.admin(`/calls?limit=100${cursor === undefined ? "" : `&cursor=${cursor}`}`)
+      ).json()) as { items: { id: string }[]; cursor?: string };
+      for (const item of page.items) ledgerCalls.add(item.id);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    expect(ledgerCalls.size).toBe(accepted.size);
+    report({ ledgerDeliveries: statuses.size, ledgerCalls: ledgerCalls.size });
   }, 300_000);
 });
