@@ -14,8 +14,8 @@ import { TARGET_NAMES, type Target, type TargetName, type Targets } from "./lib/
 /** Deliveries per standard call: the relay sends three messages, the baseline consumer three fetches. */
 export const FANOUT = 3;
 
-/** The delivery run leaves out relay-lean: DEDUP_TTL_SECONDS changes only the front door, so its consumer is relay-warn's. */
-export const DELIVERY_TARGETS: readonly TargetName[] = TARGET_NAMES.filter((name) => name !== "relay-lean");
+/** Every target's consumer is timed. */
+export const DELIVERY_TARGETS: readonly TargetName[] = TARGET_NAMES;
 
 export interface IngressRun extends LoadResult {
   target: TargetName;
@@ -222,4 +222,71 @@ export async function runGrowthHttp(
     progress(`growth ${shape.label}: ${point.bodyBytes} B, HTTP ${status}, p50 ${point.p50.toFixed(1)} ms`);
   }
   return points;
+}
+
+export interface BacklogRun {
+  calls: number;
+  deliveries: number;
+  /** From the release of the receiver to the last arrival. */
+  drainSeconds: number;
+  perSecond: number;
+  /** From the last arrival until the ledger showed every delivery delivered. */
+  ledgerLagSeconds: number;
+}
+
+/**
+ * A backlog of `calls` standard calls (three deliveries each) builds up while the receiver holds its
+ * answers; then it is released and the drain is timed: arrivals, and how long the ledger takes to show them
+ * all delivered (GET /admin/stats).
+ */
+export async function runBacklog(
+  target: Target,
+  receiver: Receiver,
+  options: { calls: number; adminToken: string },
+  progress: (line: string) => void,
+): Promise<BacklogRun> {
+  const name = target.name;
+  await drain(receiver, name, Number.POSITIVE_INFINITY, 1500, 30_000);
+  const deliveredBefore = await deliveredInLedger(target, options.adminToken);
+  await receiver.reset();
+  await receiver.hold();
+  const load = await runLoad({
+    url: target.dev.url,
+    pool: signedPool(options.calls + 60),
+    connections: 20,
+    amount: options.calls,
+  });
+  const expected = (load.requests - load.unexpected) * FANOUT;
+  progress(`backlog ${name}: ${load.requests} calls enqueued (${load.rps.toFixed(0)}/s), releasing the receiver`);
+  await sleep(2000);
+  await receiver.release();
+  const released = Date.now();
+  await drain(receiver, name, expected, 20_000, 900_000);
+  const stats = await receiver.stats();
+  const lastArrival = stats.last[name] ?? Date.now();
+  const count = stats.count[name] ?? 0;
+  const deadline = Date.now() + 300_000;
+  while ((await deliveredInLedger(target, options.adminToken)) - deliveredBefore < expected && Date.now() < deadline) {
+    await sleep(1000);
+  }
+  const run: BacklogRun = {
+    calls: load.requests - load.unexpected,
+    deliveries: count,
+    drainSeconds: (lastArrival - released) / 1000,
+    perSecond: count / Math.max(0.001, (lastArrival - released) / 1000),
+    ledgerLagSeconds: Math.max(0, (Date.now() - lastArrival) / 1000),
+  };
+  progress(
+    `backlog ${name}: ${count}/${expected} deliveries in ${run.drainSeconds.toFixed(1)} s (${run.perSecond.toFixed(0)}/s), ledger ${run.ledgerLagSeconds.toFixed(1)} s behind`,
+  );
+  return run;
+}
+
+async function deliveredInLedger(target: Target, token: string): Promise<number> {
+  const response = await fetch(`${target.dev.url}/admin/stats?since=0`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(30_000),
+  });
+  const stats = (await response.json()) as { destinations: Record<string, { delivered: number }> };
+  return Object.values(stats.destinations).reduce((sum, d) => sum + d.delivered, 0);
 }

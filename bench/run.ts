@@ -11,17 +11,21 @@ import { ROOT, startWranglerDev } from "../scripts/lib/wrangler-dev.ts";
 import { ROUNDS as CORE_ROUNDS, type CoreResults, runCore, type SignatureRow } from "./core.ts";
 import type { MemoryPoint, Shape } from "./growth-memory.ts";
 import {
+  type BacklogRun,
   DELIVERY_TARGETS,
   type DeliveryRun,
   FANOUT,
   type GrowthPoint,
   type IngressRun,
+  runBacklog,
   runDelivery,
   runGrowthHttp,
   runIngress,
 } from "./http.ts";
+import { benchRules, SECRETS, signedCall } from "./lib/fixtures.ts";
+import { type LedgerSize, ledgerSize } from "./lib/ledger-size.ts";
 import { startReceiver } from "./lib/receiver.ts";
-import { bytes, fmt, median, ratio, table } from "./lib/stats.ts";
+import { bytes, fmt, median, ratio, sleep, table } from "./lib/stats.ts";
 import {
   AGAINST,
   labelOf,
@@ -42,6 +46,8 @@ const DURATION_SECONDS = QUICK ? 2 : 5;
 // Distinct signed calls per load run: well above what the fastest target takes in that time.
 const POOL = DURATION_SECONDS * 600;
 const DELIVERY_CALLS = QUICK ? 100 : 400;
+/** Calls in the backlog run (full runs only): 30,000 deliveries. */
+const BACKLOG_CALLS = 10_000;
 
 const COUNT_SHAPES: Shape[] = [1, 10, 100, 1000].map((n) => ({
   label: `${n} notification${n === 1 ? "" : "s"}`,
@@ -99,9 +105,14 @@ const memory = JSON.parse(
 log("signature verification in workerd (bench/signature-worker)");
 const signatureWorkerd = await measureSignatureInWorkerd();
 
+log("ledger writes in workerd (bench/ledger-worker, local D1)");
+const ledgerWrites = await measureLedgerInWorkerd();
+
 let ingress: IngressRun[];
 let delivery: DeliveryRun[];
 let growth: GrowthPoint[];
+let stored: LedgerSize;
+let backlog: BacklogRun | undefined;
 try {
   log(`starting the loopback receiver and ${TARGET_NAMES.join(", ")} under wrangler dev`);
   const receiver = await tracked(startReceiver());
@@ -113,12 +124,24 @@ try {
     log,
   );
   delivery = await runDelivery(targets, receiver, { calls: DELIVERY_CALLS, rounds: ROUNDS }, log);
+  // What the relay's ledger holds for the standard calls of the runs above (before the growth calls).
+  await sleep(5000);
+  stored = ledgerSize(targets.all.relay.dev.persistTo);
+  log(`ledger: ${stored.calls} calls, ${fmt(stored.bytesPerCall, 0)} bytes per call`);
   growth = await runGrowthHttp(targets.all.relay.dev, receiver, [...COUNT_SHAPES, ...SIZE_SHAPES], QUICK ? 5 : 15, log);
+  if (!QUICK) {
+    backlog = await runBacklog(
+      targets.all.relay,
+      receiver,
+      { calls: BACKLOG_CALLS, adminToken: SECRETS.ADMIN_TOKEN },
+      log,
+    );
+  }
 } finally {
   await cleanUp();
 }
 
-const report = render({ core, signatureWorkerd, memory, ingress, delivery, growth });
+const report = render({ core, signatureWorkerd, memory, ingress, delivery, growth, ledgerWrites, stored, backlog });
 writeFileSync(join(ROOT, "BENCHMARKS.md"), report.markdown);
 console.log(`\n${report.summary}\n\nWrote BENCHMARKS.md in ${((Date.now() - started) / 1000).toFixed(0)} s.`);
 
@@ -153,7 +176,62 @@ async function measureSignatureInWorkerd(): Promise<WorkerdSignatureRow[]> {
   }
 }
 
+interface LedgerWrites {
+  label: string;
+  calls: number;
+  callsPerBatch: number;
+  deliveriesPerCall: number;
+  bodyBytes: number;
+  medianMs: number;
+  p95Ms: number;
+  rowsWrittenPerCall: number;
+  bytesPerCall: number;
+}
+
+/**
+ * The consumer's ledger write, timed on the local D1 in workerd, for two shapes of call: the bench's standard
+ * call (two ~480-byte notifications, three deliveries) and Extend's own OrderCreated sample (one notification,
+ * two deliveries by rules.example.json), each through a fresh database.
+ */
+async function measureLedgerInWorkerd(): Promise<LedgerWrites[]> {
+  const calls = QUICK ? 300 : 3000;
+  const sample = readFileSync(join(ROOT, "fixtures", "extend", "OrderCreated.json"), "utf8");
+  const shapes = [
+    {
+      label: "standard bench call",
+      rules: benchRules("http://127.0.0.1:9"),
+      bodies: Array.from({ length: calls }, () => signedCall().body.toString("utf8")),
+    },
+    {
+      label: "Extend's OrderCreated sample",
+      rules: JSON.parse(readFileSync(join(ROOT, "rules.example.json"), "utf8")) as unknown,
+      bodies: Array.from({ length: calls }, () =>
+        sample.replace(/"Id":"[0-9a-f]+"/, `"Id":"${crypto.randomUUID().replaceAll("-", "")}"`),
+      ),
+    },
+  ];
+  const results: LedgerWrites[] = [];
+  for (const shape of shapes) {
+    const worker = await tracked(startWranglerDev({ config: join(ROOT, "bench", "ledger-worker", "wrangler.toml") }));
+    try {
+      const response = await fetch(worker.url, {
+        method: "POST",
+        body: JSON.stringify({ rules: shape.rules, bodies: shape.bodies, callsPerBatch: 3 }),
+        signal: AbortSignal.timeout(600_000),
+      });
+      if (!response.ok) throw new Error(`ledger worker answered ${response.status}: ${await response.text()}`);
+      results.push({ label: shape.label, ...((await response.json()) as Omit<LedgerWrites, "label">) });
+    } finally {
+      await worker.stop();
+    }
+  }
+  return results;
+}
+
 interface Results {
+  ledgerWrites: LedgerWrites[];
+  stored: LedgerSize;
+  backlog: BacklogRun | undefined;
   signatureWorkerd: WorkerdSignatureRow[];
   core: CoreResults;
   memory: MemoryPoint[];
@@ -275,7 +353,7 @@ function render(r: Results): { markdown: string; summary: string } {
   for (const rows of settingVerdicts.values()) verdicts.push(...rows);
   verdicts.push(...againstVerdicts);
   sections.push(
-    `## 1. Ingress over HTTP (wrangler dev, autocannon)\n\nSigned ~1.1 KB calls, two notifications matching three routes to three destinations; the baseline reads the body and sends one queue message. *relay* is the relay as shipped (LOG_LEVEL=info: one log line per ingress result and per delivery attempt; every accepted Id written to STATE for DEDUP_TTL_SECONDS); *relay (LOG_LEVEL=warn)* is the same Worker and rules started with \`--var LOG_LEVEL:warn\` (logs only refusals, retries and dead letters); *relay (LOG_LEVEL=warn, DEDUP_TTL_SECONDS=0)* also remembers accepted Ids in isolate memory only (no KV write per call). Medians over ${ROUNDS} round(s) of ${DURATION_SECONDS} s per concurrency and target. *CPU ms/call* is the CPU time of all processes of that \`wrangler dev\` (workerd and wrangler's Node), from the start of the run until the call's ${FANOUT} deliveries reached the receiver, divided by the calls; *log lines/call* counts the Worker's JSON log lines in wrangler's output over the same span.\n\n` +
+    `## 1. Ingress over HTTP (wrangler dev, autocannon)\n\nSigned ~1.1 KB calls, two notifications matching three routes to three destinations; the baseline reads the body and sends one queue message. *relay* is the relay as shipped (LOG_LEVEL=info: one log line per sender call at the door, and per delivery only what is not a first-time success; the ledger written by the consumers in one D1 batch per queue batch); *relay (LOG_LEVEL=warn)* is the same Worker and rules started with \`--var LOG_LEVEL:warn\` (logs only refusals, retries and dead letters). Medians over ${ROUNDS} round(s) of ${DURATION_SECONDS} s per concurrency and target. *CPU ms/call* is the CPU time of all processes of that \`wrangler dev\` (workerd and wrangler's Node), from the start of the run until the call's ${FANOUT} deliveries reached the receiver, divided by the calls; *log lines/call* counts the Worker's JSON log lines in wrangler's output over the same span.\n\n` +
       table(["conns", "target", "req/s", "p50 ms", "p99 ms", "CPU ms/call", "log lines/call", "requests"], ingressRows),
   );
 
@@ -407,7 +485,7 @@ function render(r: Results): { markdown: string; summary: string } {
     ]);
   }
   sections.push(
-    `## 3. Delivery (queue consumer → loopback receiver)\n\n${DELIVERY_CALLS} calls per round through each Worker's front door (relays: signed standard calls, ${FANOUT} messages each; baseline: \`POST /enqueue?count=${FANOUT}\`, ${FANOUT} messages each) while the receiver holds its answers, so each consumer's first batch waits and the rest of the messages queue up; then the receiver is released and answers 200 at once, and deliveries/s = arrivals ÷ (last − first arrival). Only the consumer runs in that window. All consumers: batch size 10, batch timeout 1 s. Medians over ${ROUNDS} round(s). *CPU ms/delivery* is all CPU of that \`wrangler dev\` from the release to the last arrival, divided by the deliveries; *log lines/delivery* likewise. The DEDUP_TTL_SECONDS=0 relay is left out: that setting changes only the front door.\n\n` +
+    `## 3. Delivery (queue consumer → loopback receiver)\n\n${DELIVERY_CALLS} calls per round through each Worker's front door (relays: signed standard calls, ${FANOUT} messages each; baseline: \`POST /enqueue?count=${FANOUT}\`, ${FANOUT} messages each) while the receiver holds its answers, so each consumer's first batch waits and the rest of the messages queue up; then the receiver is released and answers 200 at once, and deliveries/s = arrivals ÷ (last − first arrival). Only the consumer runs in that window (the relays' consumers write the ledger in it too: each call's record and every attempt). All consumers: batch size 10, batch timeout 1 s. Medians over ${ROUNDS} round(s). *CPU ms/delivery* is all CPU of that \`wrangler dev\` from the release to the last arrival, divided by the deliveries; *log lines/delivery* likewise.\n\n` +
       table(["consumer", "deliveries/s", "CPU ms/delivery", "log lines/delivery", "deliveries"], dRows),
   );
 
@@ -477,6 +555,64 @@ function render(r: Results): { markdown: string; summary: string } {
       `\n\n### Body size\n\n2 notifications up to 128 KB; 10 of ~100 KB for 1 MiB (one notification must fit a 128 KB queue message).\n\n` +
       table(growthHeader, sizeRows) +
       `\n\n${allFlags ? "Steps marked ⚠ grew faster than linearly between those two rows; see the analysis." : "No step grew faster than linearly."}`,
+  );
+
+  // The ledger
+  const DAY_CALLS = 100_000;
+  const RETENTION_DAYS = 14;
+  const gbOf = (bytesPerCall: number) => (bytesPerCall * DAY_CALLS * RETENTION_DAYS) / 1e9;
+  for (const w of r.ledgerWrites) {
+    verdicts.push([
+      `Ledger at ${DAY_CALLS.toLocaleString("en")} calls a day kept ${RETENTION_DAYS} days, ${w.label}`,
+      "far below D1's 10 GB (≤ 5 GB)",
+      `${gbOf(w.bytesPerCall).toFixed(2)} GB`,
+      verdict(gbOf(w.bytesPerCall) <= 5),
+    ]);
+  }
+  const writeRows = r.ledgerWrites.map((w) => [
+    w.label,
+    bytes(w.bodyBytes),
+    fmt(w.deliveriesPerCall, 1),
+    fmt(w.medianMs, 2),
+    fmt(w.p95Ms, 2),
+    fmt(w.rowsWrittenPerCall, 1),
+    fmt(w.bytesPerCall, 0),
+    `${gbOf(w.bytesPerCall).toFixed(2)} GB`,
+  ]);
+  const rows = Object.entries(r.stored.rowsPerCall).map(([tableName, n]) => [tableName, fmt(n, 2)]);
+  const backlogText =
+    r.backlog === undefined
+      ? "The backlog run is part of full runs only."
+      : table(
+          ["calls", "deliveries", "drain s", "deliveries/s", "ledger lag s"],
+          [
+            [
+              String(r.backlog.calls),
+              String(r.backlog.deliveries),
+              fmt(r.backlog.drainSeconds, 1),
+              fmt(r.backlog.perSecond, 0),
+              fmt(r.backlog.ledgerLagSeconds, 1),
+            ],
+          ],
+        );
+  sections.push(
+    `## 5. The ledger (D1)\n\n### The consumer's write, rows and bytes\n\nbench/ledger-worker runs the relay's own planner and ledger statements (src/delivery/planner.ts, src/ledger/write.ts) on the local D1 in workerd for ${r.ledgerWrites[0]?.calls ?? 0} calls of each shape, every delivery delivered at its first attempt, ${r.ledgerWrites[0]?.callsPerBatch ?? 3} calls per consumer batch (about ten queue messages), one \`db.batch\` each. *rows written* is D1's own count (each index entry counts, as D1 bills it); *bytes* is the database's growth (D1's \`size_after\`), indexes included; *at 100k/day* is bytes × ${DAY_CALLS.toLocaleString("en")} calls × ${RETENTION_DAYS} days (LEDGER_RETENTION_DAYS' default), against D1's 10 GB per database.\n\n` +
+      table(
+        [
+          "call",
+          "body",
+          "deliveries",
+          "D1 ms per batch (median)",
+          "p95",
+          "rows written per call",
+          "bytes per call",
+          "at 100k/day",
+        ],
+        writeRows,
+      ) +
+      `\n\nThe shipped relay's own ledger after the HTTP runs above (its local D1 file, ${r.stored.calls} standard calls): ${fmt(r.stored.bytesPerCall, 0)} bytes per call, free pages included, and these rows per call:\n\n` +
+      table(["table", "rows per call"], rows) +
+      `\n\n### A 10,000-call backlog\n\nThe receiver holds its answers while ${BACKLOG_CALLS.toLocaleString("en")} standard calls go through the shipped relay's door (${(BACKLOG_CALLS * FANOUT).toLocaleString("en")} deliveries queue up); then it answers everything at once. *drain s*: from the release to the last arrival; *ledger lag s*: from the last arrival until \`GET /admin/stats\` counts every delivery delivered.\n\n${backlogText}`,
   );
 
   const verdictTable = table(["target", "wanted", "measured", "verdict"], verdicts);

@@ -6,6 +6,8 @@
  *
  * It answers 200 when the signature verifies (or the destination is unsigned), 401 when it does not,
  * and `?status=NNN` in a destination's URL makes it answer NNN instead, to watch retries and dead letters.
+ * Once a call's deliveries have gone quiet for a few seconds (by then the ledger has usually written them), it
+ * prints, once per call Id, the `npm run trace` command that shows where the call went.
  *
  * Alone: node scripts/demo-receiver.ts [--port 8788] [--rules rules.example.json]
  */
@@ -17,9 +19,14 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Webhook } from "standardwebhooks";
 import { readDevVars } from "./lib/dev-vars.ts";
+import { shellWord } from "./lib/trace-format.ts";
 import { ROOT } from "./lib/wrangler-dev.ts";
 
 export const DEMO_RECEIVER_PORT = 8788;
+/** The relay `npm run trace` asks by default; the trace hint names --url only for another one. */
+const DEFAULT_RELAY_URL = "http://127.0.0.1:8787";
+/** Quiet time after a call's last delivery before its trace hint is printed (the ledger's queue batches 2 s). */
+export const TRACE_HINT_DELAY_MS = 2500;
 
 export interface ReceiverDestination {
   /** The destination id in the rules. */
@@ -63,6 +70,10 @@ export interface DemoReceiverOptions {
   destinations: ReceiverDestination[];
   /** Where the one-line summaries go; defaults to stdout. Pass `() => {}` to stay quiet. */
   print?: (line: string) => void;
+  /** The relay the trace hint points at (default http://127.0.0.1:8787); `false` prints no trace hints. */
+  relayUrl?: string | false;
+  /** Quiet time before a call's trace hint; default TRACE_HINT_DELAY_MS. */
+  traceHintDelayMs?: number;
 }
 
 export async function startDemoReceiver(options: DemoReceiverOptions): Promise<DemoReceiver> {
@@ -76,6 +87,22 @@ export async function startDemoReceiver(options: DemoReceiverOptions): Promise<D
   setDestinations(options.destinations);
   const deliveries: ReceivedDelivery[] = [];
   const waiters = new Set<(delivery: ReceivedDelivery) => void>();
+  // One trace hint per call Id, printed once its deliveries have gone quiet for a while.
+  const hinted = new Set<string>();
+  const pendingHints = new Map<string, NodeJS.Timeout>();
+  const hintLater = (delivery: ReceivedDelivery) => {
+    if (options.relayUrl === false) return;
+    const callId = callIdOf(delivery);
+    if (callId === undefined || hinted.has(callId)) return;
+    clearTimeout(pendingHints.get(callId));
+    const timer = setTimeout(() => {
+      pendingHints.delete(callId);
+      hinted.add(callId);
+      print(traceHint(callId, width, options.relayUrl || DEFAULT_RELAY_URL));
+    }, options.traceHintDelayMs ?? TRACE_HINT_DELAY_MS);
+    timer.unref();
+    pendingHints.set(callId, timer);
+  };
 
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -107,6 +134,7 @@ export async function startDemoReceiver(options: DemoReceiverOptions): Promise<D
       };
       deliveries.push(delivery);
       print(summary(delivery, width));
+      hintLater(delivery);
       response
         .writeHead(status, { "content-type": "text/plain" })
         .end(status < 300 ? "ok\n" : `${problem ?? "refused"}\n`);
@@ -143,6 +171,8 @@ export async function startDemoReceiver(options: DemoReceiverOptions): Promise<D
       });
     },
     close() {
+      for (const timer of pendingHints.values()) clearTimeout(timer);
+      pendingHints.clear();
       return new Promise((done) => {
         server.close(() => done());
         server.closeAllConnections();
@@ -205,6 +235,29 @@ function summary(d: ReceivedDelivery, width: number): string {
     signature,
     `→ ${d.status}`,
   ].join("  ");
+}
+
+/**
+ * The call Id of a delivery: the body's envelope `Id` (receivers get the sender's text), else its
+ * delivery id without `.<destination>` and a `.nK` / `.pK` part suffix.
+ */
+export function callIdOf(d: Pick<ReceivedDelivery, "deliveryId" | "destination" | "body">): string | undefined {
+  if (d.deliveryId === null) return undefined;
+  try {
+    const id = (JSON.parse(d.body) as { Id?: unknown }).Id;
+    if (typeof id === "string" && d.deliveryId.startsWith(`${id}.${d.destination}`)) return id;
+  } catch {
+    // not JSON: fall back to the delivery id
+  }
+  const suffix = `.${d.destination}`;
+  const bare = d.deliveryId.replace(/\.[np]\d+$/, "");
+  return bare.endsWith(suffix) && bare.length > suffix.length ? bare.slice(0, -suffix.length) : undefined;
+}
+
+/** `        trace: npm run trace -- <Id>`, indented under the delivery ids of the lines above. */
+function traceHint(callId: string, width: number, relayUrl: string): string {
+  const url = relayUrl.replace(/\/+$/, "") === DEFAULT_RELAY_URL ? "" : ` --url ${relayUrl}`;
+  return `${" ".repeat(width + 4)}trace: npm run trace -- ${shellWord(callId)}${url}`;
 }
 
 /**

@@ -96,6 +96,7 @@ export async function startDevLoop(options: DevLoopOptions = {}): Promise<DevLoo
     receiver = await startDemoReceiver({
       port: receiverPort,
       destinations: [],
+      relayUrl: `http://127.0.0.1:${options.relayPort ?? RELAY_PORT}`,
       ...(options.print !== undefined && { print: options.print }),
     });
     // Port 0 picks a free one; the rules' loopback URLs follow the receiver wherever it listens.
@@ -214,6 +215,8 @@ async function main(): Promise<void> {
       `  demo receiver  ${loop.receiver.url}   ${destinations.map((d) => `${d.path} = ${d.name} (${d.scheme})`).join(", ")}`,
       `  rules          ${values["keep-rules"] ? "kept what the local KV holds" : `${relative(ROOT, rulesFile)} seeded into the local KV`}`,
       `  state          ${relative(ROOT, DEV_STATE_DIR)} (kept across restarts)`,
+      `  trace          npm run trace -- <Id or order number>${loop.relay.url === `http://127.0.0.1:${RELAY_PORT}` ? "" : ` --url ${loop.relay.url}`}`,
+      `                 curl -s -H "Authorization: Bearer $ADMIN_TOKEN" ${loop.relay.url}/admin/calls/<Id>   (ADMIN_TOKEN: see ${relative(ROOT, DEV_VARS)})`,
       ...loop.warnings.map((w) => `  warning        ${w}`),
       "",
       "In another terminal: npm run send-sample -- OrderCreated   (or --all). Ctrl-C stops everything.",

@@ -14,6 +14,8 @@ export type Env = {
   DELIVERIES: Queue<string>;
   /** Dead-letter records on their way to the ledger, JSON text. */
   DEAD_LETTERS: Queue<string>;
+  /** Calls and attempts on their way to the ledger, JSON text. */
+  LEDGER_RECORDS: Queue<string>;
 } & { [K in RelaySecret]?: string } & { [K in VarName]?: string };
 
 /** What Hono handlers see: the bindings, and the settings the app's middleware parsed (src/app.ts). */

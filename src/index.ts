@@ -3,6 +3,7 @@ import { consumeDeadLetters } from "./dead-letters/consumer.ts";
 import { consumeDeliveries } from "./delivery/consumer.ts";
 import type { Env } from "./env.ts";
 import { describe } from "./errors.ts";
+import { consumeLedger } from "./ledger/consumer.ts";
 import { pruneLedger } from "./ledger/retention.ts";
 import { log } from "./log.ts";
 import { QUEUES } from "./queues.ts";
@@ -21,6 +22,8 @@ export default {
         return consumeDeadLetters(batch, env, "deadLetters");
       case QUEUES.deadLettersFailed:
         return consumeDeadLetters(batch, env, "backstop");
+      case QUEUES.ledger:
+        return consumeLedger(batch, env);
       default:
         throw new Error(`extend-relay has no consumer for queue "${batch.queue}" (src/queues.ts lists the queues).`);
     }

@@ -12,68 +12,16 @@ export const QUEUES = {
   deadLetters: "extend-relay-dead-letters",
   /** Where dead letters go when writing them keeps failing: consumed too, never left unread. */
   deadLettersFailed: "extend-relay-dead-letters-failed",
+  /** What the ledger is to record (calls and attempts), written in large batches by its own consumer. */
+  ledger: "extend-relay-ledger",
 } as const;
 
 /**
- * One downstream request to one destination (docs/delivery.md): the request body as the text before and after
- * its `Attempt` value (the sender's own text, src/extend/envelope.ts), which notifications of the call it
- * holds, the routes that picked them and a delivery id that is stable across attempts, replays and sender
- * retries.
- */
-export const deliveryMessageSchema = z.object({
-  v: z.literal(2),
-  deliveryId: z.string().min(1),
-  destination: z.string().min(1),
-  routes: z.array(z.string()),
-  /** The sender's call Id. */
-  callId: z.string(),
-  /** The positions in the call of the notifications this request holds, in order. */
-  indices: z.array(z.int()),
-  head: z.string(),
-  tail: z.string(),
-  /** Part k of n when one destination's notifications had to be split over several messages. */
-  part: z.tuple([z.int(), z.int()]).optional(),
-  /** When the relay accepted the sender's call (ms since epoch). */
-  receivedAt: z.number(),
-  /** Attempts already made in this run (absent: none). The next attempt is number attempts + 1. */
-  attempts: z.int().min(0).optional(),
-  /** Replays so far (absent: none); a replay starts a new run with attempts afresh. */
-  run: z.int().min(0).optional(),
-});
-
-export type DeliveryMessage = z.infer<typeof deliveryMessageSchema>;
-
-/** What relay 0.1 enqueued (contentType json): read so that messages in flight during an upgrade still go out. */
-const legacyMessageSchema = z.object({
-  v: z.literal(1),
-  deliveryId: z.string().min(1),
-  destination: z.string().min(1),
-  routes: z.array(z.string()),
-  envelope: z.looseObject({ Id: z.string() }),
-  notifications: z.array(notificationSchema),
-  part: z.tuple([z.int(), z.int()]).optional(),
-  receivedAt: z.number(),
-});
-
-const ATTEMPT_MARK = "\u0000attempt\u0000";
-
-function fromLegacy(legacy: z.infer<typeof legacyMessageSchema>): DeliveryMessage {
-  const { envelope, notifications, v: _, ...rest } = legacy;
-  const text = JSON.stringify({ ...envelope, Attempt: ATTEMPT_MARK, Notifications: notifications });
-  const [head, tail] = text.split(`${JSON.stringify(ATTEMPT_MARK)}`) as [string, string];
-  return { v: 2, ...rest, callId: envelope.Id, indices: notifications.map((_n, i) => i), head, tail };
-}
-
-/** The request body of a delivery's attempt number `attempt`. */
-export const bodyOf = (delivery: DeliveryMessage, attempt: number): string =>
-  `${delivery.head}${attempt}${delivery.tail}`;
-
-/**
- * What the ledger needs to know of a call the door answered 2xx, sent on DELIVERIES beside the call's
- * deliveries (in the same sendBatch) and written to the ledger by the consumer. An accepted call's record
- * may be split over parts (1000 notifications do not fit one message); the part with `summary` is enqueued
- * last, so a call is on record as accepted only once all of it is enqueued. A duplicate's record only adds
- * the sender's attempt.
+ * What the ledger needs to know of a call the door answered 2xx: sent on DELIVERIES in the same sendBatch as
+ * the call's deliveries (riding on the last of them when it fits, else in messages of its own) and handed on
+ * to the ledger by the delivery consumer. A large call's record is split over parts; the part with `summary`
+ * is enqueued last, so a call is on record as accepted only once all of it is enqueued. A duplicate's record
+ * only adds the sender's attempt.
  */
 export const callRecordSchema = z.object({
   kind: z.literal("call"),
@@ -109,9 +57,70 @@ export const callRecordSchema = z.object({
       z.object({ id: z.string(), destination: z.string(), routes: z.array(z.string()), indices: z.array(z.int()) }),
     )
     .optional(),
+  /**
+   * A piece of the call's text as the sender wrote it (part k of n), kept once per call so that any of its
+   * deliveries can be sent again; deliveries keep only which notifications they hold.
+   */
+  text: z.object({ part: z.int(), of: z.int(), chunk: z.string() }).optional(),
 });
 
 export type CallRecord = z.infer<typeof callRecordSchema>;
+
+/**
+ * One downstream request to one destination (docs/delivery.md): the request body as the text before and after
+ * its `Attempt` value (the sender's own text, src/extend/envelope.ts), which notifications of the call it
+ * holds, the routes that picked them and a delivery id that is stable across attempts, replays and sender
+ * retries.
+ */
+export const deliveryMessageSchema = z.object({
+  v: z.literal(2),
+  deliveryId: z.string().min(1),
+  destination: z.string().min(1),
+  routes: z.array(z.string()),
+  /** The sender's call Id. */
+  callId: z.string(),
+  /** The positions in the call of the notifications this request holds, in order. */
+  indices: z.array(z.int()),
+  head: z.string(),
+  tail: z.string(),
+  /** Part k of n when one destination's notifications had to be split over several messages. */
+  part: z.tuple([z.int(), z.int()]).optional(),
+  /** When the relay accepted the sender's call (ms since epoch). */
+  receivedAt: z.number(),
+  /** Attempts already made in this run (absent: none). The next attempt is number attempts + 1. */
+  attempts: z.int().min(0).optional(),
+  /** Replays so far (absent: none); a replay starts a new run with attempts afresh. */
+  run: z.int().min(0).optional(),
+  /** The call's record for the ledger, riding on one of its deliveries (the last enqueued) when it fits. */
+  record: callRecordSchema.optional(),
+});
+
+export type DeliveryMessage = z.infer<typeof deliveryMessageSchema>;
+
+/** What relay 0.1 enqueued (contentType json): read so that messages in flight during an upgrade still go out. */
+const legacyMessageSchema = z.object({
+  v: z.literal(1),
+  deliveryId: z.string().min(1),
+  destination: z.string().min(1),
+  routes: z.array(z.string()),
+  envelope: z.looseObject({ Id: z.string() }),
+  notifications: z.array(notificationSchema),
+  part: z.tuple([z.int(), z.int()]).optional(),
+  receivedAt: z.number(),
+});
+
+const ATTEMPT_MARK = "\u0000attempt\u0000";
+
+function fromLegacy(legacy: z.infer<typeof legacyMessageSchema>): DeliveryMessage {
+  const { envelope, notifications, v: _, ...rest } = legacy;
+  const text = JSON.stringify({ ...envelope, Attempt: ATTEMPT_MARK, Notifications: notifications });
+  const [head, tail] = text.split(`${JSON.stringify(ATTEMPT_MARK)}`) as [string, string];
+  return { v: 2, ...rest, callId: envelope.Id, indices: notifications.map((_n, i) => i), head, tail };
+}
+
+/** The request body of a delivery's attempt number `attempt`. */
+export const bodyOf = (delivery: DeliveryMessage, attempt: number): string =>
+  `${delivery.head}${attempt}${delivery.tail}`;
 
 /** One delivery attempt, for the ledger. */
 export const attemptRecordSchema = z.object({
@@ -129,23 +138,26 @@ export const attemptRecordSchema = z.object({
   error: z.string().optional(),
   durationMs: z.int().optional(),
   outcome: z.enum(["delivered", "retry", "dead_letter"]),
-  /** The delivery message as first enqueued (JSON text), so that the ledger can send it again. */
-  payload: z.string(),
+  /**
+   * The delivery message as first enqueued (JSON text), only for a message an older relay enqueued: the
+   * ledger has no text of its call to rebuild it from.
+   */
+  payload: z.string().optional(),
   dead: z.object({ reason: z.string(), detail: z.string() }).optional(),
 });
 
 export type AttemptRecord = z.infer<typeof attemptRecordSchema>;
 
 /**
- * Ledger writes that failed in the consumer's batch, sent again on DELIVERIES to be retried (a few times,
- * then given up and logged at error; docs/ledger.md).
+ * What one delivery batch means for the ledger (its calls' records and every attempt it made), sent on the
+ * ledger queue, whose consumer writes large batches of them in one `db.batch` (docs/ledger.md).
  */
-export const ledgerRetrySchema = z.object({
+export const ledgerMessageSchema = z.object({
   kind: z.literal("ledger"),
   records: z.array(z.union([callRecordSchema, attemptRecordSchema])),
 });
 
-export type LedgerRetry = z.infer<typeof ledgerRetrySchema>;
+export type LedgerMessage = z.infer<typeof ledgerMessageSchema>;
 
 /** Why a delivery stopped for good; each reason's text is what docs/operations.md says of it. */
 export const DEAD_LETTER_REASONS = {
@@ -257,7 +269,7 @@ export function cut(text: string, maxBytes: number): string {
 }
 
 /** A queue message body as sent: JSON text. */
-export function encodeMessage(body: DeliveryMessage | DeadLetter | CallRecord | LedgerRetry): string {
+export function encodeMessage(body: DeliveryMessage | DeadLetter | CallRecord | LedgerMessage): string {
   return JSON.stringify(body);
 }
 

@@ -75,7 +75,7 @@ export async function putRules(rules: unknown): Promise<void> {
 export async function clearLedger(): Promise<void> {
   await ensureLedger(env.LEDGER);
   await env.LEDGER.batch(
-    ["attempts", "deliveries", "notifications", "sender_attempts", "calls"].map((table) =>
+    ["attempts", "deliveries", "notifications", "sender_attempts", "call_text", "calls"].map((table) =>
       env.LEDGER.prepare(`DELETE FROM ${table}`),
     ),
   );

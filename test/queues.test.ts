@@ -5,6 +5,7 @@ import { DEAD_LETTER_RETRIES } from "../src/dead-letters/consumer.ts";
 import { MESSAGE_BUDGET } from "../src/delivery/planner.ts";
 import type { Env } from "../src/env.ts";
 import worker from "../src/index.ts";
+import { LEDGER_TRIES } from "../src/ledger/consumer.ts";
 import { type DeadLetter, QUEUES, RECORD_TEXT_LIMITS } from "../src/queues.ts";
 import wranglerToml from "../wrangler.toml?raw";
 import { consume, deliveryMessage, putRules } from "./helpers.ts";
@@ -25,13 +26,20 @@ describe("the queues", () => {
   it("are the ones wrangler.toml declares, each with a consumer, by exact name", () => {
     const producers = tables("queues.producers").map((t) => t.queue);
     const consumers = tables("queues.consumers");
-    expect(producers).toEqual([QUEUES.deliveries, QUEUES.deadLetters]);
-    expect(consumers.map((c) => c.queue)).toEqual([QUEUES.deliveries, QUEUES.deadLetters, QUEUES.deadLettersFailed]);
+    expect(producers).toEqual([QUEUES.deliveries, QUEUES.deadLetters, QUEUES.ledger]);
+    expect(consumers.map((c) => c.queue)).toEqual([
+      QUEUES.deliveries,
+      QUEUES.deadLetters,
+      QUEUES.deadLettersFailed,
+      QUEUES.ledger,
+    ]);
     const byName = Object.fromEntries(consumers.map((c) => [c.queue, c]));
     expect(byName[QUEUES.deliveries]!.dead_letter_queue).toBe(QUEUES.deadLetters);
     expect(byName[QUEUES.deadLetters]!.dead_letter_queue).toBe(QUEUES.deadLettersFailed);
     expect(Number(byName[QUEUES.deadLetters]!.max_retries)).toBe(DEAD_LETTER_RETRIES.deadLetters);
     expect(Number(byName[QUEUES.deadLettersFailed]!.max_retries)).toBe(DEAD_LETTER_RETRIES.backstop);
+    // The ledger consumer gives a write up itself, after LEDGER_TRIES; Queues' limit must lie beyond that.
+    expect(Number(byName[QUEUES.ledger]!.max_retries)).toBeGreaterThan(LEDGER_TRIES);
   });
 
   it("are told apart by exact name: a queue the Worker does not know is an error, not a guess", async () => {

@@ -12,7 +12,7 @@ import { ROOT, startWranglerDev, type WranglerDev } from "../../scripts/lib/wran
 import { benchRules, SECRETS } from "./fixtures.ts";
 
 /** Also the receiver's source name (first path segment of the target's deliveries). */
-export type TargetName = "relay" | "relay-warn" | "relay-lean" | "main" | "baseline";
+export type TargetName = "relay" | "relay-warn" | "main" | "baseline";
 /** The relays started from this tree's wrangler.toml, with the vars in RELAY_VARS. */
 export type RelayName = Exclude<TargetName, "baseline" | "main">;
 
@@ -32,7 +32,6 @@ export const AGAINST: string | undefined = (() => {
 const RELAY_VARS: Record<RelayName, Record<string, string>> = {
   relay: {},
   "relay-warn": { LOG_LEVEL: "warn" },
-  "relay-lean": { LOG_LEVEL: "warn", DEDUP_TTL_SECONDS: "0" },
 };
 export const RELAY_NAMES = Object.keys(RELAY_VARS) as RelayName[];
 

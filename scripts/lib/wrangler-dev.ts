@@ -27,7 +27,7 @@ export interface WranglerDevOptions {
   port?: number;
   /** wrangler config file; defaults to the relay's wrangler.toml. */
   config?: string;
-  /** Local KV / Queues state; defaults to a fresh temporary folder. */
+  /** Local KV / D1 / Queues state; defaults to a fresh temporary folder, deleted by stop(). */
   persistTo?: string;
   /** Vars (`--var`), e.g. RETRY_SCHEDULE. */
   vars?: Record<string, string>;
@@ -43,6 +43,8 @@ export interface WranglerDevOptions {
 export interface WranglerDev {
   url: string;
   port: number;
+  /** The local KV / D1 / Queues state folder. */
+  persistTo: string;
   process: ChildProcess;
   /** Everything wrangler printed so far (for diagnostics). */
   output(): string;
@@ -82,6 +84,8 @@ export function envFileLine(key: string, value: string): string {
 
 export async function startWranglerDev(options: WranglerDevOptions = {}): Promise<WranglerDev> {
   const port = options.port ?? (await freePort());
+  // A state folder of our own making is deleted on stop(); one that was given is the caller's to keep.
+  const ownState = options.persistTo === undefined;
   const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "extend-relay-state-"));
   const args = [
     "dev",
@@ -153,6 +157,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
       clearTimeout(timer);
     }
     if (secretsDir !== undefined) rmSync(secretsDir, { recursive: true, force: true });
+    if (ownState) rmSync(persistTo, { recursive: true, force: true });
   };
 
   const url = `http://127.0.0.1:${port}`;
@@ -174,5 +179,5 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  return { url, port, process: child, output: () => output, stop };
+  return { url, port, persistTo, process: child, output: () => output, stop };
 }

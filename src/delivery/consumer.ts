@@ -1,9 +1,10 @@
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
-import { type LedgerRecord, writeLedger } from "../ledger/write.ts";
+import { idsOf, writeLedger } from "../ledger/write.ts";
 import { log } from "../log.ts";
 import {
   type AttemptRecord,
+  type CallRecord,
   callRecordSchema,
   cut,
   type DeadLetterReason,
@@ -11,8 +12,6 @@ import {
   deadLetter,
   decodeMessage,
   encodeMessage,
-  type LedgerRetry,
-  ledgerRetrySchema,
   RECORD_TEXT_LIMITS,
   readDeliveryMessage,
 } from "../queues.ts";
@@ -20,7 +19,7 @@ import type { Destination } from "../rules/schema.ts";
 import { loadRules } from "../rules/store.ts";
 import { consumerSettings, type Settings } from "../settings.ts";
 import { type AttemptResult, classify, nextDelaySeconds } from "./outcome.ts";
-import { batchMessages, MESSAGE_BUDGET, plan, utf8Length } from "./planner.ts";
+import { batchMessages, MESSAGE_BUDGET, utf8Length } from "./planner.ts";
 import { GiveUp, type PreparedRequest, prepareRequest, redact } from "./request.ts";
 
 /**
@@ -29,31 +28,29 @@ import { GiveUp, type PreparedRequest, prepareRequest, redact } from "./request.
  */
 export const MAX_CONNECTIONS = 6;
 
-/** Tries of a call record or a ledger retry whose ledger write keeps failing, before it is given up (logged). */
-export const LEDGER_TRIES = 10;
-
 /**
  * The DELIVERIES consumer. Delivery messages are delivered, retried or dead-lettered each on its own, the
- * messages of a batch concurrently so that a slow receiver holds up nobody else. Then everything the batch
- * means for the ledger (the call records it carried, every attempt it made) is written in one `db.batch`; a
- * ledger that fails or is slow never fails or delays a delivery (docs/ledger.md).
+ * messages of a batch concurrently so that a slow receiver holds up nobody else. What the batch means for the
+ * ledger (the call records it carried, every attempt it made) then goes to the ledger queue in one message,
+ * whose consumer writes large batches in one `db.batch`: the ledger never fails or delays a delivery
+ * (docs/ledger.md).
  */
 export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   // A bad var falls back to its default here (logged): deliveries keep moving during a bad deploy.
   const settings = consumerSettings(env);
   const deliveries: { message: Message<unknown>; delivery: DeliveryMessage | undefined }[] = [];
-  const ledgerMessages: { message: Message<unknown>; records: LedgerRecord[] }[] = [];
+  const calls: { message: Message<unknown>; record: CallRecord }[] = [];
   for (const message of batch.messages) {
     const body = decodeMessage(message.body);
-    const kind = typeof body === "object" && body !== null ? (body as { kind?: unknown }).kind : undefined;
-    const call = kind === "call" ? callRecordSchema.safeParse(body) : undefined;
-    const retry = kind === "ledger" ? ledgerRetrySchema.safeParse(body) : undefined;
-    if (call?.success) ledgerMessages.push({ message, records: [call.data] });
-    else if (retry?.success) ledgerMessages.push({ message, records: retry.data.records });
+    const call =
+      typeof body === "object" && body !== null && (body as { kind?: unknown }).kind === "call"
+        ? callRecordSchema.safeParse(body)
+        : undefined;
+    if (call?.success) calls.push({ message, record: call.data });
     else deliveries.push({ message, delivery: readDeliveryMessage(body) });
   }
 
-  const attempts: AttemptRecord[] = [];
+  const records: (CallRecord | AttemptRecord)[] = calls.map((c) => c.record);
   if (deliveries.length > 0) {
     let destinations: Record<string, Destination> | undefined;
     try {
@@ -68,78 +65,60 @@ export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env):
       const made = await Promise.all(
         deliveries.map(({ message, delivery }) => handle(message, delivery, env, settings, destinations, slots)),
       );
-      for (const record of made) if (record !== undefined) attempts.push(record);
+      for (const [i, attempt] of made.entries()) {
+        const record = deliveries[i]!.delivery?.record;
+        if (record !== undefined) records.push(record);
+        if (attempt !== undefined) records.push(attempt);
+      }
     }
   }
-  await recordInLedger(env, ledgerMessages, attempts);
+  if (await toLedger(env, records)) for (const { message } of calls) message.ack();
+  else for (const { message } of calls) message.retry({ delaySeconds: 30 });
 }
 
 /**
- * Writes the batch's ledger records. Should that fail, call records and ledger retries go back to Queues with a
- * growing delay (up to LEDGER_TRIES tries) and the attempts become a ledger retry message; what cannot be
- * kept for a retry is logged at error, with its ids, as given up.
+ * Hands records to the ledger queue (in messages within Queues' limits). Should that fail, they are written to
+ * the ledger at once instead; false when neither worked (logged at error with their ids).
  */
-async function recordInLedger(
-  env: Env,
-  queued: readonly { message: Message<unknown>; records: LedgerRecord[] }[],
-  attempts: readonly AttemptRecord[],
-): Promise<void> {
-  const records = [...queued.flatMap((q) => q.records), ...attempts];
-  if (records.length === 0) return;
+async function toLedger(env: Env, records: readonly (CallRecord | AttemptRecord)[]): Promise<boolean> {
+  if (records.length === 0) return true;
+  try {
+    for (const batch of batchMessages(ledgerMessages(records))) {
+      await env.LEDGER_RECORDS.sendBatch(batch.map((m) => ({ body: m.text, contentType: "text" as const })));
+    }
+    return true;
+  } catch (error) {
+    log("warn", "ledger_queue_failed", { records: records.length, error: describe(error) });
+  }
   try {
     await writeLedger(env.LEDGER, records);
-    for (const { message } of queued) message.ack();
-    return;
+    return true;
   } catch (error) {
-    log("error", "ledger_write_failed", { records: records.length, error: describe(error) });
-  }
-  for (const { message, records: kept } of queued) {
-    if (message.attempts >= LEDGER_TRIES) {
-      log("error", "ledger_write_given_up", { tries: message.attempts, ...idsOf(kept) });
-      message.ack();
-    } else message.retry({ delaySeconds: Math.min(3600, 10 * 2 ** (message.attempts - 1)) });
-  }
-  if (attempts.length === 0) return;
-  const retries = batchMessages(
-    chunkRecords(attempts).map((chunk) => plan<LedgerRetry>({ kind: "ledger", records: chunk })),
-  );
-  try {
-    for (const batch of retries) {
-      await env.DELIVERIES.sendBatch(
-        batch.map((m) => ({ body: m.text, contentType: "text" as const, delaySeconds: 10 })),
-      );
-    }
-  } catch (error) {
-    log("error", "ledger_write_given_up", { error: describe(error), ...idsOf(attempts) });
+    log("error", "ledger_write_given_up", { error: describe(error), ...idsOf(records) });
+    return false;
   }
 }
 
-/** Records in groups that fit a queue message each. */
-function chunkRecords(records: readonly AttemptRecord[]): AttemptRecord[][] {
-  const chunks: AttemptRecord[][] = [];
-  let current: AttemptRecord[] = [];
-  let bytes = 100;
+/** Ledger messages (src/queues.ts, LedgerMessage) holding `records`, each within a queue message's budget. */
+function ledgerMessages(records: readonly (CallRecord | AttemptRecord)[]): { text: string; bytes: number }[] {
+  const messages: { text: string; bytes: number }[] = [];
+  const open = '{"kind":"ledger","records":[';
+  let parts: string[] = [];
+  let bytes = open.length + 2;
+  const flush = () => {
+    if (parts.length > 0) messages.push({ text: `${open}${parts.join(",")}]}`, bytes });
+    parts = [];
+    bytes = open.length + 2;
+  };
   for (const record of records) {
-    const size = utf8Length(JSON.stringify(record)) + 1;
-    if (current.length > 0 && bytes + size > MESSAGE_BUDGET) {
-      chunks.push(current);
-      current = [];
-      bytes = 100;
-    }
-    current.push(record);
+    const text = JSON.stringify(record);
+    const size = utf8Length(text) + 1;
+    if (parts.length > 0 && bytes + size > MESSAGE_BUDGET) flush();
+    parts.push(text);
     bytes += size;
   }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
-}
-
-function idsOf(records: readonly LedgerRecord[]): { calls: string[]; deliveries: string[] } {
-  return {
-    calls: records.flatMap((r) => (r.kind === "call" ? [r.id] : [])),
-    deliveries: records.flatMap((r) =>
-      r.kind === "attempt" ? [r.deliveryId] : r.kind === "dead" ? [r.record.deliveryId] : [],
-    ),
-  };
+  flush();
+  return messages;
 }
 
 /** What becomes of one message. */
@@ -208,17 +187,20 @@ async function handle(
     }),
     ...(verdict.fields.durationMs !== undefined && { durationMs: verdict.fields.durationMs }),
     outcome,
-    payload: payloadOf(message, delivery),
+    ...(legacyPayload(message, delivery) !== undefined && { payload: legacyPayload(message, delivery)! }),
     ...(verdict.kind === "dead" && {
       dead: { reason: verdict.reason, detail: cut(verdict.detail, RECORD_TEXT_LIMITS.detail) },
     }),
   };
 }
 
-/** The delivery message as the door enqueued it (what a resend sends): the message's own text when it is that. */
-function payloadOf(message: Message<unknown>, delivery: DeliveryMessage): string {
-  if (typeof message.body === "string" && delivery.attempts === undefined) return message.body;
-  const { attempts: _, ...first } = delivery;
+/**
+ * The delivery message for the ledger to keep, only when it holds no text of the call to rebuild it from: a
+ * message an older relay enqueued (an object, not text).
+ */
+function legacyPayload(message: Message<unknown>, delivery: DeliveryMessage): string | undefined {
+  if (typeof message.body === "string") return undefined;
+  const { attempts: _, ...first } = withoutRecord(delivery);
   return encodeMessage(first);
 }
 
@@ -333,7 +315,9 @@ async function retry(
   delaySeconds: number,
 ): Promise<void> {
   try {
-    await env.DELIVERIES.send(encodeMessage({ ...delivery, attempts: attempt }), { contentType: "text", delaySeconds });
+    // The call's record went to the ledger with this attempt; the next one does not carry it again.
+    const { record: _, ...next } = delivery;
+    await env.DELIVERIES.send(encodeMessage({ ...next, attempts: attempt }), { contentType: "text", delaySeconds });
     message.ack();
   } catch (error) {
     log("warn", "retry_send_failed", { deliveryId: delivery.deliveryId, attempt, error: describe(error) });
@@ -360,11 +344,17 @@ async function giveUp(
     firstAttemptAt: delivery === undefined ? message.timestamp : new Date(delivery.receivedAt),
     at: new Date(),
     source: "relay",
-    message: delivery,
+    message: delivery === undefined ? undefined : withoutRecord(delivery),
     raw: delivery === undefined ? message.body : undefined,
   });
   await env.DEAD_LETTERS.send(encodeMessage(record), { contentType: "text" });
   message.ack();
+}
+
+/** A delivery message without the call's record it may carry (which the ledger has by then). */
+function withoutRecord(delivery: DeliveryMessage): DeliveryMessage {
+  const { record: _, ...rest } = delivery;
+  return rest;
 }
 
 /** At most `size` holders at once; the others wait in arrival order. */

@@ -220,8 +220,55 @@ export function planCallRecord(
     }
   }
   parts.push(current);
+  // The call's text rides with the summary when it fits (most calls); else in parts of its own.
+  const room = MESSAGE_BUDGET - utf8Length(JSON.stringify(parts[0])) - 100;
+  if (utf8Length(JSON.stringify(call.text)) <= room) parts[0]!.text = { part: 0, of: 1, chunk: call.text };
+  else {
+    const chunks = textChunks(call.text, MESSAGE_BUDGET - utf8Length(JSON.stringify(partHead)) - 100);
+    for (const [part, chunk] of chunks.entries()) parts.push({ ...partHead, text: { part, of: chunks.length, chunk } });
+  }
   // The first part built holds the summary; it goes last.
   return [...parts.slice(1), parts[0]!].map((part) => plan(part));
+}
+
+/** `text` cut into pieces whose JSON-escaped UTF-8 size is at most `budget` bytes each, never inside a pair. */
+function textChunks(text: string, budget: number): string[] {
+  const chunks: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let length = Math.min(text.length - start, Math.floor(budget / 2));
+    for (;;) {
+      let end = start + length;
+      const code = text.charCodeAt(end - 1);
+      if (end < text.length && code >= 0xd800 && code <= 0xdbff) end--; // keep a surrogate pair together
+      const chunk = text.slice(start, end);
+      if (utf8Length(JSON.stringify(chunk)) <= budget || length === 1) {
+        chunks.push(chunk);
+        start = end;
+        break;
+      }
+      length = Math.max(1, Math.floor(length / 2));
+    }
+  }
+  return chunks;
+}
+
+/**
+ * Everything one accepted call puts on DELIVERIES, in sending order: its deliveries, and its record for the
+ * ledger, on the last delivery when it fits (one message fewer per call), else after them in parts of its own.
+ */
+export function planCall(
+  call: Call,
+  routing: Routing,
+  deliveries: readonly PlannedMessage[],
+  at: number,
+): Planned<unknown>[] {
+  const records = planCallRecord(call, routing, deliveries, at);
+  const last = deliveries.at(-1);
+  if (records.length === 1 && last !== undefined && last.bytes + records[0]!.bytes + 20 <= MESSAGE_BUDGET) {
+    return [...deliveries.slice(0, -1), plan({ ...last.body, record: records[0]!.body })];
+  }
+  return [...deliveries, ...records];
 }
 
 /** The sender's `Attempt` as the sender wrote it (JSON text), "null" when absent. */

@@ -1,5 +1,5 @@
 import { type Context, Hono } from "hono";
-import { batchMessages, planCallRecord, planMessages, route, senderAttempt } from "../delivery/planner.ts";
+import { batchMessages, planCall, planMessages, route, senderAttempt } from "../delivery/planner.ts";
 import type { AppEnv } from "../env.ts";
 import { describe, errorResponse, RelayError } from "../errors.ts";
 import { parseCall } from "../extend/envelope.ts";
@@ -65,12 +65,12 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
 
   const routing = route(compiled, envelope.Notifications);
   const deliveries = planMessages(call, routing.fanouts, compiled, receivedAt);
-  const batches = batchMessages([...deliveries, ...planCallRecord(call, routing, deliveries, receivedAt)]);
+  const batches = batchMessages(planCall(call, routing, deliveries, receivedAt));
   const send = (batch: (typeof batches)[number]) =>
     env.DELIVERIES.sendBatch(batch.map((m) => ({ body: m.text, contentType: "text" as const })));
   try {
-    // The last batch holds the call's summary: it goes only once everything else is in, so that a call the
-    // ledger knows as accepted was enqueued whole (else the sender's retry is taken as new).
+    // The last batch holds the call's record (its summary): it goes only once everything else is in, so that a
+    // call the ledger knows as accepted was enqueued whole (else the sender's retry is taken as new).
     await Promise.all(batches.slice(0, -1).map(send));
     await send(batches.at(-1)!);
   } catch (error) {

@@ -1,3 +1,4 @@
+import { bodyAround, parseCall } from "../extend/envelope.ts";
 import { type DeadLetter, type DeadLetterReason, type DeliveryMessage, readDeliveryMessage } from "../queues.ts";
 import { ensureLedger } from "./schema.ts";
 import type {
@@ -306,7 +307,7 @@ export async function listDeliveries(db: D1Database, filter: DeliveryFilter): Pr
 export async function getDelivery(
   db: D1Database,
   id: string,
-): Promise<(DeliveryView & { body?: unknown; message?: DeliveryMessage }) | null> {
+): Promise<(DeliveryView & { message?: DeliveryMessage }) | null> {
   await ensureLedger(db);
   const [deliveries, attempts] = await db.batch([
     db.prepare(`SELECT ${DELIVERY_FIELDS}, payload, replayable FROM deliveries WHERE id = ?1`).bind(id),
@@ -315,13 +316,79 @@ export async function getDelivery(
   const row = deliveries!.results[0] as DeliveryRow | undefined;
   if (row === undefined) return null;
   const view = deliveryView(row, attempts!.results as AttemptRow[]);
-  const message = row.replayable === 1 ? readPayload(row.payload ?? null) : undefined;
-  return message === undefined ? view : { ...view, message };
+  const message = (await messagesOf(db, [row])).get(row.id);
+  return typeof message === "object" ? { ...view, message } : view;
 }
 
-/** The delivery message kept with a delivery, or undefined when there is none (yet) or it cannot be read. */
-export function readPayload(payload: string | null): DeliveryMessage | undefined {
-  if (payload === null) return undefined;
+/**
+ * The message each delivery would be sent again with: the one kept with it (a dead letter's), else rebuilt from
+ * its call's text and the notifications it holds, exactly as the door planned it. "unreadable" when what is kept
+ * cannot be read; undefined when there is nothing to send (not attempted yet, or the call's text is gone).
+ */
+async function messagesOf(
+  db: D1Database,
+  rows: readonly DeliveryRow[],
+): Promise<Map<string, DeliveryMessage | "unreadable" | undefined>> {
+  const out = new Map<string, DeliveryMessage | "unreadable" | undefined>();
+  const rebuild = rows.filter((row) => row.replayable === 1 && (row.payload ?? null) === null);
+  const texts = new Map<string, string>();
+  if (rebuild.length > 0) {
+    const callIds = [...new Set(rebuild.map((row) => row.call_id))];
+    // D1 binds at most 100 parameters per statement.
+    const groups = Array.from({ length: Math.ceil(callIds.length / 90) }, (_, g) => callIds.slice(g * 90, g * 90 + 90));
+    const results = await db.batch(
+      groups.map((group) =>
+        db
+          .prepare(
+            `SELECT call_id, part, parts, chunk FROM call_text WHERE call_id IN (${group.map((_, i) => `?${i + 1}`).join(", ")})
+             ORDER BY call_id, part`,
+          )
+          .bind(...group),
+      ),
+    );
+    const parts = results.flatMap(
+      (r) => r.results as { call_id: string; part: number; parts: number; chunk: string }[],
+    );
+    for (const id of callIds) {
+      const own = parts.filter((p) => p.call_id === id);
+      if (own.length > 0 && own.length === own[0]!.parts) texts.set(id, own.map((p) => p.chunk).join(""));
+    }
+  }
+  for (const row of rows) {
+    if (row.replayable !== 1) out.set(row.id, undefined);
+    else if ((row.payload ?? null) !== null) out.set(row.id, readPayload(row.payload!) ?? "unreadable");
+    else {
+      const text = texts.get(row.call_id);
+      out.set(row.id, text === undefined ? undefined : (rebuilt(row, text) ?? "unreadable"));
+    }
+  }
+  return out;
+}
+
+const encoder = new TextEncoder();
+
+function rebuilt(row: DeliveryRow, text: string): DeliveryMessage | undefined {
+  try {
+    const call = parseCall(encoder.encode(text));
+    const indices = json<number[]>(row.indices);
+    return {
+      v: 2,
+      deliveryId: row.id,
+      destination: row.destination,
+      routes: json(row.routes),
+      callId: row.call_id,
+      indices,
+      ...bodyAround(call, indices),
+      receivedAt: row.received_at,
+      ...(row.run > 0 && { run: row.run }),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A delivery message kept as JSON text, or undefined when it cannot be read. */
+function readPayload(payload: string): DeliveryMessage | undefined {
   try {
     return readDeliveryMessage(JSON.parse(payload));
   } catch {
@@ -393,8 +460,8 @@ export async function getDeadLetter(
     .bind(id)
     .first<DeliveryRow>();
   if (row === null) return null;
-  const message = row.replayable === 1 ? readPayload(row.payload ?? null) : undefined;
-  if (row.replayable === 1 && message === undefined) return { unreadable: "its stored message is not one it can read" };
+  const message = (await messagesOf(db, [row])).get(row.id);
+  if (message === "unreadable") return { unreadable: "its stored message is not one it can read" };
   const deadAt = iso(row.dead_at) ?? iso(row.updated_at)!;
   return {
     record: {
@@ -425,18 +492,20 @@ export async function nextDeadLetters(
   const rows = (
     await db
       .prepare(
-        `SELECT id, payload FROM deliveries WHERE status = 'dead' AND replayable = 1
+        `SELECT ${DELIVERY_FIELDS}, payload, replayable FROM deliveries WHERE status = 'dead' AND replayable = 1
          ${destination === undefined ? "" : "AND destination = ?2"} ORDER BY dead_at, id LIMIT ?1`,
       )
       .bind(limit + 1, ...(destination === undefined ? [] : [destination]))
-      .all<{ id: string; payload: string | null }>()
+      .all<DeliveryRow>()
   ).results;
+  const taken = rows.slice(0, limit);
+  const found = await messagesOf(db, taken);
   const messages: DeliveryMessage[] = [];
   const unreadable: string[] = [];
-  for (const row of rows.slice(0, limit)) {
-    const message = readPayload(row.payload);
-    if (message === undefined) unreadable.push(row.id);
-    else messages.push(message);
+  for (const row of taken) {
+    const message = found.get(row.id);
+    if (typeof message === "object") messages.push(message);
+    else unreadable.push(row.id);
   }
   return { messages, unreadable, more: rows.length > limit };
 }

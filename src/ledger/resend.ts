@@ -24,7 +24,9 @@ export async function resend(
   messages: readonly DeliveryMessage[],
 ): Promise<ResendResult & { left: number }> {
   const now = Date.now();
-  const planned = messages.map(({ attempts: _, ...message }) => plan({ ...message, run: (message.run ?? 0) + 1 }));
+  const planned = messages.map(({ attempts: _, record: __, ...message }) =>
+    plan({ ...message, run: (message.run ?? 0) + 1 }),
+  );
   const batches = batchMessages(planned);
   const taken = batches.slice(0, RESEND_BATCHES);
   const left = batches.slice(RESEND_BATCHES).flat().length;

@@ -45,9 +45,10 @@ export async function pruneLedger(
     if (deleted!.meta.changes < PRUNE_CHUNK) break;
   }
   for (; chunks < limit; chunks++) {
-    const [, , deleted] = await db.batch([
+    const [, , , deleted] = await db.batch([
       db.prepare(`DELETE FROM notifications WHERE call_id IN (${done})`).bind(cutoff, PRUNE_CHUNK),
       db.prepare(`DELETE FROM sender_attempts WHERE call_id IN (${done})`).bind(cutoff, PRUNE_CHUNK),
+      db.prepare(`DELETE FROM call_text WHERE call_id IN (${done})`).bind(cutoff, PRUNE_CHUNK),
       db.prepare(`DELETE FROM calls WHERE id IN (${done})`).bind(cutoff, PRUNE_CHUNK),
     ]);
     pruned.calls += deleted!.meta.changes;

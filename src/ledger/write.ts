@@ -4,7 +4,8 @@ import { ensureLedger } from "./schema.ts";
 /**
  * Writing the ledger: every statement is idempotent (the same record written twice leaves the same rows), and
  * a delivery's row only moves forward: an older run or attempt never overwrites a newer one, whatever order
- * the writes arrive in.
+ * the writes arrive in. Rows of one kind go in multi-row statements (D1 binds at most 100 parameters each), so
+ * a batch of a hundred records is a handful of statements in one transaction.
  */
 
 /** What a consumer batch writes: call records, attempts, and dead letters from the dead-letter consumer. */
@@ -13,16 +14,13 @@ export type LedgerRecord = CallRecord | AttemptRecord | { kind: "dead"; record: 
 /** A write that takes longer than this is treated as failed and retried later: it must not hold up a batch. */
 export const LEDGER_TIMEOUT_MS = 5000;
 
+const MAX_PARAMETERS = 100;
+
 const DELIVERY_COLUMNS = `id, call_id, destination, status, routes, indices, received_at, updated_at, run, attempts,
   last_status, last_error, last_attempt_at, delivered_at, dead_reason, dead_detail, dead_at, dead_source, payload, replayable`;
-const DELIVERY_VALUES = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20";
 
 /** A delivery moves forward only: a later run, or a later attempt of the same run (or a dead letter of it). */
-const FORWARD = `excluded.run > deliveries.run OR (excluded.run = deliveries.run AND
-  (excluded.attempts >= deliveries.attempts OR excluded.status = 'dead'))`;
-
-const UPSERT_DELIVERY = `INSERT INTO deliveries (${DELIVERY_COLUMNS}) VALUES (${DELIVERY_VALUES})
-  ON CONFLICT (id) DO UPDATE SET
+const UPSERT_DELIVERY_TAIL = `ON CONFLICT (id) DO UPDATE SET
     status = excluded.status, updated_at = excluded.updated_at, run = excluded.run,
     attempts = MAX(excluded.attempts, CASE WHEN excluded.run = deliveries.run THEN deliveries.attempts ELSE 0 END),
     last_status = COALESCE(excluded.last_status, CASE WHEN excluded.status = 'dead' THEN deliveries.last_status END),
@@ -33,173 +31,199 @@ const UPSERT_DELIVERY = `INSERT INTO deliveries (${DELIVERY_COLUMNS}) VALUES (${
     dead_at = excluded.dead_at, dead_source = excluded.dead_source,
     payload = COALESCE(excluded.payload, deliveries.payload),
     replayable = MAX(excluded.replayable, deliveries.replayable)
-  WHERE ${FORWARD}`;
+  WHERE excluded.run > deliveries.run OR (excluded.run = deliveries.run AND
+    (excluded.attempts >= deliveries.attempts OR excluded.status = 'dead'))`;
 
-const PENDING_DELIVERY = `INSERT INTO deliveries (${DELIVERY_COLUMNS}) VALUES (${DELIVERY_VALUES})
-  ON CONFLICT (id) DO NOTHING`;
-
-/** The statements that write `records`, in order. */
-export function ledgerStatements(db: D1Database, records: readonly LedgerRecord[]): D1PreparedStatement[] {
-  const out: D1PreparedStatement[] = [];
-  for (const record of records) {
-    if (record.kind === "call") out.push(...callStatements(db, record));
-    else if (record.kind === "attempt") out.push(...attemptStatements(db, record));
-    else out.push(deadStatement(db, record.record));
-  }
-  return out;
+/** One kind of row: the statement around its VALUES, and how many parameters a row has. */
+interface RowKind {
+  head: string;
+  /** One row's VALUES tuple, with `?` for each parameter (numbered when the statement is built). */
+  tuple: string;
+  tail: string;
 }
 
-function callStatements(db: D1Database, record: CallRecord): D1PreparedStatement[] {
-  const out = [
-    db
-      .prepare("INSERT OR IGNORE INTO sender_attempts (call_id, at, attempt, outcome) VALUES (?1, ?2, ?3, ?4)")
-      .bind(record.id, record.at, record.attempt, record.outcome),
-  ];
-  if (record.summary !== undefined) {
-    const { summary } = record;
-    out.push(
-      db
-        .prepare(
-          `INSERT OR IGNORE INTO calls (id, received_at, notification_count, delivery_count, actions, keys)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6)`,
-        )
-        .bind(
-          record.id,
-          record.at,
-          summary.notifications,
-          summary.deliveries,
-          JSON.stringify(summary.actions),
-          JSON.stringify(summary.keys),
-        ),
-    );
-  }
-  for (const n of record.notifications ?? []) {
-    out.push(
-      db
-        .prepare(
-          `INSERT OR IGNORE INTO notifications (call_id, idx, action, warehouse, key, routes, destinations, received_at)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
-        )
-        .bind(
-          record.id,
-          n.i,
-          n.action,
-          n.warehouse,
-          n.key,
-          JSON.stringify(n.routes),
-          JSON.stringify(n.destinations),
-          record.at,
-        ),
-    );
-  }
-  for (const d of record.deliveries ?? []) {
-    out.push(
-      db
-        .prepare(PENDING_DELIVERY)
-        .bind(
-          d.id,
-          record.id,
-          d.destination,
-          "pending",
-          JSON.stringify(d.routes),
-          JSON.stringify(d.indices),
-          record.at,
-          record.at,
-          0,
-          0,
-          null,
-          null,
-          null,
-          null,
-          null,
-          null,
-          null,
-          null,
-          null,
-          0,
-        ),
-    );
-  }
-  return out;
-}
+const KINDS = {
+  senderAttempt: {
+    head: "INSERT OR IGNORE INTO sender_attempts (call_id, at, attempt, outcome) VALUES",
+    tuple: "(?, ?, ?, ?)",
+    tail: "",
+  },
+  call: {
+    head: "INSERT OR IGNORE INTO calls (id, received_at, notification_count, delivery_count, actions, keys) VALUES",
+    tuple: "(?, ?, ?, ?, ?, ?)",
+    tail: "",
+  },
+  callText: {
+    head: "INSERT OR IGNORE INTO call_text (call_id, part, parts, chunk) VALUES",
+    tuple: "(?, ?, ?, ?)",
+    tail: "",
+  },
+  notification: {
+    head: "INSERT OR IGNORE INTO notifications (call_id, idx, action, warehouse, key, routes, destinations, received_at) VALUES",
+    tuple: "(?, ?, ?, ?, ?, ?, ?, ?)",
+    tail: "",
+  },
+  pending: {
+    head: "INSERT INTO deliveries (id, call_id, destination, status, routes, indices, received_at, updated_at) VALUES",
+    tuple: "(?, ?, ?, 'pending', ?, ?, ?, ?)",
+    tail: "ON CONFLICT (id) DO NOTHING",
+  },
+  attempt: {
+    head: "INSERT OR IGNORE INTO attempts (delivery_id, run, attempt, destination, at, status, error, duration_ms, outcome) VALUES",
+    tuple: "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    tail: "",
+  },
+  delivery: {
+    head: `INSERT INTO deliveries (${DELIVERY_COLUMNS}) VALUES`,
+    tuple: `(${Array(20).fill("?").join(", ")})`,
+    tail: UPSERT_DELIVERY_TAIL,
+  },
+} satisfies Record<string, RowKind>;
+
+type Rows = { [K in keyof typeof KINDS]: unknown[][] };
 
 const STATUS_AFTER = { delivered: "delivered", retry: "retrying", dead_letter: "dead" } as const;
 
-function attemptStatements(db: D1Database, a: AttemptRecord): D1PreparedStatement[] {
-  const status = STATUS_AFTER[a.outcome];
-  const dead = a.outcome === "dead_letter";
-  return [
-    db
-      .prepare(
-        `INSERT OR IGNORE INTO attempts (delivery_id, run, attempt, destination, at, status, error, duration_ms, outcome)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`,
-      )
-      .bind(
-        a.deliveryId,
-        a.run,
-        a.attempt,
-        a.destination,
-        a.at,
-        a.status ?? null,
-        a.error ?? null,
-        a.durationMs ?? null,
-        a.outcome,
-      ),
-    db
-      .prepare(UPSERT_DELIVERY)
-      .bind(
-        a.deliveryId,
-        a.callId,
-        a.destination,
-        status,
-        JSON.stringify(a.routes),
-        JSON.stringify(a.indices),
-        a.receivedAt,
-        a.at,
-        a.run,
-        a.attempt,
-        a.status ?? null,
-        a.error ?? null,
-        a.at,
-        a.outcome === "delivered" ? a.at : null,
-        dead ? (a.dead?.reason ?? null) : null,
-        dead ? (a.dead?.detail ?? null) : null,
-        dead ? a.at : null,
-        dead ? "relay" : null,
-        a.payload,
-        1,
-      ),
-  ];
+/** The statements that write `records`: a few multi-row statements, in an order that needs no other. */
+export function ledgerStatements(db: D1Database, records: readonly LedgerRecord[]): D1PreparedStatement[] {
+  const rows: Rows = {
+    senderAttempt: [],
+    call: [],
+    callText: [],
+    notification: [],
+    pending: [],
+    attempt: [],
+    delivery: [],
+  };
+  // A delivery attempted in this same write needs no pending row first.
+  const written = new Set(
+    records.flatMap((r) => (r.kind === "attempt" ? [r.deliveryId] : r.kind === "dead" ? [r.record.deliveryId] : [])),
+  );
+  for (const record of records) {
+    if (record.kind === "call") addCall(rows, record, written);
+    else if (record.kind === "attempt") addAttempt(rows, record);
+    else addDead(rows, record.record);
+  }
+  return (Object.keys(KINDS) as (keyof typeof KINDS)[]).flatMap((kind) => statements(db, KINDS[kind], rows[kind]));
 }
 
-function deadStatement(db: D1Database, record: DeadLetter): D1PreparedStatement {
+/** `rows` of one kind in as few statements as D1's parameter limit allows. */
+function statements(db: D1Database, kind: RowKind, rows: unknown[][]): D1PreparedStatement[] {
+  if (rows.length === 0) return [];
+  const per = Math.floor(MAX_PARAMETERS / rows[0]!.length);
+  const out: D1PreparedStatement[] = [];
+  for (let start = 0; start < rows.length; start += per) {
+    const chunk = rows.slice(start, start + per);
+    let n = 0;
+    const values = chunk.map(() => kind.tuple.replace(/\?/g, () => `?${++n}`)).join(", ");
+    out.push(db.prepare(`${kind.head} ${values} ${kind.tail}`).bind(...chunk.flat()));
+  }
+  return out;
+}
+
+function addCall(rows: Rows, record: CallRecord, written: ReadonlySet<string>): void {
+  rows.senderAttempt.push([record.id, record.at, record.attempt, record.outcome]);
+  const { summary } = record;
+  if (summary !== undefined) {
+    rows.call.push([
+      record.id,
+      record.at,
+      summary.notifications,
+      summary.deliveries,
+      JSON.stringify(summary.actions),
+      JSON.stringify(summary.keys),
+    ]);
+  }
+  if (record.text !== undefined) rows.callText.push([record.id, record.text.part, record.text.of, record.text.chunk]);
+  for (const n of record.notifications ?? []) {
+    rows.notification.push([
+      record.id,
+      n.i,
+      n.action,
+      n.warehouse,
+      n.key,
+      JSON.stringify(n.routes),
+      JSON.stringify(n.destinations),
+      record.at,
+    ]);
+  }
+  for (const d of record.deliveries ?? []) {
+    if (written.has(d.id)) continue;
+    rows.pending.push([
+      d.id,
+      record.id,
+      d.destination,
+      JSON.stringify(d.routes),
+      JSON.stringify(d.indices),
+      record.at,
+      record.at,
+    ]);
+  }
+}
+
+function addAttempt(rows: Rows, a: AttemptRecord): void {
+  const dead = a.outcome === "dead_letter";
+  rows.attempt.push([
+    a.deliveryId,
+    a.run,
+    a.attempt,
+    a.destination,
+    a.at,
+    a.status ?? null,
+    a.error ?? null,
+    a.durationMs ?? null,
+    a.outcome,
+  ]);
+  rows.delivery.push([
+    a.deliveryId,
+    a.callId,
+    a.destination,
+    STATUS_AFTER[a.outcome],
+    JSON.stringify(a.routes),
+    JSON.stringify(a.indices),
+    a.receivedAt,
+    a.at,
+    a.run,
+    a.attempt,
+    a.status ?? null,
+    a.error ?? null,
+    a.at,
+    a.outcome === "delivered" ? a.at : null,
+    dead ? (a.dead?.reason ?? null) : null,
+    dead ? (a.dead?.detail ?? null) : null,
+    dead ? a.at : null,
+    dead ? "relay" : null,
+    a.payload ?? null,
+    1,
+  ]);
+}
+
+function addDead(rows: Rows, record: DeadLetter): void {
   const message = record.message;
   const deadAt = Date.parse(record.deadAt);
-  const { attempts: _, ...firstEnqueued } = message ?? {};
-  return db
-    .prepare(UPSERT_DELIVERY)
-    .bind(
-      record.deliveryId,
-      message?.callId ?? "",
-      record.destination,
-      "dead",
-      JSON.stringify(message?.routes ?? []),
-      JSON.stringify(message?.indices ?? []),
-      message?.receivedAt ?? Date.parse(record.firstAttemptAt),
-      deadAt,
-      message?.run ?? 0,
-      record.attempts,
-      record.lastStatus ?? null,
-      record.lastError ?? null,
-      Date.parse(record.lastAttemptAt),
-      null,
-      record.reason,
-      record.detail,
-      deadAt,
-      record.source,
-      message === undefined ? rawPayload(record.raw) : JSON.stringify(firstEnqueued),
-      message === undefined ? 0 : 1,
-    );
+  const { attempts: _, record: __, ...firstEnqueued } = message ?? {};
+  rows.delivery.push([
+    record.deliveryId,
+    message?.callId ?? "",
+    record.destination,
+    "dead",
+    JSON.stringify(message?.routes ?? []),
+    JSON.stringify(message?.indices ?? []),
+    message?.receivedAt ?? Date.parse(record.firstAttemptAt),
+    deadAt,
+    message?.run ?? 0,
+    record.attempts,
+    record.lastStatus ?? null,
+    record.lastError ?? null,
+    Date.parse(record.lastAttemptAt),
+    null,
+    record.reason,
+    record.detail,
+    deadAt,
+    record.source,
+    message === undefined ? rawPayload(record.raw) : JSON.stringify(firstEnqueued),
+    message === undefined ? 0 : 1,
+  ]);
 }
 
 function rawPayload(raw: unknown): string {
@@ -230,4 +254,14 @@ export async function writeLedger(db: D1Database, records: readonly LedgerRecord
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The call and delivery ids of `records`, for a log line that names what was not written. */
+export function idsOf(records: readonly LedgerRecord[]): { calls: string[]; deliveries: string[] } {
+  return {
+    calls: records.flatMap((r) => (r.kind === "call" ? [r.id] : [])),
+    deliveries: records.flatMap((r) =>
+      r.kind === "attempt" ? [r.deliveryId] : r.kind === "dead" ? [r.record.deliveryId] : [],
+    ),
+  };
 }

@@ -3,11 +3,12 @@ import { createHmac } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { version } from "../../package.json";
-import { LEDGER_TRIES, MAX_CONNECTIONS } from "../../src/delivery/consumer.ts";
+import { MAX_CONNECTIONS } from "../../src/delivery/consumer.ts";
 import { GiveUp, prepareRequest } from "../../src/delivery/request.ts";
-import { getDeadLetter, getDelivery, hasCall } from "../../src/ledger/read.ts";
+import { LEDGER_TRIES } from "../../src/ledger/consumer.ts";
+import { getDeadLetter, getDelivery } from "../../src/ledger/read.ts";
 import { LEDGER_TIMEOUT_MS } from "../../src/ledger/write.ts";
-import { type CallRecord, type DeadLetter, type LedgerRetry, QUEUES } from "../../src/queues.ts";
+import { type AttemptRecord, type CallRecord, type DeadLetter, type LedgerMessage, QUEUES } from "../../src/queues.ts";
 import type { Destination } from "../../src/rules/schema.ts";
 import {
   type ConsumeResult,
@@ -456,61 +457,113 @@ describe("the ledger", () => {
     summary: { notifications: 1, deliveries: 0, actions: ["OrderCreated"], keys: [] },
   });
 
-  it("gets a batch's call records and attempts in one db.batch", async () => {
+  it("gets what a batch means for it (call records carried, every attempt) in one message on the ledger queue", async () => {
     const id = freshId();
-    const batch = vi.spyOn(env.LEDGER, "batch");
-    const result = await deliver([deliveryMessage("wms"), deliveryMessage("shop"), callRecord(id)]);
+    const sendBatch = vi.spyOn(env.LEDGER_RECORDS, "sendBatch").mockResolvedValue(undefined as never);
+    const plain = deliveryMessage("wms");
+    const withRecord = deliveryMessage("shop", { record: callRecord(freshId()) });
+    const result = await deliver([plain, withRecord, callRecord(id)]);
     expect(result.explicitAcks.sort()).toEqual(["m0", "m1", "m2"]);
-    expect(batch).toHaveBeenCalledTimes(1);
-    expect(await hasCall(env.LEDGER, id)).toBe(true);
-  });
-
-  it("that is down neither fails nor holds up a delivery: the attempts go on the queue to be written later", async () => {
-    const sendBatch = vi.spyOn(env.DELIVERIES, "sendBatch").mockResolvedValue(undefined as never);
-    const error = vi.spyOn(console, "error");
-    const message = deliveryMessage("wms");
-    const result = await deliver([message], 1, { LEDGER: failingLedger() });
-    expect(captured).toHaveLength(1);
-    expect(result.explicitAcks).toEqual(["m0"]);
+    expect(sendBatch).toHaveBeenCalledTimes(1);
     const [[batch]] = sendBatch.mock.calls as [[MessageSendRequest<string>[]]];
-    expect(batch.map((m) => m.delaySeconds)).toEqual([10]);
-    const retry = JSON.parse(batch[0]!.body) as LedgerRetry;
-    expect(retry.records).toEqual([
-      expect.objectContaining({
-        kind: "attempt",
-        deliveryId: message.deliveryId,
-        attempt: 1,
-        outcome: "delivered",
-        status: 200,
-      }),
-    ]);
-    expect(error.mock.calls.map(([line]) => JSON.parse(String(line)).event)).toContain("ledger_write_failed");
-    // When the ledger is back, the retry writes it.
-    expect((await deliver([retry])).explicitAcks).toEqual(["m0"]);
+    expect(batch).toHaveLength(1);
+    const { records } = JSON.parse(batch[0]!.body) as LedgerMessage;
+    expect(records.map((r) => (r.kind === "call" ? `call ${r.id}` : `attempt ${r.deliveryId}`)).sort()).toEqual(
+      [
+        `call ${id}`,
+        `call ${withRecord.record!.id}`,
+        `attempt ${plain.deliveryId}`,
+        `attempt ${withRecord.deliveryId}`,
+      ].sort(),
+    );
+  });
+
+  it("does not carry the call's record on to the next attempt or into a dead letter", async () => {
+    answer = () => new Response(null, { status: 503 });
+    const first = await deliver([deliveryMessage("wms", { record: callRecord(freshId()) })]);
+    expect(first.requeued[0]!.body.record).toBeUndefined();
+    answer = () => new Response(null, { status: 410 });
+    await deliver([deliveryMessage("wms", { record: callRecord(freshId()) })]);
+    expect(deadLetters()[0]!.message!.record).toBeUndefined();
+  });
+
+  it("when the ledger queue is down, writes the records at once; when both are down, delivers anyway and logs what was lost", async () => {
+    vi.spyOn(env.LEDGER_RECORDS, "sendBatch").mockRejectedValue(new Error("Queue send failed"));
+    const message = deliveryMessage("wms");
+    expect((await deliver([message])).explicitAcks).toEqual(["m0"]);
     expect(await getDelivery(env.LEDGER, message.deliveryId)).toMatchObject({ status: "delivered", attemptCount: 1 });
-  });
 
-  it("that hangs is waited for only so long", async () => {
-    vi.spyOn(env.DELIVERIES, "sendBatch").mockResolvedValue(undefined as never);
-    const hanging = { ...failingLedger(), batch: () => new Promise(() => {}) } as unknown as D1Database;
-    const started = Date.now();
-    const result = await deliver([deliveryMessage("wms")], 1, { LEDGER: hanging });
-    expect(Date.now() - started).toBeLessThan(LEDGER_TIMEOUT_MS + 3000);
-    expect(result.explicitAcks).toEqual(["m0"]);
-  });
-
-  it("retries a call record it could not write, and after LEDGER_TRIES gives it up, logged with its Id", async () => {
-    const id = freshId();
-    const first = await deliver([callRecord(id)], 1, { LEDGER: failingLedger() });
-    expect(first.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 10 }]);
     const error = vi.spyOn(console, "error");
-    const last = await consume(QUEUES.deliveries, [callRecord(id)], {
+    const lost = deliveryMessage("wms");
+    const result = await deliver([lost], 1, { LEDGER: failingLedger() });
+    expect(
+      captured.filter(({ request }) => request.headers.get("x-relay-delivery-id") === lost.deliveryId),
+    ).toHaveLength(1);
+    expect(result.explicitAcks).toEqual(["m0"]);
+    const events = error.mock.calls.map(([line]) => JSON.parse(String(line)));
+    expect(events).toContainEqual(
+      expect.objectContaining({ event: "ledger_write_given_up", deliveries: [lost.deliveryId] }),
+    );
+  });
+});
+
+describe("the ledger queue's consumer", () => {
+  const attempt = (deliveryId: string): AttemptRecord => ({
+    kind: "attempt",
+    deliveryId,
+    destination: "wms",
+    callId: deliveryId.split(".")[0]!,
+    routes: ["orders"],
+    indices: [0],
+    receivedAt: Date.now(),
+    run: 0,
+    attempt: 1,
+    at: Date.now(),
+    status: 200,
+    durationMs: 5,
+    outcome: "delivered",
+  });
+  const ledgerMessage = (...records: LedgerMessage["records"]): LedgerMessage => ({ kind: "ledger", records });
+
+  it("writes every record of a batch in one db.batch", async () => {
+    const ids = [`${freshId()}.wms`, `${freshId()}.wms`, `${freshId()}.wms`];
+    const batch = vi.spyOn(env.LEDGER, "batch");
+    const result = await consume(QUEUES.ledger, [
+      ledgerMessage(attempt(ids[0]!), attempt(ids[1]!)),
+      ledgerMessage(attempt(ids[2]!)),
+    ]);
+    expect(result.explicitAcks.sort()).toEqual(["m0", "m1"]);
+    expect(batch).toHaveBeenCalledTimes(1);
+    for (const id of ids) expect(await getDelivery(env.LEDGER, id)).toMatchObject({ status: "delivered" });
+  });
+
+  it("retries a write that failed, waiting longer each time, and after LEDGER_TRIES gives it up, logged with its ids", async () => {
+    const id = `${freshId()}.wms`;
+    const first = await consume(QUEUES.ledger, [ledgerMessage(attempt(id))], { env: { LEDGER: failingLedger() } });
+    expect(first.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 10 }]);
+    const later = await consume(QUEUES.ledger, [ledgerMessage(attempt(id))], {
+      attempts: 4,
+      env: { LEDGER: failingLedger() },
+    });
+    expect(later.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 80 }]);
+    const error = vi.spyOn(console, "error");
+    const last = await consume(QUEUES.ledger, [ledgerMessage(attempt(id))], {
       attempts: LEDGER_TRIES,
       env: { LEDGER: failingLedger() },
     });
     expect(last.explicitAcks).toEqual(["m0"]);
     const events = error.mock.calls.map(([line]) => JSON.parse(String(line)));
-    expect(events).toContainEqual(expect.objectContaining({ event: "ledger_write_given_up", calls: [id] }));
+    expect(events).toContainEqual(expect.objectContaining({ event: "ledger_write_given_up", deliveries: [id] }));
+  });
+
+  it("waits for a ledger that hangs only so long", async () => {
+    const hanging = { ...failingLedger(), batch: () => new Promise(() => {}) } as unknown as D1Database;
+    const started = Date.now();
+    const result = await consume(QUEUES.ledger, [ledgerMessage(attempt(`${freshId()}.wms`))], {
+      env: { LEDGER: hanging },
+    });
+    expect(Date.now() - started).toBeLessThan(LEDGER_TIMEOUT_MS + 3000);
+    expect(result.retryMessages).toHaveLength(1);
   });
 });
 

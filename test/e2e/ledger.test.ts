@@ -3,7 +3,7 @@
  * receiver saw: a delivered call, a flaky receiver (503, 503, 200), a dead one (410), a call that matched
  * nothing; a sender retry after the relay restarted; a resend under the same delivery id.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -67,6 +67,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await relay?.stop();
   await Promise.all(Object.values(receivers).map((r) => r.stop()));
+  rmSync(state, { recursive: true, force: true });
 });
 
 describe("the ledger of a relay with real receivers", () => {

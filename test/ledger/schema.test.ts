@@ -19,6 +19,7 @@ describe("the ledger's tables", () => {
     expect(await hasCall(env.LEDGER, "anything")).toBe(false);
     expect(await tables()).toEqual([
       "attempts",
+      "call_text",
       "calls",
       "deliveries",
       "ledger_meta",

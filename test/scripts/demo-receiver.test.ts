@@ -2,6 +2,7 @@ import { createHmac } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  callIdOf,
   type DemoReceiver,
   receiverDestinations,
   startDemoReceiver,
@@ -77,5 +78,51 @@ describe("demo receiver", () => {
     expect(receiverDestinations(moved, { WMS_SECRET: "v" }, 9999)).toEqual([
       { name: "wms", path: "/wms", scheme: "ms-signature", secret: "v" },
     ]);
+  });
+});
+
+describe("demo receiver trace hints", () => {
+  it("prints the trace command once per call Id, after the call's deliveries have gone quiet", async () => {
+    const lines: string[] = [];
+    const quiet = await startDemoReceiver({
+      port: 0,
+      print: (line) => lines.push(line),
+      relayUrl: "http://127.0.0.1:18787",
+      traceHintDelayMs: 200,
+      destinations: [
+        { name: "wms", path: "/wms", scheme: "none" },
+        { name: "shop", path: "/shop", scheme: "none" },
+      ],
+    });
+    try {
+      const id = "35a05317f6fa66db6202fc35c289715d";
+      const send = (destination: string, deliveryId: string, attempt: number) =>
+        fetch(`${quiet.url}/${destination}`, {
+          method: "POST",
+          body: JSON.stringify({ Id: id, Attempt: attempt, Notifications: [{ Action: "OrderCreated", Details: {} }] }),
+          headers: { "x-relay-delivery-id": deliveryId, "x-relay-attempt": String(attempt) },
+        });
+      await send("wms", `${id}.wms`, 1);
+      await send("shop", `${id}.shop.n0`, 1);
+      expect(lines).toHaveLength(2);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(lines[2]).toBe(`        trace: npm run trace -- ${id} --url http://127.0.0.1:18787`);
+      // A retry of the same call later on: no second hint.
+      await send("shop", `${id}.shop.n0`, 2);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(lines).toHaveLength(4);
+      expect(lines[3]).toContain("attempt 2");
+    } finally {
+      await quiet.close();
+    }
+  });
+
+  it("finds the call Id in the body, else in the delivery id", () => {
+    const body = JSON.stringify({ Id: "a.b", Notifications: [] });
+    expect(callIdOf({ deliveryId: "a.b.crm.n4", destination: "crm", body })).toBe("a.b");
+    expect(callIdOf({ deliveryId: "abc.shop.p2", destination: "shop", body: "not json" })).toBe("abc");
+    expect(callIdOf({ deliveryId: "abc.wms", destination: "wms", body: "{}" })).toBe("abc");
+    expect(callIdOf({ deliveryId: "abc", destination: "wms", body: "{}" })).toBeUndefined();
+    expect(callIdOf({ deliveryId: null, destination: "wms", body: "{}" })).toBeUndefined();
   });
 });

@@ -1,0 +1,173 @@
+/**
+ * What `npm run deploy` (scripts/deploy.ts) needs from wrangler: running it, showing the command a person
+ * could paste, and reading what it prints. Each reader follows the output of the wrangler in package.json
+ * (4.156, read in node_modules/wrangler/wrangler-dist/cli.js); test/scripts/fake-wrangler prints the same.
+ */
+import { spawn } from "node:child_process";
+import { withoutColour } from "./output.ts";
+import { ROOT, WRANGLER, wranglerEnv } from "./wrangler-dev.ts";
+import { WranglerError } from "./wrangler-kv.ts";
+
+/** Names another wrangler program (tests point it at a fake); unset or empty: the project's own. */
+export const WRANGLER_OVERRIDE = "EXTEND_RELAY_WRANGLER";
+
+export interface WranglerRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs wrangler with the project's pinned Node first on PATH; resolves with whatever it did. */
+export function runWrangler(args: string[]): Promise<WranglerRun> {
+  const program = process.env[WRANGLER_OVERRIDE] || WRANGLER;
+  return new Promise((resolve, reject) => {
+    // stdout is a pipe, so wrangler runs non-interactively: it asks nothing and writes nothing back to the config.
+    const child = spawn(program, args, { cwd: ROOT, env: wranglerEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", (error) =>
+      reject(new WranglerError(`could not run wrangler (${program}: ${error.message}); run npm ci first`)),
+    );
+    child.on("close", (code) => resolve({ code, stdout: withoutColour(stdout), stderr: withoutColour(stderr) }));
+  });
+}
+
+/** A failed run as a WranglerError: what was run, its exit code and the lines of its output that say why. */
+export function wranglerFailure(shown: string, run: WranglerRun, advice = ""): WranglerError {
+  const lines = `${run.stdout}\n${run.stderr}`
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .filter((line) => line.trim() !== "" && !/^\s*(⛅️ wrangler|─+$)/.test(line));
+  const problem = lines
+    .slice(-12)
+    .map((line) => `  ${line}`)
+    .join("\n");
+  return new WranglerError(`${shown} failed (exit ${run.code}):\n${problem}${advice === "" ? "" : `\n${advice}`}`);
+}
+
+/** `npx wrangler …` as a person would type it (arguments with spaces or quotes single-quoted). */
+export function shownCommand(args: string[]): string {
+  return ["npx", "wrangler", ...args].map(shellWord).join(" ");
+}
+
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The JSON value printed from the first line that starts with `start` on, or undefined. */
+function jsonFrom(stdout: string, start: "{" | "["): unknown {
+  const at = stdout.search(start === "{" ? /^\{/m : /^\[/m);
+  if (at < 0) return undefined;
+  try {
+    return JSON.parse(stdout.slice(at));
+  } catch {
+    return undefined;
+  }
+}
+
+export type Login =
+  | { loggedIn: false }
+  | { loggedIn: true; authType?: string; email?: string; accounts: { id: string; name: string }[] };
+
+/**
+ * `wrangler whoami --json`: `{"loggedIn":false}` (exit 1) or `{"loggedIn":true,"authType",…,"email",
+ * "accounts":[{id,name}],…}` pretty-printed (exit 0). Undefined when the output is neither.
+ */
+export function parseWhoami(stdout: string): Login | undefined {
+  const value = jsonFrom(stdout, "{") as { loggedIn?: unknown; accounts?: unknown } | undefined;
+  if (value === undefined || typeof value.loggedIn !== "boolean") return undefined;
+  if (!value.loggedIn) return { loggedIn: false };
+  const accounts = Array.isArray(value.accounts)
+    ? value.accounts.filter((a): a is { id: string; name: string } => typeof a?.id === "string")
+    : [];
+  const { authType, email } = value as { authType?: unknown; email?: unknown };
+  return {
+    loggedIn: true,
+    accounts,
+    ...(typeof authType === "string" && { authType }),
+    ...(typeof email === "string" && { email }),
+  };
+}
+
+/**
+ * The queue names in `wrangler queues list`: a cli-table3 table (│ id │ name │ created_on │ … │, a
+ * `jurisdiction` column when any queue has one), nothing at all when the account has no queue. It is one
+ * page of the API's list, so a queue it does not show may still exist (see scripts/deploy.ts).
+ */
+export function parseQueueList(output: string): string[] {
+  const rows = output
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith("│"))
+    .map((line) =>
+      line
+        .split("│")
+        .slice(1, -1)
+        .map((cell) => cell.trim()),
+    );
+  const column = rows[0]?.indexOf("name") ?? -1;
+  if (column < 0) return [];
+  return rows
+    .slice(1)
+    .map((row) => row[column] ?? "")
+    .filter((name) => name !== "");
+}
+
+export interface Deployed {
+  /** The workers.dev URL, from the targets wrangler lists under "Deployed <name> triggers". */
+  url?: string;
+  versionId?: string;
+  /** What automatic provisioning created, e.g. `KV Namespace "extend-relay-rules"`. */
+  created: string[];
+}
+
+/**
+ * `wrangler deploy`: "Uploaded <name> (… sec)", "Deployed <name> triggers (… sec)" followed by one indented
+ * line per target ("  https://<name>.<subdomain>.workers.dev", "  schedule: …", "  Producer for …"), then
+ * "Current Version ID: …". Provisioning prints `🌀 Creating new KV Namespace "<name>"...` per resource.
+ */
+export function parseDeploy(output: string): Deployed {
+  const url = /^\s+(https:\/\/[^\s/]+\.workers\.dev)\/?\s*$/m.exec(output)?.[1];
+  const versionId = /^Current Version ID:\s*(\S+)/m.exec(output)?.[1];
+  const created = [...output.matchAll(/Creating new (.+?) "([^"]+)"/g)].map((m) => `${m[1]} "${m[2]}"`);
+  return { created, ...(url !== undefined && { url }), ...(versionId !== undefined && { versionId }) };
+}
+
+/** `wrangler secret list --format json`: `[{"name": …, "type": "secret_text"}, …]`. Undefined if not that. */
+export function parseSecretList(stdout: string): string[] | undefined {
+  const value = jsonFrom(stdout, "[");
+  if (!Array.isArray(value)) return undefined;
+  return value.flatMap((s: { name?: unknown }) => (typeof s?.name === "string" ? [s.name] : []));
+}
+
+/**
+ * `wrangler kv key get <key> --remote --text`: the value (exit 0); a missing remote key is an error naming
+ * the API's 404 ("Failed to fetch …/values/rules - 404: Not Found"), a missing local one "Value not found".
+ * Null for a missing key, undefined for any other failure.
+ */
+export function kvValue(run: WranglerRun): string | null | undefined {
+  if (run.code === 0) {
+    if (run.stdout.trim() === "Value not found") return null;
+    return run.stdout.endsWith("\n") ? run.stdout.slice(0, -1) : run.stdout;
+  }
+  return /\b404\b:? Not Found/i.test(`${run.stdout}\n${run.stderr}`) ? null : undefined;
+}
+
+/**
+ * The `database_name` of the D1 binding `binding` in a wrangler config (TOML `[[d1_databases]]` tables, or
+ * the flat objects of a JSON config), or undefined. `wrangler d1 execute` takes the binding as well.
+ */
+export function d1DatabaseName(configText: string, binding: string): string | undefined {
+  for (const table of configText.split(/^\s*(?=\[)/m)) {
+    if (!/^\[\[d1_databases\]\]/.test(table)) continue;
+    const value = (key: string) => new RegExp(`^\\s*${key}\\s*=\\s*["']([^"']*)["']`, "m").exec(table)?.[1];
+    if (value("binding") === binding) return value("database_name");
+  }
+  for (const object of configText.match(/\{[^{}]*\}/g) ?? []) {
+    const value = (key: string) => new RegExp(`"${key}"\\s*:\\s*"([^"]*)"`).exec(object)?.[1];
+    if (value("binding") === binding && value("database_name") !== undefined) return value("database_name");
+  }
+  return undefined;
+}
