@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { version } from "../package.json";
 import { admin } from "./admin/index.ts";
+import { consoleApp } from "./console/index.tsx";
 import type { AppEnv } from "./env.ts";
 import { describe, errorResponse, RelayError } from "./errors.ts";
 import { webhook } from "./ingress/webhook.ts";
@@ -23,12 +24,13 @@ const settings = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
-/** The HTTP side of the relay: the sender's door, health, and the admin API. */
+/** The HTTP side of the relay: the sender's door, health, the admin API and the console. */
 export function createApp() {
   const app = new Hono<AppEnv>();
   app.use(settings);
   app.route("/webhook", webhook);
   app.route("/admin", admin);
+  app.route("/console", consoleApp);
   app.get("/healthz", (c) =>
     c.json({
       status: "ok",

@@ -4,3 +4,6 @@
 
 /** RULES: the routing rules document (docs/rules.md). */
 export const RULES_KEY = "rules";
+
+/** RULES: the document that `rules` held before the last save, for one-step undo (docs/console.md). */
+export const PREVIOUS_RULES_KEY = "rules:previous";

@@ -30,8 +30,16 @@ async function list(c: Context<AppEnv>): Promise<Response> {
  * Records that cannot be replayed are never picked, so calling again always makes progress.
  */
 async function replayAll(c: Context<AppEnv>): Promise<Response> {
-  const next = await nextDeadLetters(c.env.LEDGER, textParam(c, "destination"), REPLAY_BATCH);
-  const result = await replay(c.env, next.messages);
+  return c.json(await replayDeadLetters(c.env, textParam(c, "destination")), 202);
+}
+
+/** One round of a bulk replay (POST /admin/dead-letters/replay, and the console's "Replay all"). */
+export async function replayDeadLetters(
+  env: AppEnv["Bindings"],
+  destination: string | undefined,
+): Promise<BulkReplayAnswer> {
+  const next = await nextDeadLetters(env.LEDGER, destination, REPLAY_BATCH);
+  const result = await replay(env, next.messages);
   const skipped = [
     ...result.skipped,
     ...next.unreadable.map((deliveryId) => ({
@@ -40,7 +48,7 @@ async function replayAll(c: Context<AppEnv>): Promise<Response> {
     })),
   ];
   const more = next.more || result.left > 0 || result.skipped.length > 0;
-  return c.json({ replayed: result.replayed, skipped, more } satisfies BulkReplayAnswer, 202);
+  return { replayed: result.replayed, skipped, more };
 }
 
 async function show(c: Context<AppEnv>): Promise<Response> {
@@ -48,24 +56,34 @@ async function show(c: Context<AppEnv>): Promise<Response> {
 }
 
 async function replayOne(c: Context<AppEnv>): Promise<Response> {
-  const record = await found(c.env.LEDGER, c.req.param("id")!);
+  return c.json((await replayDeadLetter(c.env, c.req.param("id")!)) satisfies ResendResult, 202);
+}
+
+/** Replays one dead letter (POST /admin/dead-letters/:id/replay, and the console). */
+export async function replayDeadLetter(env: AppEnv["Bindings"], id: string): Promise<ResendResult> {
+  const record = await found(env.LEDGER, id);
   if (record.message === undefined) {
     throw new RelayError("not_replayable", "This record holds no readable delivery message; inspect it and delete it.");
   }
-  const { left: _, ...result } = await replay(c.env, [record.message]);
-  return c.json(result satisfies ResendResult, 202);
+  const { left: _, ...result } = await replay(env, [record.message]);
+  return result;
 }
 
 async function remove(c: Context<AppEnv>): Promise<Response> {
   const id = c.req.param("id")!;
-  // An unreadable record can be deleted too: that is the way out of one.
-  if ((await getDeadLetter(c.env.LEDGER, id)) === null) throw notFound(id);
-  await ensureLedger(c.env.LEDGER);
-  await c.env.LEDGER.batch([
-    c.env.LEDGER.prepare("DELETE FROM attempts WHERE delivery_id = ?1").bind(id),
-    c.env.LEDGER.prepare("DELETE FROM deliveries WHERE id = ?1 AND status = 'dead'").bind(id),
-  ]);
+  await deleteDeadLetter(c.env.LEDGER, id);
   return c.json({ deleted: id });
+}
+
+/** Drops one dead letter, readable or not (DELETE /admin/dead-letters/:id, and the console). */
+export async function deleteDeadLetter(db: D1Database, id: string): Promise<void> {
+  // An unreadable record can be deleted too: that is the way out of one.
+  if ((await getDeadLetter(db, id)) === null) throw notFound(id);
+  await ensureLedger(db);
+  await db.batch([
+    db.prepare("DELETE FROM attempts WHERE delivery_id = ?1").bind(id),
+    db.prepare("DELETE FROM deliveries WHERE id = ?1 AND status = 'dead'").bind(id),
+  ]);
 }
 
 const notFound = (id: string) =>

@@ -59,9 +59,8 @@ async function searchDeliveries(c: Context<AppEnv>): Promise<Response> {
   return c.json(page satisfies Page<DeliveryView>);
 }
 
-async function found(c: Context<AppEnv>) {
-  const id = c.req.param("id")!;
-  const delivery = await getDelivery(c.env.LEDGER, id);
+async function found(db: D1Database, id: string) {
+  const delivery = await getDelivery(db, id);
   if (delivery === null) {
     throw new RelayError("delivery_not_found", `The ledger has no delivery ${id} (never planned, or past retention).`);
   }
@@ -69,14 +68,21 @@ async function found(c: Context<AppEnv>) {
 }
 
 async function showDelivery(c: Context<AppEnv>): Promise<Response> {
-  const { message, ...delivery } = await found(c);
+  const { message, ...delivery } = await found(c.env.LEDGER, c.req.param("id")!);
   const body = message === undefined ? undefined : JSON.parse(bodyOf(message, 1));
   return c.json({ ...delivery, ...(body !== undefined && { body }) } satisfies DeliveryTrace);
 }
 
-/** Sends a delivery again, whatever its status: same delivery id, a new run with attempts afresh. */
-async function resendDelivery(c: Context<AppEnv>): Promise<Response> {
-  const delivery = await found(c);
+async function resendOne(c: Context<AppEnv>): Promise<Response> {
+  return c.json((await resendDelivery(c.env, c.req.param("id")!)) satisfies ResendResult, 202);
+}
+
+/**
+ * Sends a delivery again, whatever its status: same delivery id, a new run with attempts afresh
+ * (POST /admin/deliveries/:id/replay, and the console's "Resend").
+ */
+export async function resendDelivery(env: AppEnv["Bindings"], id: string): Promise<ResendResult> {
+  const delivery = await found(env.LEDGER, id);
   if (delivery.message === undefined) {
     throw new RelayError(
       "delivery_not_replayable",
@@ -85,11 +91,11 @@ async function resendDelivery(c: Context<AppEnv>): Promise<Response> {
   }
   let result: ResendResult;
   try {
-    result = await resend(c.env, [delivery.message]);
+    result = await resend(env, [delivery.message]);
   } catch {
     throw new RelayError("queue_unavailable", "The delivery could not be enqueued; nothing changed. Try again.");
   }
-  return c.json({ replayed: result.replayed, skipped: result.skipped } satisfies ResendResult, 202);
+  return { replayed: result.replayed, skipped: result.skipped };
 }
 
 async function showStats(c: Context<AppEnv>): Promise<Response> {
@@ -103,5 +109,5 @@ export const trace = new Hono<AppEnv>()
   .get("/calls/:id", showCall)
   .get("/deliveries", searchDeliveries)
   .get("/deliveries/:id", showDelivery)
-  .post("/deliveries/:id/replay", resendDelivery)
+  .post("/deliveries/:id/replay", resendOne)
   .get("/stats", showStats);

@@ -593,3 +593,16 @@ export async function hasCall(db: D1Database, id: string): Promise<boolean> {
   await ensureLedger(db);
   return (await db.prepare("SELECT 1 AS found FROM calls WHERE id = ?1").bind(id).first()) !== null;
 }
+
+/** A call's text as the sender wrote it, or null when the ledger does not hold all of it (yet, or any more). */
+export async function getCallText(db: D1Database, id: string): Promise<string | null> {
+  await ensureLedger(db);
+  const rows = (
+    await db
+      .prepare("SELECT part, parts, chunk FROM call_text WHERE call_id = ?1 ORDER BY part")
+      .bind(id)
+      .all<{ part: number; parts: number; chunk: string }>()
+  ).results;
+  if (rows.length === 0 || rows.length !== rows[0]!.parts) return null;
+  return rows.map((row) => row.chunk).join("");
+}

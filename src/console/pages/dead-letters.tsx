@@ -1,0 +1,386 @@
+/** @jsxImportSource hono/jsx */
+import type { Context } from "hono";
+import type { FC } from "hono/jsx";
+import { deleteDeadLetter, replayDeadLetter, replayDeadLetters } from "../../admin/dead-letters.ts";
+import { cursorParam, textParam } from "../../admin/query.ts";
+import { getDeadLetter, getDelivery, listDeadLetters, stats } from "../../ledger/read.ts";
+import { bodyOf, DEAD_LETTER_REASONS } from "../../queues.ts";
+import type { ConsoleEnv } from "../env.ts";
+import { field } from "../forms.ts";
+import { CsrfField, framed, Ms, noticeOf, Page, render, Scroll, Text, Time, withNotice } from "../layout.tsx";
+import { currentRules } from "../rules-state.ts";
+import { errorPage } from "./errors.tsx";
+
+const PAGE_SIZE = 50;
+/** Bulk replay rounds one "Replay all" runs (each takes up to 100 dead letters), within a request's limits. */
+export const REPLAY_ROUNDS = 5;
+
+const listPath = (destination: string | undefined) =>
+  destination === undefined
+    ? "/console/dead-letters"
+    : `/console/dead-letters?destination=${encodeURIComponent(destination)}`;
+
+/** GET /console/dead-letters: how many each destination has, the list (by destination), and the actions. */
+export async function deadLettersPage(c: Context<ConsoleEnv>): Promise<Response> {
+  const destination = textParam(c, "destination");
+  const cursor = cursorParam(c);
+  // Every dead letter in the ledger, by destination (since 0: a dead letter may outlive the stats' day).
+  const [page, all, rules] = await Promise.all([
+    listDeadLetters(c.env.LEDGER, { destination, cursor, limit: PAGE_SIZE }),
+    stats(c.env.LEDGER, 0),
+    currentRules(c),
+  ]);
+  const counts = Object.entries(all.destinations)
+    .filter(([, s]) => s.dead > 0)
+    .map(([name, s]) => [name, s.dead] as const)
+    .sort(([a], [b]) => a.localeCompare(b));
+  const total = counts.reduce((sum, [, n]) => sum + n, 0);
+  const names = [
+    ...new Set([
+      ...counts.map(([name]) => name),
+      ...("rules" in rules ? Object.keys(rules.rules.destinations) : []),
+      ...(destination === undefined ? [] : [destination]),
+    ]),
+  ];
+  const csrf = c.get("csrf")!;
+  return render(
+    c,
+    <Page title="Dead letters" notice={noticeOf(c)} {...framed(c, "/console/dead-letters")}>
+      <p>
+        Deliveries that were given up: each is kept, with why, until it is replayed or deleted (or its time in the
+        ledger runs out).
+      </p>
+      <h2>By destination</h2>
+      {counts.length === 0 ? (
+        <p>No dead letters.</p>
+      ) : (
+        <Scroll label="Dead letters by destination">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Destination</th>
+                <th scope="col" class="num">
+                  Dead letters
+                </th>
+                <th scope="col">Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {counts.map(([name, n]) => (
+                <tr>
+                  <th scope="row">
+                    <a href={listPath(name)} aria-current={name === destination ? "true" : undefined}>
+                      {name}
+                    </a>
+                  </th>
+                  <td class="num">{n}</td>
+                  <td>
+                    <ReplayAll destination={name} csrf={csrf} count={n} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+            <tfoot>
+              <tr>
+                <th scope="row">All</th>
+                <td class="num">{total}</td>
+                <td>
+                  <ReplayAll csrf={csrf} count={total} />
+                </td>
+              </tr>
+            </tfoot>
+          </table>
+        </Scroll>
+      )}
+
+      <h2>{destination === undefined ? "All dead letters" : `Dead letters of ${destination}`}</h2>
+      <form class="filters" method="get" action="/console/dead-letters">
+        <div class="field">
+          <label for="destination">Destination</label>
+          <select id="destination" name="destination">
+            <option value="">all</option>
+            {names.map((name) => (
+              <option value={name} selected={name === destination}>
+                {name}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <button type="submit">Show</button>
+        </div>
+      </form>
+      {page.items.length === 0 ? (
+        <p>{cursor === undefined ? "None." : "No more."}</p>
+      ) : (
+        <Scroll label="Dead letters">
+          <table>
+            <caption class="muted">Newest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">Dead since</th>
+                <th scope="col">Delivery</th>
+                <th scope="col">Destination</th>
+                <th scope="col">Reason</th>
+                <th scope="col" class="num">
+                  Attempts
+                </th>
+                <th scope="col" class="num">
+                  Last status
+                </th>
+                <th scope="col">Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.items.map((item) => (
+                <tr>
+                  <td>
+                    <Time at={item.deadAt} />
+                  </td>
+                  <th scope="row" class="id mono">
+                    <a href={`/console/dead-letters/${encodeURIComponent(item.deliveryId)}`}>{item.deliveryId}</a>
+                  </th>
+                  <td>{item.destination}</td>
+                  <td>{item.reason}</td>
+                  <td class="num">{item.attempts}</td>
+                  <td class="num">{item.lastStatus ?? <span class="muted">—</span>}</td>
+                  <td>
+                    <div class="actions">
+                      <RecordAction id={item.deliveryId} action="replay" csrf={csrf} back={destination} />
+                      <RecordAction id={item.deliveryId} action="delete" csrf={csrf} back={destination} />
+                    </div>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Scroll>
+      )}
+      <nav aria-label="Pages" class="actions">
+        {cursor !== undefined && <a href={listPath(destination)}>First page</a>}
+        {page.cursor !== undefined && (
+          <a
+            href={`/console/dead-letters?${new URLSearchParams({ ...(destination !== undefined && { destination }), cursor: page.cursor })}`}
+          >
+            Next page
+          </a>
+        )}
+      </nav>
+    </Page>,
+  );
+}
+
+const ReplayAll: FC<{ destination?: string; csrf: string; count: number }> = ({ destination, csrf, count }) => (
+  <form class="inline" method="post" action="/console/dead-letters/replay">
+    <CsrfField token={csrf} />
+    {destination !== undefined && <input type="hidden" name="destination" value={destination} />}
+    <button type="submit" class="secondary">
+      {destination === undefined ? `Replay all (${count})` : `Replay all of ${destination} (${count})`}
+    </button>
+  </form>
+);
+
+const RecordAction: FC<{ id: string; action: "replay" | "delete"; csrf: string; back?: string | undefined }> = ({
+  id,
+  action,
+  csrf,
+  back,
+}) => (
+  <form class="inline" method="post" action={`/console/dead-letters/${encodeURIComponent(id)}/${action}`}>
+    <CsrfField token={csrf} />
+    {back !== undefined && <input type="hidden" name="back" value={back} />}
+    <button
+      type="submit"
+      class={action === "delete" ? "danger" : "secondary"}
+      aria-label={`${action === "delete" ? "Delete" : "Replay"} ${id}`}
+    >
+      {action === "delete" ? "Delete" : "Replay"}
+    </button>
+  </form>
+);
+
+/** GET /console/dead-letters/:id: the record, its attempts, and the body it sends when replayed. */
+export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> {
+  const id = c.req.param("id")!;
+  const [stored, delivery] = await Promise.all([getDeadLetter(c.env.LEDGER, id), getDelivery(c.env.LEDGER, id)]);
+  if (stored === null) {
+    return errorPage(c, 404, `There is no dead letter with delivery id ${id} (replayed, deleted, or expired).`, {
+      code: "dead_letter_not_found",
+    });
+  }
+  const csrf = c.get("csrf")!;
+  if ("unreadable" in stored) {
+    return render(
+      c,
+      <Page title={`Dead letter ${id}`} {...framed(c, "/console/dead-letters")}>
+        <div class="problem" role="alert">
+          <p>{`This dead letter is stored, but the relay cannot read it: ${stored.unreadable}. It cannot be replayed; delete it.`}</p>
+        </div>
+        <RecordAction id={id} action="delete" csrf={csrf} />
+      </Page>,
+    );
+  }
+  const record = stored.record;
+  // What the reason means, as docs/operations.md says it (without its Markdown).
+  const meaning = Object.hasOwn(DEAD_LETTER_REASONS, record.reason)
+    ? DEAD_LETTER_REASONS[record.reason].replaceAll("`", "")
+    : undefined;
+  return render(
+    c,
+    <Page title={`Dead letter ${id}`} notice={noticeOf(c)} {...framed(c, "/console/dead-letters")}>
+      <dl class="facts">
+        <dt>Destination</dt>
+        <dd>{record.destination}</dd>
+        <dt>Reason</dt>
+        <dd>
+          <code>{record.reason}</code>
+          {meaning !== undefined && ` — ${meaning}`}
+        </dd>
+        <dt>Detail</dt>
+        <dd>{record.detail}</dd>
+        <dt>Attempts</dt>
+        <dd>{record.attempts}</dd>
+        {record.lastStatus !== undefined && (
+          <>
+            <dt>Last status</dt>
+            <dd>{record.lastStatus}</dd>
+          </>
+        )}
+        {record.lastError !== undefined && (
+          <>
+            <dt>Last error</dt>
+            <dd class="id">{record.lastError}</dd>
+          </>
+        )}
+        <dt>First attempt</dt>
+        <dd>
+          <Time at={record.firstAttemptAt} />
+        </dd>
+        <dt>Last attempt</dt>
+        <dd>
+          <Time at={record.lastAttemptAt} />
+        </dd>
+        <dt>Dead since</dt>
+        <dd>
+          <Time at={record.deadAt} />
+        </dd>
+        <dt>Call</dt>
+        <dd class="mono">
+          {record.message === undefined ? (
+            "—"
+          ) : (
+            <a href={`/console/calls/${encodeURIComponent(record.message.callId)}`}>{record.message.callId}</a>
+          )}
+        </dd>
+      </dl>
+      <div class="actions">
+        {record.message !== undefined && <RecordAction id={id} action="replay" csrf={csrf} />}
+        <RecordAction id={id} action="delete" csrf={csrf} />
+      </div>
+
+      <h2>Attempts</h2>
+      {(delivery?.attempts ?? []).length === 0 ? (
+        <p>No attempts are recorded.</p>
+      ) : (
+        <Scroll label="Attempts">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col" class="num">
+                  Attempt
+                </th>
+                <th scope="col">Time</th>
+                <th scope="col" class="num">
+                  Status
+                </th>
+                <th scope="col">Error</th>
+                <th scope="col" class="num">
+                  Duration
+                </th>
+                <th scope="col">Outcome</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(delivery?.attempts ?? []).map((a) => (
+                <tr>
+                  <th scope="row" class="num">
+                    {a.attempt}
+                    {a.replay === true && <span class="muted"> (replay)</span>}
+                  </th>
+                  <td>
+                    <Time at={a.at} />
+                  </td>
+                  <td class="num">{a.status ?? <span class="muted">—</span>}</td>
+                  <td class="why">{a.error ?? <span class="muted">—</span>}</td>
+                  <td class="num">
+                    <Ms ms={a.durationMs} />
+                  </td>
+                  <td>{a.outcome.replace("_", " ")}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Scroll>
+      )}
+
+      <h2>The body it sends</h2>
+      {record.message === undefined ? (
+        <p>The record holds no readable delivery message.</p>
+      ) : (
+        <>
+          <p class="muted">As the receiver gets it on the first attempt of a replay (indented here for reading).</p>
+          <Text label="The body it sends" text={readable(bodyOf(record.message, 1))} />
+        </>
+      )}
+    </Page>,
+  );
+}
+
+function readable(text: string): string {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
+}
+
+/** POST /console/dead-letters/:id/replay: the admin API's replay of one. */
+export async function replayOneFromConsole(c: Context<ConsoleEnv>): Promise<Response> {
+  await replayDeadLetter(c.env, c.req.param("id")!);
+  const back = await field(c, "back");
+  return c.redirect(withNotice(listPath(back), "replayed"), 303);
+}
+
+/** POST /console/dead-letters/:id/delete: the admin API's delete. */
+export async function deleteFromConsole(c: Context<ConsoleEnv>): Promise<Response> {
+  await deleteDeadLetter(c.env.LEDGER, c.req.param("id")!);
+  const back = await field(c, "back");
+  return c.redirect(withNotice(listPath(back), "deleted"), 303);
+}
+
+/**
+ * POST /console/dead-letters/replay: the admin API's bulk replay, round after round while more remain, up to
+ * REPLAY_ROUNDS rounds; beyond that the notice says more remain. A round that replays nothing ends it (only
+ * records that cannot be replayed are left in front).
+ */
+export async function replayAllFromConsole(c: Context<ConsoleEnv>): Promise<Response> {
+  const destination = await field(c, "destination");
+  let replayed = 0;
+  let skipped = new Set<string>();
+  let more = false;
+  for (let round = 0; round < REPLAY_ROUNDS; round++) {
+    const answer = await replayDeadLetters(c.env, destination);
+    replayed += answer.replayed.length;
+    skipped = new Set([...skipped, ...answer.skipped.map((s) => s.deliveryId)]);
+    more = answer.more;
+    if (!more || answer.replayed.length === 0) break;
+  }
+  const leftToDo = more && skipped.size === 0;
+  return c.redirect(
+    withNotice(listPath(destination), leftToDo ? "replayed_more" : "replayed_all", {
+      n: replayed,
+      ...(skipped.size > 0 && { skipped: skipped.size }),
+    }),
+    303,
+  );
+}

@@ -1,0 +1,205 @@
+/** @jsxImportSource hono/jsx */
+import type { Context } from "hono";
+import type { FC } from "hono/jsx";
+import { type DestinationStats, stats } from "../../ledger/read.ts";
+import type { ConsoleEnv } from "../env.ts";
+import { framed, Issues, Ms, noticeOf, Page, render, Scroll, Time } from "../layout.tsx";
+import { type RulesState, rulesState } from "../rules-state.ts";
+
+const DAY = 86_400_000;
+
+const EMPTY: DestinationStats = {
+  delivered: 0,
+  retrying: 0,
+  held: 0,
+  dead: 0,
+  pending: 0,
+  p50Ms: null,
+  p95Ms: null,
+  lastDeliveredAt: null,
+  lastFailedAt: null,
+};
+
+/**
+ * Whether a destination is paused. Flow control (pause, resume, the circuit breaker) is not built yet; when
+ * the stats carry a `paused` field this reads it, and this is the one place to change.
+ */
+export function pausedOf(destination: DestinationStats): boolean | undefined {
+  const paused = (destination as DestinationStats & { paused?: unknown }).paused;
+  return typeof paused === "boolean" ? paused : undefined;
+}
+
+/** GET /console: the last 24 hours per destination and per Action, and the rules in place. */
+export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
+  const [numbers, rules] = await Promise.all([stats(c.env.LEDGER, Date.now() - DAY), rulesState(c)]);
+  const names = [...new Set([...Object.keys(rules.rules?.destinations ?? {}), ...Object.keys(numbers.destinations)])];
+  const actions = Object.entries(numbers.actions);
+  return render(
+    c,
+    <Page title="Overview" notice={noticeOf(c)} {...framed(c, "/console")}>
+      <h2>Destinations, last 24 hours</h2>
+      <p class="muted">
+        Deliveries of the calls accepted since <Time at={numbers.since} />, by their status now; latency over their
+        attempts.
+      </p>
+      {names.length === 0 ? (
+        <p>No destinations: the rules name none and the ledger has no deliveries in the last 24 hours.</p>
+      ) : (
+        <Scroll label="Destinations, last 24 hours">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Destination</th>
+                <th scope="col" class="num">
+                  Delivered
+                </th>
+                <th scope="col" class="num">
+                  Retrying
+                </th>
+                <th scope="col" class="num">
+                  Held
+                </th>
+                <th scope="col" class="num">
+                  Dead
+                </th>
+                <th scope="col" class="num">
+                  p50
+                </th>
+                <th scope="col" class="num">
+                  p95
+                </th>
+                <th scope="col">Last success</th>
+                <th scope="col">Last failure</th>
+                <th scope="col">Paused</th>
+              </tr>
+            </thead>
+            <tbody>
+              {names.map((name) => {
+                const s = numbers.destinations[name] ?? EMPTY;
+                const paused = pausedOf(s);
+                const inRules = rules.rules?.destinations[name] !== undefined;
+                return (
+                  <tr>
+                    <th scope="row">
+                      <a href={`/console/calls?destination=${encodeURIComponent(name)}`}>{name}</a>
+                      {!inRules && <span class="muted"> (not in the rules)</span>}
+                    </th>
+                    <td class="num">{s.delivered}</td>
+                    <td class="num">{s.retrying}</td>
+                    <td class="num">{s.held}</td>
+                    <td class="num">
+                      {s.dead > 0 ? (
+                        <a href={`/console/dead-letters?destination=${encodeURIComponent(name)}`}>{s.dead}</a>
+                      ) : (
+                        0
+                      )}
+                    </td>
+                    <td class="num">
+                      <Ms ms={s.p50Ms} />
+                    </td>
+                    <td class="num">
+                      <Ms ms={s.p95Ms} />
+                    </td>
+                    <td>
+                      <Time at={s.lastDeliveredAt} />
+                    </td>
+                    <td>
+                      <Time at={s.lastFailedAt} />
+                    </td>
+                    <td>{paused === true ? "paused" : "not paused"}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </Scroll>
+      )}
+
+      <h2>Calls per Action, last 24 hours</h2>
+      {actions.length === 0 ? (
+        <p>No calls in the last 24 hours.</p>
+      ) : (
+        <Scroll label="Calls per Action">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Action</th>
+                <th scope="col" class="num">
+                  Calls
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {actions.map(([action, count]) => (
+                <tr>
+                  <th scope="row">
+                    <a href={`/console/calls?action=${encodeURIComponent(action)}&window=24h`}>{action}</a>
+                  </th>
+                  <td class="num">{count}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Scroll>
+      )}
+
+      <h2>Rules</h2>
+      <RulesSummary state={rules} />
+    </Page>,
+  );
+}
+
+export const RulesSummary: FC<{ state: RulesState }> = ({ state }) => {
+  if (state.stored === null) {
+    return (
+      <div class="advice">
+        <p>
+          No rules are stored: every call is accepted with 0 deliveries. <a href="/console/rules">Write the rules</a>.
+        </p>
+      </div>
+    );
+  }
+  return (
+    <>
+      <dl class="facts">
+        <dt>Version</dt>
+        <dd>
+          <code>{state.stored.hash}</code>
+        </dd>
+        <dt>Saved</dt>
+        <dd>
+          {state.stored.savedAt === undefined ? (
+            <span class="muted">not recorded (written around the console and the admin API)</span>
+          ) : (
+            <Time at={state.stored.savedAt} />
+          )}
+        </dd>
+        {state.rules !== undefined && (
+          <>
+            <dt>Contents</dt>
+            <dd>
+              {`${Object.keys(state.rules.destinations).length} destinations, ${state.rules.routes.length} routes`}
+            </dd>
+          </>
+        )}
+      </dl>
+      {state.issues.length > 0 && (
+        <div class="problem" role="alert">
+          <p>The stored document is invalid, so nothing is routed and every call is refused with 503:</p>
+          <Issues issues={state.issues} />
+        </div>
+      )}
+      {state.warnings.length > 0 ? (
+        <div class="advice">
+          <p>{`${state.warnings.length} warning${state.warnings.length === 1 ? "" : "s"}:`}</p>
+          <Issues issues={state.warnings} />
+        </div>
+      ) : (
+        state.issues.length === 0 && <p>No warnings.</p>
+      )}
+      <p>
+        <a href="/console/rules">Open the rules</a>
+      </p>
+    </>
+  );
+};

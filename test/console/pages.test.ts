@@ -1,0 +1,261 @@
+import { env } from "cloudflare:workers";
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { getCall, getDeadLetter } from "../../src/ledger/read.ts";
+import { QUEUES } from "../../src/queues.ts";
+import {
+  clearLedger,
+  clearRules,
+  consume,
+  deadLetterRecord,
+  deliveryMessage,
+  EXAMPLE_RULES,
+  eventually,
+  FIXTURES,
+  freshId,
+  putRules,
+  sentBodies,
+  signedPost,
+} from "../helpers.ts";
+import { expectRedirect, page, postForm, signIn, textOf } from "./helpers.ts";
+
+let cookie: string;
+let orderId: string;
+
+/** Sends the OrderCreated sample under a fresh Id and waits until the ledger has both deliveries delivered. */
+async function sendOrder(): Promise<string> {
+  const id = freshId();
+  const body = FIXTURES["OrderCreated.json"]!.replace(/"Id":"[0-9a-f]+"/, `"Id":"${id}"`);
+  expect((await signedPost(body)).status).toBe(202);
+  await eventually(async () => {
+    const trace = await getCall(env.LEDGER, id);
+    expect(trace?.deliveries.map((d) => d.status)).toEqual(["delivered", "delivered"]);
+  }, 25_000);
+  return id;
+}
+
+beforeAll(async () => {
+  await clearLedger();
+  await putRules(EXAMPLE_RULES);
+  vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response("ok"));
+  orderId = await sendOrder();
+  vi.restoreAllMocks();
+  cookie = await signIn();
+}, 60_000);
+beforeEach(() => putRules(EXAMPLE_RULES));
+afterEach(() => vi.restoreAllMocks());
+
+const text = async (path: string, status = 200) => {
+  const response = await page(path, cookie);
+  expect(response.status, path).toBe(status);
+  return textOf(await response.text());
+};
+
+/** Stores dead letters the way the relay does: through the dead-letter consumer. */
+async function storeDeadLetters(...records: ReturnType<typeof deadLetterRecord>[]) {
+  expect((await consume(QUEUES.deadLetters, records)).explicitAcks).toHaveLength(records.length);
+}
+
+describe("the overview", () => {
+  it("shows each destination's last 24 hours, the calls per Action, and the rules' version and warnings", async () => {
+    await putRules({
+      ...EXAMPLE_RULES,
+      destinations: {
+        ...EXAMPLE_RULES.destinations,
+        crm: { url: "https://crm.test", signing: { scheme: "ms-signature", secret: "CRM_SECRET" } },
+      },
+    });
+    const html = await (await page("/console", cookie)).text();
+    expect(html).toContain('aria-current="page">Overview');
+    const overview = textOf(html);
+    expect(overview).toMatch(/wms 1 0 0 0 \d+ ms \d+ ms \d{4}-\d\d-\d\d [\d:]+Z — not paused/);
+    expect(overview).toMatch(/crm 0 0 0 0 — — — — not paused/);
+    expect(overview).toContain("OrderCreated 1");
+    expect(overview).toMatch(/Version [0-9a-f]{12}/);
+    expect(overview).toContain("destinations.crm.signing.secret: secret CRM_SECRET is not set");
+  });
+
+  it("says so when no rules are stored", async () => {
+    await clearRules();
+    expect(await text("/console")).toContain("No rules are stored: every call is accepted with 0 deliveries.");
+  });
+});
+
+describe("calls", () => {
+  it("are found by business key, and an exact Id goes straight to its page", async () => {
+    const found = await text("/console/calls?q=3339887");
+    expect(found).toContain(orderId);
+    expect(found).toMatch(new RegExp(`${orderId} OrderCreated 3339887 2 delivered`));
+    expectRedirect(await page(`/console/calls?q=${orderId}`, cookie), `/console/calls/${orderId}`);
+  });
+
+  it("filter by Action, destination, status and time window; the empty fields of the form are dropped", async () => {
+    expect(await text("/console/calls?action=OrderCreated&destination=shop&status=delivered&window=1h")).toContain(
+      orderId,
+    );
+    expect(await text("/console/calls?q=3339887&status=dead")).toContain("No calls match.");
+    expectRedirect(
+      await page("/console/calls?q=3339887&action=&destination=&status=&window=", cookie),
+      "/console/calls?q=3339887",
+    );
+  });
+
+  it("answer a bad parameter with a 400 page naming it", async () => {
+    for (const [query, parameter] of [
+      ["status=lost", "status"],
+      ["window=1y", "window"],
+      ["cursor=garbage", "cursor"],
+      [`q=${"x".repeat(201)}`, "q"],
+    ]) {
+      const shown = await text(`/console/calls?${query}`, 400);
+      expect(shown).toContain(`Parameter: ${parameter}`);
+      expect(shown).toContain(`${parameter} must be`);
+    }
+  });
+
+  it("a call's page shows its notifications, why other routes did not match, and every attempt", async () => {
+    const shown = await text(`/console/calls/${orderId}`);
+    expect(shown).toContain(`Call ${orderId}`);
+    expect(shown).toMatch(/0 OrderCreated — 3339887 orders wms, shop/);
+    expect(shown).toContain(
+      "stock-yx-to-shop action OrderCreated is not one of AvailableBalanceChanged, BalanceChanged",
+    );
+    expect(shown).toContain("archive disabled the route is disabled");
+    expect(shown).toMatch(/wms delivered Delivery id [0-9a-f]+\.wms/);
+    expect(shown).toMatch(/1 \d{4}-\d\d-\d\d [\d:]+Z 200 — \d+ ms delivered/);
+  });
+
+  it("an unknown call is a 404 page", async () => {
+    expect(await text("/console/calls/0000000000000000000000000000dead", 404)).toContain(
+      "The ledger has no call with Id 0000000000000000000000000000dead",
+    );
+  });
+
+  it("Resend sends a delivery again with the admin API's code, then returns to the call with a notice", async () => {
+    const send = vi.spyOn(env.DELIVERIES, "sendBatch").mockResolvedValue(undefined as never);
+    const response = await postForm(`/console/deliveries/${orderId}.wms/resend`, cookie, { call: orderId });
+    expectRedirect(response, `/console/calls/${orderId}?notice=resent`);
+    expect(sentBodies<{ deliveryId: string; run: number }>(send)).toEqual([
+      expect.objectContaining({ deliveryId: `${orderId}.wms`, run: 1 }),
+    ]);
+    const shown = await text(`/console/calls/${orderId}?notice=resent`);
+    expect(shown).toContain("The delivery was sent again");
+    expect(shown).toMatch(/wms pending/);
+  });
+});
+
+describe("dead letters", () => {
+  it("are counted per destination, listed, opened, replayed, deleted and replayed in bulk, counts following", async () => {
+    await clearLedger();
+    const records = [deadLetterRecord("wms"), deadLetterRecord("wms"), deadLetterRecord("shop")];
+    await storeDeadLetters(...records);
+    const [first, second, third] = records.map((r) => r.deliveryId) as [string, string, string];
+    const list = await text("/console/dead-letters");
+    expect(list).toContain("shop 1 Replay all of shop (1)");
+    expect(list).toContain("wms 2 Replay all of wms (2)");
+    expect(list).toContain("All 3 Replay all (3)");
+    expect(await text("/console/dead-letters?destination=shop")).not.toContain(first);
+
+    const detail = await text(`/console/dead-letters/${encodeURIComponent(first)}`);
+    expect(detail).toContain("Reason permanent_failure — The receiver answered 3xx, 410 or another 4xx");
+    expect(detail).toContain("The receiver answered HTTP 410, which is not retried.");
+    expect(detail).toContain('"Action": "OrderCreated"');
+
+    const send = vi.spyOn(env.DELIVERIES, "sendBatch").mockResolvedValue(undefined as never);
+    expectRedirect(
+      await postForm(`/console/dead-letters/${encodeURIComponent(first)}/replay`, cookie, { back: "wms" }),
+      "/console/dead-letters?destination=wms&notice=replayed",
+    );
+    expect(await getDeadLetter(env.LEDGER, first)).toBeNull();
+    expect(await text("/console/dead-letters")).toContain("wms 1 Replay all of wms (1)");
+
+    expectRedirect(
+      await postForm(`/console/dead-letters/${encodeURIComponent(second)}/delete`, cookie),
+      "/console/dead-letters?notice=deleted",
+    );
+    expect(await getDeadLetter(env.LEDGER, second)).toBeNull();
+
+    expectRedirect(
+      await postForm("/console/dead-letters/replay", cookie, { destination: "shop" }),
+      "/console/dead-letters?destination=shop&notice=replayed_all&n=1",
+    );
+    expect(await getDeadLetter(env.LEDGER, third)).toBeNull();
+    expect(sentBodies<{ deliveryId: string }>(send).map((m) => m.deliveryId)).toEqual([first, third]);
+    const after = await text("/console/dead-letters?notice=replayed_all&n=1");
+    expect(after).toContain("1 dead letter was sent again.");
+    expect(after).toContain("No dead letters.");
+  });
+
+  it("an unknown one is a 404 page", async () => {
+    expect(await text("/console/dead-letters/nope.wms", 404)).toContain("There is no dead letter with delivery id");
+  });
+
+  it("Replay all goes round after round while more remain", async () => {
+    await clearLedger();
+    vi.spyOn(env.DELIVERIES, "sendBatch").mockResolvedValue(undefined as never);
+    const records = Array.from({ length: 130 }, () => deadLetterRecord("wms", undefined, deliveryMessage("wms")));
+    for (let i = 0; i < records.length; i += 50) await storeDeadLetters(...records.slice(i, i + 50));
+    expectRedirect(
+      await postForm("/console/dead-letters/replay", cookie, {}),
+      "/console/dead-letters?notice=replayed_all&n=130",
+    );
+    expect(await text("/console/dead-letters")).toContain("No dead letters.");
+  });
+});
+
+describe("destinations", () => {
+  it("show each destination's settings, secrets by name only, and their last 24 hours", async () => {
+    const shown = await text("/console/destinations");
+    expect(shown).toContain("wms URL https://wms.test/extend Signing ms-signature with secret WMS_SECRET");
+    expect(shown).toContain("Timeout 10000 ms Max attempts 12 Mode envelope Enabled yes");
+    expect(shown).toContain("Headers X-Api-Key: secret SHOP_API_KEY; X-Source: extend");
+    expect(shown).toMatch(
+      /Last 24 hours: (no deliveries|\d+ delivered, \d+ retrying, \d+ held, \d+ dead, \d+ pending)\./,
+    );
+    expect(shown).toContain("Pause / resume: coming with flow control.");
+  });
+
+  it("show a URL kept in a secret by the secret's name", async () => {
+    await putRules({
+      version: 1,
+      destinations: { slack: { url: { secret: "SLACK_URL" } } },
+      routes: [{ name: "all", actions: ["*"], to: ["slack"] }],
+    });
+    expect(await text("/console/destinations")).toContain("slack URL secret SLACK_URL Signing none");
+  });
+});
+
+describe("try a payload", () => {
+  it("loads a bundled sample into the editor", async () => {
+    const html = await (await page("/console/try?sample=PickingStarted", cookie)).text();
+    expect(html).toContain("&quot;Action&quot;: &quot;PickingStarted&quot;");
+    expect(html).toContain('<option value="PickingStarted" selected="">');
+    expect(await text("/console/try?sample=Nope", 400)).toContain("Parameter: sample");
+  });
+
+  it("shows the dry run as tables: matches, the other routes' reasons, and the deliveries; nothing is enqueued", async () => {
+    const send = vi.spyOn(env.DELIVERIES, "sendBatch");
+    const response = await postForm("/console/try", cookie, { envelope: FIXTURES["multi.json"]! });
+    expect(response.status).toBe(200);
+    const shown = textOf(await response.text());
+    expect(shown).toContain("0 AvailableBalanceChanged YX stock-yx-to-shop shop 1 OrderCreated — orders wms, shop");
+    expect(shown).toContain('3 PurchasePartiallyDelivered rp-purchases where Details.OrderNumber is "95510"');
+    expect(shown).toMatch(/[0-9a-f]+\.wms wms [a-z-, ]+ \d+ \d+/);
+    expect(shown).toMatch(/\d+ sendBatch call/);
+    expect(send).not.toHaveBeenCalled();
+  });
+
+  it("names what is wrong with a body that is not an envelope", async () => {
+    const response = await postForm("/console/try", cookie, { envelope: '{"Id": 5, "Notifications": []}' });
+    expect(response.status).toBe(400);
+    expect(textOf(await response.text())).toContain("Id: must be a string");
+  });
+});
+
+describe("addresses", () => {
+  it("/console/ goes to /console, and an unknown page is a 404 page", async () => {
+    const slash = await page("/console/", cookie);
+    expect(slash.status).toBe(301);
+    expect(slash.headers.get("location")).toBe("/console");
+    expect(await text("/console/nothing", 404)).toContain("There is no console page at /console/nothing.");
+  });
+});
