@@ -4,3 +4,6 @@
 
 /** RULES: the routing rules document (docs/rules.md). */
 export const RULES_KEY = "rules";
+
+/** RULES: the sender_silent episode alerted last (src/alerts/silence.ts): one alert per silence. */
+export const SENDER_SILENT_KEY = "alerts:sender-silent";
