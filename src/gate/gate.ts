@@ -27,6 +27,7 @@ import { loadRules } from "../rules/store.ts";
 import { consumerSettings, type Settings } from "../settings.ts";
 import {
   admit,
+  CONSUMER_WAIT_MS,
   deadDueAt,
   expireLeases,
   flushDead,
@@ -75,6 +76,10 @@ export type AdmitResult = { go: { lease: string; at: number; probe: boolean } } 
 const PUMP_MS = 20_000;
 /** While paused by hand with deliveries held, the gate looks at the rules this often (a removed destination). */
 const PAUSED_CHECK_MS = 10 * 60_000;
+/** The alarm that restarts a pump should the instance that ran it go away. */
+const BACKSTOP_MS = 30_000;
+/** After a pump that could send nothing, the next try. */
+const IDLE_RETRY_MS = 5000;
 /** An alert that could not be enqueued is tried again after this long. */
 const OUTBOX_RETRY_MS = 30_000;
 /** Attempt records of a pump go to the ledger at least this often, and in batches of at most 100. */
@@ -93,6 +98,8 @@ export class DestinationGate extends DurableObject<Env> {
   /** Alerts not yet on the alerts queue. */
   private outbox: Alert[] = [];
   private pumping = false;
+  /** The last pump sent nothing although something was held. */
+  private idle = false;
   /** Rows the pump is sending now. */
   private readonly sending = new Set<number>();
   private wake: (() => void) | undefined;
@@ -130,10 +137,11 @@ export class DestinationGate extends DurableObject<Env> {
     const now = Date.now();
     const results: AdmitResult[] = [];
     for (const item of items) {
-      const answer = admit(this.state, limits, now, this.heldCount, leaseMs, newLease);
+      const answer = admit(this.state, limits, now, this.heldCount, leaseMs, newLease, CONSUMER_WAIT_MS);
       if ("held" in answer) this.hold(item, answer.held, now);
       results.push(answer);
     }
+    this.wake?.();
     this.save();
     this.schedule();
     return { results, view: this.view(now) };
@@ -161,6 +169,7 @@ export class DestinationGate extends DurableObject<Env> {
   async resume(name: string): Promise<GateView> {
     await this.refresh(name);
     resume(this.state);
+    this.idle = false;
     this.apply([]);
     log("info", "destination_resumed", { destination: name, by: "hand", held: this.heldCount });
     return this.view(Date.now());
@@ -184,7 +193,7 @@ export class DestinationGate extends DurableObject<Env> {
       const events = flushDead(this.state, this.cooldownMs(), now);
       await this.flushOutbox();
       this.apply(events);
-      if (this.heldCount > 0) await this.pump(now + PUMP_MS);
+      if (this.heldCount > 0) this.idle = !(await this.pump(now + PUMP_MS));
     } catch (error) {
       log("error", "gate_alarm_failed", { destination: this.name, error: describe(error) });
     } finally {
@@ -267,9 +276,17 @@ export class DestinationGate extends DurableObject<Env> {
     const now = Date.now();
     const times: number[] = [];
     const status = statusOf(this.state, now);
-    if (this.heldCount > 0 && !this.pumping) {
-      if (status !== "paused") times.push(now);
-      else if (this.state.pause?.by === "hand") times.push(now + PAUSED_CHECK_MS);
+    if (this.heldCount > 0) {
+      if (status === "paused") {
+        if (this.state.pause?.by === "hand") times.push(now + PAUSED_CHECK_MS);
+      } else if (this.idle) {
+        // The last pump could send nothing (the rules unreadable, say): try again in a while, not in a loop.
+        times.push(now + IDLE_RETRY_MS);
+      } else {
+        // Sent at once by a pump in this instance; the alarm is the backstop should the instance go away.
+        this.startPump();
+        times.push(now + BACKSTOP_MS);
+      }
     }
     if (this.state.pause?.probeAt !== undefined && this.heldCount > 0) times.push(this.state.pause.probeAt);
     const dead = deadDueAt(this.state, this.cooldownMs());
@@ -281,6 +298,25 @@ export class DestinationGate extends DurableObject<Env> {
     if (at === this.alarmAt) return;
     this.alarmAt = at;
     void this.ctx.storage.setAlarm(at);
+  }
+
+  /** Starts the pump now, unless one runs; when it ends, the next step is scheduled. */
+  private startPump(): void {
+    if (this.pumping) return;
+    this.ctx.waitUntil(
+      this.pump(Date.now() + PUMP_MS)
+        .then((progressed) => {
+          this.idle = !progressed;
+        })
+        .catch((error: unknown) => {
+          this.idle = true;
+          log("error", "gate_pump_failed", { destination: this.name, error: describe(error) });
+        })
+        .finally(() => {
+          this.save();
+          this.schedule();
+        }),
+    );
   }
 
   // --- alerts ---
@@ -325,22 +361,33 @@ export class DestinationGate extends DurableObject<Env> {
 
   // --- the pump: what was held, in arrival order ---
 
-  private async pump(deadline: number): Promise<void> {
+  /** Sends what is held, in order, while there is room, until `deadline`; whether it sent anything. */
+  private async pump(deadline: number): Promise<boolean> {
+    if (this.pumping) return true;
     this.pumping = true;
+    let progressed = false;
     const settings = consumerSettings(this.env);
     const slots = new Slots(MAX_CONNECTIONS);
     const running = new Set<Promise<void>>();
     const records: HandedRecord[] = [];
     let flushedAt = Date.now();
-    const flush = async () => {
+    // Handed on beside the pump, never in its way: a slow ledger queue must not cost rate slots.
+    const handing = new Set<Promise<unknown>>();
+    const flush = () => {
       const out = records.splice(0);
       flushedAt = Date.now();
-      await handToLedger(this.env, out);
+      const handed = handToLedger(this.env, out).finally(() => handing.delete(handed));
+      handing.add(handed);
     };
     try {
       while (Date.now() < deadline) {
         const row = this.nextRow();
-        if (row === undefined) break;
+        if (row === undefined) {
+          if (running.size === 0) break;
+          // Sends are still out: stay for what arrives meanwhile rather than wait for the next alarm.
+          await Promise.race([...running, this.changed(100)]);
+          continue;
+        }
         let destinations: Record<string, Destination>;
         try {
           destinations = (await loadRules(this.env.RULES, settings.RULES_CACHE_SECONDS)).rules.destinations;
@@ -362,6 +409,7 @@ export class DestinationGate extends DurableObject<Env> {
           continue;
         }
         this.save();
+        progressed = true;
         this.sending.add(row.seq);
         const sent = this.sendHeld(row, admitted.go, destinations, settings, slots, records).finally(() => {
           this.sending.delete(row.seq);
@@ -371,13 +419,15 @@ export class DestinationGate extends DurableObject<Env> {
         // The probe's answer decides whether anything else goes.
         if (admitted.go.probe) await sent;
         while (running.size >= MAX_CONNECTIONS) await Promise.race(running);
-        if (records.length >= 100 || Date.now() - flushedAt > LEDGER_FLUSH_MS) await flush();
+        if (records.length >= 100 || Date.now() - flushedAt > LEDGER_FLUSH_MS) flush();
       }
       await Promise.all(running);
     } finally {
-      await flush();
+      flush();
+      await Promise.all(handing);
       this.pumping = false;
     }
+    return progressed;
   }
 
   private nextRow(): { seq: number; text: string } | undefined {

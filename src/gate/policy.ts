@@ -7,7 +7,11 @@ import { DEFAULT_CIRCUIT, type Destination } from "../rules/schema.ts";
  * Durable Object (src/gate/gate.ts) keeps the state and acts on the answers.
  */
 
-/** A delivery is admitted to wait this long at most for its rate slot; beyond that it is held. */
+/**
+ * How long a delivery may wait for its rate slot instead of being held: briefly for a consumer (whose batch
+ * would otherwise linger; what it holds the gate sends at the exact rate), a second for the gate's own pump.
+ */
+export const CONSUMER_WAIT_MS = 100;
 export const MAX_WAIT_MS = 1000;
 /** The cool-down of a circuit that keeps failing its probes doubles up to this. */
 export const MAX_COOLDOWN_SECONDS = 3600;
@@ -100,6 +104,7 @@ export function admit(
   ahead: number,
   leaseMs: number,
   newLease: () => string,
+  maxWaitMs = MAX_WAIT_MS,
 ): Admission {
   expireLeases(state, now);
   const status = statusOf(state, now);
@@ -114,7 +119,7 @@ export function admit(
   let at = now;
   if (limits.intervalMs !== undefined) {
     at = Math.max(now, state.nextSlotAt);
-    if (at - now > MAX_WAIT_MS) return { held: "rate_limit" };
+    if (at - now > maxWaitMs) return { held: "rate_limit" };
     state.nextSlotAt = at + limits.intervalMs;
   }
   const lease = newLease();
