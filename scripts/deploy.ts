@@ -57,6 +57,7 @@ const STEPS = 6;
 const REPORTED_SECRETS: { name: RelaySecret; unset: string }[] = [
   { name: "EXTEND_WEBHOOK_SECRET", unset: "required: the relay refuses every call until it is set" },
   { name: "ADMIN_TOKEN", unset: "optional: the admin API and console are off without it" },
+  { name: "ALERT_WEBHOOK", unset: "optional: alerts go only to the destinations' techContact and alertWebhook" },
 ];
 
 class UsageError extends Error {}

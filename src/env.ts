@@ -1,3 +1,4 @@
+import type { DestinationGate } from "./gate/gate.ts";
 import type { RelaySecret } from "./secrets.ts";
 import type { Settings, VarName } from "./settings.ts";
 
@@ -16,6 +17,12 @@ export type Env = {
   DEAD_LETTERS: Queue<string>;
   /** Calls and attempts on their way to the ledger, JSON text. */
   LEDGER_RECORDS: Queue<string>;
+  /** One Durable Object per destination: its limits, circuit breaker, pause and held deliveries (src/gate/). */
+  GATES: DurableObjectNamespace<DestinationGate>;
+  /** Alerts on their way out (src/alerts/), JSON text. */
+  ALERTS: Queue<string>;
+  /** Cloudflare Email Service, for alerts to a destination's techContact; absent: no email. */
+  ALERTS_EMAIL?: SendEmail;
 } & { [K in RelaySecret]?: string } & { [K in VarName]?: string };
 
 /** What Hono handlers see: the bindings, and the settings the app's middleware parsed (src/app.ts). */

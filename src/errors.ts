@@ -87,6 +87,14 @@ export const ERRORS = {
     status: 409,
     hint: "The stored record is not one this relay can read (the ledger edited by hand or by another version); the message says what is wrong. Delete it.",
   },
+  destination_not_found: {
+    status: 404,
+    hint: "The rules have no destination with that name (`GET /admin/destinations` lists them).",
+  },
+  gate_unavailable: {
+    status: 503,
+    hint: "The destination's gate (its Durable Object) could not be reached; transient, try again.",
+  },
   // Anywhere
   not_found: { status: 404, hint: "No such path." },
   internal_error: { status: 500, hint: "A bug; the log line `unhandled` has the details." },

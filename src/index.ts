@@ -1,3 +1,5 @@
+import { consumeAlerts } from "./alerts/consumer.ts";
+import { checkSenderSilence } from "./alerts/silence.ts";
 import { createApp } from "./app.ts";
 import { consumeDeadLetters } from "./dead-letters/consumer.ts";
 import { consumeDeliveries } from "./delivery/consumer.ts";
@@ -8,6 +10,8 @@ import { pruneLedger } from "./ledger/retention.ts";
 import { log } from "./log.ts";
 import { QUEUES } from "./queues.ts";
 import { parseSettings } from "./settings.ts";
+
+export { DestinationGate } from "./gate/gate.ts";
 
 const app = createApp();
 
@@ -24,13 +28,23 @@ export default {
         return consumeDeadLetters(batch, env, "backstop");
       case QUEUES.ledger:
         return consumeLedger(batch, env);
+      case QUEUES.alerts:
+        return consumeAlerts(batch, env);
       default:
         throw new Error(`extend-relay has no consumer for queue "${batch.queue}" (src/queues.ts lists the queues).`);
     }
   },
-  /** The Cron Trigger: ledger retention. A bad retention var skips it (keeping too much is safe, too little is not). */
+  /**
+   * The Cron Trigger: the sender_silent check, then ledger retention. A bad retention var skips retention
+   * (keeping too much is safe, too little is not).
+   */
   async scheduled(_controller, env) {
     const { settings, problems } = parseSettings(env);
+    try {
+      await checkSenderSilence(env, settings.SENDER_SILENCE_MINUTES);
+    } catch (error) {
+      log("error", "sender_silence_check_failed", { error: describe(error) });
+    }
     const bad = problems.filter(
       (p) => p.startsWith("LEDGER_RETENTION_DAYS") || p.startsWith("DEAD_LETTER_TTL_SECONDS"),
     );

@@ -7,3 +7,6 @@ export const RULES_KEY = "rules";
 
 /** RULES: the document that `rules` held before the last save, for one-step undo (docs/console.md). */
 export const PREVIOUS_RULES_KEY = "rules:previous";
+
+/** RULES: the sender_silent episode alerted last (src/alerts/silence.ts): one alert per silence. */
+export const SENDER_SILENT_KEY = "alerts:sender-silent";

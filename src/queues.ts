@@ -14,6 +14,8 @@ export const QUEUES = {
   deadLettersFailed: "extend-relay-dead-letters-failed",
   /** What the ledger is to record (calls and attempts), written in large batches by its own consumer. */
   ledger: "extend-relay-ledger",
+  /** Alerts on their way to the tech contact and the alert webhooks (src/alerts/). */
+  alerts: "extend-relay-alerts",
 } as const;
 
 /**
@@ -148,13 +150,44 @@ export const attemptRecordSchema = z.object({
 
 export type AttemptRecord = z.infer<typeof attemptRecordSchema>;
 
+/** Why a delivery is held back (docs/flow-control.md); each reason's text is what the docs say of it. */
+export const HELD_REASONS = {
+  paused: "The destination was paused by hand; it goes out, in order, when the destination is resumed.",
+  circuit_open:
+    "The circuit breaker paused the destination after failed attempts in a row; it goes out, in order, once a probe succeeds.",
+  rate_limit: "The destination's `rateLimit` has no room within the next second; it goes out at its turn.",
+  concurrency: "The destination already has `concurrency` requests in flight; it goes out when one finishes.",
+  in_line: "Deliveries that arrived earlier are held for this destination; it goes out after them, in order.",
+} as const;
+
+export type HeldReason = keyof typeof HELD_REASONS;
+const HELD = Object.keys(HELD_REASONS) as [HeldReason, ...HeldReason[]];
+
+/** A delivery held back by its destination's gate (src/gate/): waiting is not an attempt. */
+export const heldRecordSchema = z.object({
+  kind: z.literal("held"),
+  deliveryId: z.string(),
+  destination: z.string(),
+  callId: z.string(),
+  routes: z.array(z.string()),
+  indices: z.array(z.int()),
+  receivedAt: z.number(),
+  run: z.int(),
+  /** Attempts made so far in this run; the next one, when released, is attempts + 1. */
+  attempts: z.int(),
+  at: z.number(),
+  reason: z.enum(HELD),
+});
+
+export type HeldRecord = z.infer<typeof heldRecordSchema>;
+
 /**
  * What one delivery batch means for the ledger (its calls' records and every attempt it made), sent on the
  * ledger queue, whose consumer writes large batches of them in one `db.batch` (docs/ledger.md).
  */
 export const ledgerMessageSchema = z.object({
   kind: z.literal("ledger"),
-  records: z.array(z.union([callRecordSchema, attemptRecordSchema])),
+  records: z.array(z.union([callRecordSchema, attemptRecordSchema, heldRecordSchema])),
 });
 
 export type LedgerMessage = z.infer<typeof ledgerMessageSchema>;
@@ -269,7 +302,7 @@ export function cut(text: string, maxBytes: number): string {
 }
 
 /** A queue message body as sent: JSON text. */
-export function encodeMessage(body: DeliveryMessage | DeadLetter | CallRecord | LedgerMessage): string {
+export function encodeMessage(body: DeliveryMessage | DeadLetter | CallRecord | LedgerMessage | AlertMessage): string {
   return JSON.stringify(body);
 }
 
@@ -301,3 +334,47 @@ export function readDeadLetter(value: unknown): { record: DeadLetter } | { probl
   const issue = parsed.error.issues[0]!;
   return { problem: `${issue.path.join(".") || "the record"}: ${issue.message}` };
 }
+
+/** What alerts are about (docs/alerts.md). */
+export const ALERT_TYPES = [
+  "destination_failing",
+  "destination_paused",
+  "destination_recovered",
+  "deliveries_dead",
+  "sender_silent",
+] as const;
+export type AlertType = (typeof ALERT_TYPES)[number];
+
+/** Where an alert goes: the destination's techContact, its alertWebhook, and the relay's ALERT_WEBHOOK. */
+export const ALERT_CHANNELS = ["email", "destinationWebhook", "webhook"] as const;
+export type AlertChannel = (typeof ALERT_CHANNELS)[number];
+
+/** One alert: what happened, to which destination, since when, how often, and how the last attempt ended. */
+export const alertSchema = z.object({
+  /** Stable for the episode and type: a channel that gets the same alert twice can tell. */
+  id: z.string(),
+  type: z.enum(ALERT_TYPES),
+  destination: z.string().optional(),
+  /** Failed attempts in a row, dead letters, or minutes of silence: what `type` counts. */
+  count: z.int(),
+  firstAt: z.number(),
+  lastAt: z.number(),
+  lastStatus: z.int().optional(),
+  lastError: z.string().optional(),
+  /** destination_paused: `circuit` or `hand`; deliveries_dead: the last dead letter's reason. */
+  reason: z.string().optional(),
+  /** destination_paused by the circuit: when the probe goes out. */
+  probeAt: z.number().optional(),
+  /** Deliveries held when the alert was raised. */
+  held: z.int().optional(),
+});
+export type Alert = z.infer<typeof alertSchema>;
+
+/** An alert on the alerts queue, with the channels still to reach (all when absent) and the tries so far. */
+export const alertMessageSchema = z.object({
+  kind: z.literal("alert"),
+  alert: alertSchema,
+  channels: z.array(z.enum(ALERT_CHANNELS)).optional(),
+  tries: z.int().min(0).default(0),
+});
+export type AlertMessage = z.input<typeof alertMessageSchema>;

@@ -99,6 +99,56 @@ const VARS = {
         "Seconds to wait after each failed attempt, comma-separated, each 0 … 86400 (the last repeats). Empty: 10, 30, 120, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400.",
       default: "",
     } satisfies VarMeta),
+  ALERT_COOLDOWN_MINUTES: integerVar(
+    60,
+    1,
+    1440,
+    "At most one `deliveries_dead` alert per destination in this many minutes (1 … 1440); the next one counts what came since.",
+  ),
+  SENDER_SILENCE_MINUTES: integerVar(
+    0,
+    10,
+    10_080,
+    "Alert `sender_silent` when Extend Commerce has sent no call for this many minutes (10 … 10080, checked every 10 min); 0 or empty: off.",
+    { zeroIsOff: true },
+  ),
+  PUBLIC_URL: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === "") return undefined;
+      const text = raw.trim().replace(/\/+$/, "");
+      if (!URL.canParse(text) || !/^https?:$/.test(new URL(text).protocol) || new URL(text).search !== "") {
+        ctx.addIssue({
+          code: "custom",
+          message: `must be the relay's public http(s) URL without a query, got "${raw}"`,
+        });
+        return z.NEVER;
+      }
+      return text;
+    })
+    .meta({
+      description:
+        "The relay's public URL (such as `https://relay.example.com`); alerts then link to the console. Empty: alerts carry no link.",
+      default: "",
+    } satisfies VarMeta),
+  ALERT_EMAIL_FROM: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === "") return undefined;
+      const parsed = z.email().safeParse(raw.trim());
+      if (!parsed.success) {
+        ctx.addIssue({ code: "custom", message: `must be an email address, got "${raw}"` });
+        return z.NEVER;
+      }
+      return parsed.data;
+    })
+    .meta({
+      description:
+        "The sender of alert emails, on a domain onboarded to Cloudflare Email Service. Empty: no alert is emailed.",
+      default: "",
+    } satisfies VarMeta),
   LOG_LEVEL: z
     .string()
     .optional()

@@ -26,12 +26,13 @@ describe("the queues", () => {
   it("are the ones wrangler.toml declares, each with a consumer, by exact name", () => {
     const producers = tables("queues.producers").map((t) => t.queue);
     const consumers = tables("queues.consumers");
-    expect(producers).toEqual([QUEUES.deliveries, QUEUES.deadLetters, QUEUES.ledger]);
+    expect(producers).toEqual([QUEUES.deliveries, QUEUES.deadLetters, QUEUES.ledger, QUEUES.alerts]);
     expect(consumers.map((c) => c.queue)).toEqual([
       QUEUES.deliveries,
       QUEUES.deadLetters,
       QUEUES.deadLettersFailed,
       QUEUES.ledger,
+      QUEUES.alerts,
     ]);
     const byName = Object.fromEntries(consumers.map((c) => [c.queue, c]));
     expect(byName[QUEUES.deliveries]!.dead_letter_queue).toBe(QUEUES.deadLetters);
@@ -40,6 +41,8 @@ describe("the queues", () => {
     expect(Number(byName[QUEUES.deadLettersFailed]!.max_retries)).toBe(DEAD_LETTER_RETRIES.backstop);
     // The ledger consumer gives a write up itself, after LEDGER_TRIES; Queues' limit must lie beyond that.
     expect(Number(byName[QUEUES.ledger]!.max_retries)).toBeGreaterThan(LEDGER_TRIES);
+    // The alert consumer retries a failed channel itself with a new message; Queues' own retries are a backstop.
+    expect(Number(byName[QUEUES.alerts]!.max_retries)).toBeGreaterThan(0);
   });
 
   it("are told apart by exact name: a queue the Worker does not know is an error, not a guess", async () => {

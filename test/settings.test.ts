@@ -19,6 +19,10 @@ describe("settings", () => {
         LEDGER_RETENTION_DAYS: 14,
         DEAD_LETTER_TTL_SECONDS: 1_209_600,
         RETRY_SCHEDULE: DEFAULT_RETRY_SCHEDULE,
+        ALERT_COOLDOWN_MINUTES: 60,
+        SENDER_SILENCE_MINUTES: 0,
+        PUBLIC_URL: undefined,
+        ALERT_EMAIL_FROM: undefined,
         LOG_LEVEL: "info",
         webhookSecrets: [],
       },
@@ -38,6 +42,13 @@ describe("settings", () => {
     ]);
   });
 
+  it("reads the alert settings: silence off by 0 or empty, the public URL without a trailing slash", () => {
+    expect(parse({ SENDER_SILENCE_MINUTES: "0" }).settings.SENDER_SILENCE_MINUTES).toBe(0);
+    expect(parse({ SENDER_SILENCE_MINUTES: "90" }).settings.SENDER_SILENCE_MINUTES).toBe(90);
+    expect(parse({ PUBLIC_URL: "https://relay.example.com/" }).settings.PUBLIC_URL).toBe("https://relay.example.com");
+    expect(parse({ ALERT_EMAIL_FROM: " relay@example.com " }).settings.ALERT_EMAIL_FROM).toBe("relay@example.com");
+  });
+
   it("parses RETRY_SCHEDULE as comma-separated seconds", () => {
     expect(parse({ RETRY_SCHEDULE: "1, 2,30" }).settings.RETRY_SCHEDULE).toEqual([1, 2, 30]);
   });
@@ -52,6 +63,12 @@ describe("settings", () => {
     ["RETRY_SCHEDULE", "10,30,2m"],
     ["RETRY_SCHEDULE", "90000"],
     ["LOG_LEVEL", "verbose"],
+    ["ALERT_COOLDOWN_MINUTES", "0"],
+    ["ALERT_COOLDOWN_MINUTES", "1441"],
+    ["SENDER_SILENCE_MINUTES", "5"],
+    ["PUBLIC_URL", "relay.example.com"],
+    ["PUBLIC_URL", "ftp://relay.example.com"],
+    ["ALERT_EMAIL_FROM", "alerts at example.com"],
   ])("refuses %s=%j at the door with 503 misconfigured naming it", (name, value) => {
     let error: unknown;
     try {

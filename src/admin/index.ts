@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { adminAuth } from "./auth.ts";
 import { deadLetters } from "./dead-letters.ts";
+import { destinationsAdmin } from "./destinations.ts";
 import { rulesAdmin } from "./rules.ts";
 import { trace } from "./trace.ts";
 
@@ -10,4 +11,5 @@ export const admin = new Hono<AppEnv>()
   .use("*", adminAuth)
   .route("/", rulesAdmin)
   .route("/", trace)
-  .route("/dead-letters", deadLetters);
+  .route("/dead-letters", deadLetters)
+  .route("/destinations", destinationsAdmin);

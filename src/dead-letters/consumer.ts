@@ -3,6 +3,7 @@ import { describe } from "../errors.ts";
 import { writeLedger } from "../ledger/write.ts";
 import { log } from "../log.ts";
 import { type DeadLetter, deadLetter, decodeMessage, readDeadLetter, readDeliveryMessage } from "../queues.ts";
+import { DESTINATION_ID } from "../rules/schema.ts";
 
 /**
  * Retries of a record whose write fails, per queue (wrangler.toml `max_retries`, checked by
@@ -17,7 +18,8 @@ export const DEAD_LETTER_RETRIES = { deadLetters: 100, backstop: 100 } as const;
  * The DEAD_LETTERS consumer (and the backstop queue's): writes each dead letter into the ledger, where it is a
  * delivery with status `dead`, in one `db.batch` per queue batch. Records come from the delivery consumer;
  * raw delivery messages come from Queues itself when its max_retries ran out; anything else is kept as an
- * unreadable record. It needs nothing but LEDGER: a bad var cannot stop it.
+ * unreadable record. It needs nothing but LEDGER: a bad var cannot stop it. Each destination's gate is then
+ * told of its dead letters for the deliveries_dead alert, when it can be (a failure there is only logged).
  */
 export async function consumeDeadLetters(
   batch: MessageBatch<unknown>,
@@ -45,6 +47,7 @@ export async function consumeDeadLetters(
     });
     return;
   }
+  await tellGates(env, records);
   for (const [i, message] of batch.messages.entries()) {
     const record = records[i]!;
     message.ack();
@@ -57,6 +60,34 @@ export async function consumeDeadLetters(
       source: record.source,
     });
   }
+}
+
+/**
+ * Tells each destination's gate how many of its deliveries became dead letters, for the grouped
+ * deliveries_dead alert (src/gate/). Logged, never thrown: an alert never holds up a dead letter.
+ */
+async function tellGates(env: Env, records: readonly DeadLetter[]): Promise<void> {
+  const byDestination = new Map<string, DeadLetter[]>();
+  for (const record of records) {
+    if (!DESTINATION_ID.test(record.destination)) continue;
+    byDestination.set(record.destination, [...(byDestination.get(record.destination) ?? []), record]);
+  }
+  await Promise.all(
+    [...byDestination].map(async ([destination, dead]) => {
+      const last = dead.reduce((a, b) => (Date.parse(b.deadAt) >= Date.parse(a.deadAt) ? b : a));
+      try {
+        await env.GATES.getByName(destination).dead(destination, {
+          count: dead.length,
+          at: Date.parse(last.deadAt),
+          reason: last.reason,
+          ...(last.lastStatus !== undefined && { lastStatus: last.lastStatus }),
+          ...(last.lastError !== undefined && { lastError: last.lastError }),
+        });
+      } catch (error) {
+        log("warn", "gate_report_failed", { destination, outcome: "dead", error: describe(error) });
+      }
+    }),
+  );
 }
 
 /** 5 s doubling to 30 min on DEAD_LETTERS; every 45 min on the backstop. */

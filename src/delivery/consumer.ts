@@ -1,39 +1,49 @@
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
-import { idsOf, writeLedger } from "../ledger/write.ts";
+import { cachedView, gateOf, mustAdmit, remember, report } from "../gate/client.ts";
+import { gateOutcome, heldFields } from "../gate/gate.ts";
+import { isLimited } from "../gate/policy.ts";
+import { type HandedRecord, handToLedger } from "../ledger/handoff.ts";
 import { log } from "../log.ts";
 import {
-  type AttemptRecord,
   type CallRecord,
   callRecordSchema,
-  cut,
-  type DeadLetterReason,
   type DeliveryMessage,
-  deadLetter,
   decodeMessage,
   encodeMessage,
-  RECORD_TEXT_LIMITS,
+  type HeldReason,
   readDeliveryMessage,
 } from "../queues.ts";
 import type { Destination } from "../rules/schema.ts";
 import { loadRules } from "../rules/store.ts";
 import { consumerSettings, type Settings } from "../settings.ts";
-import { type AttemptResult, classify, nextDelaySeconds } from "./outcome.ts";
-import { batchMessages, MESSAGE_BUDGET, utf8Length } from "./planner.ts";
-import { GiveUp, type PreparedRequest, prepareRequest, redact } from "./request.ts";
+import {
+  attemptRecord,
+  deadLetterOf,
+  decide,
+  destinationOf,
+  logVerdict,
+  MAX_CONNECTIONS,
+  nextAttempt,
+  Slots,
+  type Verdict,
+  withoutRecord,
+} from "./attempt.ts";
 
-/**
- * Workers keep at most 6 connections open per invocation; a 7th fetch waits for a free one. A request's
- * timeout starts only once it holds one of these slots, so a slow receiver cannot make others time out.
- */
-export const MAX_CONNECTIONS = 6;
+export { MAX_CONNECTIONS } from "./attempt.ts";
+
+/** A delivery admitted by its gate holds its place this long past its timeout, should it never be settled. */
+const LEASE_MARGIN_MS = 31_000;
+/** A delivery whose limited destination's gate cannot be reached comes back after this long (not an attempt). */
+const GATE_RETRY_SECONDS = 5;
 
 /**
  * The DELIVERIES consumer. Delivery messages are delivered, retried or dead-lettered each on its own, the
- * messages of a batch concurrently so that a slow receiver holds up nobody else. What the batch means for the
- * ledger (the call records it carried, every attempt it made) then goes to the ledger queue in one message,
- * whose consumer writes large batches in one `db.batch`: the ledger never fails or delays a delivery
- * (docs/ledger.md).
+ * messages of a batch concurrently so that a slow receiver holds up nobody else. A destination's gate
+ * (src/gate/) decides first whether a delivery may go now: always for a destination with limits, and for one
+ * without only while it is paused, probing or holding deliveries. What the batch means for the ledger (the call
+ * records it carried, every attempt and hold) then goes to the ledger queue in one message, whose consumer
+ * writes large batches in one `db.batch`: the ledger never fails or delays a delivery (docs/ledger.md).
  */
 export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   // A bad var falls back to its default here (logged): deliveries keep moving during a bad deploy.
@@ -50,7 +60,7 @@ export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env):
     else deliveries.push({ message, delivery: readDeliveryMessage(body) });
   }
 
-  const records: (CallRecord | AttemptRecord)[] = calls.map((c) => c.record);
+  const records: HandedRecord[] = calls.map((c) => c.record);
   if (deliveries.length > 0) {
     let destinations: Record<string, Destination> | undefined;
     try {
@@ -61,137 +71,137 @@ export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env):
       for (const { message } of deliveries) message.retry({ delaySeconds: 30 });
     }
     if (destinations !== undefined) {
+      const plans = await admitAll(env, deliveries, destinations);
       const slots = new Slots(MAX_CONNECTIONS);
       const made = await Promise.all(
-        deliveries.map(({ message, delivery }) => handle(message, delivery, env, settings, destinations, slots)),
+        deliveries.map(({ message, delivery }, i) =>
+          handle(message, delivery, plans[i]!, env, settings, destinations, slots),
+        ),
       );
-      for (const [i, attempt] of made.entries()) {
-        const record = deliveries[i]!.delivery?.record;
+      for (const [i, record] of made.entries()) {
+        const call = deliveries[i]!.delivery?.record;
+        if (call !== undefined) records.push(call);
         if (record !== undefined) records.push(record);
-        if (attempt !== undefined) records.push(attempt);
       }
     }
   }
-  if (await toLedger(env, records)) for (const { message } of calls) message.ack();
+  if (await handToLedger(env, records)) for (const { message } of calls) message.ack();
   else for (const { message } of calls) message.retry({ delaySeconds: 30 });
 }
 
-/**
- * Hands records to the ledger queue (in messages within Queues' limits). Should that fail, they are written to
- * the ledger at once instead; false when neither worked (logged at error with their ids).
- */
-async function toLedger(env: Env, records: readonly (CallRecord | AttemptRecord)[]): Promise<boolean> {
-  if (records.length === 0) return true;
-  try {
-    for (const batch of batchMessages(ledgerMessages(records))) {
-      await env.LEDGER_RECORDS.sendBatch(batch.map((m) => ({ body: m.text, contentType: "text" as const })));
-    }
-    return true;
-  } catch (error) {
-    log("warn", "ledger_queue_failed", { records: records.length, error: describe(error) });
-  }
-  try {
-    await writeLedger(env.LEDGER, records);
-    return true;
-  } catch (error) {
-    log("error", "ledger_write_given_up", { error: describe(error), ...idsOf(records) });
-    return false;
-  }
+/** What the gate said of one delivery. */
+type Plan =
+  /** Not a delivery to a destination in the rules: decide() settles it (a dead letter). */
+  | { kind: "none" }
+  /** A destination without limits that is active: goes now; `failures` tells whether a success must be reported. */
+  | { kind: "direct"; failures: number }
+  | { kind: "go"; lease: string; at: number }
+  | { kind: "held"; reason: HeldReason }
+  /** A destination with limits whose gate cannot be reached: the message comes back later. */
+  | { kind: "defer" };
+
+/** Asks each destination's gate about the batch's deliveries to it, in one call per destination. */
+async function admitAll(
+  env: Env,
+  deliveries: readonly { delivery: DeliveryMessage | undefined }[],
+  destinations: Record<string, Destination>,
+): Promise<Plan[]> {
+  const plans: Plan[] = deliveries.map(() => ({ kind: "none" }));
+  const groups = new Map<string, number[]>();
+  deliveries.forEach(({ delivery }, i) => {
+    const destination = delivery && destinationOf(destinations, delivery.destination);
+    if (destination === undefined || !destination.enabled) return;
+    const group = groups.get(delivery!.destination);
+    if (group === undefined) groups.set(delivery!.destination, [i]);
+    else group.push(i);
+  });
+  await Promise.all(
+    [...groups].map(async ([name, indices]) => {
+      const destination = destinations[name]!;
+      const limited = isLimited(destination);
+      const view = limited ? undefined : await cachedView(env, name);
+      if (!limited && !mustAdmit(view)) {
+        for (const i of indices) plans[i] = { kind: "direct", failures: view?.failures ?? 0 };
+        return;
+      }
+      try {
+        const items = indices.map((i) => {
+          const delivery = deliveries[i]!.delivery!;
+          return {
+            deliveryId: delivery.deliveryId,
+            run: delivery.run ?? 0,
+            attempts: delivery.attempts ?? 0,
+            text: encodeMessage(withoutRecord(delivery)),
+          };
+        });
+        const answer = await gateOf(env, name).admit(name, items, destination.timeoutMs + LEASE_MARGIN_MS);
+        remember(name, answer.view);
+        answer.results.forEach((result, k) => {
+          plans[indices[k]!] = "go" in result ? { kind: "go", ...result.go } : { kind: "held", reason: result.held };
+        });
+      } catch (error) {
+        // Limits are a promise to the receiver: rather later than over them. Without limits, rather now.
+        log("warn", "gate_unavailable", { destination: name, deliveries: indices.length, error: describe(error) });
+        for (const i of indices) plans[i] = limited ? { kind: "defer" } : { kind: "direct", failures: 0 };
+      }
+    }),
+  );
+  return plans;
 }
 
-/** Ledger messages (src/queues.ts, LedgerMessage) holding `records`, each within a queue message's budget. */
-function ledgerMessages(records: readonly (CallRecord | AttemptRecord)[]): { text: string; bytes: number }[] {
-  const messages: { text: string; bytes: number }[] = [];
-  const open = '{"kind":"ledger","records":[';
-  let parts: string[] = [];
-  let bytes = open.length + 2;
-  const flush = () => {
-    if (parts.length > 0) messages.push({ text: `${open}${parts.join(",")}]}`, bytes });
-    parts = [];
-    bytes = open.length + 2;
-  };
-  for (const record of records) {
-    const text = JSON.stringify(record);
-    const size = utf8Length(text) + 1;
-    if (parts.length > 0 && bytes + size > MESSAGE_BUDGET) flush();
-    parts.push(text);
-    bytes += size;
-  }
-  flush();
-  return messages;
-}
-
-/** What becomes of one message. */
-type Verdict =
-  | { kind: "delivered"; fields: AttemptFields }
-  | { kind: "retry"; delaySeconds: number; fields: AttemptFields }
-  | {
-      kind: "dead";
-      reason: DeadLetterReason;
-      detail: string;
-      lastStatus?: number | undefined;
-      lastError?: string | undefined;
-      fields: AttemptFields;
-    };
-
-interface AttemptFields {
-  status?: number | undefined;
-  error?: string | undefined;
-  durationMs?: number | undefined;
-  delaySeconds?: number;
-  reason?: string;
-}
-
-/** Settles one message and returns its attempt for the ledger (none for a message that is not a delivery). */
+/** Settles one message as its plan says and returns what the ledger is to know of it. */
 async function handle(
   message: Message<unknown>,
   delivery: DeliveryMessage | undefined,
+  plan: Plan,
   env: Env,
   settings: Settings,
   destinations: Record<string, Destination>,
   slots: Slots,
-): Promise<AttemptRecord | undefined> {
+): Promise<HandedRecord | undefined> {
+  if (plan.kind === "held") {
+    // The gate keeps it now, in order; it sends it itself when there is room. Waiting is not an attempt.
+    message.ack();
+    const d = delivery!;
+    return { ...heldFields(d), attempts: d.attempts ?? 0, at: Date.now(), reason: plan.reason };
+  }
+  if (plan.kind === "defer") {
+    message.retry({ delaySeconds: GATE_RETRY_SECONDS });
+    return undefined;
+  }
+  if (plan.kind === "go") {
+    const wait = plan.at - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
   const attempt = (delivery?.attempts ?? 0) + 1;
   const at = Date.now();
-  const verdict = await decide(message, delivery, attempt, env, settings, destinations, slots);
-  const ids = { deliveryId: delivery?.deliveryId, destination: delivery?.destination, attempt };
+  const verdict = await decide(delivery, attempt, env, settings, destinations, slots, message.id);
+  if (delivery !== undefined && plan.kind !== "none") {
+    const outcome = gateOutcome(verdict, Date.now());
+    if (plan.kind === "go") await report(env, delivery.destination, plan.lease, outcome);
+    else if (outcome.kind === "failed" || (outcome.kind === "delivered" && plan.failures > 0)) {
+      await report(env, delivery.destination, undefined, outcome);
+    }
+  }
   try {
     if (verdict.kind === "delivered") message.ack();
     else if (verdict.kind === "retry") await retry(env, message, delivery!, attempt, verdict.delaySeconds);
     else await giveUp(env, message, delivery, attempt, verdict);
   } catch (error) {
     // Only a failure to reach DEAD_LETTERS gets here (decide() never throws): keep the message rather than lose it.
-    log("error", "dead_letter_send_failed", { ...ids, messageId: message.id, error: describe(error) });
+    log("error", "dead_letter_send_failed", {
+      deliveryId: delivery?.deliveryId,
+      destination: delivery?.destination,
+      attempt,
+      messageId: message.id,
+      error: describe(error),
+    });
     message.retry({ delaySeconds: 30 });
     return undefined;
   }
-  const outcome = verdict.kind === "dead" ? "dead_letter" : verdict.kind;
-  // A first-time success is only in the ledger; everything else is worth a line.
-  if (verdict.kind !== "delivered") log("warn", "delivery_attempt", { ...ids, ...verdict.fields, outcome });
-  else if (attempt > 1) log("info", "delivery_recovered", { ...ids, ...verdict.fields });
+  logVerdict(delivery, attempt, verdict);
   if (delivery === undefined) return undefined;
-  return {
-    kind: "attempt",
-    deliveryId: delivery.deliveryId,
-    destination: delivery.destination,
-    callId: delivery.callId,
-    routes: delivery.routes,
-    indices: delivery.indices,
-    receivedAt: delivery.receivedAt,
-    run: delivery.run ?? 0,
-    attempt,
-    at,
-    ...(verdict.fields.status !== undefined && { status: verdict.fields.status }),
-    ...((verdict.fields.error ?? verdict.fields.reason) !== undefined && {
-      error: cut(verdict.fields.error ?? verdict.fields.reason!, RECORD_TEXT_LIMITS.lastError),
-    }),
-    ...(verdict.fields.durationMs !== undefined && { durationMs: verdict.fields.durationMs }),
-    outcome,
-    ...(legacyPayload(message, delivery) !== undefined && { payload: legacyPayload(message, delivery)! }),
-    ...(verdict.kind === "dead" && {
-      dead: { reason: verdict.reason, detail: cut(verdict.detail, RECORD_TEXT_LIMITS.detail) },
-    }),
-  };
+  return attemptRecord(delivery, attempt, at, verdict, legacyPayload(message, delivery));
 }
 
 /**
@@ -202,104 +212,6 @@ function legacyPayload(message: Message<unknown>, delivery: DeliveryMessage): st
   if (typeof message.body === "string") return undefined;
   const { attempts: _, ...first } = withoutRecord(delivery);
   return encodeMessage(first);
-}
-
-/** The verdict on one message: every failure, expected or not, becomes one; nothing is thrown. */
-async function decide(
-  message: Message<unknown>,
-  delivery: DeliveryMessage | undefined,
-  attempt: number,
-  env: Env,
-  settings: Settings,
-  destinations: Record<string, Destination>,
-  slots: Slots,
-): Promise<Verdict> {
-  let maxAttempts = 1;
-  try {
-    if (delivery === undefined) {
-      throw new GiveUp("unreadable_message", "The queue message is not a delivery message this relay can read.");
-    }
-    const destination = Object.hasOwn(destinations, delivery.destination)
-      ? destinations[delivery.destination]
-      : undefined;
-    if (destination === undefined) {
-      throw new GiveUp(
-        "destination_missing",
-        `Destination "${delivery.destination}" is no longer in the rules; add it back and replay.`,
-      );
-    }
-    if (!destination.enabled) {
-      throw new GiveUp(
-        "destination_disabled",
-        `Destination "${delivery.destination}" is disabled; enable it and replay.`,
-      );
-    }
-    maxAttempts = destination.maxAttempts;
-    const prepared = await prepareRequest(delivery, destination, attempt, env, Math.floor(Date.now() / 1000));
-    const release = await slots.acquire();
-    const started = Date.now();
-    let result: AttemptResult;
-    try {
-      result = await send(prepared, destination.timeoutMs);
-    } finally {
-      release();
-    }
-    const durationMs = Date.now() - started;
-    const outcome = classify(result);
-    const status = result.kind === "response" ? result.status : undefined;
-    const error = result.kind === "response" || outcome.kind === "delivered" ? undefined : outcome.reason;
-    const fields = { status, error, durationMs };
-    if (outcome.kind === "delivered") return { kind: "delivered", fields };
-    if (outcome.kind === "retry" && attempt < destination.maxAttempts) {
-      const delaySeconds = nextDelaySeconds(outcome, attempt, settings.RETRY_SCHEDULE);
-      return { kind: "retry", delaySeconds, fields: { ...fields, delaySeconds } };
-    }
-    const failure =
-      outcome.kind === "permanent"
-        ? {
-            reason: "permanent_failure" as const,
-            detail: `The receiver answered ${outcome.reason}, which is not retried.`,
-          }
-        : {
-            reason: "attempts_exhausted" as const,
-            detail: `Attempt ${attempt} of ${destination.maxAttempts} failed (${outcome.reason}); no attempts are left.`,
-          };
-    return {
-      kind: "dead",
-      ...failure,
-      lastStatus: status,
-      lastError: error,
-      fields: { ...fields, reason: failure.reason },
-    };
-  } catch (error) {
-    if (error instanceof GiveUp) {
-      return { kind: "dead", reason: error.reason, detail: error.message, fields: { reason: error.reason } };
-    }
-    // A bug, not the receiver's doing: counted as a failed attempt, so it ends as a dead letter, never a loop.
-    const reason = `relay error: ${describe(error)}`;
-    log("error", "delivery_failed_unexpectedly", { messageId: message.id, error: reason });
-    if (attempt < maxAttempts) {
-      const delaySeconds = nextDelaySeconds({ kind: "retry", reason }, attempt, settings.RETRY_SCHEDULE);
-      return { kind: "retry", delaySeconds, fields: { error: reason, delaySeconds } };
-    }
-    const detail = `Attempt ${attempt} of ${maxAttempts} failed (${reason}); no attempts are left.`;
-    return { kind: "dead", reason: "attempts_exhausted", detail, lastError: reason, fields: { error: reason } };
-  }
-}
-
-async function send({ request, secrets }: PreparedRequest, timeoutMs: number): Promise<AttemptResult> {
-  try {
-    const response = await fetch(request, { signal: AbortSignal.timeout(timeoutMs) });
-    // The body is not needed; release the connection.
-    await response.body?.cancel().catch(() => {});
-    return { kind: "response", status: response.status, retryAfter: response.headers.get("retry-after") };
-  } catch (error) {
-    if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
-      return { kind: "timeout", timeoutMs };
-    }
-    // Runtime errors may quote the URL, which can itself be a secret.
-    return { kind: "network", error: redact(describe(error), secrets) };
-  }
 }
 
 /**
@@ -316,8 +228,7 @@ async function retry(
 ): Promise<void> {
   try {
     // The call's record went to the ledger with this attempt; the next one does not carry it again.
-    const { record: _, ...next } = delivery;
-    await env.DELIVERIES.send(encodeMessage({ ...next, attempts: attempt }), { contentType: "text", delaySeconds });
+    await env.DELIVERIES.send(nextAttempt(delivery, attempt), { contentType: "text", delaySeconds });
     message.ack();
   } catch (error) {
     log("warn", "retry_send_failed", { deliveryId: delivery.deliveryId, attempt, error: describe(error) });
@@ -333,47 +244,11 @@ async function giveUp(
   attempts: number,
   failure: Extract<Verdict, { kind: "dead" }>,
 ): Promise<void> {
-  const record = deadLetter({
-    deliveryId: delivery?.deliveryId ?? `unreadable.${message.id}`,
-    destination: delivery?.destination ?? "(unknown)",
-    reason: failure.reason,
-    detail: failure.detail,
-    lastStatus: failure.lastStatus,
-    lastError: failure.lastError,
-    attempts: delivery === undefined ? 0 : attempts,
-    firstAttemptAt: delivery === undefined ? message.timestamp : new Date(delivery.receivedAt),
-    at: new Date(),
-    source: "relay",
-    message: delivery === undefined ? undefined : withoutRecord(delivery),
-    raw: delivery === undefined ? message.body : undefined,
+  const record = deadLetterOf(delivery, attempts, failure, {
+    id: message.id,
+    timestamp: message.timestamp,
+    raw: message.body,
   });
   await env.DEAD_LETTERS.send(encodeMessage(record), { contentType: "text" });
   message.ack();
-}
-
-/** A delivery message without the call's record it may carry (which the ledger has by then). */
-function withoutRecord(delivery: DeliveryMessage): DeliveryMessage {
-  const { record: _, ...rest } = delivery;
-  return rest;
-}
-
-/** At most `size` holders at once; the others wait in arrival order. */
-class Slots {
-  private free: number;
-  private readonly waiting: (() => void)[] = [];
-  constructor(size: number) {
-    this.free = size;
-  }
-  async acquire(): Promise<() => void> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiting.shift();
-      if (next !== undefined) next();
-      else this.free++;
-    };
-  }
 }

@@ -67,7 +67,8 @@ export const MIGRATIONS: readonly string[][] = [
       dead_at INTEGER,
       dead_source TEXT,
       payload TEXT,
-      replayable INTEGER NOT NULL DEFAULT 0
+      replayable INTEGER NOT NULL DEFAULT 0,
+      held_reason TEXT
     )`,
     `CREATE INDEX IF NOT EXISTS deliveries_by_call ON deliveries (call_id)`,
     `CREATE INDEX IF NOT EXISTS deliveries_by_destination ON deliveries (destination, received_at DESC, id DESC)`,

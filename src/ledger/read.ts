@@ -1,5 +1,11 @@
 import { bodyAround, parseCall } from "../extend/envelope.ts";
-import { type DeadLetter, type DeadLetterReason, type DeliveryMessage, readDeliveryMessage } from "../queues.ts";
+import {
+  type DeadLetter,
+  type DeadLetterReason,
+  type DeliveryMessage,
+  type HeldReason,
+  readDeliveryMessage,
+} from "../queues.ts";
 import { ensureLedger } from "./schema.ts";
 import type {
   AttemptView,
@@ -48,6 +54,7 @@ interface DeliveryRow {
   dead_detail: string | null;
   dead_at: number | null;
   dead_source: string | null;
+  held_reason: string | null;
   payload?: string | null;
   replayable?: number;
 }
@@ -64,7 +71,7 @@ interface AttemptRow {
 }
 
 const DELIVERY_FIELDS = `id, call_id, destination, status, routes, indices, received_at, updated_at, run, attempts,
-  last_status, last_error, last_attempt_at, delivered_at, dead_reason, dead_detail, dead_at, dead_source`;
+  last_status, last_error, last_attempt_at, delivered_at, dead_reason, dead_detail, dead_at, dead_source, held_reason`;
 
 function deliveryView(row: DeliveryRow, attempts?: AttemptRow[]): DeliveryView {
   return {
@@ -87,6 +94,9 @@ function deliveryView(row: DeliveryRow, attempts?: AttemptRow[]): DeliveryView {
         at: iso(row.dead_at) ?? "",
         source: row.dead_source ?? "relay",
       },
+    }),
+    ...(row.status === "held" && {
+      held: { reason: (row.held_reason ?? "in_line") as HeldReason, since: iso(row.updated_at)! },
     }),
     ...(attempts !== undefined && { attempts: attempts.map(attemptView) }),
   };

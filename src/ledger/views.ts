@@ -1,3 +1,5 @@
+import type { HeldReason } from "../queues.ts";
+
 /**
  * What the ledger's answers look like (src/ledger/read.ts): the trace API's and the console's types, kept
  * free of Workers types so that tests and scripts on Node can import them.
@@ -35,6 +37,8 @@ export interface DeliveryView {
   lastError?: string;
   deliveredAt?: string;
   dead?: { reason: string; detail: string; at: string; source: string };
+  /** Why its destination's gate holds it back, and since when (docs/flow-control.md). */
+  held?: { reason: HeldReason; since: string };
   attempts?: AttemptView[];
 }
 

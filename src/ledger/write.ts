@@ -1,4 +1,4 @@
-import type { AttemptRecord, CallRecord, DeadLetter } from "../queues.ts";
+import type { AttemptRecord, CallRecord, DeadLetter, HeldRecord } from "../queues.ts";
 import { ensureLedger } from "./schema.ts";
 
 /**
@@ -8,8 +8,11 @@ import { ensureLedger } from "./schema.ts";
  * a batch of a hundred records is a handful of statements in one transaction.
  */
 
-/** What a consumer batch writes: call records, attempts, and dead letters from the dead-letter consumer. */
-export type LedgerRecord = CallRecord | AttemptRecord | { kind: "dead"; record: DeadLetter };
+/**
+ * What a consumer batch writes: call records, attempts, deliveries held back by their destination's gate, and
+ * dead letters from the dead-letter consumer.
+ */
+export type LedgerRecord = CallRecord | AttemptRecord | HeldRecord | { kind: "dead"; record: DeadLetter };
 
 /** A write that takes longer than this is treated as failed and retried later: it must not hold up a batch. */
 export const LEDGER_TIMEOUT_MS = 5000;
@@ -30,7 +33,7 @@ const UPSERT_DELIVERY_TAIL = `ON CONFLICT (id) DO UPDATE SET
     dead_reason = excluded.dead_reason, dead_detail = excluded.dead_detail,
     dead_at = excluded.dead_at, dead_source = excluded.dead_source,
     payload = COALESCE(excluded.payload, deliveries.payload),
-    replayable = MAX(excluded.replayable, deliveries.replayable)
+    replayable = MAX(excluded.replayable, deliveries.replayable), held_reason = NULL
   WHERE excluded.run > deliveries.run OR (excluded.run = deliveries.run AND
     (excluded.attempts >= deliveries.attempts OR excluded.status = 'dead'))`;
 
@@ -78,6 +81,18 @@ const KINDS = {
     tuple: `(${Array(20).fill("?").join(", ")})`,
     tail: UPSERT_DELIVERY_TAIL,
   },
+  /**
+   * Held back by the gate after `attempts` attempts of a run: moves the delivery on only from the same point or
+   * an earlier one, so a held record that arrives after the attempt that released it changes nothing.
+   */
+  held: {
+    head: "INSERT INTO deliveries (id, call_id, destination, status, routes, indices, received_at, updated_at, run, attempts, held_reason) VALUES",
+    tuple: "(?, ?, ?, 'held', ?, ?, ?, ?, ?, ?, ?)",
+    tail: `ON CONFLICT (id) DO UPDATE SET status = 'held', updated_at = excluded.updated_at, run = excluded.run,
+      attempts = excluded.attempts, held_reason = excluded.held_reason
+      WHERE excluded.run > deliveries.run OR (excluded.run = deliveries.run AND excluded.attempts >= deliveries.attempts
+        AND deliveries.status NOT IN ('delivered', 'dead'))`,
+  },
 } satisfies Record<string, RowKind>;
 
 type Rows = { [K in keyof typeof KINDS]: unknown[][] };
@@ -94,6 +109,7 @@ export function ledgerStatements(db: D1Database, records: readonly LedgerRecord[
     pending: [],
     attempt: [],
     delivery: [],
+    held: [],
   };
   // A delivery attempted in this same write needs no pending row first.
   const written = new Set(
@@ -102,6 +118,7 @@ export function ledgerStatements(db: D1Database, records: readonly LedgerRecord[
   for (const record of records) {
     if (record.kind === "call") addCall(rows, record, written);
     else if (record.kind === "attempt") addAttempt(rows, record);
+    else if (record.kind === "held") addHeld(rows, record);
     else addDead(rows, record.record);
   }
   return (Object.keys(KINDS) as (keyof typeof KINDS)[]).flatMap((kind) => statements(db, KINDS[kind], rows[kind]));
@@ -198,6 +215,22 @@ function addAttempt(rows: Rows, a: AttemptRecord): void {
   ]);
 }
 
+/** Statements run in KINDS' order: an attempt in the same batch is written first, the hold's WHERE then decides. */
+function addHeld(rows: Rows, h: HeldRecord): void {
+  rows.held.push([
+    h.deliveryId,
+    h.callId,
+    h.destination,
+    JSON.stringify(h.routes),
+    JSON.stringify(h.indices),
+    h.receivedAt,
+    h.at,
+    h.run,
+    h.attempts,
+    h.reason,
+  ]);
+}
+
 function addDead(rows: Rows, record: DeadLetter): void {
   const message = record.message;
   const deadAt = Date.parse(record.deadAt);
@@ -261,7 +294,7 @@ export function idsOf(records: readonly LedgerRecord[]): { calls: string[]; deli
   return {
     calls: records.flatMap((r) => (r.kind === "call" ? [r.id] : [])),
     deliveries: records.flatMap((r) =>
-      r.kind === "attempt" ? [r.deliveryId] : r.kind === "dead" ? [r.record.deliveryId] : [],
+      r.kind === "attempt" || r.kind === "held" ? [r.deliveryId] : r.kind === "dead" ? [r.record.deliveryId] : [],
     ),
   };
 }

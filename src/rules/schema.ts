@@ -80,6 +80,35 @@ const signing = z.discriminatedUnion("scheme", [
 
 export const DESTINATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** Whether `value` is a URL a destination or an alert webhook may be sent to (the checks of `url`). */
+export function urlProblem(value: string): string | undefined {
+  const result = destinationUrl.safeParse(value);
+  return result.success ? undefined : result.error.issues[0]?.message;
+}
+
+/**
+ * At most this many requests a second or a minute, spread evenly (docs/flow-control.md). Exactly one of the
+ * two; a limit over it holds deliveries back, it never drops one.
+ */
+const rateLimit = z
+  .strictObject({
+    perSecond: z.int().min(1).max(1000).optional(),
+    perMinute: z.int().min(1).max(60_000).optional(),
+  })
+  .refine((limit) => (limit.perSecond === undefined) !== (limit.perMinute === undefined), {
+    message: 'must have exactly one of "perSecond" (1 to 1000) or "perMinute" (1 to 60000)',
+  });
+
+/** The circuit breaker (docs/flow-control.md): on unless `false`. */
+export const DEFAULT_CIRCUIT = { failures: 20, cooldownSeconds: 300 } as const;
+const circuit = z.union([
+  z.literal(false).describe("No circuit breaker: the destination is never paused by failures."),
+  z.strictObject({
+    failures: z.int().min(1).max(1000).default(DEFAULT_CIRCUIT.failures),
+    cooldownSeconds: z.int().min(1).max(3600).default(DEFAULT_CIRCUIT.cooldownSeconds),
+  }),
+]);
+
 const destination = z.strictObject({
   url: destinationUrlOrSecret,
   signing: signing.default({ scheme: "none" }),
@@ -89,6 +118,16 @@ const destination = z.strictObject({
   mode: z.enum(["envelope", "single"]).default("envelope"),
   enabled: z.boolean().default(true),
   description: z.string().optional(),
+  techContact: z
+    .email("must be an email address, such as ops@example.com")
+    .optional()
+    .describe("Who hears of this destination's trouble, by email (docs/alerts.md)."),
+  alertWebhook: destinationUrlOrSecret
+    .optional()
+    .describe("Where this destination's alerts are posted as well (Slack, Teams), besides ALERT_WEBHOOK."),
+  rateLimit: rateLimit.optional(),
+  concurrency: z.int().min(1).max(100).optional().describe("At most this many requests in flight at once."),
+  circuit: circuit.default(DEFAULT_CIRCUIT),
 });
 
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
@@ -206,7 +245,10 @@ function warningsFor(rules: Rules, env?: object): Issue[] {
         if (secretValue(env, name) === undefined) {
           warnings.push({
             path: `destinations.${id}.${path}`,
-            message: `secret ${name} is not set in the Worker's environment; deliveries to "${id}" will dead-letter until it is`,
+            message:
+              path === "alertWebhook"
+                ? `secret ${name} is not set in the Worker's environment; alerts for "${id}" cannot be posted there until it is`
+                : `secret ${name} is not set in the Worker's environment; deliveries to "${id}" will dead-letter until it is`,
           });
         }
       }
@@ -219,6 +261,7 @@ function warningsFor(rules: Rules, env?: object): Issue[] {
 export function secretsOf(d: Destination): { path: string; name: string }[] {
   const out: { path: string; name: string }[] = [];
   if (typeof d.url === "object") out.push({ path: "url", name: d.url.secret });
+  if (typeof d.alertWebhook === "object") out.push({ path: "alertWebhook", name: d.alertWebhook.secret });
   if (d.signing.scheme !== "none") out.push({ path: "signing.secret", name: d.signing.secret });
   for (const [header, value] of Object.entries(d.headers)) {
     if (typeof value === "object") out.push({ path: `headers.${header}`, name: value.secret });

@@ -1,8 +1,10 @@
 /**
  * Soak with faults: 500 signed sender calls fanned out to three receivers that fail 30% of the time at
- * random (500 / 503, and now and then by answering later than the destination's timeout). Afterwards
- * every (call, destination) the rules call for is accounted for: delivered (by X-Relay-Delivery-Id) or
- * a dead letter in the admin API. Nothing unaccounted; repeats only ever under the same delivery id.
+ * random (500 / 503, and now and then by answering later than the destination's timeout). Half-way through,
+ * destination `b` is paused by hand; it is resumed once every call is sent. Afterwards every (call,
+ * destination) the rules call for is accounted for: delivered (by X-Relay-Delivery-Id) or a dead letter in
+ * the admin API. Nothing unaccounted; repeats only ever under the same delivery id; nothing reached `b` while
+ * it was paused.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RefNotification, type RefRules, refFanout } from "../rules/reference.ts";
@@ -116,7 +118,7 @@ function report(figures: Record<string, number | string>): void {
   process.stderr.write(`\n${line}\n`);
 }
 
-describe("soak: 500 calls, three receivers failing 30% of the time", () => {
+describe("soak: 500 calls, three receivers failing 30% of the time, one paused half-way", () => {
   it("accounts for every expected (call, destination): delivered or dead-lettered, never lost", async () => {
     const started = Date.now();
     const calls = makeCalls();
@@ -128,12 +130,18 @@ describe("soak: 500 calls, three receivers failing 30% of the time", () => {
       }
     }
 
-    // Send, a few at a time, as Extend Commerce would.
+    // Send, a few at a time, as Extend Commerce would; pause b half-way.
     let next = 0;
     const accepted = new Map<string, number>();
+    let pausing: Promise<Response> | undefined;
+    let pausedAt = 0;
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < calls.length) {
+          if (next >= calls.length / 2 && pausing === undefined) {
+            pausing = relay!.admin("/destinations/b/pause", { method: "POST" });
+            pausedAt = Date.now();
+          }
           const call = calls[next++]!;
           const response = await relay!.send(call.body);
           const json = (await response.json()) as { status: string; deliveries: number };
@@ -146,6 +154,15 @@ describe("soak: 500 calls, three receivers failing 30% of the time", () => {
       expect(accepted.get(call.id)).toBe([...expected.values()].filter((e) => e.call === call).length);
     }
     const sentAt = Date.now();
+    expect((await pausing!).status).toBe(200);
+    // Paused by hand: b holds what comes, attempts nothing (once the pause reached every isolate, within 2 s).
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const whilePaused = (await (await relay!.admin("/destinations/b")).json()) as { state: string; held: number };
+    expect(whilePaused.state).toBe("paused");
+    expect(whilePaused.held).toBeGreaterThan(0);
+    const resumedAt = Date.now();
+    expect((await relay!.admin("/destinations/b/resume", { method: "POST" })).status).toBe(200);
+    const duringPause = receivers.b.requests.filter((r) => r.at > pausedAt + 2500 && r.at < resumedAt);
 
     // Wait until every expected delivery is delivered or dead-lettered.
     let deadIds = new Set<string>();
@@ -186,11 +203,14 @@ describe("soak: 500 calls, three receivers failing 30% of the time", () => {
         attempts: requests.length,
         failedAttempts: requests.filter((r) => r.answered === 500 || r.answered === 503).length,
         timedOutAttempts: requests.filter((r) => r.answered === "aborted" || r.answered === undefined).length,
+        heldWhilePaused: whilePaused.held,
+        attemptsAtBWhilePaused: duringPause.length,
         sendSeconds: Math.round((sentAt - started) / 100) / 10,
         settleSeconds: Math.round((Date.now() - sentAt) / 100) / 10,
       });
     }
     expect(unaccounted()).toEqual([]);
+    expect(duringPause).toEqual([]);
 
     // Nothing arrived that the rules did not ask for, and every arrival carried exactly its call's matched notifications.
     for (const [name, receiver] of Object.entries(receivers)) {

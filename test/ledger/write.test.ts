@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { getCall, getDelivery } from "../../src/ledger/read.ts";
 import { writeLedger } from "../../src/ledger/write.ts";
-import type { AttemptRecord, CallRecord } from "../../src/queues.ts";
+import type { AttemptRecord, CallRecord, HeldRecord } from "../../src/queues.ts";
 import { clearLedger, deadLetterRecord, deliveryMessage, freshId } from "../helpers.ts";
 
 beforeEach(() => clearLedger());
@@ -121,6 +121,44 @@ describe("a delivery's status in the ledger", () => {
       [2, "retry", false],
       [1, "delivered", true],
     ]);
+  });
+
+  it("shows a delivery held by its gate between attempts, keeping the last error, and a late hold changes nothing", async () => {
+    const id = freshId();
+    const held = (attempts: number, reason: HeldRecord["reason"], at = T0 + 5000): HeldRecord => ({
+      kind: "held",
+      deliveryId: `${id}.wms`,
+      destination: "wms",
+      callId: id,
+      routes: ["orders"],
+      indices: [0],
+      receivedAt: T0,
+      run: 0,
+      attempts,
+      at,
+      reason,
+    });
+    // Held before its first attempt, in the same write as its call.
+    await writeLedger(env.LEDGER, [callRecord(id), held(0, "rate_limit")]);
+    expect(await getDelivery(env.LEDGER, `${id}.wms`)).toMatchObject({
+      status: "held",
+      attemptCount: 0,
+      held: { reason: "rate_limit", since: new Date(T0 + 5000).toISOString() },
+    });
+    await writeLedger(env.LEDGER, [attempt(id, 1, "retry"), held(1, "circuit_open", T0 + 6000)]);
+    expect(await getDelivery(env.LEDGER, `${id}.wms`)).toMatchObject({
+      status: "held",
+      attemptCount: 1,
+      lastStatus: 503,
+      held: { reason: "circuit_open" },
+    });
+    await writeLedger(env.LEDGER, [attempt(id, 2, "delivered")]);
+    // The hold of attempt 1 arriving late, again: the delivery stays delivered.
+    await writeLedger(env.LEDGER, [held(1, "circuit_open")]);
+    const view = await getDelivery(env.LEDGER, `${id}.wms`);
+    expect(view).toMatchObject({ status: "delivered", attemptCount: 2 });
+    expect(view?.held).toBeUndefined();
+    expect(view?.attempts?.map((a) => a.outcome)).toEqual(["retry", "delivered"]);
   });
 
   it("records each of the sender's attempts, accepted and duplicate, in arrival order", async () => {

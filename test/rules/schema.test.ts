@@ -105,6 +105,60 @@ describe("rules validation", () => {
   });
 });
 
+describe("operations fields (docs/flow-control.md, docs/alerts.md)", () => {
+  it("takes limits, a tech contact and an alert webhook, and turns the circuit breaker on by default", () => {
+    const doc = base();
+    doc.destinations.shop = {
+      ...doc.destinations.shop,
+      techContact: "shop-ops@example.com",
+      alertWebhook: { secret: "SHOP_SLACK_HOOK" },
+      rateLimit: { perSecond: 5 },
+      concurrency: 2,
+      circuit: { failures: 50 },
+    };
+    doc.destinations.wms.rateLimit = { perMinute: 600 };
+    const result = validateRules(doc);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.rules.destinations.shop).toMatchObject({
+      techContact: "shop-ops@example.com",
+      rateLimit: { perSecond: 5 },
+      concurrency: 2,
+      circuit: { failures: 50, cooldownSeconds: 300 },
+    });
+    expect(result.rules.destinations.wms!.circuit).toEqual({ failures: 20, cooldownSeconds: 300 });
+    doc.destinations.wms.circuit = false;
+    expect(validateRules(doc)).toMatchObject({ ok: true, rules: { destinations: { wms: { circuit: false } } } });
+  });
+
+  it.each([
+    [{ rateLimit: { perSecond: 0 } }, "destinations.shop.rateLimit.perSecond", "Too small"],
+    [{ rateLimit: { perSecond: 1001 } }, "destinations.shop.rateLimit.perSecond", "Too big"],
+    [{ rateLimit: { perMinute: 60_001 } }, "destinations.shop.rateLimit.perMinute", "Too big"],
+    [{ rateLimit: { perSecond: 1, perMinute: 60 } }, "destinations.shop.rateLimit", "exactly one of"],
+    [{ rateLimit: {} }, "destinations.shop.rateLimit", "exactly one of"],
+    [{ rateLimit: { perHour: 10 } }, "destinations.shop.rateLimit", "perHour"],
+    [{ concurrency: 0 }, "destinations.shop.concurrency", "Too small"],
+    [{ concurrency: 101 }, "destinations.shop.concurrency", "Too big"],
+    [{ concurrency: 1.5 }, "destinations.shop.concurrency", "expected int"],
+    [{ circuit: { failures: 0 } }, "destinations.shop.circuit.failures", "Too small"],
+    [{ circuit: { cooldownSeconds: 3601 } }, "destinations.shop.circuit.cooldownSeconds", "Too big"],
+    [{ circuit: true }, "destinations.shop.circuit", ""],
+    [{ techContact: "shop team" }, "destinations.shop.techContact", "must be an email address"],
+    [{ techContact: "ops@localhost" }, "destinations.shop.techContact", "must be an email address"],
+    [{ alertWebhook: "http://chat.example.com/hook" }, "destinations.shop.alertWebhook", "https"],
+    [{ alertWebhook: "hooks.slack.com/services/x" }, "destinations.shop.alertWebhook", "absolute URL"],
+    [{ alertWebhook: { secret: "ADMIN_TOKEN" } }, "destinations.shop.alertWebhook.secret", "relay's own secrets"],
+    [{ alertWebhook: { secret: "ALERT_WEBHOOK" } }, "destinations.shop.alertWebhook.secret", "relay's own secrets"],
+  ])("refuses %j at its path", (fields, path, message) => {
+    const doc = base();
+    doc.destinations.shop = { ...doc.destinations.shop, ...fields };
+    const found = issues(doc);
+    expect(found.map((i) => i.path)).toContain(path);
+    expect(found.find((i) => i.path === path)!.message).toContain(message);
+  });
+});
+
 describe("what the rules may not do", () => {
   it.each([
     [

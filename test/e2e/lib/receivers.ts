@@ -21,6 +21,8 @@ export interface Received {
   seen: number;
   /** The status answered, or "aborted" when the relay hung up first (it timed out). */
   answered?: number | "aborted";
+  /** When it was answered (ms since epoch). */
+  answeredAt?: number;
 }
 
 export interface Reply {
@@ -50,6 +52,8 @@ export interface Receiver {
   behave(behaviour: Behaviour): void;
   /** Requests answered 2xx (the relay counts those as delivered). */
   delivered(): Received[];
+  /** The most requests that were ever in flight here at once (arrived, not yet answered). */
+  maxInFlight(): number;
   stop(): Promise<void>;
 }
 
@@ -93,6 +97,7 @@ export async function startReceiver(name: string, behaviour: Behaviour = ok): Pr
           return;
         }
         received.answered = reply.status;
+        received.answeredAt = Date.now();
         res.writeHead(reply.status, { "content-type": "text/plain", ...reply.headers });
         res.end(reply.body ?? "");
       };
@@ -126,6 +131,18 @@ export async function startReceiver(name: string, behaviour: Behaviour = ok): Pr
       current = next;
     },
     delivered: () => requests.filter((r) => typeof r.answered === "number" && r.answered >= 200 && r.answered < 300),
+    maxInFlight() {
+      const events = requests.flatMap((r) => [
+        { at: r.at, d: 1 },
+        { at: r.answeredAt ?? Number.POSITIVE_INFINITY, d: -1 },
+      ]);
+      // An answer at the same millisecond as an arrival counts first.
+      events.sort((a, b) => a.at - b.at || a.d - b.d);
+      let now = 0;
+      let max = 0;
+      for (const e of events) max = Math.max(max, (now += e.d));
+      return max;
+    },
     async stop() {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();

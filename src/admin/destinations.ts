@@ -1,0 +1,122 @@
+import { type Context, Hono } from "hono";
+import { destinationOf } from "../delivery/attempt.ts";
+import type { AppEnv, Env } from "../env.ts";
+import { describe, RelayError } from "../errors.ts";
+import { gateOf, remember } from "../gate/client.ts";
+import type { GateView } from "../gate/gate.ts";
+import type { GateStatus } from "../gate/policy.ts";
+import { log } from "../log.ts";
+import type { Destination } from "../rules/schema.ts";
+import { loadRules } from "../rules/store.ts";
+import type { Settings } from "../settings.ts";
+
+/** One destination as GET /admin/destinations shows it: its limits from the rules and its gate's state. */
+export interface DestinationState {
+  name: string;
+  enabled: boolean;
+  techContact?: string;
+  rateLimit?: Destination["rateLimit"];
+  concurrency?: number;
+  circuit: Destination["circuit"];
+  /** `unknown` when its gate could not be reached just now. */
+  state: GateStatus | "unknown";
+  pausedBy?: "circuit" | "hand";
+  pausedAt?: string;
+  /** Paused by the circuit: when the probe goes out. */
+  probeAt?: string;
+  cooldownSeconds?: number;
+  /** Failed attempts in a row. */
+  failures: number;
+  failingSince?: string;
+  held: number;
+  inFlight: number;
+  lastStatus?: number;
+  lastError?: string;
+  lastFailureAt?: string;
+  lastSuccessAt?: string;
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+function stateOf(name: string, d: Destination, view: GateView | undefined): DestinationState {
+  return {
+    name,
+    enabled: d.enabled,
+    ...(d.techContact !== undefined && { techContact: d.techContact }),
+    ...(d.rateLimit !== undefined && { rateLimit: d.rateLimit }),
+    ...(d.concurrency !== undefined && { concurrency: d.concurrency }),
+    circuit: d.circuit,
+    state: view?.status ?? "unknown",
+    ...(view?.pausedBy !== undefined && { pausedBy: view.pausedBy }),
+    ...(view?.pausedAt !== undefined && { pausedAt: iso(view.pausedAt) }),
+    ...(view?.probeAt !== undefined && { probeAt: iso(view.probeAt) }),
+    ...(view?.cooldownSeconds !== undefined && { cooldownSeconds: view.cooldownSeconds }),
+    failures: view?.failures ?? 0,
+    ...(view?.failingSince !== undefined && { failingSince: iso(view.failingSince) }),
+    held: view?.held ?? 0,
+    inFlight: view?.inFlight ?? 0,
+    ...(view?.lastStatus !== undefined && { lastStatus: view.lastStatus }),
+    ...(view?.lastError !== undefined && { lastError: view.lastError }),
+    ...(view?.lastFailureAt !== undefined && { lastFailureAt: iso(view.lastFailureAt) }),
+    ...(view?.lastSuccessAt !== undefined && { lastSuccessAt: iso(view.lastSuccessAt) }),
+  };
+}
+
+async function destinationsOf(env: Env, settings: Settings): Promise<Record<string, Destination>> {
+  return (await loadRules(env.RULES, settings.RULES_CACHE_SECONDS)).rules.destinations;
+}
+
+/** Every destination in the rules with its gate's state (GET /admin/destinations, the console). */
+export async function destinationStates(env: Env, settings: Settings): Promise<DestinationState[]> {
+  const destinations = await destinationsOf(env, settings);
+  return Promise.all(Object.entries(destinations).map(async ([name, d]) => stateOf(name, d, await viewOf(env, name))));
+}
+
+/** Pauses or resumes a destination of the rules by hand; 404 for one the rules do not have. */
+export async function setPaused(
+  env: Env,
+  settings: Settings,
+  name: string,
+  paused: boolean,
+): Promise<DestinationState> {
+  const destination = destinationOf(await destinationsOf(env, settings), name);
+  if (destination === undefined) throw notFound(name);
+  let view: GateView;
+  try {
+    view = paused ? await gateOf(env, name).pause(name) : await gateOf(env, name).resume(name);
+  } catch (error) {
+    log("error", "gate_unavailable", { destination: name, error: describe(error) });
+    throw new RelayError("gate_unavailable", `The gate of "${name}" could not be reached; nothing changed. Try again.`);
+  }
+  remember(name, view);
+  return stateOf(name, destination, view);
+}
+
+async function list(c: Context<AppEnv>): Promise<Response> {
+  return c.json({ destinations: await destinationStates(c.env, c.var.settings) });
+}
+
+async function show(c: Context<AppEnv>): Promise<Response> {
+  const name = c.req.param("name")!;
+  const destination = destinationOf(await destinationsOf(c.env, c.var.settings), name);
+  if (destination === undefined) throw notFound(name);
+  return c.json(stateOf(name, destination, await viewOf(c.env, name)));
+}
+
+const notFound = (name: string) => new RelayError("destination_not_found", `The rules have no destination "${name}".`);
+
+async function viewOf(env: Env, name: string): Promise<GateView | undefined> {
+  try {
+    return await gateOf(env, name).status(name);
+  } catch (error) {
+    log("warn", "gate_unavailable", { destination: name, error: describe(error) });
+    return undefined;
+  }
+}
+
+/** /admin/destinations (docs/admin-api.md, "Destinations"). */
+export const destinationsAdmin = new Hono<AppEnv>()
+  .get("/", list)
+  .get("/:name", show)
+  .post("/:name/pause", async (c) => c.json(await setPaused(c.env, c.var.settings, c.req.param("name"), true)))
+  .post("/:name/resume", async (c) => c.json(await setPaused(c.env, c.var.settings, c.req.param("name"), false)));

@@ -1,0 +1,58 @@
+import type { Env } from "../env.ts";
+import { describe } from "../errors.ts";
+import { log } from "../log.ts";
+import type { GateView } from "./gate.ts";
+import type { GateOutcome } from "./policy.ts";
+
+/**
+ * The consumers' side of the gates. A destination without limits is asked nothing per delivery: each isolate
+ * keeps its gate's view for GATE_CACHE_MS and tells the gate only of failures (and of the successes that
+ * follow them), so a pause reaches every isolate within that time. A destination with limits asks its gate
+ * about every delivery (src/gate/gate.ts).
+ */
+export const GATE_CACHE_MS = 2000;
+
+const views = new Map<string, { view: GateView; until: number }>();
+
+export const gateOf = (env: Env, destination: string) => env.GATES.getByName(destination);
+
+/** Forget the cached views (between tests). */
+export function resetGateCache(): void {
+  views.clear();
+}
+
+export function remember(destination: string, view: GateView, now = Date.now()): void {
+  views.set(destination, { view, until: now + GATE_CACHE_MS });
+}
+
+/** The gate's view of `destination`, at most GATE_CACHE_MS old; undefined when the gate cannot be reached. */
+export async function cachedView(env: Env, destination: string, now = Date.now()): Promise<GateView | undefined> {
+  const cached = views.get(destination);
+  if (cached !== undefined && now < cached.until) return cached.view;
+  try {
+    const view = await gateOf(env, destination).status(destination);
+    remember(destination, view);
+    return view;
+  } catch (error) {
+    log("warn", "gate_unavailable", { destination, error: describe(error) });
+    return cached?.view;
+  }
+}
+
+/** Whether a delivery to an unlimited destination must still be admitted: paused, probing or holding. */
+export const mustAdmit = (view: GateView | undefined): boolean =>
+  view !== undefined && (view.status !== "active" || view.held > 0);
+
+/** Tells the gate how an attempt ended; logged, never thrown: a gate that cannot be told never fails a delivery. */
+export async function report(
+  env: Env,
+  destination: string,
+  lease: string | undefined,
+  outcome: GateOutcome,
+): Promise<void> {
+  try {
+    remember(destination, await gateOf(env, destination).settle(destination, lease, outcome));
+  } catch (error) {
+    log("warn", "gate_report_failed", { destination, outcome: outcome.kind, error: describe(error) });
+  }
+}

@@ -1,0 +1,307 @@
+import type { HeldReason } from "../queues.ts";
+import { DEFAULT_CIRCUIT, type Destination } from "../rules/schema.ts";
+
+/**
+ * What a destination's gate decides (docs/flow-control.md), as pure functions of its state, its limits and the
+ * time: whether a delivery may go now, when the circuit opens and closes, and which alerts that raises. The
+ * Durable Object (src/gate/gate.ts) keeps the state and acts on the answers.
+ */
+
+/**
+ * How long a delivery may wait for its rate slot instead of being held: briefly for a consumer (whose batch
+ * would otherwise linger; what it holds the gate sends at the exact rate), a second for the gate's own pump.
+ */
+export const CONSUMER_WAIT_MS = 100;
+export const MAX_WAIT_MS = 1000;
+/** The cool-down of a circuit that keeps failing its probes doubles up to this. */
+export const MAX_COOLDOWN_SECONDS = 3600;
+
+export interface Limits {
+  /** Milliseconds between two requests (from `rateLimit`), or none. */
+  intervalMs?: number;
+  concurrency?: number;
+  circuit: false | { failures: number; cooldownSeconds: number };
+}
+
+export function limitsOf(destination: Destination | undefined): Limits {
+  const rate = destination?.rateLimit;
+  return {
+    ...(rate?.perSecond !== undefined && { intervalMs: 1000 / rate.perSecond }),
+    ...(rate?.perMinute !== undefined && { intervalMs: 60_000 / rate.perMinute }),
+    ...(destination?.concurrency !== undefined && { concurrency: destination.concurrency }),
+    circuit: destination === undefined ? DEFAULT_CIRCUIT : destination.circuit,
+  };
+}
+
+/** Whether a destination has limits, so that every delivery to it must be admitted by its gate. */
+export function isLimited(destination: Destination): boolean {
+  return destination.rateLimit !== undefined || destination.concurrency !== undefined;
+}
+
+export interface Pause {
+  by: "circuit" | "hand";
+  at: number;
+  /** By the circuit: when the probe may go out. */
+  probeAt?: number;
+  cooldownSeconds?: number;
+}
+
+export interface GateState {
+  /** Failed attempts in a row, and when the first of them was made. */
+  failures: number;
+  failingSince?: number;
+  lastFailureAt?: number;
+  lastStatus?: number;
+  lastError?: string;
+  lastSuccessAt?: number;
+  pause?: Pause;
+  /** What this episode (failing, paused) has alerted already: one alert per episode. */
+  alerted: { failing?: true; paused?: true };
+  /** The earliest time the next request may go out under `rateLimit`. */
+  nextSlotAt: number;
+  /** Requests in flight (lease → when it expires, should its holder never settle it). */
+  leases: Record<string, number>;
+  /** The lease of the probe in flight. */
+  probe?: string;
+  /** Dead letters since the last deliveries_dead alert. */
+  dead: {
+    count: number;
+    firstAt?: number;
+    lastAt?: number;
+    reason?: string;
+    lastStatus?: number;
+    lastError?: string;
+    alertedAt?: number;
+  };
+}
+
+export const freshState = (): GateState => ({
+  failures: 0,
+  alerted: {},
+  nextSlotAt: 0,
+  leases: {},
+  dead: { count: 0 },
+});
+
+export type GateStatus = "active" | "paused" | "probing";
+
+export function statusOf(state: GateState, now: number): GateStatus {
+  if (state.pause === undefined) return "active";
+  if (state.pause.by === "circuit" && now >= (state.pause.probeAt ?? 0)) return "probing";
+  return "paused";
+}
+
+export type Admission = { go: { lease: string; at: number; probe: boolean } } | { held: HeldReason };
+
+/**
+ * May one delivery go? `ahead`: deliveries held before it (a newcomer waits behind them). Admitting reserves
+ * its rate slot and a lease in `state`.
+ */
+export function admit(
+  state: GateState,
+  limits: Limits,
+  now: number,
+  ahead: number,
+  leaseMs: number,
+  newLease: () => string,
+  maxWaitMs = MAX_WAIT_MS,
+): Admission {
+  expireLeases(state, now);
+  const status = statusOf(state, now);
+  if (status === "paused") return { held: state.pause?.by === "hand" ? "paused" : "circuit_open" };
+  if (status === "probing") {
+    // One probe at a time, and it is the oldest delivery held.
+    if (state.probe !== undefined || ahead > 0) return { held: "circuit_open" };
+  } else if (ahead > 0) return { held: "in_line" };
+  if (limits.concurrency !== undefined && Object.keys(state.leases).length >= limits.concurrency) {
+    return { held: "concurrency" };
+  }
+  let at = now;
+  if (limits.intervalMs !== undefined) {
+    at = Math.max(now, state.nextSlotAt);
+    if (at - now > maxWaitMs) return { held: "rate_limit" };
+    state.nextSlotAt = at + limits.intervalMs;
+  }
+  const lease = newLease();
+  state.leases[lease] = at + leaseMs;
+  const probe = status === "probing";
+  if (probe) state.probe = lease;
+  return { go: { lease, at, probe } };
+}
+
+/** Leases whose holder never settled them (it crashed) free their place once they expire. */
+export function expireLeases(state: GateState, now: number): void {
+  for (const [lease, until] of Object.entries(state.leases)) {
+    if (until <= now) {
+      delete state.leases[lease];
+      if (state.probe === lease) state.probe = undefined;
+    }
+  }
+}
+
+/** How an attempt ended, for the circuit: `neutral` when no request went out (the relay gave up on it). */
+export type GateOutcome =
+  | { kind: "delivered"; at: number }
+  | { kind: "failed"; at: number; status?: number | undefined; error?: string | undefined }
+  | { kind: "neutral"; at: number };
+
+/** An alert the gate raises; src/gate/gate.ts makes it an Alert with the destination and its held count. */
+export interface GateEvent {
+  type: "destination_failing" | "destination_paused" | "destination_recovered" | "deliveries_dead";
+  count: number;
+  firstAt: number;
+  lastAt: number;
+  lastStatus?: number | undefined;
+  lastError?: string | undefined;
+  reason?: string;
+  probeAt?: number;
+}
+
+/** After this many failed attempts in a row destination_failing is raised: a quarter of the circuit's, at least 3. */
+export function failingThreshold(limits: Limits): number {
+  const failures = limits.circuit === false ? DEFAULT_CIRCUIT.failures : limits.circuit.failures;
+  return Math.max(3, Math.floor(failures / 4));
+}
+
+/** Applies one attempt's end: frees its lease, counts failures, opens or closes the circuit. */
+export function settle(state: GateState, limits: Limits, lease: string | undefined, outcome: GateOutcome): GateEvent[] {
+  const wasProbe = lease !== undefined && state.probe === lease;
+  if (lease !== undefined) delete state.leases[lease];
+  if (wasProbe) state.probe = undefined;
+  const now = outcome.at;
+  if (outcome.kind === "neutral") return [];
+  if (outcome.kind === "delivered") {
+    state.lastSuccessAt = now;
+    const events: GateEvent[] = [];
+    // Paused by hand, a success in flight recovers nothing yet: that is for the first one after resume.
+    const stillPaused = state.pause?.by === "hand";
+    if (!stillPaused && (state.alerted.failing || state.alerted.paused || state.pause?.by === "circuit")) {
+      events.push({
+        type: "destination_recovered",
+        count: state.failures,
+        firstAt: state.failingSince ?? state.pause?.at ?? now,
+        lastAt: now,
+        ...(state.lastStatus !== undefined && { lastStatus: state.lastStatus }),
+        ...(state.lastError !== undefined && { lastError: state.lastError }),
+      });
+    }
+    // A success closes the circuit; a pause by hand stays until it is resumed by hand.
+    if (state.pause?.by === "circuit") state.pause = undefined;
+    state.failures = 0;
+    state.failingSince = undefined;
+    state.alerted = state.pause?.by === "hand" ? { paused: true } : {};
+    return events;
+  }
+  const status = statusOf(state, now);
+  state.failures++;
+  state.failingSince ??= now;
+  state.lastFailureAt = now;
+  state.lastStatus = outcome.status;
+  state.lastError = outcome.error;
+  const failing = () => ({
+    count: state.failures,
+    firstAt: state.failingSince ?? now,
+    lastAt: now,
+    ...(outcome.status !== undefined && { lastStatus: outcome.status }),
+    ...(outcome.error !== undefined && { lastError: outcome.error }),
+  });
+  const events: GateEvent[] = [];
+  const pausesNow = limits.circuit !== false && state.pause === undefined && state.failures >= limits.circuit.failures;
+  // Pausing says all that failing would: one alert, not two at once.
+  if (state.pause === undefined && !pausesNow && !state.alerted.failing && state.failures >= failingThreshold(limits)) {
+    state.alerted.failing = true;
+    events.push({
+      type: "destination_failing",
+      ...failing(),
+      ...(limits.circuit === false && { reason: "no_circuit" }),
+    });
+  }
+  if (limits.circuit === false) return events;
+  if (status === "probing" && (wasProbe || state.probe === undefined)) {
+    // The probe failed: pause again, for twice as long (at most an hour).
+    const cooldownSeconds = Math.min(
+      MAX_COOLDOWN_SECONDS,
+      2 * (state.pause?.cooldownSeconds ?? limits.circuit.cooldownSeconds),
+    );
+    state.pause = { by: "circuit", at: state.pause?.at ?? now, probeAt: now + cooldownSeconds * 1000, cooldownSeconds };
+  } else if (pausesNow) {
+    const cooldownSeconds = limits.circuit.cooldownSeconds;
+    state.pause = { by: "circuit", at: now, probeAt: now + cooldownSeconds * 1000, cooldownSeconds };
+    state.alerted.paused = true;
+    events.push({ type: "destination_paused", ...failing(), reason: "circuit", probeAt: state.pause.probeAt! });
+  }
+  return events;
+}
+
+/** Paused by hand: nothing goes out until it is resumed by hand (no probe). */
+export function pauseByHand(state: GateState, now: number): GateEvent[] {
+  if (state.pause?.by === "hand") return [];
+  const wasPaused = state.pause !== undefined;
+  state.pause = { by: "hand", at: now };
+  state.probe = undefined;
+  if (wasPaused) return [];
+  state.alerted.paused = true;
+  return [
+    {
+      type: "destination_paused",
+      count: state.failures,
+      firstAt: now,
+      lastAt: now,
+      reason: "hand",
+      ...(state.lastStatus !== undefined && { lastStatus: state.lastStatus }),
+      ...(state.lastError !== undefined && { lastError: state.lastError }),
+    },
+  ];
+}
+
+/**
+ * Resumed by hand: the circuit closes and its count starts again; the first success after it raises
+ * destination_recovered when the episode had alerted.
+ */
+export function resume(state: GateState): void {
+  state.pause = undefined;
+  state.probe = undefined;
+  state.failures = 0;
+  state.failingSince = undefined;
+}
+
+/**
+ * Counts dead letters; raises deliveries_dead at once when none was raised within the cool-down, else when it
+ * ends (flushDead), with everything counted since.
+ */
+export function noteDead(
+  state: GateState,
+  dead: { count: number; at: number; reason: string; lastStatus?: number | undefined; lastError?: string | undefined },
+  cooldownMs: number,
+  now: number,
+): GateEvent[] {
+  const d = state.dead;
+  d.count += dead.count;
+  d.firstAt ??= dead.at;
+  d.lastAt = Math.max(d.lastAt ?? 0, dead.at);
+  d.reason = dead.reason;
+  d.lastStatus = dead.lastStatus;
+  d.lastError = dead.lastError;
+  return flushDead(state, cooldownMs, now);
+}
+
+export function flushDead(state: GateState, cooldownMs: number, now: number): GateEvent[] {
+  const d = state.dead;
+  if (d.count === 0 || (d.alertedAt !== undefined && now < d.alertedAt + cooldownMs)) return [];
+  const event: GateEvent = {
+    type: "deliveries_dead",
+    count: d.count,
+    firstAt: d.firstAt ?? now,
+    lastAt: d.lastAt ?? now,
+    ...(d.reason !== undefined && { reason: d.reason }),
+    ...(d.lastStatus !== undefined && { lastStatus: d.lastStatus }),
+    ...(d.lastError !== undefined && { lastError: d.lastError }),
+  };
+  state.dead = { count: 0, alertedAt: now };
+  return [event];
+}
+
+/** When the dead letters counted since the last alert are due to be alerted. */
+export function deadDueAt(state: GateState, cooldownMs: number): number | undefined {
+  return state.dead.count > 0 ? (state.dead.alertedAt ?? 0) + cooldownMs : undefined;
+}
