@@ -3,6 +3,7 @@ import { describe } from "../errors.ts";
 import { cachedView, gateOf, mustAdmit, remember, report } from "../gate/client.ts";
 import { gateOutcome, heldFields } from "../gate/gate.ts";
 import { isLimited } from "../gate/policy.ts";
+import { LEDGER_TRIES } from "../ledger/consumer.ts";
 import { type HandedRecord, handToLedger } from "../ledger/handoff.ts";
 import { log } from "../log.ts";
 import {
@@ -86,7 +87,16 @@ export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env):
     }
   }
   if (await handToLedger(env, records)) for (const { message } of calls) message.ack();
-  else for (const { message } of calls) message.retry({ delaySeconds: 30 });
+  else {
+    // Neither the ledger queue nor the ledger took them (logged with their ids): a call record of its own comes
+    // back in 30 s, LEDGER_TRIES times at most, then it is given up like any ledger write (never a dead letter).
+    for (const { message, record } of calls) {
+      if (message.attempts >= LEDGER_TRIES) {
+        log("error", "ledger_write_given_up", { calls: [record.id], tries: message.attempts });
+        message.ack();
+      } else message.retry({ delaySeconds: 30 });
+    }
+  }
 }
 
 /** What the gate said of one delivery. */

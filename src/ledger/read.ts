@@ -492,7 +492,11 @@ export async function getDeadLetter(
   };
 }
 
-/** The replayable dead letters to take on next (oldest first), of one destination when given. */
+/**
+ * The replayable dead letters to take on next (oldest first), of one destination when given. One whose message
+ * cannot be rebuilt (its stored text unreadable or gone) is marked not replayable on the way, so that the next
+ * call never meets it again: a bulk replay always makes progress. It stays a dead letter, to read and delete.
+ */
 export async function nextDeadLetters(
   db: D1Database,
   destination: string | undefined,
@@ -516,6 +520,11 @@ export async function nextDeadLetters(
     const message = found.get(row.id);
     if (typeof message === "object") messages.push(message);
     else unreadable.push(row.id);
+  }
+  if (unreadable.length > 0) {
+    await db.batch(
+      unreadable.map((id) => db.prepare("UPDATE deliveries SET replayable = 0 WHERE id = ?1 AND status = 'dead'").bind(id)),
+    );
   }
   return { messages, unreadable, more: rows.length > limit };
 }

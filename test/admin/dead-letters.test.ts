@@ -182,6 +182,12 @@ describe("the dead-letter admin API", () => {
     const first = await (await admin("/dead-letters/replay", { method: "POST" })).json<BulkReplayAnswer>();
     expect(first).toMatchObject({ replayed: [good.deliveryId], more: false });
     expect(first.skipped.map((s) => s.deliveryId)).toEqual(["broken.json"]);
+    // Met once, it is marked not replayable: the next call does not meet it again, so calls always progress.
+    const second = await (await admin("/dead-letters/replay", { method: "POST" })).json<BulkReplayAnswer>();
+    expect(second).toEqual({ replayed: [], skipped: [], more: false });
+    // Shown as it is stored, never to be replayed.
+    expect(await (await admin("/dead-letters/broken.json")).json()).toMatchObject({ raw: "{not json" });
+    expect((await admin("/dead-letters/broken.json/replay", { method: "POST" })).status).toBe(409);
 
     expect((await admin("/dead-letters/broken.json", { method: "DELETE" })).status).toBe(200);
     expect((await admin("/dead-letters/broken.json")).status).toBe(404);

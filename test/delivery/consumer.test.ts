@@ -505,6 +505,23 @@ describe("the ledger", () => {
       expect.objectContaining({ event: "ledger_write_given_up", deliveries: [lost.deliveryId] }),
     );
   });
+  it("keeps a call record of its own while neither the ledger queue nor the ledger take it, LEDGER_TRIES times, then gives it up, logged", async () => {
+    vi.spyOn(env.LEDGER_RECORDS, "sendBatch").mockRejectedValue(new Error("Queue send failed"));
+    const record = callRecord(freshId());
+    const kept = await consume(QUEUES.deliveries, [record], { env: { LEDGER: failingLedger() } });
+    expect(kept.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 30 }]);
+    const error = vi.spyOn(console, "error");
+    const last = await consume(QUEUES.deliveries, [record], {
+      attempts: LEDGER_TRIES,
+      env: { LEDGER: failingLedger() },
+    });
+    expect(last.explicitAcks).toEqual(["m0"]);
+    expect(last.retryMessages).toEqual([]);
+    const events = error.mock.calls.map(([line]) => JSON.parse(String(line)));
+    expect(events).toContainEqual(
+      expect.objectContaining({ event: "ledger_write_given_up", calls: [record.id], tries: LEDGER_TRIES }),
+    );
+  });
 });
 
 describe("the ledger queue's consumer", () => {
