@@ -1,3 +1,4 @@
+import { consolePage } from "../console/links.ts";
 import { destinationOf } from "../delivery/attempt.ts";
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
@@ -179,8 +180,6 @@ async function post(url: string, name: string, alert: Alert, text: string, setti
 /** The console page an alert points to, when PUBLIC_URL is set. */
 export function consoleUrl(alert: Alert, publicUrl: string | undefined): string | undefined {
   if (publicUrl === undefined) return undefined;
-  const d = alert.destination === undefined ? "" : encodeURIComponent(alert.destination);
-  if (alert.type === "sender_silent") return `${publicUrl}/console`;
-  if (alert.type === "deliveries_dead") return `${publicUrl}/console/dead-letters?destination=${d}`;
-  return `${publicUrl}/console/destinations#${d}`;
+  if (alert.type === "sender_silent") return consolePage(publicUrl, "overview");
+  return consolePage(publicUrl, alert.type === "deliveries_dead" ? "dead-letters" : "destination", alert.destination);
 }

@@ -20,7 +20,7 @@ import {
   replayAllFromConsole,
   replayOneFromConsole,
 } from "./pages/dead-letters.tsx";
-import { destinationsPage } from "./pages/destinations.tsx";
+import { destinationsPage, pauseFromConsole } from "./pages/destinations.tsx";
 import { errorPage } from "./pages/errors.tsx";
 import { consoleOffPage, loginPage } from "./pages/login.tsx";
 import { overviewPage } from "./pages/overview.tsx";
@@ -169,6 +169,8 @@ export const consoleApp = new Hono<ConsoleEnv>()
   .post("/dead-letters/:id/replay", replayOneFromConsole)
   .post("/dead-letters/:id/delete", deleteFromConsole)
   .get("/destinations", destinationsPage)
+  .post("/destinations/:name/pause", pauseFromConsole)
+  .post("/destinations/:name/resume", pauseFromConsole)
   .get("/rules", rulesPage)
   .post("/rules", editRules)
   .post("/rules/save", saveRulesFromConsole)

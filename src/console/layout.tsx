@@ -161,6 +161,9 @@ const NOTICES = {
   replayed_more: (n: number) =>
     `${n} dead letter${n === 1 ? " was" : "s were"} sent again, and more remain: use “Replay all” again.`,
   deleted: () => "The dead letter was deleted.",
+  paused: () =>
+    "Paused: its deliveries are held in arrival order and none is attempted until it is resumed (every consumer sees it within 2 s).",
+  resumed: () => "Resumed: what it held goes out now, in arrival order.",
   rules_saved: () => "The rules are saved. This isolate routes by them at once; the others within RULES_CACHE_SECONDS.",
   rules_restored: () => "The previous version of the rules is back in place; the replaced one is now the previous.",
 } as const;

@@ -523,7 +523,9 @@ export async function nextDeadLetters(
   }
   if (unreadable.length > 0) {
     await db.batch(
-      unreadable.map((id) => db.prepare("UPDATE deliveries SET replayable = 0 WHERE id = ?1 AND status = 'dead'").bind(id)),
+      unreadable.map((id) =>
+        db.prepare("UPDATE deliveries SET replayable = 0 WHERE id = ?1 AND status = 'dead'").bind(id),
+      ),
     );
   }
   return { messages, unreadable, more: rows.length > limit };

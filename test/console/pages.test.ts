@@ -67,8 +67,8 @@ describe("the overview", () => {
     const html = await (await page("/console", cookie)).text();
     expect(html).toContain('aria-current="page">Overview');
     const overview = textOf(html);
-    expect(overview).toMatch(/wms 1 0 0 0 \d+ ms \d+ ms \d{4}-\d\d-\d\d [\d:]+Z — not paused/);
-    expect(overview).toMatch(/crm 0 0 0 0 — — — — not paused/);
+    expect(overview).toMatch(/wms 1 0 0 0 \d+ ms \d+ ms \d{4}-\d\d-\d\d [\d:]+Z — active/);
+    expect(overview).toMatch(/crm 0 0 0 0 — — — — active/);
     expect(overview).toContain("OrderCreated 1");
     expect(overview).toMatch(/Version [0-9a-f]{12}/);
     expect(overview).toContain("destinations.crm.signing.secret: secret CRM_SECRET is not set");
@@ -205,13 +205,62 @@ describe("dead letters", () => {
 describe("destinations", () => {
   it("show each destination's settings, secrets by name only, and their last 24 hours", async () => {
     const shown = await text("/console/destinations");
-    expect(shown).toContain("wms URL https://wms.test/extend Signing ms-signature with secret WMS_SECRET");
+    expect(shown).toContain("wms active Held none In flight 0 Failed in a row 0 Last success");
+    expect(shown).toContain("Pause wms Holds every delivery, in order, and attempts none until resumed.");
+    expect(shown).toContain("URL https://wms.test/extend Signing ms-signature with secret WMS_SECRET");
     expect(shown).toContain("Timeout 10000 ms Max attempts 12 Mode envelope Enabled yes");
+    expect(shown).toContain(
+      "Rate limit none Concurrency no limit Circuit breaker pauses after 20 failed attempts in a row, for 300 s Tech contact none",
+    );
     expect(shown).toContain("Headers X-Api-Key: secret SHOP_API_KEY; X-Source: extend");
     expect(shown).toMatch(
       /Last 24 hours: (no deliveries|\d+ delivered, \d+ retrying, \d+ held, \d+ dead, \d+ pending)\./,
     );
-    expect(shown).toContain("Pause / resume: coming with flow control.");
+  });
+
+  it("pause and resume a destination with the admin API's code: held while paused, sent in order after", async () => {
+    const name = `shop${Date.now().toString(36)}`;
+    await putRules({
+      ...EXAMPLE_RULES,
+      destinations: {
+        ...EXAMPLE_RULES.destinations,
+        [name]: {
+          url: "https://paused.test/",
+          rateLimit: { perMinute: 600 },
+          concurrency: 3,
+          techContact: "ops@example.com",
+        },
+      },
+    });
+    const paused = await postForm(`/console/destinations/${name}/pause`, cookie);
+    expectRedirect(paused, `/console/destinations?notice=paused#destination-${name}`);
+    const shown = await text("/console/destinations?notice=paused");
+    expect(shown).toContain("Paused: its deliveries are held in arrival order");
+    expect(shown).toMatch(new RegExp(`${name} paused by hand Paused since [\\d-]+ [\\d:]+Z \\(by hand`));
+    expect(shown).toContain(`Resume ${name}`);
+    expect(shown).toContain("Rate limit 600 a minute Concurrency 3 at once");
+    expect(shown).toContain("Tech contact ops@example.com");
+
+    const sent: string[] = [];
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      sent.push(new Request(input, init).headers.get("x-relay-delivery-id") ?? "");
+      return new Response("ok");
+    });
+    const messages = [deliveryMessage(name), deliveryMessage(name)];
+    await consume(QUEUES.deliveries, messages);
+    expect(sent).toEqual([]);
+    expect(await text("/console/destinations")).toContain("Held 2, to go out in arrival order");
+    expect(textOf(await (await page("/console", cookie)).text())).toContain("paused by hand");
+
+    expectRedirect(await postForm(`/console/destinations/${name}/resume`, cookie), /notice=resumed/);
+    await eventually(() => expect(sent).toEqual(messages.map((m) => m.deliveryId)));
+    expect(await text("/console/destinations")).toContain(`${name} active Held none`);
+  });
+
+  it("refuse a pause without the form's CSRF token, changing nothing, and 404 an unknown destination", async () => {
+    expect((await postForm("/console/destinations/wms/pause", cookie, {}, { csrf: false })).status).toBe(403);
+    expect(await text("/console/destinations")).toContain("wms active");
+    expect((await postForm("/console/destinations/nowhere/pause", cookie)).status).toBe(404);
   });
 
   it("show a URL kept in a secret by the secret's name", async () => {
@@ -220,7 +269,7 @@ describe("destinations", () => {
       destinations: { slack: { url: { secret: "SLACK_URL" } } },
       routes: [{ name: "all", actions: ["*"], to: ["slack"] }],
     });
-    expect(await text("/console/destinations")).toContain("slack URL secret SLACK_URL Signing none");
+    expect(await text("/console/destinations")).toContain("URL secret SLACK_URL Signing none");
   });
 });
 

@@ -158,10 +158,16 @@ describe.skipIf(!HAS_CHROMIUM)(`the console in Chromium (${CHROMIUM})`, () => {
     );
   });
 
-  it("shows the destinations with their settings", async () => {
+  it("shows the destinations with their settings, and pauses and resumes one", async () => {
     await page.goto(`${relay.url}/console/destinations`);
     expect(await page.locator("main").textContent()).toContain(receivers.wms!.url);
     await review("destinations");
+    await Promise.all([page.waitForLoadState(), page.getByRole("button", { name: "Pause wms" }).click()]);
+    expect(await page.locator("#destination-wms").textContent()).toContain("paused by hand");
+    expect(await page.getByRole("status").textContent()).toContain("Paused: its deliveries are held");
+    await review("destinations-paused");
+    await Promise.all([page.waitForLoadState(), page.getByRole("button", { name: "Resume wms" }).click()]);
+    expect(await page.locator("#destination-wms").textContent()).toContain("active");
   });
 
   it("shows a rules error next to its path, then saves the fixed document after confirmation", async () => {

@@ -1,31 +1,31 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
+import { type DestinationState, destinationStates, setPaused } from "../../admin/destinations.ts";
 import { stats } from "../../ledger/read.ts";
 import type { Destination } from "../../rules/schema.ts";
 import type { ConsoleEnv } from "../env.ts";
-import { framed, noticeOf, Page, render } from "../layout.tsx";
+import { CsrfField, framed, noticeOf, Page, render, Time, withNotice } from "../layout.tsx";
+import { destinationAnchor } from "../links.ts";
 import { currentRules } from "../rules-state.ts";
-import { pausedOf } from "./overview.tsx";
 
 const DAY = 86_400_000;
-
-/** Fields a destination may carry once flow control and alerts exist; shown when the rules have them. */
-const LATER_FIELDS = [
-  ["techContact", "Tech contact"],
-  ["rateLimit", "Rate limit"],
-  ["concurrency", "Concurrency"],
-  ["circuit", "Circuit breaker"],
-] as const;
 
 /** A secret is shown by its name only, never its value. */
 const secretOrText = (value: string | { secret: string }) =>
   typeof value === "string" ? value : `secret ${value.secret}`;
 
-/** GET /console/destinations: every destination of the current rules, its settings, and its last 24 hours. */
+/**
+ * GET /console/destinations: every destination of the current rules, its settings, its gate's state (paused or
+ * not, held, in flight, failures in a row) with pause / resume, and its last 24 hours.
+ */
 export async function destinationsPage(c: Context<ConsoleEnv>): Promise<Response> {
-  const [rules, numbers] = await Promise.all([currentRules(c), stats(c.env.LEDGER, Date.now() - DAY)]);
-  const destinations = "rules" in rules ? Object.entries(rules.rules.destinations) : [];
+  const rules = await currentRules(c);
+  const [states, numbers] =
+    "rules" in rules
+      ? await Promise.all([destinationStates(c.env, c.var.settings), stats(c.env.LEDGER, Date.now() - DAY)])
+      : [[], undefined];
+  const csrf = c.get("csrf")!;
   return render(
     c,
     <Page title="Destinations" notice={noticeOf(c)} {...framed(c, "/console/destinations")}>
@@ -34,40 +34,141 @@ export async function destinationsPage(c: Context<ConsoleEnv>): Promise<Response
           <p>{rules.problem}</p>
         </div>
       )}
-      {"rules" in rules && destinations.length === 0 && (
+      {"rules" in rules && states.length === 0 && (
         <p>
           The rules name no destinations. <a href="/console/rules">Add one in the rules</a>.
         </p>
       )}
       <div class="cards">
-        {destinations.map(([name, destination]) => {
-          const s = numbers.destinations[name];
-          return (
-            <section class="card" aria-labelledby={`destination-${name}`}>
-              <h2 id={`destination-${name}`}>{name}</h2>
-              <DestinationFacts destination={destination} />
-              <p>
-                {s === undefined
-                  ? "Last 24 hours: no deliveries."
-                  : `Last 24 hours: ${s.delivered} delivered, ${s.retrying} retrying, ${s.held} held, ${s.dead} dead, ${s.pending} pending.`}{" "}
-                <a href={`/console/calls?destination=${encodeURIComponent(name)}`}>Its calls</a>
-              </p>
-              {/* Flow control: pause / resume buttons go here once the relay can pause a destination. */}
-              <p class="muted">
-                {s !== undefined && pausedOf(s) === true ? "Paused. " : "Not paused. "}
-                Pause / resume: coming with flow control.
-              </p>
-            </section>
-          );
-        })}
+        {"rules" in rules &&
+          states.map((state) => {
+            const destination = rules.rules.destinations[state.name]!;
+            const s = numbers?.destinations[state.name];
+            return (
+              <section
+                class="card"
+                id={destinationAnchor(state.name)}
+                aria-labelledby={`${destinationAnchor(state.name)}-h`}
+              >
+                <h2 id={`${destinationAnchor(state.name)}-h`}>
+                  {state.name} <StateBadge state={state} />
+                </h2>
+                <GateFacts state={state} />
+                <PauseForm state={state} csrf={csrf} />
+                <DestinationFacts destination={destination} />
+                <p>
+                  {s === undefined
+                    ? "Last 24 hours: no deliveries."
+                    : `Last 24 hours: ${s.delivered} delivered, ${s.retrying} retrying, ${s.held} held, ${s.dead} dead, ${s.pending} pending.`}{" "}
+                  <a href={`/console/calls?destination=${encodeURIComponent(state.name)}`}>Its calls</a>
+                </p>
+              </section>
+            );
+          })}
       </div>
     </Page>,
   );
 }
 
+export const StateBadge: FC<{ state: DestinationState }> = ({ state }) => {
+  const text =
+    state.state === "paused"
+      ? state.pausedBy === "hand"
+        ? "paused by hand"
+        : "paused by the circuit breaker"
+      : state.state === "probing"
+        ? "probing"
+        : state.state === "unknown"
+          ? "state unknown"
+          : "active";
+  const tone = state.state === "active" ? "s-delivered" : state.state === "unknown" ? "s-pending" : "s-held";
+  return <span class={`badge ${tone}`}>{text}</span>;
+};
+
+/** What the gate says: why it is paused and until when, what it holds, how it has been failing. */
+const GateFacts: FC<{ state: DestinationState }> = ({ state }) => (
+  <dl class="facts">
+    {state.state === "unknown" && (
+      <>
+        <dt>State</dt>
+        <dd>Its gate could not be reached just now; reload the page.</dd>
+      </>
+    )}
+    {state.pausedAt !== undefined && (
+      <>
+        <dt>Paused since</dt>
+        <dd>
+          <Time at={state.pausedAt} />
+          {state.pausedBy === "hand" ? " (by hand: nothing goes out until it is resumed)" : ""}
+        </dd>
+      </>
+    )}
+    {state.probeAt !== undefined && (
+      <>
+        <dt>{state.state === "probing" ? "Probing since" : "Probe at"}</dt>
+        <dd>
+          <Time at={state.probeAt} />
+          {state.cooldownSeconds !== undefined && ` (cool-down ${state.cooldownSeconds} s, doubling while probes fail)`}
+        </dd>
+      </>
+    )}
+    <dt>Held</dt>
+    <dd>{state.held === 0 ? "none" : `${state.held}, to go out in arrival order`}</dd>
+    <dt>In flight</dt>
+    <dd>{state.inFlight}</dd>
+    <dt>Failed in a row</dt>
+    <dd>
+      {state.failures}
+      {state.failingSince !== undefined && (
+        <>
+          {" since "}
+          <Time at={state.failingSince} />
+        </>
+      )}
+    </dd>
+    {(state.lastStatus !== undefined || state.lastError !== undefined) && (
+      <>
+        <dt>Last failure</dt>
+        <dd>
+          {[state.lastStatus !== undefined ? `HTTP ${state.lastStatus}` : undefined, state.lastError]
+            .filter((part) => part !== undefined)
+            .join(", ")}
+          {state.lastFailureAt !== undefined && (
+            <>
+              {" at "}
+              <Time at={state.lastFailureAt} />
+            </>
+          )}
+        </dd>
+      </>
+    )}
+    <dt>Last success</dt>
+    <dd>
+      <Time at={state.lastSuccessAt} />
+    </dd>
+  </dl>
+);
+
+const PauseForm: FC<{ state: DestinationState; csrf: string }> = ({ state, csrf }) => {
+  if (state.state === "unknown") return null;
+  const resume = state.state !== "active";
+  const action = resume ? "resume" : "pause";
+  return (
+    <form class="inline" method="post" action={`/console/destinations/${encodeURIComponent(state.name)}/${action}`}>
+      <CsrfField token={csrf} />
+      <button type="submit">{resume ? `Resume ${state.name}` : `Pause ${state.name}`}</button>{" "}
+      <span class="muted">
+        {resume
+          ? "Sends what it holds, in order, and closes the circuit."
+          : "Holds every delivery, in order, and attempts none until resumed."}
+      </span>
+    </form>
+  );
+};
+
 const DestinationFacts: FC<{ destination: Destination }> = ({ destination }) => {
-  const extra = destination as Destination & Record<string, unknown>;
   const headers = Object.entries(destination.headers);
+  const rate = destination.rateLimit;
   return (
     <dl class="facts">
       <dt>URL</dt>
@@ -86,18 +187,36 @@ const DestinationFacts: FC<{ destination: Destination }> = ({ destination }) => 
       <dd>{destination.mode}</dd>
       <dt>Enabled</dt>
       <dd>{destination.enabled ? "yes" : "no: it gets nothing"}</dd>
+      <dt>Rate limit</dt>
+      <dd>
+        {rate === undefined
+          ? "none"
+          : rate.perSecond !== undefined
+            ? `${rate.perSecond} a second`
+            : `${rate.perMinute} a minute`}
+      </dd>
+      <dt>Concurrency</dt>
+      <dd>{destination.concurrency === undefined ? "no limit" : `${destination.concurrency} at once`}</dd>
+      <dt>Circuit breaker</dt>
+      <dd>
+        {destination.circuit === false
+          ? "off"
+          : `pauses after ${destination.circuit.failures} failed attempts in a row, for ${destination.circuit.cooldownSeconds} s`}
+      </dd>
+      <dt>Tech contact</dt>
+      <dd>{destination.techContact ?? <span class="muted">none: alerts go only to the webhooks</span>}</dd>
+      {destination.alertWebhook !== undefined && (
+        <>
+          <dt>Alert webhook</dt>
+          <dd class="id">{secretOrText(destination.alertWebhook)}</dd>
+        </>
+      )}
       {headers.length > 0 && (
         <>
           <dt>Headers</dt>
           <dd class="id">{headers.map(([header, value]) => `${header}: ${secretOrText(value)}`).join("; ")}</dd>
         </>
       )}
-      {LATER_FIELDS.filter(([key]) => extra[key] !== undefined).map(([key, label]) => (
-        <>
-          <dt>{label}</dt>
-          <dd class="id">{describe(extra[key])}</dd>
-        </>
-      ))}
       {destination.description !== undefined && (
         <>
           <dt>Description</dt>
@@ -108,12 +227,13 @@ const DestinationFacts: FC<{ destination: Destination }> = ({ destination }) => 
   );
 };
 
-/** `{"perSecond": 10, "burst": 20}` → `perSecond 10, burst 20`; a string as it is. */
-function describe(value: unknown): string {
-  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
-    return Object.entries(value)
-      .map(([key, v]) => `${key} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
-      .join(", ");
-  }
-  return typeof value === "string" ? value : JSON.stringify(value);
+/** POST /console/destinations/:name/pause and /resume: the admin API's, then back to the card. */
+export async function pauseFromConsole(c: Context<ConsoleEnv>): Promise<Response> {
+  const name = c.req.param("name")!;
+  const paused = c.req.path.endsWith("/pause");
+  await setPaused(c.env, c.var.settings, name, paused);
+  return c.redirect(
+    `${withNotice("/console/destinations", paused ? "paused" : "resumed")}#${destinationAnchor(name)}`,
+    303,
+  );
 }

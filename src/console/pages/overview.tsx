@@ -1,10 +1,13 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
+import { type DestinationState, destinationStates } from "../../admin/destinations.ts";
 import { type DestinationStats, stats } from "../../ledger/read.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { framed, Issues, Ms, noticeOf, Page, render, Scroll, Time } from "../layout.tsx";
+import { destinationAnchor } from "../links.ts";
 import { type RulesState, rulesState } from "../rules-state.ts";
+import { StateBadge } from "./destinations.tsx";
 
 const DAY = 86_400_000;
 
@@ -20,18 +23,15 @@ const EMPTY: DestinationStats = {
   lastFailedAt: null,
 };
 
-/**
- * Whether a destination is paused. Flow control (pause, resume, the circuit breaker) is not built yet; when
- * the stats carry a `paused` field this reads it, and this is the one place to change.
- */
-export function pausedOf(destination: DestinationStats): boolean | undefined {
-  const paused = (destination as DestinationStats & { paused?: unknown }).paused;
-  return typeof paused === "boolean" ? paused : undefined;
-}
-
 /** GET /console: the last 24 hours per destination and per Action, and the rules in place. */
 export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
-  const [numbers, rules] = await Promise.all([stats(c.env.LEDGER, Date.now() - DAY), rulesState(c)]);
+  const [numbers, rules, states] = await Promise.all([
+    stats(c.env.LEDGER, Date.now() - DAY),
+    rulesState(c),
+    // The gates' states need readable rules; the page says so elsewhere when they are not.
+    destinationStates(c.env, c.var.settings).catch(() => [] as DestinationState[]),
+  ]);
+  const stateOf = new Map(states.map((state) => [state.name, state]));
   const names = [...new Set([...Object.keys(rules.rules?.destinations ?? {}), ...Object.keys(numbers.destinations)])];
   const actions = Object.entries(numbers.actions);
   return render(
@@ -70,13 +70,13 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
                 </th>
                 <th scope="col">Last success</th>
                 <th scope="col">Last failure</th>
-                <th scope="col">Paused</th>
+                <th scope="col">State</th>
               </tr>
             </thead>
             <tbody>
               {names.map((name) => {
                 const s = numbers.destinations[name] ?? EMPTY;
-                const paused = pausedOf(s);
+                const state = stateOf.get(name);
                 const inRules = rules.rules?.destinations[name] !== undefined;
                 return (
                   <tr>
@@ -106,7 +106,15 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
                     <td>
                       <Time at={s.lastFailedAt} />
                     </td>
-                    <td>{paused === true ? "paused" : "not paused"}</td>
+                    <td>
+                      {state === undefined ? (
+                        <span class="muted">—</span>
+                      ) : (
+                        <a href={`/console/destinations#${destinationAnchor(name)}`}>
+                          <StateBadge state={state} />
+                        </a>
+                      )}
+                    </td>
                   </tr>
                 );
               })}
