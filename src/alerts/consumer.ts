@@ -1,4 +1,4 @@
-import { consolePage } from "../console/links.ts";
+import { alertLink } from "../console/links.ts";
 import { destinationOf } from "../delivery/attempt.ts";
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
@@ -17,7 +17,7 @@ import { secretValue } from "../secrets.ts";
 import { consumerSettings, type Settings } from "../settings.ts";
 import { alertText } from "./text.ts";
 
-/** An alert a channel keeps refusing is tried this often (30 s doubling, at most 1 h apart: about 8 h) and then given up. */
+/** An alert a channel keeps refusing is tried this often (30 s doubling, at most 1 h apart: about 5 h) and then given up. */
 export const ALERT_TRIES = 12;
 const WEBHOOK_TIMEOUT_MS = 10_000;
 
@@ -58,7 +58,7 @@ async function deliverAlert(
     alert.destination === undefined || destinations === undefined
       ? undefined
       : destinationOf(destinations, alert.destination);
-  const text = alertText(alert, consoleUrl(alert, settings.PUBLIC_URL));
+  const text = alertText(alert, alertLink(alert, settings.PUBLIC_URL));
   const results = await Promise.all(
     channels.map(async (channel) => {
       let result: Sent;
@@ -143,7 +143,7 @@ async function sendTo(
 async function post(url: string, name: string, alert: Alert, text: string, settings: Settings): Promise<Sent> {
   const problem = urlProblem(url);
   if (problem !== undefined) return { failed: `${name} ${problem}`, retry: false };
-  const link = consoleUrl(alert, settings.PUBLIC_URL);
+  const link = alertLink(alert, settings.PUBLIC_URL);
   const body = {
     text,
     type: alert.type,
@@ -175,11 +175,4 @@ async function post(url: string, name: string, alert: Alert, text: string, setti
     const kind = error instanceof Error ? error.name : "error";
     return { failed: `${name} could not be reached (${kind})`, retry: true };
   }
-}
-
-/** The console page an alert points to, when PUBLIC_URL is set. */
-export function consoleUrl(alert: Alert, publicUrl: string | undefined): string | undefined {
-  if (publicUrl === undefined) return undefined;
-  if (alert.type === "sender_silent") return consolePage(publicUrl, "overview");
-  return consolePage(publicUrl, alert.type === "deliveries_dead" ? "dead-letters" : "destination", alert.destination);
 }

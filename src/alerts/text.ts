@@ -1,4 +1,4 @@
-import type { Alert } from "../queues.ts";
+import { type Alert, DEAD_LETTER_REASONS, type DeadLetterReason } from "../queues.ts";
 
 /**
  * What each alert says (docs/alerts.md shows them, generated from here): what failed, since when, how many,
@@ -56,8 +56,8 @@ export function alertText(alert: Alert, consoleUrl: string | undefined): AlertTe
         subject: `extend-relay: ${alert.count} ${plural(alert.count, "delivery", "deliveries")} to ${d} became dead letters`,
         text:
           `${alert.count} ${plural(alert.count, "delivery", "deliveries")} to ${d} became dead letters between ${time(alert.firstAt)} and ${time(alert.lastAt)}` +
-          ` (last: ${alert.reason ?? "unknown reason"}${alert.lastStatus !== undefined || alert.lastError !== undefined ? `, ${last}` : ""}).\n` +
-          `They are kept in the ledger and can be replayed. What to do: fix the cause, then replay them (console: Dead letters, or POST /admin/dead-letters/replay?destination=${d}).${link}`,
+          `; the last: ${[alert.reason ?? "unknown reason", ...answer(alert)].join(", ")}.\n` +
+          `${reasonText(alert.reason)}They are kept in the ledger and can be replayed. What to do: fix the cause, then replay them (console: Dead letters, or POST /admin/dead-letters/replay?destination=${d}).${link}`,
       };
     case "sender_silent":
       return {
@@ -69,11 +69,24 @@ export function alertText(alert: Alert, consoleUrl: string | undefined): AlertTe
   }
 }
 
+/** How the last attempt ended: its HTTP status, its error. */
+function answer(alert: Alert): string[] {
+  return [
+    ...(alert.lastStatus !== undefined ? [`HTTP ${alert.lastStatus}`] : []),
+    ...(alert.lastError !== undefined ? [alert.lastError] : []),
+  ];
+}
+
 function lastTry(alert: Alert): string {
-  const parts: string[] = [];
-  if (alert.lastStatus !== undefined) parts.push(`HTTP ${alert.lastStatus}`);
-  if (alert.lastError !== undefined) parts.push(alert.lastError);
+  const parts = answer(alert);
   return parts.length === 0 ? "the last without an answer" : `the last: ${parts.join(", ")}`;
+}
+
+/** What a dead-letter reason means (docs/operations.md's table), as a sentence of the alert. */
+function reasonText(reason: string | undefined): string {
+  return reason !== undefined && Object.hasOwn(DEAD_LETTER_REASONS, reason)
+    ? `${DEAD_LETTER_REASONS[reason as DeadLetterReason].replaceAll("`", "")} `
+    : "";
 }
 
 const held = (alert: Alert) => (alert.held ? ` (${alert.held} held so far)` : "");

@@ -1,16 +1,18 @@
+import type { Alert } from "../queues.ts";
+
 /** Addresses into the console that other parts of the relay hand out (alerts link to them). */
 
 /** The anchor of a destination's card on /console/destinations. */
 export const destinationAnchor = (name: string): string => `destination-${name}`;
 
-/** The console page about `destination` (or the overview), under the relay's public URL. */
-export function consolePage(
-  publicUrl: string,
-  page: "overview" | "destination" | "dead-letters",
-  destination = "",
-): string {
-  const d = encodeURIComponent(destination);
-  if (page === "overview") return `${publicUrl}/console`;
-  if (page === "dead-letters") return `${publicUrl}/console/dead-letters?destination=${d}`;
+/** The console page an alert points to, under the relay's public URL; none without PUBLIC_URL. */
+export function alertLink(
+  alert: Pick<Alert, "type" | "destination">,
+  publicUrl: string | undefined,
+): string | undefined {
+  if (publicUrl === undefined) return undefined;
+  const d = encodeURIComponent(alert.destination ?? "");
+  if (alert.type === "sender_silent") return `${publicUrl}/console`;
+  if (alert.type === "deliveries_dead") return `${publicUrl}/console/dead-letters?destination=${d}`;
   return `${publicUrl}/console/destinations#${destinationAnchor(d)}`;
 }

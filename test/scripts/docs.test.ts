@@ -4,16 +4,32 @@ import { describe, expect, it } from "vitest";
 import { blocksIn, GENERATED_PAGES, refreshTables } from "../../scripts/lib/docs-tables.ts";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
 import { ERRORS } from "../../src/errors.ts";
-import { DEAD_LETTER_REASONS } from "../../src/queues.ts";
+import { ALERT_TYPES, DEAD_LETTER_REASONS, HELD_REASONS } from "../../src/queues.ts";
 import { VAR_NAMES } from "../../src/settings.ts";
 
 const read = (page: string) => readFileSync(join(ROOT, page), "utf8");
 
 describe("the generated tables in docs/", () => {
+  const BLOCKS: Record<(typeof GENERATED_PAGES)[number], string[]> = {
+    "docs/operations.md": ["dead-letter-reasons", "errors", "vars"],
+    "docs/flow-control.md": ["held-reasons"],
+    "docs/alerts.md": ["alert-examples"],
+  };
+
   it.each(GENERATED_PAGES)("%s is what the code says today (regenerate with: npm run docs)", (page) => {
     const text = read(page);
-    expect(blocksIn(text).sort()).toEqual(["dead-letter-reasons", "errors", "vars"]);
+    expect(blocksIn(text).sort()).toEqual(BLOCKS[page]);
     expect(refreshTables(text)).toBe(text);
+  });
+
+  it("show every held reason, and each alert type's text as the relay writes it", () => {
+    const flow = read("docs/flow-control.md");
+    for (const reason of Object.keys(HELD_REASONS)) expect(flow).toMatch(new RegExp(`^\\| \`${reason}\` \\|`, "m"));
+    const alerts = read("docs/alerts.md");
+    for (const type of ALERT_TYPES) expect(alerts).toContain(`#### \`${type}\``);
+    expect(alerts).toContain(
+      "wms is paused: 20 attempts in a row failed since 2026-12-01 09:00:00 UTC, the last: HTTP 503.",
+    );
   });
 
   it("list every error code, var and dead-letter reason exactly once, with its status", () => {
