@@ -80,7 +80,7 @@ export async function runFlow(
   const sink = await receiver();
   const dev = await startWranglerDev({
     secrets: SECRETS,
-    vars: { RULES_CACHE_SECONDS: "1", ...(process.env.FLOW_VARS ? JSON.parse(process.env.FLOW_VARS) : {}) },
+    vars: { RULES_CACHE_SECONDS: "1" },
   });
   try {
     const admin = (path: string, init: RequestInit = {}) =>
@@ -154,13 +154,6 @@ async function runLimited(
   while ((arrivals.get("limited")?.length ?? 0) < total && Date.now() < deadline) await sleep(200);
   const got = arrivals.get("limited") ?? [];
   const first = got[0]?.at ?? started;
-  if (process.env.FLOW_DEBUG) {
-    const gaps = got
-      .slice(1)
-      .map((a, i) => [i, a.at - got[i]!.at, a.at - first] as const)
-      .filter(([, g]) => g > 60);
-    console.log("GAPS", JSON.stringify(gaps));
-  }
   // The window: from the first arrival, `seconds` long (the gate is busy the whole time: calls keep coming).
   const inWindow = got.filter((a) => a.at < first + options.seconds * 1000).length;
   const ids = new Set(got.map((a) => a.id));

@@ -8,7 +8,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, startWranglerDev } from "../scripts/lib/wrangler-dev.ts";
+import { MAX_CONNECTIONS } from "../src/delivery/planner.ts";
 import { ROUNDS as CORE_ROUNDS, type CoreResults, runCore, type SignatureRow } from "./core.ts";
+import { type HeldBacklogRun, type LimitedRun, runFlow } from "./flow.ts";
 import type { MemoryPoint, Shape } from "./growth-memory.ts";
 import {
   type BacklogRun,
@@ -48,6 +50,9 @@ const POOL = DURATION_SECONDS * 600;
 const DELIVERY_CALLS = QUICK ? 100 : 400;
 /** Calls in the backlog run (full runs only): 30,000 deliveries. */
 const BACKLOG_CALLS = 10_000;
+/** Flow control: the limit of the rate-limited destination, and the deliveries a paused one holds. */
+const FLOW_RATE = 50;
+const HELD_BACKLOG = 10_000;
 
 const COUNT_SHAPES: Shape[] = [1, 10, 100, 1000].map((n) => ({
   label: `${n} notification${n === 1 ? "" : "s"}`,
@@ -141,7 +146,24 @@ try {
   await cleanUp();
 }
 
-const report = render({ core, signatureWorkerd, memory, ingress, delivery, growth, ledgerWrites, stored, backlog });
+log("flow control: a rate-limited destination, and a backlog held by a paused one (bench/flow.ts)");
+const flow = await runFlow(
+  { perSecond: FLOW_RATE, seconds: QUICK ? 10 : 30, backlog: QUICK ? 1000 : HELD_BACKLOG },
+  log,
+);
+
+const report = render({
+  core,
+  signatureWorkerd,
+  memory,
+  ingress,
+  delivery,
+  growth,
+  ledgerWrites,
+  stored,
+  backlog,
+  flow,
+});
 writeFileSync(join(ROOT, "BENCHMARKS.md"), report.markdown);
 console.log(`\n${report.summary}\n\nWrote BENCHMARKS.md in ${((Date.now() - started) / 1000).toFixed(0)} s.`);
 
@@ -229,6 +251,7 @@ async function measureLedgerInWorkerd(): Promise<LedgerWrites[]> {
 }
 
 interface Results {
+  flow: { limited: LimitedRun; backlog: HeldBacklogRun };
   ledgerWrites: LedgerWrites[];
   stored: LedgerSize;
   backlog: BacklogRun | undefined;
@@ -613,6 +636,56 @@ function render(r: Results): { markdown: string; summary: string } {
       `\n\nThe shipped relay's own ledger after the HTTP runs above (its local D1 file, ${r.stored.calls} standard calls): ${fmt(r.stored.bytesPerCall, 0)} bytes per call, free pages included, and these rows per call:\n\n` +
       table(["table", "rows per call"], rows) +
       `\n\n### A 10,000-call backlog\n\nThe receiver holds its answers while ${BACKLOG_CALLS.toLocaleString("en")} standard calls go through the shipped relay's door (${(BACKLOG_CALLS * FANOUT).toLocaleString("en")} deliveries queue up); then it answers everything at once. *drain s*: from the release to the last arrival; *ledger lag s*: from the last arrival until \`GET /admin/stats\` counts every delivery delivered.\n\n${backlogText}`,
+  );
+
+  // Flow control
+  const { limited, backlog: held } = r.flow;
+  const rateRatio = limited.measuredPerSecond / limited.perSecond;
+  verdicts.push([
+    `Limited destination's rate over ${limited.windowSeconds} s`,
+    "within 10 % of rateLimit, 0 lost, 0 extra attempts",
+    `${fmt(limited.measuredPerSecond, 1)}/s of ${limited.perSecond}/s (${rateRatio.toFixed(2)}×), ${limited.lost} lost, ${limited.extraAttempts} extra`,
+    verdict(Math.abs(rateRatio - 1) <= 0.1 && limited.lost === 0 && limited.extraAttempts === 0),
+  ]);
+  verdicts.push([
+    `${held.deliveries.toLocaleString("en")}-delivery backlog of a paused destination, after resume`,
+    "drains in order (started in the gate's order, ≤ 6 in flight: no arrival more than 5 places off), 0 lost, 0 extra attempts; time reported",
+    `${fmt(held.drainSeconds, 1)} s (${fmt(held.perSecond, 0)}/s), ${held.inOrder ? "in order" : `at most ${held.maxDisplacement} places off order`}, ${held.lost} lost, ${held.extraAttempts} extra`,
+    verdict(held.lost === 0 && held.extraAttempts === 0 && held.maxDisplacement <= MAX_CONNECTIONS - 1),
+  ]);
+  sections.push(
+    `## 6. Flow control (bench/flow.ts)\n\nA relay of its own under \`wrangler dev\` and a loopback receiver that records every request's delivery id, attempt and arrival.\n\n` +
+      `**A rate-limited destination** (\`rateLimit: {perSecond: ${limited.perSecond}}\`) gets ${limited.expected.toLocaleString("en")} calls, one delivery each, at ${limited.offeredPerSecond}/s for ${limited.windowSeconds} s, more than its limit, so its gate holds the excess and sends it itself. *measured* counts arrivals in the ${limited.windowSeconds} s from the first one; *lost* are deliveries that never arrived; *extra* counts requests beyond one per delivery and any with an attempt other than 1.\n\n` +
+      table(
+        ["limit", "offered", "measured", "÷ limit", "delivered", "lost", "extra attempts"],
+        [
+          [
+            `${limited.perSecond}/s`,
+            `${limited.offeredPerSecond}/s`,
+            `${fmt(limited.measuredPerSecond, 1)}/s`,
+            `${rateRatio.toFixed(3)}×`,
+            String(limited.delivered),
+            String(limited.lost),
+            String(limited.extraAttempts),
+          ],
+        ],
+      ) +
+      `\n\n**A paused destination's backlog**: the destination (no limits, \`mode: single\`) is paused by hand, ${Math.ceil(held.deliveries / 100)} calls of 100 notifications go through the door, and once its gate holds all ${held.deliveries.toLocaleString("en")} deliveries it is resumed. *hold s*: from the first call until the gate held them all; *drain s*: from the resume until the last arrival; *order*: the arrivals against the gate's own order of what it held (its rows by sequence, read from the Durable Object's SQLite file).\n\n` +
+      table(
+        ["deliveries", "hold s", "drain s", "deliveries/s", "order", "lost", "extra attempts"],
+        [
+          [
+            held.deliveries.toLocaleString("en"),
+            fmt(held.holdSeconds, 1),
+            fmt(held.drainSeconds, 1),
+            fmt(held.perSecond, 0),
+            held.inOrder ? "exact" : `at most ${held.maxDisplacement} places off`,
+            String(held.lost),
+            String(held.extraAttempts),
+          ],
+        ],
+      ) +
+      `\n\nThe delivery rate of destinations without limits, against main, is section 3's *relay ÷ main* row.`,
   );
 
   const verdictTable = table(["target", "wanted", "measured", "verdict"], verdicts);

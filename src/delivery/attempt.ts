@@ -22,11 +22,7 @@ import { GiveUp, type PreparedRequest, prepareRequest, redact } from "./request.
  * that each caller settles in its own way (a queue message, a held row).
  */
 
-/**
- * Workers keep at most 6 connections open per invocation; a 7th fetch waits for a free one. A request's
- * timeout starts only once it holds one of these slots, so a slow receiver cannot make others time out.
- */
-export const MAX_CONNECTIONS = 6;
+export { MAX_CONNECTIONS } from "./planner.ts";
 
 /** What becomes of one delivery. `sent`: a request went out and the receiver's answer (or silence) decided. */
 export type Verdict =

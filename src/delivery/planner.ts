@@ -10,6 +10,13 @@ import type { CompiledRules } from "../rules/matcher.ts";
  * bytes of its own, src/queues.ts) always fits a queue message too.
  */
 export const MESSAGE_BUDGET = 128_000 - 2_000;
+
+/**
+ * Workers keep at most 6 connections open per invocation; a 7th fetch waits for a free one. A request's
+ * timeout starts only once it holds one of these slots (src/delivery/attempt.ts), so a slow receiver cannot
+ * make others time out.
+ */
+export const MAX_CONNECTIONS = 6;
 export const BATCH_BUDGET = 256_000 - 6_000;
 export const BATCH_MESSAGES = 100;
 const METADATA_BYTES = 100;
