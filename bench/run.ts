@@ -42,6 +42,8 @@ import {
 const QUICK = process.argv.includes("--quick");
 /** "No slower than main": runs on this 2-core machine move ±10 % between rounds, so that is the line. */
 const AGAINST_LIMIT = 0.9;
+/** Flow control's own line: destinations without limits deliver at least this fraction of main's rate. */
+const AGAINST_DELIVERY_LIMIT = 0.95;
 const CONNECTIONS = [10, 50];
 const ROUNDS = QUICK ? 1 : 3;
 const DURATION_SECONDS = QUICK ? 2 : 5;
@@ -501,10 +503,10 @@ function render(r: Results): { markdown: string; summary: string } {
       "",
     ]);
     verdicts.push([
-      `Delivery rate vs ${labelOf("main")}`,
-      `≥ ${AGAINST_LIMIT.toFixed(2)}× (no slower, within noise)`,
-      measured(dRatio, AGAINST_LIMIT),
-      verdict(dRatio >= AGAINST_LIMIT),
+      `Delivery rate vs ${labelOf("main")} (destinations without limits)`,
+      `≥ ${AGAINST_DELIVERY_LIMIT.toFixed(2)}×`,
+      measured(dRatio, AGAINST_DELIVERY_LIMIT),
+      verdict(dRatio >= AGAINST_DELIVERY_LIMIT),
     ]);
   }
   sections.push(
