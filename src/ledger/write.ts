@@ -1,5 +1,6 @@
 import type { AttemptRecord, CallRecord, DeadLetter, HeldRecord } from "../queues.ts";
 import { ensureLedger } from "./schema.ts";
+import { packText } from "./text.ts";
 
 /**
  * Writing the ledger: every statement is idempotent (the same record written twice leaves the same rows), and
@@ -99,8 +100,20 @@ type Rows = { [K in keyof typeof KINDS]: unknown[][] };
 
 const STATUS_AFTER = { delivered: "delivered", retry: "retrying", dead_letter: "dead" } as const;
 
-/** The statements that write `records`: a few multi-row statements, in an order that needs no other. */
-export function ledgerStatements(db: D1Database, records: readonly LedgerRecord[]): D1PreparedStatement[] {
+/**
+ * The statements that write `records`: a few multi-row statements, in an order that needs no other. Async only
+ * to deflate the calls' texts first (src/ledger/text.ts).
+ */
+export async function ledgerStatements(
+  db: D1Database,
+  records: readonly LedgerRecord[],
+): Promise<D1PreparedStatement[]> {
+  const texts = new Map<CallRecord, string | Uint8Array>();
+  await Promise.all(
+    records.map(async (r) => {
+      if (r.kind === "call" && r.text !== undefined) texts.set(r, await packText(r.text.chunk));
+    }),
+  );
   const rows: Rows = {
     senderAttempt: [],
     call: [],
@@ -116,7 +129,7 @@ export function ledgerStatements(db: D1Database, records: readonly LedgerRecord[
     records.flatMap((r) => (r.kind === "attempt" ? [r.deliveryId] : r.kind === "dead" ? [r.record.deliveryId] : [])),
   );
   for (const record of records) {
-    if (record.kind === "call") addCall(rows, record, written);
+    if (record.kind === "call") addCall(rows, record, written, texts.get(record));
     else if (record.kind === "attempt") addAttempt(rows, record);
     else if (record.kind === "held") addHeld(rows, record);
     else addDead(rows, record.record);
@@ -138,7 +151,12 @@ function statements(db: D1Database, kind: RowKind, rows: unknown[][]): D1Prepare
   return out;
 }
 
-function addCall(rows: Rows, record: CallRecord, written: ReadonlySet<string>): void {
+function addCall(
+  rows: Rows,
+  record: CallRecord,
+  written: ReadonlySet<string>,
+  chunk: string | Uint8Array | undefined,
+): void {
   rows.senderAttempt.push([record.id, record.at, record.attempt, record.outcome]);
   const { summary } = record;
   if (summary !== undefined) {
@@ -151,7 +169,7 @@ function addCall(rows: Rows, record: CallRecord, written: ReadonlySet<string>): 
       JSON.stringify(summary.keys),
     ]);
   }
-  if (record.text !== undefined) rows.callText.push([record.id, record.text.part, record.text.of, record.text.chunk]);
+  if (record.text !== undefined) rows.callText.push([record.id, record.text.part, record.text.of, chunk]);
   for (const n of record.notifications ?? []) {
     rows.notification.push([
       record.id,
@@ -280,7 +298,7 @@ export async function writeLedger(db: D1Database, records: readonly LedgerRecord
     await Promise.race([
       (async () => {
         await ensureLedger(db);
-        await db.batch(ledgerStatements(db, records));
+        await db.batch(await ledgerStatements(db, records));
       })(),
       timeout,
     ]);
