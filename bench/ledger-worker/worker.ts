@@ -72,7 +72,7 @@ export default {
         records.push(...planned.records);
         deliveries += planned.deliveries;
       }
-      const statements = await ledgerStatements(env.LEDGER, records);
+      const statements = ledgerStatements(env.LEDGER, records);
       const started = performance.now();
       const results = await env.LEDGER.batch(statements);
       times.push(performance.now() - started);

@@ -363,7 +363,7 @@ async function messagesOf(
     );
     for (const id of callIds) {
       const own = parts.filter((p) => p.call_id === id);
-      if (own.length > 0 && own.length === own[0]!.parts) texts.set(id, await joinParts(own).catch(() => null));
+      if (own.length > 0 && own.length === own[0]!.parts) texts.set(id, joinedOrNull(own));
     }
   }
   for (const row of rows) {
@@ -634,6 +634,14 @@ export async function getCallText(db: D1Database, id: string): Promise<string | 
 }
 
 /** A call's text from its call_text rows, in order (each part deflated on its own). */
-async function joinParts(rows: readonly { chunk: unknown }[]): Promise<string> {
-  return (await Promise.all(rows.map((row) => unpackText(row.chunk)))).join("");
+function joinParts(rows: readonly { chunk: unknown }[]): string {
+  return rows.map((row) => unpackText(row.chunk)).join("");
+}
+
+function joinedOrNull(rows: readonly { chunk: unknown }[]): string | null {
+  try {
+    return joinParts(rows);
+  } catch {
+    return null;
+  }
 }

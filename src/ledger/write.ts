@@ -100,20 +100,8 @@ type Rows = { [K in keyof typeof KINDS]: unknown[][] };
 
 const STATUS_AFTER = { delivered: "delivered", retry: "retrying", dead_letter: "dead" } as const;
 
-/**
- * The statements that write `records`: a few multi-row statements, in an order that needs no other. Async only
- * to deflate the calls' texts first (src/ledger/text.ts).
- */
-export async function ledgerStatements(
-  db: D1Database,
-  records: readonly LedgerRecord[],
-): Promise<D1PreparedStatement[]> {
-  const texts = new Map<CallRecord, string | Uint8Array>();
-  await Promise.all(
-    records.map(async (r) => {
-      if (r.kind === "call" && r.text !== undefined) texts.set(r, await packText(r.text.chunk));
-    }),
-  );
+/** The statements that write `records`: a few multi-row statements, in an order that needs no other. */
+export function ledgerStatements(db: D1Database, records: readonly LedgerRecord[]): D1PreparedStatement[] {
   const rows: Rows = {
     senderAttempt: [],
     call: [],
@@ -129,7 +117,7 @@ export async function ledgerStatements(
     records.flatMap((r) => (r.kind === "attempt" ? [r.deliveryId] : r.kind === "dead" ? [r.record.deliveryId] : [])),
   );
   for (const record of records) {
-    if (record.kind === "call") addCall(rows, record, written, texts.get(record));
+    if (record.kind === "call") addCall(rows, record, written);
     else if (record.kind === "attempt") addAttempt(rows, record);
     else if (record.kind === "held") addHeld(rows, record);
     else addDead(rows, record.record);
@@ -151,12 +139,7 @@ function statements(db: D1Database, kind: RowKind, rows: unknown[][]): D1Prepare
   return out;
 }
 
-function addCall(
-  rows: Rows,
-  record: CallRecord,
-  written: ReadonlySet<string>,
-  chunk: string | Uint8Array | undefined,
-): void {
+function addCall(rows: Rows, record: CallRecord, written: ReadonlySet<string>): void {
   rows.senderAttempt.push([record.id, record.at, record.attempt, record.outcome]);
   const { summary } = record;
   if (summary !== undefined) {
@@ -169,7 +152,8 @@ function addCall(
       JSON.stringify(summary.keys),
     ]);
   }
-  if (record.text !== undefined) rows.callText.push([record.id, record.text.part, record.text.of, chunk]);
+  if (record.text !== undefined)
+    rows.callText.push([record.id, record.text.part, record.text.of, packText(record.text.chunk)]);
   for (const n of record.notifications ?? []) {
     rows.notification.push([
       record.id,
@@ -298,7 +282,7 @@ export async function writeLedger(db: D1Database, records: readonly LedgerRecord
     await Promise.race([
       (async () => {
         await ensureLedger(db);
-        await db.batch(await ledgerStatements(db, records));
+        await db.batch(ledgerStatements(db, records));
       })(),
       timeout,
     ]);
