@@ -7,7 +7,7 @@
  * Options: --port 8787 · --receiver-port 8788 · --rules <file> (default rules.example.json) ·
  * --keep-rules (do not seed; keep what the local KV holds).
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
@@ -104,12 +104,18 @@ export async function startDevLoop(options: DevLoopOptions = {}): Promise<DevLoo
     receiver.setDestinations(receiverDestinations(rules, secrets, receiver.port));
     let warnings: string[] = [];
     if (options.seed !== false) {
-      let file = rulesFile;
-      if (receiver.port !== DEMO_RECEIVER_PORT) {
-        file = join(mkdtempSync(join(tmpdir(), "extend-relay-rules-")), "rules.json");
-        writeFileSync(file, JSON.stringify(rules, null, 2));
+      if (receiver.port === DEMO_RECEIVER_PORT) warnings = await seedRules(rulesFile, persistTo, secrets);
+      else {
+        // The rules with the receiver's port, in a folder of their own for as long as seeding takes.
+        const folder = mkdtempSync(join(tmpdir(), "extend-relay-rules-"));
+        try {
+          const file = join(folder, "rules.json");
+          writeFileSync(file, JSON.stringify(rules, null, 2));
+          warnings = await seedRules(file, persistTo, secrets);
+        } finally {
+          rmSync(folder, { recursive: true, force: true });
+        }
       }
-      warnings = await seedRules(file, persistTo, secrets);
     }
     relay = await startWranglerDev({
       port: options.relayPort ?? RELAY_PORT,

@@ -84,6 +84,13 @@ export function envFileLine(key: string, value: string): string {
 
 export async function startWranglerDev(options: WranglerDevOptions = {}): Promise<WranglerDev> {
   const port = options.port ?? (await freePort());
+  // Secrets that cannot be written refuse here, before anything is made.
+  const secretsText =
+    options.secrets === undefined
+      ? undefined
+      : Object.entries(options.secrets)
+          .map(([key, value]) => envFileLine(key, value))
+          .join("\n");
   // A state folder of our own making is deleted on stop(); one that was given is the caller's to keep.
   const ownState = options.persistTo === undefined;
   const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "extend-relay-state-"));
@@ -106,13 +113,10 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
   ];
   for (const [key, value] of Object.entries(options.vars ?? {})) args.push("--var", `${key}:${value}`);
   let secretsDir: string | undefined;
-  if (options.secrets !== undefined) {
-    const text = Object.entries(options.secrets)
-      .map(([key, value]) => envFileLine(key, value))
-      .join("\n");
+  if (secretsText !== undefined) {
     secretsDir = mkdtempSync(join(tmpdir(), "extend-relay-secrets-"));
     const file = join(secretsDir, ".env");
-    writeFileSync(file, `${text}\n`, { mode: 0o600 });
+    writeFileSync(file, `${secretsText}\n`, { mode: 0o600 });
     args.push("--env-file", file);
   }
 

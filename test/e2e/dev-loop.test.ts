@@ -4,14 +4,14 @@
  * by send-sample, and the receiver seeing it arrive with a signature that verifies.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevLoop, startDevLoop } from "../../scripts/dev.ts";
 import { parseDevVars } from "../../scripts/lib/dev-vars.ts";
 import { freePort, ROOT } from "../../scripts/lib/wrangler-dev.ts";
 import { findSample, sendSample } from "../../scripts/send-sample.ts";
+import { tempDir } from "../temp.ts";
 
 const secrets = parseDevVars(readFileSync(join(ROOT, ".dev.vars.example"), "utf8"));
 let loop: DevLoop | undefined;
@@ -21,7 +21,7 @@ beforeAll(async () => {
   loop = await startDevLoop({
     relayPort: await freePort(),
     receiverPort: 0,
-    persistTo: mkdtempSync(join(tmpdir(), "extend-relay-devloop-")),
+    persistTo: tempDir("devloop"),
     secrets,
     print: (line) => printed.push(line),
   });

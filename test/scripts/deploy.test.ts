@@ -4,14 +4,14 @@
  * output formats and records every invocation. Nothing here needs an account or the network.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { WRANGLER_OVERRIDE } from "../../scripts/lib/deploy-wrangler.ts";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
 import { schemaScript } from "../../src/ledger/migrations.ts";
 import { QUEUES } from "../../src/queues.ts";
+import { tempDir } from "../temp.ts";
 import { type FakeAccount, type FakeCall, readAccount, readCalls, writeAccount } from "./fake-wrangler/state.ts";
 
 interface Run {
@@ -27,7 +27,7 @@ const EXAMPLE_RULES = readFileSync(join(ROOT, "rules.example.json"), "utf8");
 
 /** A fresh pretend account and an executable that runs the fake wrangler on it. */
 function fakeAccount(account: Partial<FakeAccount> = {}) {
-  const dir = mkdtempSync(join(tmpdir(), "extend-relay-deploy-"));
+  const dir = tempDir("deploy");
   writeAccount(dir, {
     loggedIn: true,
     email: "ops@example.com",

@@ -2,12 +2,12 @@
  * .dev.vars as wrangler reads it (dotenv 16), and secrets handed to `wrangler dev` through its env file
  * arriving in the Worker byte for byte.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseDevVars } from "../../scripts/lib/dev-vars.ts";
 import { envFileLine, startWranglerDev } from "../../scripts/lib/wrangler-dev.ts";
+import { tempDir } from "../temp.ts";
 
 describe("parseDevVars", () => {
   it("keeps backslashes in double quotes literally, and does not throw on them", () => {
@@ -61,7 +61,7 @@ describe("envFileLine", () => {
 
 describe("startWranglerDev secrets", () => {
   it("gives the Worker each secret exactly as passed, and refuses an unwritable one before starting", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "extend-relay-echo-"));
+    const dir = tempDir("echo");
     writeFileSync(join(dir, "worker.js"), "export default { fetch: (request, env) => Response.json(env) };\n");
     const config = join(dir, "wrangler.toml");
     writeFileSync(config, 'name = "echo-env"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n');

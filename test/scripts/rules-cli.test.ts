@@ -3,11 +3,11 @@
  * push / pull / diff against a local KV state folder through wrangler.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
+import { tempDir } from "../temp.ts";
 
 interface Run {
   code: number | null;
@@ -29,7 +29,7 @@ function rules(...args: string[]): Promise<Run> {
   });
 }
 
-const dir = mkdtempSync(join(tmpdir(), "extend-relay-rules-cli-"));
+const dir = tempDir("rules-cli");
 function file(name: string, content: unknown): string {
   const path = join(dir, name);
   writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content, null, 2));
@@ -105,7 +105,7 @@ describe("rules validate", () => {
 });
 
 describe("rules push / pull / diff against local KV", () => {
-  const state = mkdtempSync(join(tmpdir(), "extend-relay-rules-kv-"));
+  const state = tempDir("rules-kv");
   const at = ["--persist-to", state];
   let exampleFile: string;
   beforeAll(() => {

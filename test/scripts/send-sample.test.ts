@@ -1,12 +1,12 @@
 import { createHmac } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, ROOT } from "../../scripts/lib/wrangler-dev.ts";
 import { FIXTURES_DIR, runSendSample, sampleNames, withId } from "../../scripts/send-sample.ts";
+import { tempDir } from "../temp.ts";
 
 const fixture = (name: string) => readFileSync(join(FIXTURES_DIR, name), "utf8");
 
@@ -125,7 +125,7 @@ describe("send-sample mistakes", () => {
   });
 
   it("exits 2 naming a file that is not JSON or has no Id, before sending anything", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "extend-relay-send-sample-"));
+    const dir = tempDir("send-sample");
     const url = `http://127.0.0.1:${await freePort()}/webhook`;
     writeFileSync(join(dir, "broken.json"), "not json\n");
     writeFileSync(join(dir, "no-id.json"), '{"Notifications":[]}\n');
@@ -141,7 +141,7 @@ describe("send-sample mistakes", () => {
   });
 
   it("exits 2 for a folder given as the sample, without a stack", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "extend-relay-send-sample-"));
+    const dir = tempDir("send-sample");
     mkdirSync(join(dir, "folder.json"));
     const { io, lines } = capture();
     expect(await runSendSample([join(dir, "folder.json"), "--secret", "s"], io)).toBe(2);

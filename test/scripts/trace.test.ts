@@ -4,8 +4,7 @@
  * signed samples sent, and the trace read back by Id and by business key.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevLoop, startDevLoop } from "../../scripts/dev.ts";
@@ -13,6 +12,7 @@ import { parseDevVars } from "../../scripts/lib/dev-vars.ts";
 import { type CallTrace, formatTrace } from "../../scripts/lib/trace-format.ts";
 import { freePort, ROOT } from "../../scripts/lib/wrangler-dev.ts";
 import { findSample, sendSample } from "../../scripts/send-sample.ts";
+import { tempDir } from "../temp.ts";
 
 const secrets = parseDevVars(readFileSync(join(ROOT, ".dev.vars.example"), "utf8"));
 const TOKEN = secrets.ADMIN_TOKEN!;
@@ -75,12 +75,12 @@ beforeAll(async () => {
   const rules = JSON.parse(readFileSync(join(ROOT, "rules.example.json"), "utf8"));
   rules.destinations.shop.url += "?status=410";
   rules.destinations.crm.url += "?status=503";
-  const rulesFile = join(mkdtempSync(join(tmpdir(), "extend-relay-trace-rules-")), "rules.json");
+  const rulesFile = join(tempDir("trace-rules"), "rules.json");
   writeFileSync(rulesFile, JSON.stringify(rules));
   loop = await startDevLoop({
     relayPort: await freePort(),
     receiverPort: 0,
-    persistTo: mkdtempSync(join(tmpdir(), "extend-relay-trace-")),
+    persistTo: tempDir("trace"),
     rulesFile,
     secrets,
     print: () => {},
