@@ -66,9 +66,14 @@ async function destinationsOf(env: Env, settings: Settings): Promise<Record<stri
   return (await loadRules(env.RULES, settings.RULES_CACHE_SECONDS)).rules.destinations;
 }
 
-/** Every destination in the rules with its gate's state (GET /admin/destinations, the console). */
-export async function destinationStates(env: Env, settings: Settings): Promise<DestinationState[]> {
-  const destinations = await destinationsOf(env, settings);
+/**
+ * Each of the rules' `destinations` with its gate's state (GET /admin/destinations, the console). The caller
+ * passes the destinations it read, so that what it shows next to the states is the same rules.
+ */
+export async function destinationStates(
+  env: Env,
+  destinations: Record<string, Destination>,
+): Promise<DestinationState[]> {
   return Promise.all(Object.entries(destinations).map(async ([name, d]) => stateOf(name, d, await viewOf(env, name))));
 }
 
@@ -93,7 +98,7 @@ export async function setPaused(
 }
 
 async function list(c: Context<AppEnv>): Promise<Response> {
-  return c.json({ destinations: await destinationStates(c.env, c.var.settings) });
+  return c.json({ destinations: await destinationStates(c.env, await destinationsOf(c.env, c.var.settings)) });
 }
 
 async function show(c: Context<AppEnv>): Promise<Response> {

@@ -2,7 +2,7 @@ import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
 import { cachedView, gateOf, mustAdmit, remember, report } from "../gate/client.ts";
 import { gateOutcome, heldFields } from "../gate/gate.ts";
-import { isLimited } from "../gate/policy.ts";
+import { isLimited, LEASE_MARGIN_MS } from "../gate/policy.ts";
 import { LEDGER_TRIES } from "../ledger/consumer.ts";
 import { type HandedRecord, handToLedger } from "../ledger/handoff.ts";
 import { log } from "../log.ts";
@@ -33,10 +33,12 @@ import {
 
 export { MAX_CONNECTIONS } from "./attempt.ts";
 
-/** A delivery admitted by its gate holds its place this long past its timeout, should it never be settled. */
-const LEASE_MARGIN_MS = 31_000;
-/** A delivery whose limited destination's gate cannot be reached comes back after this long (not an attempt). */
+/**
+ * A delivery whose limited destination's gate cannot be reached comes back after 5 s, doubling to 5 min (not an
+ * attempt, but each return counts against the queue's max_retries: 100 of them last about 8 hours).
+ */
 const GATE_RETRY_SECONDS = 5;
+const GATE_RETRY_MAX_SECONDS = 300;
 
 /**
  * The DELIVERIES consumer. Delivery messages are delivered, retried or dead-lettered each on its own, the
@@ -176,7 +178,8 @@ async function handle(
     return { ...heldFields(d), attempts: d.attempts ?? 0, at: Date.now(), reason: plan.reason };
   }
   if (plan.kind === "defer") {
-    message.retry({ delaySeconds: GATE_RETRY_SECONDS });
+    const delaySeconds = Math.min(GATE_RETRY_SECONDS * 2 ** Math.min(message.attempts - 1, 10), GATE_RETRY_MAX_SECONDS);
+    message.retry({ delaySeconds });
     return undefined;
   }
   if (plan.kind === "go") {

@@ -36,6 +36,7 @@ import {
   type GateOutcome,
   type GateState,
   type GateStatus,
+  LEASE_MARGIN_MS,
   type Limits,
   limitsOf,
   noteDead,
@@ -80,6 +81,8 @@ const PAUSED_CHECK_MS = 10 * 60_000;
 const BACKSTOP_MS = 30_000;
 /** After a pump that could send nothing, the next try. */
 const IDLE_RETRY_MS = 5000;
+/** After a held delivery's retry or dead letter could not be enqueued, the pump rests this long. */
+const SETTLE_RETRY_MS = 30_000;
 /** An alert that could not be enqueued is tried again after this long. */
 const OUTBOX_RETRY_MS = 30_000;
 /** Attempt records of a pump go to the ledger at least this often, and in batches of at most 100. */
@@ -98,6 +101,8 @@ export class DestinationGate extends DurableObject<Env> {
   /** Alerts not yet on the alerts queue. */
   private outbox: Alert[] = [];
   private pumping = false;
+  /** Until then the pump sends nothing: settling a held delivery failed (its queue did not take it). */
+  private restUntil = 0;
   /** The last pump sent nothing although something was held. */
   private idle = false;
   /** Rows the pump is sending now. */
@@ -282,6 +287,8 @@ export class DestinationGate extends DurableObject<Env> {
       } else if (this.idle) {
         // The last pump could send nothing (the rules unreadable, say): try again in a while, not in a loop.
         times.push(now + IDLE_RETRY_MS);
+      } else if (now < this.restUntil) {
+        times.push(this.restUntil);
       } else {
         // Sent at once by a pump in this instance; the alarm is the backstop should the instance go away.
         this.startPump();
@@ -380,7 +387,7 @@ export class DestinationGate extends DurableObject<Env> {
       handing.add(handed);
     };
     try {
-      while (Date.now() < deadline) {
+      while (Date.now() < deadline && Date.now() >= this.restUntil) {
         const row = this.nextRow();
         if (row === undefined) {
           if (running.size === 0) break;
@@ -401,7 +408,7 @@ export class DestinationGate extends DurableObject<Env> {
         const gone = destination === undefined || !destination.enabled;
         const admitted = gone
           ? { go: { lease: newLease(), at: now, probe: false } }
-          : admit(this.state, limits, now, 0, (destination.timeoutMs ?? 10_000) + 30_000, newLease);
+          : admit(this.state, limits, now, 0, destination.timeoutMs + LEASE_MARGIN_MS, newLease);
         if ("held" in admitted) {
           if (admitted.held === "paused" || admitted.held === "circuit_open") break;
           // Wait for room: a settled lease, or the next rate slot.
@@ -469,8 +476,10 @@ export class DestinationGate extends DurableObject<Env> {
     try {
       await this.finish(row, delivery, attempt, verdict, records);
     } catch (error) {
-      // Kept, with the attempt counted: the next pump tries it again.
+      // Kept, with the attempt counted, first in line: the pump rests a while rather than send it again at once
+      // (its retry delay skipped, a dead one sent again and again) while the queues do not take it.
       log("error", "held_delivery_not_settled", { deliveryId: delivery?.deliveryId, error: describe(error) });
+      this.restUntil = Date.now() + SETTLE_RETRY_MS;
       if (delivery !== undefined) this.rehold(row.seq, delivery, attempt, "in_line");
     }
   }

@@ -15,6 +15,8 @@ export const CONSUMER_WAIT_MS = 100;
 export const MAX_WAIT_MS = 1000;
 /** The cool-down of a circuit that keeps failing its probes doubles up to this. */
 export const MAX_COOLDOWN_SECONDS = 3600;
+/** A delivery admitted by its gate holds its place this long past its timeout, should it never be settled. */
+export const LEASE_MARGIN_MS = 31_000;
 
 export interface Limits {
   /** Milliseconds between two requests (from `rateLimit`), or none. */

@@ -1,4 +1,6 @@
+import { describe } from "../errors.ts";
 import { bodyAround, parseCall } from "../extend/envelope.ts";
+import { log } from "../log.ts";
 import {
   type DeadLetter,
   type DeadLetterReason,
@@ -8,17 +10,19 @@ import {
 } from "../queues.ts";
 import { ensureLedger } from "./schema.ts";
 import { unpackText } from "./text.ts";
-import type {
-  AttemptView,
-  CallStatus,
-  CallSummary,
-  CallTrace,
-  DeadLetterPage,
-  DeliveryStatus,
-  DeliveryView,
-  DestinationStats,
-  Page,
-  Stats,
+import {
+  type AttemptView,
+  CALL_STATUS_RANK,
+  type CallStatus,
+  type CallSummary,
+  type CallTrace,
+  type DeadLetterPage,
+  type DeliveryStatus,
+  type DeliveryView,
+  type DestinationStats,
+  noDestinationStats,
+  type Page,
+  type Stats,
 } from "./views.ts";
 
 export * from "./views.ts";
@@ -29,9 +33,8 @@ export * from "./views.ts";
  * console both use these.
  */
 
-/** dead > retrying > held > pending > delivered: what "worst" means for a call. */
-const RANK_SQL = `CASE status WHEN 'dead' THEN 5 WHEN 'retrying' THEN 4 WHEN 'held' THEN 3 WHEN 'pending' THEN 2 ELSE 1 END`;
-const BY_RANK: CallStatus[] = ["no_deliveries", "delivered", "pending", "held", "retrying", "dead"];
+/** A delivery's place in CALL_STATUS_RANK, in SQL: the worst of a call's deliveries is their MAX. */
+const RANK_SQL = `CASE status ${CALL_STATUS_RANK.map((status, rank) => `WHEN '${status}' THEN ${rank}`).join(" ")} END`;
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 const json = <T>(text: string | null): T => (text === null ? ([] as T) : (JSON.parse(text) as T));
@@ -243,7 +246,7 @@ export async function listCalls(db: D1Database, filter: CallFilter): Promise<Pag
   }
   const rank = `(SELECT MAX(${RANK_SQL}) FROM deliveries d WHERE d.call_id = c.id)`;
   if (filter.status !== undefined) {
-    const wanted = BY_RANK.indexOf(filter.status);
+    const wanted = CALL_STATUS_RANK.indexOf(filter.status);
     where.push(wanted === 0 ? `${rank} IS NULL` : `${rank} = ${param(wanted)}`);
   }
   const sql = `SELECT c.id, c.received_at, c.actions, c.keys, c.delivery_count, ${rank} AS rank FROM calls c
@@ -268,7 +271,7 @@ export async function listCalls(db: D1Database, filter: CallFilter): Promise<Pag
     actions: json<string[]>(row.actions),
     keys: json<string[]>(row.keys),
     deliveries: row.delivery_count,
-    status: BY_RANK[row.rank ?? 0]!,
+    status: CALL_STATUS_RANK[row.rank ?? 0]!,
   }));
   const last = rows.length > filter.limit ? rows[filter.limit - 1] : undefined;
   return { items, ...(last !== undefined && { cursor: encodeCursor({ at: last.received_at, id: last.id }) }) };
@@ -363,7 +366,7 @@ async function messagesOf(
     );
     for (const id of callIds) {
       const own = parts.filter((p) => p.call_id === id);
-      if (own.length > 0 && own.length === own[0]!.parts) texts.set(id, joinedOrNull(own));
+      if (own.length > 0 && own.length === own[0]!.parts) texts.set(id, joinedOrNull(id, own));
     }
   }
   for (const row of rows) {
@@ -563,18 +566,7 @@ export async function stats(db: D1Database, since: number): Promise<Stats> {
       .bind(since),
   ]);
   const destinations: Record<string, DestinationStats> = {};
-  const of = (name: string) =>
-    (destinations[name] ??= {
-      delivered: 0,
-      retrying: 0,
-      held: 0,
-      dead: 0,
-      pending: 0,
-      p50Ms: null,
-      p95Ms: null,
-      lastDeliveredAt: null,
-      lastFailedAt: null,
-    });
+  const of = (name: string) => (destinations[name] ??= noDestinationStats());
   for (const row of byStatus!.results as { destination: string; status: DeliveryStatus; n: number }[]) {
     of(row.destination)[row.status] = row.n;
   }
@@ -620,7 +612,10 @@ export async function hasCall(db: D1Database, id: string): Promise<boolean> {
   return (await db.prepare("SELECT 1 AS found FROM calls WHERE id = ?1").bind(id).first()) !== null;
 }
 
-/** A call's text as the sender wrote it, or null when the ledger does not hold all of it (yet, or any more). */
+/**
+ * A call's text as the sender wrote it, or null when the ledger does not hold all of it (yet, or any more) or
+ * cannot read it (logged).
+ */
 export async function getCallText(db: D1Database, id: string): Promise<string | null> {
   await ensureLedger(db);
   const rows = (
@@ -630,18 +625,18 @@ export async function getCallText(db: D1Database, id: string): Promise<string | 
       .all<{ part: number; parts: number; chunk: unknown }>()
   ).results;
   if (rows.length === 0 || rows.length !== rows[0]!.parts) return null;
-  return joinParts(rows);
+  return joinedOrNull(id, rows);
 }
 
-/** A call's text from its call_text rows, in order (each part deflated on its own). */
-function joinParts(rows: readonly { chunk: unknown }[]): string {
-  return rows.map((row) => unpackText(row.chunk)).join("");
-}
-
-function joinedOrNull(rows: readonly { chunk: unknown }[]): string | null {
+/**
+ * A call's text from its call_text rows, in order (each part deflated on its own), or null when its stored
+ * bytes do not inflate: logged, so that an unreadable text is seen rather than shown as missing.
+ */
+function joinedOrNull(callId: string, rows: readonly { chunk: unknown }[]): string | null {
   try {
-    return joinParts(rows);
-  } catch {
+    return rows.map((row) => unpackText(row.chunk)).join("");
+  } catch (error) {
+    log("error", "call_text_unreadable", { callId, error: describe(error) });
     return null;
   }
 }

@@ -9,7 +9,7 @@ import { deflateRawSync, inflateRawSync } from "node:zlib";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** Below this many bytes deflating saves nothing worth a stream. */
+/** Below this many bytes deflating saves next to nothing. */
 const MIN_PACKED_BYTES = 128;
 
 /**

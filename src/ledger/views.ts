@@ -10,6 +10,23 @@ export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ["pending", "retryin
 /** A call's status: the worst of its deliveries, or no_deliveries. */
 export type CallStatus = DeliveryStatus | "no_deliveries";
 export const CALL_STATUSES: readonly CallStatus[] = [...DELIVERY_STATUSES, "no_deliveries"];
+/** Call statuses from best to worst: what "the worst of its deliveries" means. */
+export const CALL_STATUS_RANK: readonly CallStatus[] = [
+  "no_deliveries",
+  "delivered",
+  "pending",
+  "held",
+  "retrying",
+  "dead",
+];
+
+/** A call's status from its deliveries' statuses. */
+export function worstStatus(statuses: readonly DeliveryStatus[]): CallStatus {
+  return statuses.reduce<CallStatus>(
+    (worst, status) => (CALL_STATUS_RANK.indexOf(status) > CALL_STATUS_RANK.indexOf(worst) ? status : worst),
+    "no_deliveries",
+  );
+}
 
 export interface AttemptView {
   attempt: number;
@@ -98,6 +115,19 @@ export interface DestinationStats {
   lastDeliveredAt: string | null;
   lastFailedAt: string | null;
 }
+
+/** A destination's figures when the ledger has none for it in the window. */
+export const noDestinationStats = (): DestinationStats => ({
+  delivered: 0,
+  retrying: 0,
+  held: 0,
+  dead: 0,
+  pending: 0,
+  p50Ms: null,
+  p95Ms: null,
+  lastDeliveredAt: null,
+  lastFailedAt: null,
+});
 
 export interface Stats {
   since: string;

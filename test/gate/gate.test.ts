@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { Env } from "../../src/env.ts";
 import { resetGateCache } from "../../src/gate/client.ts";
 import { getDelivery } from "../../src/ledger/read.ts";
 import { QUEUES } from "../../src/queues.ts";
@@ -228,6 +229,31 @@ describe("pause and resume by hand", () => {
     expect(to(url).map((s) => s.deliveryId)).toEqual(messages.map((m) => m.deliveryId));
   });
 
+  it("rests instead of sending a held delivery again when its dead letter cannot be enqueued", async () => {
+    const name = fresh("unsettled");
+    const url = `https://${name}.test/`;
+    await rulesWith({ [name]: { url } });
+    await admin(`/destinations/${name}/pause`, { method: "POST" });
+    const messages = [deliveryMessage(name)];
+    await deliver(messages);
+    await eventually(async () => {
+      const list = await (await admin("/destinations")).json<{ destinations: Record<string, unknown>[] }>();
+      expect(list.destinations.find((d) => d.name === name)).toMatchObject({ held: 1 });
+    });
+    answer = () => new Response("gone", { status: 410 });
+    const gate = env.GATES.getByName(name);
+    await runInDurableObject(gate, (instance) => {
+      vi.spyOn((instance as unknown as { env: Env }).env.DEAD_LETTERS, "send").mockRejectedValue(new Error("down"));
+    });
+    await admin(`/destinations/${name}/resume`, { method: "POST" });
+    await eventually(() => expect(to(url)).toHaveLength(1));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // One request, not one per pass of the pump: the delivery is still held, its attempt counted.
+    expect(to(url)).toHaveLength(1);
+    const list = await (await admin("/destinations")).json<{ destinations: Record<string, unknown>[] }>();
+    expect(list.destinations.find((d) => d.name === name)).toMatchObject({ state: "active", held: 1 });
+  });
+
   it("answers 404 for a destination the rules do not have", async () => {
     for (const action of ["pause", "resume"]) {
       const response = await admin(`/destinations/nope/${action}`, { method: "POST" });
@@ -235,6 +261,23 @@ describe("pause and resume by hand", () => {
       expect(await response.json()).toMatchObject({ error: "destination_not_found" });
     }
     expect((await admin("/admin/destinations/nope")).status).toBe(404);
+  });
+});
+
+describe("a gate that cannot be reached", () => {
+  it("sends a limited destination's deliveries back to the queue unattempted, 5 s doubling to 5 min", async () => {
+    const name = fresh("unreachable");
+    const url = `https://${name}.test/`;
+    await rulesWith({ [name]: { url, rateLimit: { perSecond: 5 } } });
+    const down = () => Promise.reject(new Error("gate down"));
+    const GATES = { getByName: () => ({ admit: down, status: down, settle: down }) };
+    const delays = [];
+    for (const attempts of [1, 2, 4, 7, 50]) {
+      const result = await consume(QUEUES.deliveries, [deliveryMessage(name)], { attempts, env: { GATES } });
+      delays.push(result.retryMessages.map((m) => m.delaySeconds));
+    }
+    expect(delays).toEqual([[5], [10], [40], [300], [300]]);
+    expect(to(url)).toEqual([]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { getCallText } from "../../src/ledger/read.ts";
 import { packText, unpackText } from "../../src/ledger/text.ts";
 import { writeLedger } from "../../src/ledger/write.ts";
@@ -61,6 +61,19 @@ describe("a call's text in the ledger", () => {
       .bind(old, SAMPLE)
       .run();
     expect(await getCallText(env.LEDGER, old)).toBe(SAMPLE);
+  });
+
+  it("reads as missing when its stored bytes do not inflate, logged with the call's Id", async () => {
+    const id = freshId();
+    await env.LEDGER.prepare("INSERT INTO call_text (call_id, part, parts, chunk) VALUES (?1, 0, 1, ?2)")
+      .bind(id, new Uint8Array([1, 2, 3, 4, 5]))
+      .run();
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(await getCallText(env.LEDGER, id)).toBeNull();
+    expect(error.mock.calls.map(([line]) => JSON.parse(String(line)))).toContainEqual(
+      expect.objectContaining({ event: "call_text_unreadable", callId: id }),
+    );
+    error.mockRestore();
   });
 
   it("refuses bytes that do not inflate, rather than returning something else", async () => {

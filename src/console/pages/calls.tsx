@@ -7,13 +7,13 @@ import { KNOWN_ACTIONS } from "../../extend/actions.ts";
 import { parseCall } from "../../extend/envelope.ts";
 import {
   CALL_STATUSES,
-  type CallStatus,
   type CallTrace,
   type DeliveryView,
   getCall,
   getCallText,
   hasCall,
   listCalls,
+  worstStatus,
 } from "../../ledger/read.ts";
 import { explain, type RouteVerdict } from "../../rules/explain.ts";
 import type { ConsoleEnv } from "../env.ts";
@@ -200,7 +200,7 @@ export async function callPage(c: Context<ConsoleEnv>): Promise<Response> {
     );
   }
   const [verdicts, rules] = await Promise.all([otherRoutes(c, id), currentRules(c)]);
-  const worst = worstOf(trace.deliveries);
+  const worst = worstStatus(trace.deliveries.map((d) => d.status));
   return render(
     c,
     <Page title={`Call ${id}`} notice={noticeOf(c)} {...framed(c, "/console/calls")}>
@@ -336,15 +336,6 @@ export const Verdicts: FC<{ verdicts: { index: number; action: string; notMatche
     </Scroll>
   );
 };
-
-const RANK: CallStatus[] = ["no_deliveries", "delivered", "pending", "held", "retrying", "dead"];
-
-function worstOf(deliveries: readonly DeliveryView[]): CallStatus {
-  return deliveries.reduce<CallStatus>(
-    (worst, d) => (RANK.indexOf(d.status) > RANK.indexOf(worst) ? d.status : worst),
-    "no_deliveries",
-  );
-}
 
 const Delivery: FC<{ delivery: DeliveryView; csrf: string }> = ({ delivery, csrf }) => (
   <section class="card" id={`delivery-${delivery.destination}`} aria-labelledby={`title-${delivery.destination}`}>

@@ -1,8 +1,8 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
-import { type DestinationState, destinationStates } from "../../admin/destinations.ts";
-import { type DestinationStats, stats } from "../../ledger/read.ts";
+import { destinationStates } from "../../admin/destinations.ts";
+import { noDestinationStats, stats } from "../../ledger/read.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { framed, Issues, Ms, noticeOf, Page, render, Scroll, Time } from "../layout.tsx";
 import { destinationAnchor } from "../links.ts";
@@ -11,26 +11,11 @@ import { StateBadge } from "./destinations.tsx";
 
 const DAY = 86_400_000;
 
-const EMPTY: DestinationStats = {
-  delivered: 0,
-  retrying: 0,
-  held: 0,
-  dead: 0,
-  pending: 0,
-  p50Ms: null,
-  p95Ms: null,
-  lastDeliveredAt: null,
-  lastFailedAt: null,
-};
-
 /** GET /console: the last 24 hours per destination and per Action, and the rules in place. */
 export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
-  const [numbers, rules, states] = await Promise.all([
-    stats(c.env.LEDGER, Date.now() - DAY),
-    rulesState(c),
-    // The gates' states need readable rules; the page says so elsewhere when they are not.
-    destinationStates(c.env, c.var.settings).catch(() => [] as DestinationState[]),
-  ]);
+  const [numbers, rules] = await Promise.all([stats(c.env.LEDGER, Date.now() - DAY), rulesState(c)]);
+  // The gates' states need readable rules; the page says so elsewhere when they are not.
+  const states = rules.rules === undefined ? [] : await destinationStates(c.env, rules.rules.destinations);
   const stateOf = new Map(states.map((state) => [state.name, state]));
   const names = [...new Set([...Object.keys(rules.rules?.destinations ?? {}), ...Object.keys(numbers.destinations)])];
   const actions = Object.entries(numbers.actions);
@@ -75,7 +60,7 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
             </thead>
             <tbody>
               {names.map((name) => {
-                const s = numbers.destinations[name] ?? EMPTY;
+                const s = numbers.destinations[name] ?? noDestinationStats();
                 const state = stateOf.get(name);
                 const inRules = rules.rules?.destinations[name] !== undefined;
                 return (

@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type DryRun, dryRunBody } from "../../admin/dry-run.ts";
+import { oneOfParam } from "../../admin/query.ts";
 import { RelayError } from "../../errors.ts";
 import type { Issue } from "../../issues.ts";
 import type { ConsoleEnv } from "../env.ts";
@@ -18,16 +19,7 @@ import { Verdicts } from "./calls.tsx";
 
 /** GET /console/try (?sample=OrderCreated fills the editor with that sample). */
 export function tryPage(c: Context<ConsoleEnv>): Promise<Response> {
-  const sample = c.req.query("sample");
-  if (sample !== undefined && !SAMPLES.has(sample)) {
-    throw new RelayError(
-      "invalid_query",
-      `sample must be one of the bundled samples (got "${sample.slice(0, 100)}").`,
-      {
-        parameter: "sample",
-      },
-    );
-  }
+  const sample = oneOfParam(c, "sample", [...SAMPLES.keys()]);
   return page(c, { text: sample === undefined ? "" : sampleText(sample)!, sample });
 }
 
