@@ -17,18 +17,16 @@ import { secretsOf, validateRules } from "../src/rules/schema.ts";
 import type { RelaySecret } from "../src/secrets.ts";
 import {
   d1DatabaseName,
-  kvValue,
   parseDeploy,
   parseQueueList,
   parseSecretList,
   parseWhoami,
-  runWrangler,
   shownCommand,
-  wranglerFailure,
 } from "./lib/deploy-wrangler.ts";
 import { consoleOutput, type Output, shownPath } from "./lib/output.ts";
 import { ROOT } from "./lib/wrangler-dev.ts";
-import { RULES_KEY, WranglerError } from "./lib/wrangler-kv.ts";
+import { kvValue, RULES_KEY } from "./lib/wrangler-kv.ts";
+import { runWrangler, WranglerError, wranglerFailure } from "./lib/wrangler-run.ts";
 
 const USAGE = `Usage: npm run deploy -- [options]
 

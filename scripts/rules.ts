@@ -14,7 +14,8 @@ import { DEV_VARS, readDevVars } from "./lib/dev-vars.ts";
 import { consoleOutput, type Output, shownPath } from "./lib/output.ts";
 import { RULES_SCHEMA_FILE, rulesJsonSchemaText } from "./lib/rules-json-schema.ts";
 import { ROOT } from "./lib/wrangler-dev.ts";
-import { describeTarget, getRulesText, type KvTarget, putRulesFile, WranglerError } from "./lib/wrangler-kv.ts";
+import { describeTarget, getRulesText, type KvTarget, putRulesFile } from "./lib/wrangler-kv.ts";
+import { WranglerError } from "./lib/wrangler-run.ts";
 
 const USAGE = `Usage: npm run rules -- <command> [options]
 

@@ -1,51 +1,9 @@
 /**
- * What `npm run deploy` (scripts/deploy.ts) needs from wrangler: running it, showing the command a person
- * could paste, and reading what it prints. Each reader follows the output of the wrangler in package.json
- * (4.156, read in node_modules/wrangler/wrangler-dist/cli.js); test/scripts/fake-wrangler prints the same.
+ * What `npm run deploy` (scripts/deploy.ts) needs from wrangler beside running it (scripts/lib/wrangler-run.ts):
+ * showing the command a person could paste, and reading what it prints. Each reader follows the output of the
+ * wrangler in package.json (4.156, read in node_modules/wrangler/wrangler-dist/cli.js); test/scripts/fake-wrangler
+ * prints the same.
  */
-import { spawn } from "node:child_process";
-import { withoutColour } from "./output.ts";
-import { ROOT, WRANGLER, wranglerEnv } from "./wrangler-dev.ts";
-import { WranglerError } from "./wrangler-kv.ts";
-
-/** Names another wrangler program (tests point it at a fake); unset or empty: the project's own. */
-export const WRANGLER_OVERRIDE = "EXTEND_RELAY_WRANGLER";
-
-export interface WranglerRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs wrangler with the project's pinned Node first on PATH; resolves with whatever it did. */
-export function runWrangler(args: string[]): Promise<WranglerRun> {
-  const program = process.env[WRANGLER_OVERRIDE] || WRANGLER;
-  return new Promise((resolve, reject) => {
-    // stdout is a pipe, so wrangler runs non-interactively: it asks nothing and writes nothing back to the config.
-    const child = spawn(program, args, { cwd: ROOT, env: wranglerEnv(), stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", (error) =>
-      reject(new WranglerError(`could not run wrangler (${program}: ${error.message}); run npm ci first`)),
-    );
-    child.on("close", (code) => resolve({ code, stdout: withoutColour(stdout), stderr: withoutColour(stderr) }));
-  });
-}
-
-/** A failed run as a WranglerError: what was run, its exit code and the lines of its output that say why. */
-export function wranglerFailure(shown: string, run: WranglerRun, advice = ""): WranglerError {
-  const lines = `${run.stdout}\n${run.stderr}`
-    .split("\n")
-    .map((line) => line.trimEnd())
-    .filter((line) => line.trim() !== "" && !/^\s*(⛅️ wrangler|─+$)/.test(line));
-  const problem = lines
-    .slice(-12)
-    .map((line) => `  ${line}`)
-    .join("\n");
-  return new WranglerError(`${shown} failed (exit ${run.code}):\n${problem}${advice === "" ? "" : `\n${advice}`}`);
-}
 
 /** `npx wrangler …` as a person would type it (arguments with spaces or quotes single-quoted). */
 export function shownCommand(args: string[]): string {
@@ -140,19 +98,6 @@ export function parseSecretList(stdout: string): string[] | undefined {
   const value = jsonFrom(stdout, "[");
   if (!Array.isArray(value)) return undefined;
   return value.flatMap((s: { name?: unknown }) => (typeof s?.name === "string" ? [s.name] : []));
-}
-
-/**
- * `wrangler kv key get <key> --remote --text`: the value (exit 0); a missing remote key is an error naming
- * the API's 404 ("Failed to fetch …/values/rules - 404: Not Found"), a missing local one "Value not found".
- * Null for a missing key, undefined for any other failure.
- */
-export function kvValue(run: WranglerRun): string | null | undefined {
-  if (run.code === 0) {
-    if (run.stdout.trim() === "Value not found") return null;
-    return run.stdout.endsWith("\n") ? run.stdout.slice(0, -1) : run.stdout;
-  }
-  return /\b404\b:? Not Found/i.test(`${run.stdout}\n${run.stderr}`) ? null : undefined;
 }
 
 /**

@@ -2,10 +2,10 @@
  * The rules document in KV through `wrangler kv key get|put` (binding RULES, key "rules"): local storage
  * (a `wrangler dev` state folder) by default, the Cloudflare account with `remote`.
  */
-import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { shownPath, withoutColour } from "./output.ts";
-import { ROOT, WRANGLER, wranglerEnv } from "./wrangler-dev.ts";
+import { shownPath } from "./output.ts";
+import { ROOT } from "./wrangler-dev.ts";
+import { runWrangler, type WranglerRun, wranglerFailure } from "./wrangler-run.ts";
 
 const RULES_BINDING = "RULES";
 export const RULES_KEY = "rules";
@@ -21,11 +21,6 @@ export interface KvTarget {
   config?: string;
 }
 
-/** wrangler failed (not installed, not logged in, no such binding, …): its own words are in `message`. */
-export class WranglerError extends Error {
-  override name = "WranglerError";
-}
-
 export function describeTarget(target: KvTarget): string {
   return target.remote === true
     ? `remote KV (binding ${RULES_BINDING}, key "${RULES_KEY}")`
@@ -39,54 +34,31 @@ function targetArgs(target: KvTarget): string[] {
   return args;
 }
 
-/** Runs wrangler with the project's pinned Node; rejects with WranglerError on a non-zero exit. */
-function runWrangler(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(WRANGLER, args, {
-      cwd: ROOT,
-      env: wranglerEnv(),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", (error) =>
-      reject(new WranglerError(`could not run wrangler (${error.message}); run npm ci first`)),
-    );
-    child.on("close", (code) => {
-      if (code === 0) resolve({ stdout, stderr });
-      else
-        reject(
-          new WranglerError(
-            `wrangler ${args.slice(0, 3).join(" ")} failed (exit ${code}):\n${wranglerProblem(stdout + stderr)}`,
-          ),
-        );
-    });
-  });
-}
-
-/** The lines of wrangler's output that say what went wrong, without banners and colour codes. */
-function wranglerProblem(output: string): string {
-  const lines = withoutColour(output)
-    .split("\n")
-    .map((line) => line.trimEnd())
-    .filter((line) => line.trim() !== "" && !/^\s*(⛅️ wrangler|─+$)/.test(line));
-  return lines
-    .slice(-12)
-    .map((line) => `  ${line}`)
-    .join("\n");
-}
-
-/** The rules document's text, or null when the key is empty. */
+/** The rules document's text, or null when the key is empty; WranglerError when wrangler fails. */
 export async function getRulesText(target: KvTarget): Promise<string | null> {
-  const { stdout } = await runWrangler(["kv", "key", "get", RULES_KEY, "--text", ...targetArgs(target)]);
-  // wrangler prints this (exit 0) for a missing key; a rules document is JSON, so it cannot be one.
-  if (stdout.trim() === "Value not found") return null;
-  return stdout.endsWith("\n") ? stdout.slice(0, -1) : stdout;
+  const args = ["kv", "key", "get", RULES_KEY, "--text", ...targetArgs(target)];
+  const run = await runWrangler(args);
+  const value = kvValue(run);
+  if (value === undefined) throw wranglerFailure(`wrangler ${args.slice(0, 3).join(" ")}`, run);
+  return value;
 }
 
-/** Writes the file at `path` as the rules document, byte for byte. */
+/**
+ * `wrangler kv key get <key> --text`: the value (exit 0). A missing local key prints "Value not found" (exit
+ * 0; a rules document is JSON, so it cannot be one); a missing remote key is an error naming the API's 404
+ * ("Failed to fetch …/values/rules - 404: Not Found"). Null for a missing key, undefined for any other failure.
+ */
+export function kvValue(run: WranglerRun): string | null | undefined {
+  if (run.code === 0) {
+    if (run.stdout.trim() === "Value not found") return null;
+    return run.stdout.endsWith("\n") ? run.stdout.slice(0, -1) : run.stdout;
+  }
+  return /\b404\b:? Not Found/i.test(`${run.stdout}\n${run.stderr}`) ? null : undefined;
+}
+
+/** Writes the file at `path` as the rules document, byte for byte; WranglerError when wrangler fails. */
 export async function putRulesFile(path: string, target: KvTarget): Promise<void> {
-  await runWrangler(["kv", "key", "put", RULES_KEY, "--path", path, ...targetArgs(target)]);
+  const args = ["kv", "key", "put", RULES_KEY, "--path", path, ...targetArgs(target)];
+  const run = await runWrangler(args);
+  if (run.code !== 0) throw wranglerFailure(`wrangler ${args.slice(0, 3).join(" ")}`, run);
 }

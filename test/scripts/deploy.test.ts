@@ -4,15 +4,14 @@
  * output formats and records every invocation. Nothing here needs an account or the network.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { WRANGLER_OVERRIDE } from "../../scripts/lib/deploy-wrangler.ts";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
 import { schemaScript } from "../../src/ledger/migrations.ts";
 import { QUEUES } from "../../src/queues.ts";
-import { tempDir } from "../temp.ts";
-import { type FakeAccount, type FakeCall, readAccount, readCalls, writeAccount } from "./fake-wrangler/state.ts";
+import { fakeAccount } from "./fake-wrangler/account.ts";
+import type { FakeCall } from "./fake-wrangler/state.ts";
 
 interface Run {
   code: number | null;
@@ -21,31 +20,8 @@ interface Run {
 }
 
 const NODE = join(ROOT, "node_modules", ".bin", "node");
-const FAKE = join(ROOT, "test", "scripts", "fake-wrangler", "wrangler.ts");
 const QUEUE_NAMES: string[] = Object.values(QUEUES);
 const EXAMPLE_RULES = readFileSync(join(ROOT, "rules.example.json"), "utf8");
-
-/** A fresh pretend account and an executable that runs the fake wrangler on it. */
-function fakeAccount(account: Partial<FakeAccount> = {}) {
-  const dir = tempDir("deploy");
-  writeAccount(dir, {
-    loggedIn: true,
-    email: "ops@example.com",
-    queues: [],
-    deployed: false,
-    secrets: [],
-    rules: null,
-    ...account,
-  });
-  const program = join(dir, "wrangler");
-  writeFileSync(program, `#!/bin/sh\nexec '${NODE}' '${FAKE}' "$@"\n`, { mode: 0o755 });
-  return {
-    dir,
-    env: { FAKE_WRANGLER_DIR: dir, [WRANGLER_OVERRIDE]: program },
-    calls: () => readCalls(dir),
-    account: () => readAccount(dir),
-  };
-}
 
 function deploy(env: Record<string, string>, ...args: string[]): Promise<Run> {
   return new Promise((done) => {

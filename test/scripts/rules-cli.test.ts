@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
 import { tempDir } from "../temp.ts";
+import { fakeAccount } from "./fake-wrangler/account.ts";
 
 interface Run {
   code: number | null;
@@ -16,10 +17,14 @@ interface Run {
 }
 
 function rules(...args: string[]): Promise<Run> {
+  return rulesWith({}, ...args);
+}
+
+function rulesWith(env: Record<string, string>, ...args: string[]): Promise<Run> {
   return new Promise((done) => {
     const child = spawn(join(ROOT, "node_modules", ".bin", "node"), ["scripts/rules.ts", ...args], {
       cwd: ROOT,
-      env: { ...process.env, INIT_CWD: ROOT, NO_COLOR: "1" },
+      env: { ...process.env, INIT_CWD: ROOT, NO_COLOR: "1", ...env },
     });
     let stdout = "";
     let stderr = "";
@@ -204,5 +209,26 @@ describe("rules schema", () => {
     const run = await rules("schema", "--check", "--out", stale);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("is out of date");
+  });
+});
+
+describe("rules pull against the account's KV (--remote, a fake wrangler)", () => {
+  it("says there is no rules document when the remote key is missing (wrangler answers 404), exit 1", async () => {
+    const empty = fakeAccount({ deployed: true, rules: null });
+    const run = await rulesWith(empty.env, "pull", "--remote");
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toContain("There is no rules document in remote KV");
+    expect(run.stderr).not.toContain("404");
+  });
+
+  it("prints the remote document, and names wrangler's own words when it fails for another reason", async () => {
+    const stored = fakeAccount({ deployed: true, rules: JSON.stringify(example) });
+    const pulled = await rulesWith(stored.env, "pull", "--remote");
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(JSON.parse(pulled.stdout)).toEqual(example);
+    const loggedOut = fakeAccount({ loggedIn: false, deployed: true });
+    const failed = await rulesWith(loggedOut.env, "pull", "--remote");
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain("wrangler kv key get failed (exit 1)");
   });
 });
