@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { schemaScript } from "../src/ledger/migrations.ts";
 import { QUEUES } from "../src/queues.ts";
-import { secretsOf, validateRules } from "../src/rules/schema.ts";
+import { secretsOf, validateRulesText } from "../src/rules/schema.ts";
 import type { RelaySecret } from "../src/secrets.ts";
 import {
   d1DatabaseName,
@@ -247,11 +247,7 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
       `remote KV holds no rules yet, so every call is accepted with 0 deliveries; push yours with: npm run rules -- push rules.json --remote${configTail}`,
     );
   } else {
-    const document = parseJson(rulesText);
-    const validation =
-      document === undefined
-        ? { ok: false as const, issues: [{ path: "(root)", message: "is not JSON" }] }
-        : validateRules(document);
+    const validation = validateRulesText(rulesText);
     if (!validation.ok) {
       const issue = validation.issues[0]!;
       step(
@@ -297,14 +293,6 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
   step(6, "webhook", `Callback URL for Extend Commerce's webhook form: ${base}/webhook`);
   io.out(`  its secret: the value of EXTEND_WEBHOOK_SECRET · health: ${base}/healthz`);
   return 0;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 if (import.meta.main) {

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Issue } from "../src/issues.ts";
-import { type Rules, secretsOf, validateRules } from "../src/rules/schema.ts";
+import { type Rules, secretsOf, validateRules, validateRulesText } from "../src/rules/schema.ts";
 import { DEV_VARS, readDevVars } from "./lib/dev-vars.ts";
 import { consoleOutput, type Output, shownPath } from "./lib/output.ts";
 import { RULES_SCHEMA_FILE, rulesJsonSchemaText } from "./lib/rules-json-schema.ts";
@@ -135,7 +135,7 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
       } else {
         io.out(text);
       }
-      const validation = parseAndValidate(text);
+      const validation = validateRulesText(text);
       if (!validation.ok) {
         io.err(
           `warning: the rules document in KV is invalid, so the relay answers 503 stored_rules_invalid until it is fixed:`,
@@ -245,12 +245,6 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function parseAndValidate(text: string) {
-  const document = parseJson(text);
-  if (document === undefined) return { ok: false as const, issues: [{ path: "(root)", message: "is not JSON" }] };
-  return validateRules(document);
 }
 
 /** The environment to check named secrets against: --env-file, or .dev.vars for local targets. */

@@ -5,7 +5,7 @@ import type { Child, FC, PropsWithChildren } from "hono/jsx";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { version } from "../../package.json";
 import type { Issue } from "../issues.ts";
-import type { CallStatus } from "../ledger/views.ts";
+import type { AttemptView, CallStatus } from "../ledger/views.ts";
 import type { ConsoleEnv } from "./env.ts";
 
 /**
@@ -143,6 +143,56 @@ export const Scroll: FC<PropsWithChildren<{ label: string }>> = ({ label, childr
     {children}
   </section>
 );
+
+/** A delivery's attempts, oldest first: number (and whether a replay), time, status, error, duration, outcome. */
+export const Attempts: FC<{ attempts: readonly AttemptView[] | undefined; label: string; empty: string }> = ({
+  attempts,
+  label,
+  empty,
+}) =>
+  (attempts ?? []).length === 0 ? (
+    <p>{empty}</p>
+  ) : (
+    <Scroll label={label}>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col" class="num">
+              Attempt
+            </th>
+            <th scope="col">Time</th>
+            <th scope="col" class="num">
+              Status
+            </th>
+            <th scope="col">Error</th>
+            <th scope="col" class="num">
+              Duration
+            </th>
+            <th scope="col">Outcome</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(attempts ?? []).map((a) => (
+            <tr>
+              <th scope="row" class="num">
+                {a.attempt}
+                {a.replay === true && <span class="muted"> (replay)</span>}
+              </th>
+              <td>
+                <Time at={a.at} />
+              </td>
+              <td class="num">{a.status ?? <span class="muted">—</span>}</td>
+              <td class="why">{a.error ?? <span class="muted">—</span>}</td>
+              <td class="num">
+                <Ms ms={a.durationMs} />
+              </td>
+              <td>{a.outcome.replace("_", " ")}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Scroll>
+  );
 
 /** A block of text (a document, a body) that scrolls within the page; focusable so a keyboard can scroll it. */
 export const Text: FC<{ label: string; text: string }> = ({ label, text }) => (

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { RelayError } from "../errors.ts";
 import type { Issue } from "../issues.ts";
 import { readStoredRules, type StoredRules } from "../rules/save.ts";
-import { type Rules, validateRules } from "../rules/schema.ts";
+import { type Rules, validateRulesText } from "../rules/schema.ts";
 import { loadRules } from "../rules/store.ts";
 import type { ConsoleEnv } from "./env.ts";
 
@@ -19,13 +19,7 @@ export interface RulesState {
 export async function rulesState(c: Context<ConsoleEnv>): Promise<RulesState> {
   const stored = await readStoredRules(c.env.RULES);
   if (stored === null) return { stored, warnings: [], issues: [] };
-  let document: unknown;
-  try {
-    document = JSON.parse(stored.text);
-  } catch (error) {
-    return { stored, warnings: [], issues: [{ path: "(root)", message: `is not JSON: ${String(error)}` }] };
-  }
-  const validation = validateRules(document, c.env);
+  const validation = validateRulesText(stored.text, c.env);
   return validation.ok
     ? { stored, rules: validation.rules, warnings: validation.warnings, issues: [] }
     : { stored, warnings: validation.warnings, issues: validation.issues };

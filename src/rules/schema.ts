@@ -208,6 +208,27 @@ export function validateRules(document: unknown, env?: object): Validation {
   return { ok: true, rules: result.data, warnings: warningsFor(result.data, env) };
 }
 
+export type TextValidation = Validation & { document?: unknown };
+
+/**
+ * Parses and validates a rules document's text (`env` as for validateRules); text that is not JSON is one issue
+ * at (root) saying why. `document` is the parsed value when the rules are valid.
+ */
+export function validateRulesText(text: string, env?: object): TextValidation {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    return {
+      ok: false,
+      issues: [{ path: "(root)", message: `is not JSON: ${(error as Error).message}` }],
+      warnings: [],
+    };
+  }
+  const validation = validateRules(document, env);
+  return validation.ok ? { ...validation, document } : validation;
+}
+
 /** Every key in a JSON value that is, or has a dot-path segment that is, `__proto__`, `constructor` or `prototype`. */
 function specialKeys(value: unknown, path = ""): Issue[] {
   if (typeof value !== "object" || value === null) return [];

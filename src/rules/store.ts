@@ -2,7 +2,7 @@ import { describe, RelayError } from "../errors.ts";
 import { RULES_KEY } from "../kv-keys.ts";
 import { log } from "../log.ts";
 import { type CompiledRules, compileRules } from "./matcher.ts";
-import { EMPTY_RULES, validateRules } from "./schema.ts";
+import { EMPTY_RULES, validateRulesText } from "./schema.ts";
 
 interface Cached {
   text: string | null;
@@ -56,15 +56,9 @@ function compile(text: string | null): CompiledRules {
     log("warn", "rules_missing", { message: `No rules document in KV key "${RULES_KEY}": nothing is routed.` });
     return compileRules(EMPTY_RULES);
   }
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch {
-    document = undefined;
-  }
-  const validation = document === undefined ? undefined : validateRules(document);
-  if (validation === undefined || !validation.ok) {
-    const issues = validation?.issues ?? [{ path: "(root)", message: "is not JSON" }];
+  const validation = validateRulesText(text);
+  if (!validation.ok) {
+    const { issues } = validation;
     log("error", "stored_rules_invalid", { issues });
     throw new RelayError(
       "stored_rules_invalid",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { validateRules } from "../../src/rules/schema.ts";
+import { validateRules, validateRulesText } from "../../src/rules/schema.ts";
 import { EXAMPLE_RULES } from "../helpers.ts";
 
 const base = () => structuredClone(EXAMPLE_RULES) as Record<string, any>;
@@ -102,6 +102,22 @@ describe("rules validation", () => {
           'secret SHOP_SECRET is not set in the Worker\'s environment; deliveries to "shop" will dead-letter until it is',
       },
     ]);
+  });
+});
+
+describe("a rules document's text", () => {
+  it("that is not JSON is one issue at (root) saying why; valid text comes back parsed; invalid is refused by path", () => {
+    const broken = validateRulesText('{"destinations": ');
+    expect(broken.ok).toBe(false);
+    expect(!broken.ok && broken.issues).toEqual([
+      { path: "(root)", message: expect.stringMatching(/^is not JSON: .+/) as unknown as string },
+    ]);
+    const text = JSON.stringify(EXAMPLE_RULES);
+    const valid = validateRulesText(text);
+    expect(valid.ok).toBe(true);
+    expect(valid.document).toEqual(JSON.parse(text));
+    const invalid = validateRulesText(JSON.stringify({ ...EXAMPLE_RULES, routes: "all" }));
+    expect(!invalid.ok && invalid.issues.map((i) => i.path)).toEqual(["routes"]);
   });
 });
 

@@ -18,7 +18,19 @@ import {
 import { explain, type RouteVerdict } from "../../rules/explain.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
-import { CsrfField, framed, List, Ms, noticeOf, Page, render, Scroll, Status, Time, withNotice } from "../layout.tsx";
+import {
+  Attempts,
+  CsrfField,
+  framed,
+  List,
+  noticeOf,
+  Page,
+  render,
+  Scroll,
+  Status,
+  Time,
+  withNotice,
+} from "../layout.tsx";
 import { currentRules } from "../rules-state.ts";
 import { errorPage } from "./errors.tsx";
 
@@ -370,49 +382,7 @@ const Delivery: FC<{ delivery: DeliveryView; csrf: string }> = ({ delivery, csrf
         </>
       )}
     </dl>
-    {(delivery.attempts ?? []).length === 0 ? (
-      <p>No attempts yet.</p>
-    ) : (
-      <Scroll label={`Attempts to ${delivery.destination}`}>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col" class="num">
-                Attempt
-              </th>
-              <th scope="col">Time</th>
-              <th scope="col" class="num">
-                Status
-              </th>
-              <th scope="col">Error</th>
-              <th scope="col" class="num">
-                Duration
-              </th>
-              <th scope="col">Outcome</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(delivery.attempts ?? []).map((a) => (
-              <tr>
-                <th scope="row" class="num">
-                  {a.attempt}
-                  {a.replay === true && <span class="muted"> (replay)</span>}
-                </th>
-                <td>
-                  <Time at={a.at} />
-                </td>
-                <td class="num">{a.status ?? <span class="muted">—</span>}</td>
-                <td class="why">{a.error ?? <span class="muted">—</span>}</td>
-                <td class="num">
-                  <Ms ms={a.durationMs} />
-                </td>
-                <td>{a.outcome.replace("_", " ")}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </Scroll>
-    )}
+    <Attempts attempts={delivery.attempts} label={`Attempts to ${delivery.destination}`} empty="No attempts yet." />
     <form
       class="actions"
       method="post"

@@ -7,7 +7,7 @@ import { getDeadLetter, getDelivery, listDeadLetters, stats } from "../../ledger
 import { bodyOf, DEAD_LETTER_REASONS } from "../../queues.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
-import { CsrfField, framed, Ms, noticeOf, Page, render, Scroll, Text, Time, withNotice } from "../layout.tsx";
+import { Attempts, CsrfField, framed, noticeOf, Page, render, Scroll, Text, Time, withNotice } from "../layout.tsx";
 import { currentRules } from "../rules-state.ts";
 import { errorPage } from "./errors.tsx";
 
@@ -279,49 +279,7 @@ export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> 
       </div>
 
       <h2>Attempts</h2>
-      {(delivery?.attempts ?? []).length === 0 ? (
-        <p>No attempts are recorded.</p>
-      ) : (
-        <Scroll label="Attempts">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col" class="num">
-                  Attempt
-                </th>
-                <th scope="col">Time</th>
-                <th scope="col" class="num">
-                  Status
-                </th>
-                <th scope="col">Error</th>
-                <th scope="col" class="num">
-                  Duration
-                </th>
-                <th scope="col">Outcome</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(delivery?.attempts ?? []).map((a) => (
-                <tr>
-                  <th scope="row" class="num">
-                    {a.attempt}
-                    {a.replay === true && <span class="muted"> (replay)</span>}
-                  </th>
-                  <td>
-                    <Time at={a.at} />
-                  </td>
-                  <td class="num">{a.status ?? <span class="muted">—</span>}</td>
-                  <td class="why">{a.error ?? <span class="muted">—</span>}</td>
-                  <td class="num">
-                    <Ms ms={a.durationMs} />
-                  </td>
-                  <td>{a.outcome.replace("_", " ")}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </Scroll>
-      )}
+      <Attempts attempts={delivery?.attempts} label="Attempts" empty="No attempts are recorded." />
 
       <h2>The body it sends</h2>
       {record.message === undefined ? (

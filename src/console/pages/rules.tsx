@@ -5,7 +5,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { RelayError } from "../../errors.ts";
 import type { Issue } from "../../issues.ts";
 import { readStoredRules, restorePreviousRules, type StoredRules, saveRules } from "../../rules/save.ts";
-import { type Rules, validateRules } from "../../rules/schema.ts";
+import { type Rules, type TextValidation, validateRulesText } from "../../rules/schema.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
 import { lineFinder } from "../json-lines.ts";
@@ -21,28 +21,6 @@ import { errorPage } from "./errors.tsx";
 
 const NONE = "none";
 const BLANK = JSON.stringify({ version: 1, destinations: {}, routes: [] }, null, 2);
-
-type Checked =
-  | { ok: true; document: unknown; rules: Rules; warnings: Issue[] }
-  | { ok: false; issues: Issue[]; warnings: Issue[] };
-
-/** The text as a rules document, checked with the Worker's environment (missing secrets are warnings). */
-function check(text: string, env: object): Checked {
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch (error) {
-    return {
-      ok: false,
-      issues: [{ path: "(root)", message: `is not JSON: ${(error as Error).message}` }],
-      warnings: [],
-    };
-  }
-  const validation = validateRules(document, env);
-  return validation.ok
-    ? { ok: true, document, rules: validation.rules, warnings: validation.warnings }
-    : { ok: false, issues: validation.issues, warnings: validation.warnings };
-}
 
 /** GET /console/rules */
 export async function rulesPage(c: Context<ConsoleEnv>): Promise<Response> {
@@ -62,7 +40,7 @@ interface EditorProps {
   stored: StoredRules | null;
   storedWarnings?: Issue[];
   storedIssues?: Issue[];
-  checked?: Checked;
+  checked?: TextValidation;
   problem?: string;
   status?: ContentfulStatusCode;
 }
@@ -180,10 +158,10 @@ const StoredFacts: FC<{ stored: StoredRules | null }> = ({ stored }) =>
 export async function editRules(c: Context<ConsoleEnv>): Promise<Response> {
   const text = (await field(c, "document")) ?? "";
   const base = (await field(c, "base")) ?? NONE;
-  const checked = check(text, c.env);
+  const checked = validateRulesText(text, c.env);
   const stored = await readStoredRules(c.env.RULES);
   if ((await field(c, "intent")) !== "save" || !checked.ok) return editor(c, { text, base, stored, checked });
-  const current = stored === null ? undefined : check(stored.text, {});
+  const current = stored === null ? undefined : validateRulesText(stored.text, {});
   const changes = current?.ok === true ? changesBetween(current.rules, checked.rules) : undefined;
   const csrf = c.get("csrf")!;
   return render(
@@ -268,7 +246,7 @@ export async function saveRulesFromConsole(c: Context<ConsoleEnv>): Promise<Resp
       status: 409,
     });
   }
-  const checked = check(text, c.env);
+  const checked = validateRulesText(text, c.env);
   if (!checked.ok) return editor(c, { text, base, stored, checked });
   try {
     await saveRules(c.env, checked.document);
@@ -290,7 +268,7 @@ export async function confirmRestore(c: Context<ConsoleEnv>): Promise<Response> 
     readStoredRules(c.env.RULES, "previous"),
   ]);
   if (previous === null) return errorPage(c, 404, "There is no previous version of the rules to restore.");
-  const checked = check(previous.text, c.env);
+  const checked = validateRulesText(previous.text, c.env);
   const csrf = c.get("csrf")!;
   return render(
     c,
