@@ -19,12 +19,12 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Webhook } from "standardwebhooks";
 import { readDevVars } from "./lib/dev-vars.ts";
-import { shellWord } from "./lib/trace-format.ts";
+import { LOCAL_RELAY_URL } from "./lib/local-relay.ts";
+import { shellWord } from "./lib/output.ts";
 import { ROOT } from "./lib/wrangler-dev.ts";
 
 export const DEMO_RECEIVER_PORT = 8788;
 /** The relay `npm run trace` asks by default; the trace hint names --url only for another one. */
-const DEFAULT_RELAY_URL = "http://127.0.0.1:8787";
 /** Quiet time after a call's last delivery before its trace hint is printed (the ledger's queue batches 2 s). */
 export const TRACE_HINT_DELAY_MS = 2500;
 
@@ -98,7 +98,7 @@ export async function startDemoReceiver(options: DemoReceiverOptions): Promise<D
     const timer = setTimeout(() => {
       pendingHints.delete(callId);
       hinted.add(callId);
-      print(traceHint(callId, width, options.relayUrl || DEFAULT_RELAY_URL));
+      print(traceHint(callId, width, options.relayUrl || LOCAL_RELAY_URL));
     }, options.traceHintDelayMs ?? TRACE_HINT_DELAY_MS);
     timer.unref();
     pendingHints.set(callId, timer);
@@ -256,7 +256,7 @@ export function callIdOf(d: Pick<ReceivedDelivery, "deliveryId" | "destination" 
 
 /** `        trace: npm run trace -- <Id>`, indented under the delivery ids of the lines above. */
 function traceHint(callId: string, width: number, relayUrl: string): string {
-  const url = relayUrl.replace(/\/+$/, "") === DEFAULT_RELAY_URL ? "" : ` --url ${relayUrl}`;
+  const url = relayUrl.replace(/\/+$/, "") === LOCAL_RELAY_URL ? "" : ` --url ${relayUrl}`;
   return `${" ".repeat(width + 4)}trace: npm run trace -- ${shellWord(callId)}${url}`;
 }
 

@@ -21,11 +21,11 @@ import {
   withReceiverPort,
 } from "./demo-receiver.ts";
 import { DEV_VARS, ensureDevVars, readDevVars } from "./lib/dev-vars.ts";
+import { RELAY_PORT } from "./lib/local-relay.ts";
 import { withoutColour } from "./lib/output.ts";
 import { ROOT, startWranglerDev, type WranglerDev } from "./lib/wrangler-dev.ts";
 import { DEV_STATE_DIR, putRulesFile } from "./lib/wrangler-kv.ts";
 
-const RELAY_PORT = 8787;
 const EXAMPLE_RULES_FILE = join(ROOT, "rules.example.json");
 /**
  * Faster than production so retries and rule changes show up while you watch. Passed with --var, not

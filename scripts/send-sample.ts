@@ -12,11 +12,12 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEV_VARS, readDevVars } from "./lib/dev-vars.ts";
+import { LOCAL_RELAY_URL, unreachable } from "./lib/local-relay.ts";
 import { consoleOutput, type Output } from "./lib/output.ts";
 import { ROOT } from "./lib/wrangler-dev.ts";
 
 export const FIXTURES_DIR = join(ROOT, "fixtures", "extend");
-const DEFAULT_RELAY_URL = "http://127.0.0.1:8787/webhook";
+const DEFAULT_RELAY_URL = `${LOCAL_RELAY_URL}/webhook`;
 
 const USAGE = `Usage: npm run send-sample -- <Action | file.json | --all> [options]
 
@@ -203,10 +204,7 @@ export async function runSendSample(
     try {
       result = await sendSample({ text: texts[index]!, url, secret, keepId: true });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      io.err(
-        `error: cannot reach the relay at ${url} (${cause?.code ?? cause?.message ?? (error as Error).message}). Is it running? Start it with: npm run dev`,
-      );
+      io.err(`error: ${unreachable(url, error)}`);
       return 2;
     }
     if (result.status < 200 || result.status > 299) failed++;

@@ -8,10 +8,10 @@
  */
 import { parseArgs } from "node:util";
 import { DEV_VARS, readDevVars } from "./lib/dev-vars.ts";
-import { consoleOutput, type Output } from "./lib/output.ts";
-import { type CallTrace, formatTrace, shellWord } from "./lib/trace-format.ts";
+import { LOCAL_RELAY_URL, unreachable } from "./lib/local-relay.ts";
+import { consoleOutput, type Output, shellWord } from "./lib/output.ts";
+import { type CallTrace, formatTrace } from "./lib/trace-format.ts";
 
-const DEFAULT_RELAY_URL = "http://127.0.0.1:8787";
 const DEFAULT_LIMIT = 5;
 const TIMEOUT_MS = 15_000;
 /** The admin API's limit on ?key= (and on a page). */
@@ -23,7 +23,7 @@ const USAGE = `Usage: npm run trace -- <Id | business key> [options]
   <Id>              a call's Id, e.g. 35a05317f6fa66db6202fc35c289715d (send-sample prints it)
   <business key>    an order, product, customer, invoice or offer number, or a price list name:
                     the calls whose notifications carry it, newest first
-  --url <url>       the relay (default ${DEFAULT_RELAY_URL}, the one npm run dev starts)
+  --url <url>       the relay (default ${LOCAL_RELAY_URL}, the one npm run dev starts)
   --token <t>       admin token (default: ADMIN_TOKEN from the environment or .dev.vars)
   --limit <n>       calls shown for a business key (default ${DEFAULT_LIMIT}, at most ${PAGE})
   --json            print the admin API's JSON (for a business key: an array of call traces)
@@ -63,10 +63,7 @@ function client(url: string, token: string, tokenSource: string): Client {
         if ((error as Error).name === "TimeoutError") {
           throw new TraceError(`the relay at ${url} did not answer within ${TIMEOUT_MS / 1000} s`);
         }
-        const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-        throw new TraceError(
-          `cannot reach the relay at ${url} (${cause?.code ?? cause?.message ?? (error as Error).message}). Is it running? Start it with: npm run dev`,
-        );
+        throw new TraceError(unreachable(url, error));
       }
       const text = await response.text();
       let body: unknown;
@@ -74,7 +71,7 @@ function client(url: string, token: string, tokenSource: string): Client {
         body = JSON.parse(text);
       } catch {
         throw new TraceError(
-          `${url} answered GET ${path.replace(/\?.*/, "")} with ${response.status} and no JSON: is --url the relay's base URL (e.g. ${DEFAULT_RELAY_URL})?`,
+          `${url} answered GET ${path.replace(/\?.*/, "")} with ${response.status} and no JSON: is --url the relay's base URL (e.g. ${LOCAL_RELAY_URL})?`,
         );
       }
       if (response.status === 401) {
@@ -154,9 +151,9 @@ export async function runTrace(argv: string[], io: Output = consoleOutput, env =
     return 2;
   }
   const wanted = positionals[0]!.trim();
-  const url = baseUrl(values.url ?? DEFAULT_RELAY_URL);
+  const url = baseUrl(values.url ?? LOCAL_RELAY_URL);
   if (url === undefined) {
-    io.err(`error: --url ${values.url} is not an http:// or https:// URL of a relay, e.g. ${DEFAULT_RELAY_URL}`);
+    io.err(`error: --url ${values.url} is not an http:// or https:// URL of a relay, e.g. ${LOCAL_RELAY_URL}`);
     return 2;
   }
   const limit = Number(values.limit ?? DEFAULT_LIMIT);
@@ -215,7 +212,7 @@ export async function runTrace(argv: string[], io: Output = consoleOutput, env =
     if (more > 0) {
       const next = Math.min(PAGE, limit + Math.max(more, DEFAULT_LIMIT));
       const older = `${beyond ? "more than " : ""}${more} older call${more === 1 && !beyond ? "" : "s"}`;
-      const at = url === DEFAULT_RELAY_URL ? "" : ` --url ${url}`;
+      const at = url === LOCAL_RELAY_URL ? "" : ` --url ${url}`;
       lines.push("", `… and ${older} (npm run trace -- ${shellWord(wanted)} --limit ${next}${at})`);
     } else if (beyond) {
       lines.push("", `… and older ones beyond the newest ${PAGE}: GET /admin/calls?key=…&until=… pages through them.`);

@@ -4,14 +4,11 @@
  * wrangler in package.json (4.156, read in node_modules/wrangler/wrangler-dist/cli.js); test/scripts/fake-wrangler
  * prints the same.
  */
+import { shellWord } from "./output.ts";
 
 /** `npx wrangler …` as a person would type it (arguments with spaces or quotes single-quoted). */
 export function shownCommand(args: string[]): string {
   return ["npx", "wrangler", ...args].map(shellWord).join(" ");
-}
-
-function shellWord(word: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** The JSON value printed from the first line that starts with `start` on, or undefined. */

@@ -18,6 +18,11 @@ export function shownPath(from: string, path: string): string {
 }
 
 /** The text without ANSI colour codes (wrangler colours its output even when asked not to). */
+/** `text` as one shell word: as it is when that is safe, else single-quoted. */
+export function shellWord(text: string): string {
+  return /^[\w.,:@%+=/-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
+}
+
 export function withoutColour(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/\x1b\[[0-9;]*m/g, "");

@@ -69,11 +69,6 @@ export function shownTime(iso: string, sameDayAs?: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z`;
 }
 
-/** `text` as one shell word, for commands a person copies (quoted when it holds anything unusual). */
-export function shellWord(text: string): string {
-  return /^[\w.,:@%+=/-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
-}
-
 const STATUS_ORDER = ["delivered", "pending", "held", "retrying", "dead"];
 
 /** "2 deliveries, all delivered" · "3 deliveries: 1 delivered, 2 dead" · "no deliveries". */
