@@ -264,6 +264,9 @@ function textChunks(text: string, budget: number): string[] {
  * Everything one accepted call puts on DELIVERIES, in sending order: its deliveries, and its record for the
  * ledger, on the last delivery when it fits (one message fewer per call), else after them in parts of its own.
  */
+/** `,"record":`: what a call record riding on a delivery message adds besides its own text. */
+const RIDING_BYTES = 10;
+
 export function planCall(
   call: Call,
   routing: Routing,
@@ -272,8 +275,16 @@ export function planCall(
 ): Planned<unknown>[] {
   const records = planCallRecord(call, routing, deliveries, at);
   const last = deliveries.at(-1);
-  if (records.length === 1 && last !== undefined && last.bytes + records[0]!.bytes + 20 <= MESSAGE_BUDGET) {
-    return [...deliveries.slice(0, -1), plan({ ...last.body, record: records[0]!.body })];
+  const record = records.length === 1 ? records[0]! : undefined;
+  if (record !== undefined && last !== undefined && last.bytes + record.bytes + RIDING_BYTES <= MESSAGE_BUDGET) {
+    // The two texts are made already: joined, they are JSON.stringify({ ...last.body, record }) exactly, without
+    // escaping the call's text twice more on the door's path.
+    const riding = {
+      body: { ...last.body, record: record.body },
+      text: `${last.text.slice(0, -1)},"record":${record.text}}`,
+      bytes: last.bytes + record.bytes + RIDING_BYTES,
+    };
+    return [...deliveries.slice(0, -1), riding];
   }
   return [...deliveries, ...records];
 }

@@ -1,8 +1,19 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { BATCH_BUDGET, BATCH_MESSAGES, MESSAGE_BUDGET, utf8Length } from "../../src/delivery/planner.ts";
+import {
+  BATCH_BUDGET,
+  BATCH_MESSAGES,
+  MESSAGE_BUDGET,
+  planCall,
+  planCallRecord,
+  planMessages,
+  route,
+  utf8Length,
+} from "../../src/delivery/planner.ts";
+import { parseCall } from "../../src/extend/envelope.ts";
 import { type DeliveryMessage, decodeMessage } from "../../src/queues.ts";
-import { envelope, putRules, requestBody, signedPost } from "../helpers.ts";
+import { compileRules } from "../../src/rules/matcher.ts";
+import { EXAMPLE_RULES, envelope, FIXTURES, putRules, requestBody, signedPost } from "../helpers.ts";
 
 beforeEach(() => {
   vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response("ok"));
@@ -10,6 +21,29 @@ beforeEach(() => {
 afterEach(() => vi.restoreAllMocks());
 
 const utf8 = (text: string) => new TextEncoder().encode(text).byteLength;
+
+describe("the call's record riding on its last delivery", () => {
+  it.each(["OrderCreated.json", "unicode.json", "multi-indented-crlf.json"])(
+    "is exactly JSON.stringify of the message with the record, its size counted to the byte (%s)",
+    (name) => {
+      const compiled = compileRules(EXAMPLE_RULES as never);
+      const call = parseCall(new TextEncoder().encode(FIXTURES[name]!));
+      const routing = route(compiled, call.envelope.Notifications);
+      const deliveries = planMessages(call, routing.fanouts, compiled, 1_000);
+      const [record] = planCallRecord(call, routing, deliveries, 1_000);
+      const planned = planCall(call, routing, deliveries, 1_000);
+      if (deliveries.length === 0) {
+        expect(planned.map((p) => p.body)).toEqual([record!.body]);
+        return;
+      }
+      expect(planned).toHaveLength(deliveries.length);
+      const last = planned.at(-1)!;
+      expect(last.body).toEqual({ ...deliveries.at(-1)!.body, record: record!.body });
+      expect(last.text).toBe(JSON.stringify(last.body));
+      expect(last.bytes).toBe(utf8(last.text));
+    },
+  );
+});
 
 describe("planning a large call", () => {
   it("splits 250 notifications to three destinations into messages and batches within Queues' limits, in order", async () => {
