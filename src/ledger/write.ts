@@ -5,8 +5,9 @@ import { packText } from "./text.ts";
 /**
  * Writing the ledger: every statement is idempotent (the same record written twice leaves the same rows), and
  * a delivery's row only moves forward: an older run or attempt never overwrites a newer one, whatever order
- * the writes arrive in. Rows of one kind go in multi-row statements (D1 binds at most 100 parameters each), so
- * a batch of a hundred records is a handful of statements in one transaction.
+ * the writes arrive in. The rows of one kind go in one statement, as one JSON array bound to one parameter and
+ * read back with `json_each` (D1 binds at most 100 parameters a statement), so a batch of a thousand records is a
+ * handful of statements in one transaction. Only call texts, which are BLOBs, are bound row by row.
  */
 
 /**
@@ -18,7 +19,14 @@ export type LedgerRecord = CallRecord | AttemptRecord | HeldRecord | { kind: "de
 /** A write that takes longer than this is treated as failed and retried later: it must not hold up a batch. */
 export const LEDGER_TIMEOUT_MS = 5000;
 
+/** D1 binds at most 100 parameters a statement. */
 const MAX_PARAMETERS = 100;
+
+/**
+ * The most JSON bound to one statement: D1 takes strings up to 2,000,000 bytes, and a delivery row can hold a
+ * legacy message of up to 128 KB.
+ */
+const MAX_JSON_BYTES = 1_000_000;
 
 const DELIVERY_COLUMNS = `id, call_id, destination, status, routes, indices, received_at, updated_at, run, attempts,
   last_status, last_error, last_attempt_at, delivered_at, dead_reason, dead_detail, dead_at, dead_source, payload, replayable`;
@@ -41,9 +49,11 @@ const UPSERT_DELIVERY_TAIL = `ON CONFLICT (id) DO UPDATE SET
 /** One kind of row: the statement around its VALUES, and how many parameters a row has. */
 interface RowKind {
   head: string;
-  /** One row's VALUES tuple, with `?` for each parameter (numbered when the statement is built). */
+  /** One row's VALUES tuple, with `?` for each parameter (numbered, or read from JSON, when the statement is built). */
   tuple: string;
   tail: string;
+  /** Bound row by row (BLOB values, which JSON cannot carry), not as one JSON array. */
+  blobs?: true;
 }
 
 const KINDS = {
@@ -61,6 +71,7 @@ const KINDS = {
     head: "INSERT OR IGNORE INTO call_text (call_id, part, parts, chunk) VALUES",
     tuple: "(?, ?, ?, ?)",
     tail: "",
+    blobs: true,
   },
   notification: {
     head: "INSERT OR IGNORE INTO notifications (call_id, idx, action, warehouse, key, routes, destinations, received_at) VALUES",
@@ -100,7 +111,7 @@ type Rows = { [K in keyof typeof KINDS]: unknown[][] };
 
 const STATUS_AFTER = { delivered: "delivered", retry: "retrying", dead_letter: "dead" } as const;
 
-/** The statements that write `records`: a few multi-row statements, in an order that needs no other. */
+/** The statements that write `records`: about one per kind of row, in an order that needs no other. */
 export function ledgerStatements(db: D1Database, records: readonly LedgerRecord[]): D1PreparedStatement[] {
   const rows: Rows = {
     senderAttempt: [],
@@ -125,9 +136,41 @@ export function ledgerStatements(db: D1Database, records: readonly LedgerRecord[
   return (Object.keys(KINDS) as (keyof typeof KINDS)[]).flatMap((kind) => statements(db, KINDS[kind], rows[kind]));
 }
 
-/** `rows` of one kind in as few statements as D1's parameter limit allows. */
+/** `rows` of one kind in as few statements as D1's limits allow. */
 function statements(db: D1Database, kind: RowKind, rows: unknown[][]): D1PreparedStatement[] {
   if (rows.length === 0) return [];
+  return kind.blobs ? boundRows(db, kind, rows) : jsonRows(db, kind, rows);
+}
+
+/**
+ * `INSERT … SELECT value->>0, value->>1, … FROM json_each(?1)` over the rows as one JSON array (in order), cut
+ * where the JSON would pass MAX_JSON_BYTES. `WHERE true` lets SQLite read an upsert's ON CONFLICT after a SELECT.
+ */
+function jsonRows(db: D1Database, kind: RowKind, rows: unknown[][]): D1PreparedStatement[] {
+  let n = 0;
+  const columns = kind.tuple.slice(1, -1).replace(/\?/g, () => `value->>${n++}`);
+  const sql = `${kind.head.replace(/ VALUES$/, "")} SELECT ${columns} FROM json_each(?1) WHERE true ${kind.tail}`;
+  const out: D1PreparedStatement[] = [];
+  let parts: string[] = [];
+  let bytes = 2;
+  const flush = () => {
+    if (parts.length > 0) out.push(db.prepare(sql).bind(`[${parts.join(",")}]`));
+    parts = [];
+    bytes = 2;
+  };
+  for (const row of rows) {
+    const text = JSON.stringify(row);
+    // UTF-16 length × 3 bounds the UTF-8 bytes without counting them.
+    if (parts.length > 0 && bytes + 3 * text.length + 1 > MAX_JSON_BYTES) flush();
+    parts.push(text);
+    bytes += 3 * text.length + 1;
+  }
+  flush();
+  return out;
+}
+
+/** Multi-row VALUES statements of at most MAX_PARAMETERS parameters each. */
+function boundRows(db: D1Database, kind: RowKind, rows: unknown[][]): D1PreparedStatement[] {
   const per = Math.floor(MAX_PARAMETERS / rows[0]!.length);
   const out: D1PreparedStatement[] = [];
   for (let start = 0; start < rows.length; start += per) {

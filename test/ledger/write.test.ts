@@ -169,3 +169,31 @@ describe("a delivery's status in the ledger", () => {
     expect((await getCall(env.LEDGER, id))!.senderAttempts).toEqual([1, 2, 3]);
   });
 });
+
+describe("one write of many records", () => {
+  it("keeps every row and value exactly, across statements cut by size", async () => {
+    // 40 attempts with ~100 KB payloads (unicode and escapes included) pass one statement's 1 MB of JSON.
+    const ids = Array.from({ length: 40 }, () => freshId());
+    const payload = (i: number) => JSON.stringify({ n: i, text: `ÅÄÖ "x" \\ ${"å".repeat(50_000)}` });
+    const records = ids.flatMap((id, i) => [
+      { ...callRecord(id), summary: { ...callRecord(id).summary!, keys: ["0012"] } },
+      attempt(id, 1, "delivered", { payload: payload(i), durationMs: 12.5 }),
+    ]);
+    await writeLedger(env.LEDGER, records);
+    const rows = await env.LEDGER.prepare(
+      "SELECT d.id, d.status, d.payload, a.duration_ms AS ms, typeof(a.status) AS t, c.keys FROM deliveries d JOIN attempts a ON a.delivery_id = d.id JOIN calls c ON c.id = d.call_id ORDER BY d.received_at, d.id",
+    ).all<{ id: string; status: string; payload: string; ms: number; t: string; keys: string }>();
+    expect(rows.results).toHaveLength(40);
+    const byId = new Map(rows.results.map((r) => [r.id, r]));
+    ids.forEach((id, i) => {
+      expect(byId.get(`${id}.wms`)).toEqual({
+        id: `${id}.wms`,
+        status: "delivered",
+        payload: payload(i),
+        ms: 12.5,
+        t: "integer",
+        keys: '["0012"]',
+      });
+    });
+  });
+});
