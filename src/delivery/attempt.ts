@@ -140,9 +140,9 @@ export function destinationOf(destinations: Record<string, Destination>, id: str
   return Object.hasOwn(destinations, id) ? destinations[id] : undefined;
 }
 
-async function send({ request, secrets }: PreparedRequest, timeoutMs: number): Promise<AttemptResult> {
+async function send({ url, init, secrets }: PreparedRequest, timeoutMs: number): Promise<AttemptResult> {
   try {
-    const response = await fetch(request, { signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     // The body is not needed; release the connection.
     await response.body?.cancel().catch(() => {});
     return { kind: "response", status: response.status, retryAfter: response.headers.get("retry-after") };

@@ -19,7 +19,9 @@ export class GiveUp extends Error {
 }
 
 export interface PreparedRequest {
-  request: Request;
+  /** What `fetch` is given as it is: no Request object of its own, which fetch would copy again to add a signal. */
+  url: string;
+  init: RequestInit & { headers: Record<string, string>; body: Uint8Array };
   /** Secret values this request carries, so that error texts can be cleaned of them. */
   secrets: { name: string; value: string }[];
 }
@@ -96,7 +98,7 @@ export async function prepareRequest(
       );
     }
   }
-  return { request: new Request(url, { method: "POST", headers, body, redirect: "manual" }), secrets };
+  return { url, init: { method: "POST", headers, body, redirect: "manual" }, secrets };
 }
 
 /** Visible ASCII, space and tab: what a header value can carry without the runtime changing or printing it. */
