@@ -187,7 +187,8 @@ export type HeldRecord = z.infer<typeof heldRecordSchema>;
  */
 export const ledgerMessageSchema = z.object({
   kind: z.literal("ledger"),
-  records: z.array(z.union([callRecordSchema, attemptRecordSchema, heldRecordSchema])),
+  // By `kind` at once: a plain union would first try (and fail) every kind listed before the record's own.
+  records: z.array(z.discriminatedUnion("kind", [callRecordSchema, attemptRecordSchema, heldRecordSchema])),
 });
 
 export type LedgerMessage = z.infer<typeof ledgerMessageSchema>;
