@@ -9,13 +9,13 @@ import { type SignedCall, signedCall, signedPool } from "./lib/fixtures.ts";
 import { type LoadResult, runLoad } from "./lib/load.ts";
 import type { Receiver } from "./lib/receiver.ts";
 import { median, sleep } from "./lib/stats.ts";
-import { TARGET_NAMES, type Target, type TargetName, type Targets } from "./lib/targets.ts";
+import { isNoDevtools, TARGET_NAMES, type Target, type TargetName, type Targets } from "./lib/targets.ts";
 
 /** Deliveries per standard call: the relay sends three messages, the baseline consumer three fetches. */
 export const FANOUT = 3;
 
-/** Every target's consumer is timed. */
-export const DELIVERY_TARGETS: readonly TargetName[] = TARGET_NAMES;
+/** Every target's consumer is timed, except the pair without a devtools session (ingress only). */
+export const DELIVERY_TARGETS: readonly TargetName[] = TARGET_NAMES.filter((name) => !isNoDevtools(name));
 
 export interface IngressRun extends LoadResult {
   target: TargetName;

@@ -30,7 +30,9 @@ import { startReceiver } from "./lib/receiver.ts";
 import { bytes, fmt, median, ratio, sleep, table } from "./lib/stats.ts";
 import {
   AGAINST,
+  isNoDevtools,
   labelOf,
+  NO_DEVTOOLS,
   RELAY_NAMES,
   type RelayName,
   settingOf,
@@ -307,6 +309,7 @@ function render(r: Results): { markdown: string; summary: string } {
   const ingressRows: string[][] = [];
   const settingVerdicts = new Map<RelayName, string[][]>(RELAY_NAMES.map((name) => [name, []]));
   const againstVerdicts: string[][] = [];
+  const noDevtoolsVerdicts: string[][] = [];
   const suffix = (name: RelayName) => (settingOf(name) === "" ? "" : `, ${settingOf(name)}`);
   for (const connections of CONNECTIONS) {
     const of = (target: TargetName) =>
@@ -358,6 +361,37 @@ function render(r: Results): { markdown: string; summary: string } {
           verdict(p99Ratio <= 1.25),
         ]);
     }
+    {
+      // The same comparison with no devtools session on either isolate, as in production.
+      const relay = of("relay-nodevtools");
+      const bare = of("baseline-nodevtools");
+      const rpsRatio = m(relay, "rps") / m(bare, "rps");
+      const p99Ratio = m(relay, "p99") / m(bare, "p99");
+      ingressRows.push([
+        String(connections),
+        `${labelOf("relay-nodevtools")} ÷ ${labelOf("baseline-nodevtools")}`,
+        ratio(m(relay, "rps"), m(bare, "rps")),
+        ratio(m(relay, "p50"), m(bare, "p50")),
+        ratio(m(relay, "p99"), m(bare, "p99")),
+        ratio(m(relay, "cpuMs"), m(bare, "cpuMs")),
+        "",
+        "",
+      ]);
+      noDevtoolsVerdicts.push(
+        [
+          `Ingress throughput c=${connections}, both with no devtools session`,
+          "≥ 0.80× baseline",
+          measured(rpsRatio, 0.8),
+          verdict(rpsRatio >= 0.8),
+        ],
+        [
+          `Ingress p99 c=${connections}, both with no devtools session`,
+          "≤ 1.25× baseline",
+          measured(p99Ratio, 1.25),
+          verdict(p99Ratio <= 1.25),
+        ],
+      );
+    }
     if (AGAINST !== undefined) {
       const relay = of("relay");
       const main = of("main");
@@ -381,9 +415,10 @@ function render(r: Results): { markdown: string; summary: string } {
     }
   }
   for (const rows of settingVerdicts.values()) verdicts.push(...rows);
+  verdicts.push(...noDevtoolsVerdicts);
   verdicts.push(...againstVerdicts);
   sections.push(
-    `## 1. Ingress over HTTP (wrangler dev, autocannon)\n\nSigned ~1.1 KB calls, two notifications matching three routes to three destinations; the baseline reads the body and sends one queue message. *relay* is the relay as shipped (LOG_LEVEL=info: one log line per sender call at the door, and per delivery only what is not a first-time success; the ledger written by the consumers in one D1 batch per queue batch); *relay (LOG_LEVEL=warn)* is the same Worker and rules started with \`--var LOG_LEVEL:warn\` (logs only refusals, retries and dead letters). Medians over ${ROUNDS} round(s) of ${DURATION_SECONDS} s per concurrency and target. *CPU ms/call* is the CPU time of all processes of that \`wrangler dev\` (workerd and wrangler's Node), from the start of the run until the call's ${FANOUT} deliveries reached the receiver, divided by the calls; *log lines/call* counts the Worker's JSON log lines in wrangler's output over the same span.\n\n` +
+    `## 1. Ingress over HTTP (wrangler dev, autocannon)\n\nSigned ~1.1 KB calls, two notifications matching three routes to three destinations; the baseline reads the body and sends one queue message. *relay* is the relay as shipped (LOG_LEVEL=info: one log line per sender call at the door, and per delivery only what is not a first-time success; the ledger written by the consumers in one D1 batch per queue batch); *relay (LOG_LEVEL=warn)* is the same Worker and rules started with \`--var LOG_LEVEL:warn\` (logs only refusals, retries and dead letters); *relay, no devtools session* and *baseline, no devtools session* are the relay as shipped and the baseline without the devtools session of the \`wrangler dev\` command (see "Method"). Medians over ${ROUNDS} round(s) of ${DURATION_SECONDS} s per concurrency and target. *CPU ms/call* is the CPU time of all processes of that \`wrangler dev\` (workerd and wrangler's Node), from the start of the run until the call's ${FANOUT} deliveries reached the receiver, divided by the calls; *log lines/call* counts the Worker's JSON log lines in wrangler's output over the same span.\n\n` +
       table(["conns", "target", "req/s", "p50 ms", "p99 ms", "CPU ms/call", "log lines/call", "requests"], ingressRows),
   );
 
@@ -481,7 +516,7 @@ function render(r: Results): { markdown: string; summary: string } {
     ]);
   }
   for (const target of DELIVERY_TARGETS) {
-    if (target === "baseline") continue;
+    if (target === "baseline" || isNoDevtools(target)) continue;
     const dRatio = dm(target, "perSecond") / dm("baseline", "perSecond");
     dRows.push([
       `${labelOf(target)} ÷ baseline`,
@@ -722,7 +757,7 @@ ${machine}
 
 ## Method
 
-- **HTTP runs** start ${TARGET_NAMES.length} Workers under \`wrangler dev\` with scripts/lib/wrangler-dev.ts, each with its own fresh
+- **HTTP runs** start ${TARGET_NAMES.length - NO_DEVTOOLS.length} Workers under \`wrangler dev\` with scripts/lib/wrangler-dev.ts, each with its own fresh
   local state: the relay (this repository's wrangler.toml as shipped, bench rules pushed with \`PUT /admin/rules\`),
   the same relay with ${RELAY_NAMES.filter((name) => settingOf(name) !== "")
     .map((name) => `\`${settingOf(name)}\``)
@@ -730,6 +765,10 @@ ${machine}
   (as \`--var\`s; same rules, everything else equal), and the baseline (bench/baseline/: own wrangler.toml with the
   relay's compatibility_date, one queue producer and a consumer with the relay's batch settings). All run all the
   time; they are loaded one after the other, rotating the order per round and concurrency so that none always runs first.
+- **No devtools session**: two more Workers for section 1 only, the relay as shipped and the baseline, started through
+  wrangler's own API instead of the \`wrangler dev\` command (scripts/lib/start-worker.ts: \`unstable_startWorker\` with
+  \`dev.inspector: false\`). Same local runtime, config, bindings, rules and log output; what is missing is the devtools
+  session that the command keeps on each isolate and relays every console line through, which production does not have.
 ${
   AGAINST === undefined
     ? ""

@@ -12,9 +12,18 @@ import { ROOT, startWranglerDev, type WranglerDev } from "../../scripts/lib/wran
 import { benchRules, SECRETS } from "./fixtures.ts";
 
 /** Also the receiver's source name (first path segment of the target's deliveries). */
-export type TargetName = "relay" | "relay-warn" | "main" | "baseline";
+export type TargetName = RelayName | "main" | "baseline" | NoDevtoolsName;
 /** The relays started from this tree's wrangler.toml, with the vars in RELAY_VARS. */
-export type RelayName = Exclude<TargetName, "baseline" | "main">;
+export type RelayName = "relay" | "relay-warn";
+/**
+ * The relay as shipped and the baseline, each started with no devtools session on its isolate (as in production;
+ * `wrangler dev` keeps one and relays every console line through it). Ingress only: the consumers log nothing
+ * for a first-time success, so the session costs them nothing.
+ */
+export type NoDevtoolsName = (typeof NO_DEVTOOLS)[number];
+export const NO_DEVTOOLS = ["relay-nodevtools", "baseline-nodevtools"] as const;
+export const isNoDevtools = (name: TargetName): name is NoDevtoolsName =>
+  (NO_DEVTOOLS as readonly string[]).includes(name);
 
 /**
  * `--against <git ref>`: also run the relay as that commit has it (as shipped there), beside this tree's, so a
@@ -46,17 +55,20 @@ export const TARGET_NAMES: readonly TargetName[] = [
   ...RELAY_NAMES,
   ...(AGAINST ? (["main"] as const) : []),
   "baseline",
+  ...NO_DEVTOOLS,
 ];
 
 /** How the report names a target: "relay", "relay (LOG_LEVEL=warn)", …, "main (<ref>)", "baseline". */
 export const labelOf = (name: TargetName): string =>
   name === "baseline"
     ? "baseline"
-    : name === "main"
-      ? `main (${AGAINST})`
-      : settingOf(name) === ""
-        ? "relay"
-        : `relay (${settingOf(name)})`;
+    : isNoDevtools(name)
+      ? `${name === "relay-nodevtools" ? "relay" : "baseline"}, no devtools session`
+      : name === "main"
+        ? `main (${AGAINST})`
+        : settingOf(name) === ""
+          ? "relay"
+          : `relay (${settingOf(name)})`;
 
 /** A checkout of `ref` beside this one, sharing its node_modules; remove() deletes it. */
 function worktree(ref: string): { dir: string; remove(): void } {
@@ -93,15 +105,18 @@ export async function startTargets(receiverUrl: string): Promise<Targets> {
   const against = AGAINST === undefined ? undefined : worktree(AGAINST);
   const results = await Promise.allSettled(
     TARGET_NAMES.map((name) =>
-      name === "baseline"
+      name === "baseline" || name === "baseline-nodevtools"
         ? startWranglerDev({
             config: join(ROOT, "bench", "baseline", "wrangler.toml"),
-            vars: { RECEIVER_URL: `${receiverUrl}/baseline` },
+            vars: { RECEIVER_URL: `${receiverUrl}/${name}` },
             onOutput: count(name),
+            devtools: name === "baseline",
           })
-        : name === "main"
-          ? startWranglerDev({ config: join(against!.dir, "wrangler.toml"), secrets: SECRETS, onOutput: count(name) })
-          : startWranglerDev({ secrets: SECRETS, vars: RELAY_VARS[name], onOutput: count(name) }),
+        : name === "relay-nodevtools"
+          ? startWranglerDev({ secrets: SECRETS, onOutput: count(name), devtools: false })
+          : name === "main"
+            ? startWranglerDev({ config: join(against!.dir, "wrangler.toml"), secrets: SECRETS, onOutput: count(name) })
+            : startWranglerDev({ secrets: SECRETS, vars: RELAY_VARS[name], onOutput: count(name) }),
     ),
   );
   const started = results.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
@@ -119,7 +134,7 @@ export async function startTargets(receiverUrl: string): Promise<Targets> {
   ) as Record<TargetName, Target>;
   const targets: Targets = { all, stop };
   try {
-    for (const name of TARGET_NAMES.filter((n) => n !== "baseline")) {
+    for (const name of TARGET_NAMES.filter((n) => n !== "baseline" && n !== "baseline-nodevtools")) {
       await pushRules(all[name].dev.url, benchRules(receiverUrl, name));
     }
   } catch (error) {

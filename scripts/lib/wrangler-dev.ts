@@ -38,6 +38,11 @@ export interface WranglerDevOptions {
   secrets?: Record<string, string>;
   /** Where wrangler's own output goes; defaults to nowhere (kept for error messages). */
   onOutput?: (line: string) => void;
+  /**
+   * false: no devtools session on the Worker's isolate (scripts/lib/start-worker.ts, wrangler's own API), as in
+   * production; `wrangler dev` relays every console line through one. Defaults to true (the `wrangler dev` command).
+   */
+  devtools?: boolean;
 }
 
 export interface WranglerDev {
@@ -94,10 +99,12 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
   // A state folder of our own making is deleted on stop(); one that was given is the caller's to keep.
   const ownState = options.persistTo === undefined;
   const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "extend-relay-state-"));
+  const config = options.config ?? join(ROOT, "wrangler.toml");
+  const devtools = options.devtools ?? true;
   const args = [
     "dev",
     "--config",
-    options.config ?? join(ROOT, "wrangler.toml"),
+    config,
     "--ip",
     "127.0.0.1",
     "--port",
@@ -113,19 +120,30 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
   ];
   for (const [key, value] of Object.entries(options.vars ?? {})) args.push("--var", `${key}:${value}`);
   let secretsDir: string | undefined;
-  if (secretsText !== undefined) {
+  if (secretsText !== undefined && devtools) {
     secretsDir = mkdtempSync(join(tmpdir(), "extend-relay-secrets-"));
     const file = join(secretsDir, ".env");
     writeFileSync(file, `${secretsText}\n`, { mode: 0o600 });
     args.push("--env-file", file);
   }
 
-  const child = spawn(WRANGLER, args, {
-    cwd: ROOT,
-    env: { ...wranglerEnv(), CI: "true" },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
+  const child = devtools
+    ? spawn(WRANGLER, args, {
+        cwd: ROOT,
+        env: { ...wranglerEnv(), CI: "true" },
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+      })
+    : spawn(process.execPath, [join(ROOT, "scripts", "lib", "start-worker.ts")], {
+        cwd: ROOT,
+        env: { ...wranglerEnv(), CI: "true" },
+        stdio: ["pipe", "pipe", "pipe"],
+        detached: true,
+      });
+  if (!devtools) {
+    const { vars = {}, secrets = {} } = options;
+    child.stdin?.end(JSON.stringify({ config, port, persistTo, vars, secrets }));
+  }
   let output = "";
   const onData = (chunk: Buffer) => {
     const text = chunk.toString();

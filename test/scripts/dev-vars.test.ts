@@ -83,4 +83,30 @@ describe("startWranglerDev secrets", () => {
       await dev.stop();
     }
   }, 120_000);
+
+  it("does the same with no devtools session (wrangler's own API), printing the Worker's console lines", async () => {
+    const dir = tempDir("echo-nodevtools");
+    writeFileSync(
+      join(dir, "worker.js"),
+      'export default { fetch: (request, env) => { console.log(JSON.stringify({ event: "echoed" })); return Response.json(env); } };\n',
+    );
+    const config = join(dir, "wrangler.toml");
+    writeFileSync(config, 'name = "echo-env"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n');
+    const lines: string[] = [];
+    const dev = await startWranglerDev({
+      config,
+      devtools: false,
+      vars: { PLAIN: "a var" },
+      secrets: { DOLLARS: "$HOME ${PATH} \\$x $", QUOTES: '"double" `back`' },
+      onOutput: (line) => lines.push(line),
+    });
+    try {
+      const env = (await (await fetch(dev.url)).json()) as Record<string, string>;
+      expect(env).toEqual({ PLAIN: "a var", DOLLARS: "$HOME ${PATH} \\$x $", QUOTES: '"double" `back`' });
+      await expect.poll(() => lines.some((line) => line.includes('{"event":"echoed"}'))).toBe(true);
+    } finally {
+      await dev.stop();
+    }
+    expect(dev.process.exitCode !== null || dev.process.signalCode !== null).toBe(true);
+  }, 120_000);
 });
