@@ -330,82 +330,36 @@ function render(r: Results): { markdown: string; summary: string } {
         `${runs.reduce((n, run) => n + run.requests, 0)}${runs.some((run) => run.unexpected + run.errors > 0) ? " (some not 202!)" : ""}${runs.every((run) => run.drained) ? "" : " (not all drained)"}`,
       ]);
     }
+    /** A row of ratios, `runs` ÷ `base`, for every measured column. */
+    const ratioRow = (label: string, runs: IngressRun[], base: IngressRun[]): string[] => [
+      String(connections),
+      label,
+      ...(["rps", "p50", "p99", "cpuMs"] as const).map((key) => ratio(m(runs, key), m(base, key))),
+      "",
+      "",
+    ];
+    /** The door's two targets against a baseline: throughput and p99. */
+    const doorVerdicts = (what: string, runs: IngressRun[], base: IngressRun[]): string[][] => {
+      const rpsRatio = m(runs, "rps") / m(base, "rps");
+      const p99Ratio = m(runs, "p99") / m(base, "p99");
+      return [
+        [`Ingress throughput ${what}`, "≥ 0.80× baseline", measured(rpsRatio, 0.8), verdict(rpsRatio >= 0.8)],
+        [`Ingress p99 ${what}`, "≤ 1.25× baseline", measured(p99Ratio, 1.25), verdict(p99Ratio <= 1.25)],
+      ];
+    };
     for (const name of RELAY_NAMES) {
-      const relay = of(name);
-      const rpsRatio = m(relay, "rps") / m(base, "rps");
-      const p99Ratio = m(relay, "p99") / m(base, "p99");
-      ingressRows.push([
-        String(connections),
-        `${labelOf(name)} ÷ baseline`,
-        ratio(m(relay, "rps"), m(base, "rps")),
-        ratio(m(relay, "p50"), m(base, "p50")),
-        ratio(m(relay, "p99"), m(base, "p99")),
-        ratio(m(relay, "cpuMs"), m(base, "cpuMs")),
-        "",
-        "",
-      ]);
-      settingVerdicts
-        .get(name)!
-        .push([
-          `Ingress throughput c=${connections}${suffix(name)}`,
-          "≥ 0.80× baseline",
-          measured(rpsRatio, 0.8),
-          verdict(rpsRatio >= 0.8),
-        ]);
-      settingVerdicts
-        .get(name)!
-        .push([
-          `Ingress p99 c=${connections}${suffix(name)}`,
-          "≤ 1.25× baseline",
-          measured(p99Ratio, 1.25),
-          verdict(p99Ratio <= 1.25),
-        ]);
+      ingressRows.push(ratioRow(`${labelOf(name)} ÷ baseline`, of(name), base));
+      settingVerdicts.get(name)!.push(...doorVerdicts(`c=${connections}${suffix(name)}`, of(name), base));
     }
-    {
-      // The same comparison with no devtools session on either isolate, as in production.
-      const relay = of("relay-nodevtools");
-      const bare = of("baseline-nodevtools");
-      const rpsRatio = m(relay, "rps") / m(bare, "rps");
-      const p99Ratio = m(relay, "p99") / m(bare, "p99");
-      ingressRows.push([
-        String(connections),
-        `${labelOf("relay-nodevtools")} ÷ ${labelOf("baseline-nodevtools")}`,
-        ratio(m(relay, "rps"), m(bare, "rps")),
-        ratio(m(relay, "p50"), m(bare, "p50")),
-        ratio(m(relay, "p99"), m(bare, "p99")),
-        ratio(m(relay, "cpuMs"), m(bare, "cpuMs")),
-        "",
-        "",
-      ]);
-      noDevtoolsVerdicts.push(
-        [
-          `Ingress throughput c=${connections}, both with no devtools session`,
-          "≥ 0.80× baseline",
-          measured(rpsRatio, 0.8),
-          verdict(rpsRatio >= 0.8),
-        ],
-        [
-          `Ingress p99 c=${connections}, both with no devtools session`,
-          "≤ 1.25× baseline",
-          measured(p99Ratio, 1.25),
-          verdict(p99Ratio <= 1.25),
-        ],
-      );
-    }
+    // The same comparison with no devtools session on either isolate, as in production.
+    const [relay, bare] = [of("relay-nodevtools"), of("baseline-nodevtools")];
+    ingressRows.push(ratioRow(`${labelOf("relay-nodevtools")} ÷ ${labelOf("baseline-nodevtools")}`, relay, bare));
+    noDevtoolsVerdicts.push(...doorVerdicts(`c=${connections}, both with no devtools session`, relay, bare));
     if (AGAINST !== undefined) {
       const relay = of("relay");
       const main = of("main");
       const rpsRatio = m(relay, "rps") / m(main, "rps");
-      ingressRows.push([
-        String(connections),
-        `relay ÷ ${labelOf("main")}`,
-        ratio(m(relay, "rps"), m(main, "rps")),
-        ratio(m(relay, "p50"), m(main, "p50")),
-        ratio(m(relay, "p99"), m(main, "p99")),
-        ratio(m(relay, "cpuMs"), m(main, "cpuMs")),
-        "",
-        "",
-      ]);
+      ingressRows.push(ratioRow(`relay ÷ ${labelOf("main")}`, relay, main));
       againstVerdicts.push([
         `Ingress throughput c=${connections} vs ${labelOf("main")}`,
         `≥ ${AGAINST_LIMIT.toFixed(2)}× (no slower, within noise)`,

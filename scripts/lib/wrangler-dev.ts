@@ -100,49 +100,43 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
   const ownState = options.persistTo === undefined;
   const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "extend-relay-state-"));
   const config = options.config ?? join(ROOT, "wrangler.toml");
-  const devtools = options.devtools ?? true;
-  const args = [
-    "dev",
-    "--config",
-    config,
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--inspector-port",
-    String(await freePort()),
-    "--persist-to",
-    persistTo,
-    "--show-interactive-dev-session=false",
-    // wrangler ranks "log" above "info": at "info" the Worker's console.log lines would be hidden.
-    "--log-level",
-    "log",
-  ];
-  for (const [key, value] of Object.entries(options.vars ?? {})) args.push("--var", `${key}:${value}`);
+  const spawnOptions = { cwd: ROOT, env: { ...wranglerEnv(), CI: "true" }, detached: true };
   let secretsDir: string | undefined;
-  if (secretsText !== undefined && devtools) {
-    secretsDir = mkdtempSync(join(tmpdir(), "extend-relay-secrets-"));
-    const file = join(secretsDir, ".env");
-    writeFileSync(file, `${secretsText}\n`, { mode: 0o600 });
-    args.push("--env-file", file);
-  }
-
-  const child = devtools
-    ? spawn(WRANGLER, args, {
-        cwd: ROOT,
-        env: { ...wranglerEnv(), CI: "true" },
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-      })
-    : spawn(process.execPath, [join(ROOT, "scripts", "lib", "start-worker.ts")], {
-        cwd: ROOT,
-        env: { ...wranglerEnv(), CI: "true" },
-        stdio: ["pipe", "pipe", "pipe"],
-        detached: true,
-      });
-  if (!devtools) {
+  let child: ChildProcess;
+  if (options.devtools === false) {
+    // Options, secrets included, on stdin (scripts/lib/start-worker.ts), never on a command line.
+    child = spawn(process.execPath, [join(ROOT, "scripts", "lib", "start-worker.ts")], {
+      ...spawnOptions,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     const { vars = {}, secrets = {} } = options;
     child.stdin?.end(JSON.stringify({ config, port, persistTo, vars, secrets }));
+  } else {
+    const args = [
+      "dev",
+      "--config",
+      config,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(await freePort()),
+      "--persist-to",
+      persistTo,
+      "--show-interactive-dev-session=false",
+      // wrangler ranks "log" above "info": at "info" the Worker's console.log lines would be hidden.
+      "--log-level",
+      "log",
+    ];
+    for (const [key, value] of Object.entries(options.vars ?? {})) args.push("--var", `${key}:${value}`);
+    if (secretsText !== undefined) {
+      secretsDir = mkdtempSync(join(tmpdir(), "extend-relay-secrets-"));
+      const file = join(secretsDir, ".env");
+      writeFileSync(file, `${secretsText}\n`, { mode: 0o600 });
+      args.push("--env-file", file);
+    }
+    child = spawn(WRANGLER, args, { ...spawnOptions, stdio: ["ignore", "pipe", "pipe"] });
   }
   let output = "";
   const onData = (chunk: Buffer) => {
