@@ -4,9 +4,10 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { Bench } from "tinybench";
-import { batchMessages, fanOut, planMessages } from "../src/delivery/planner.ts";
+import { fanOut, planMessages } from "../src/delivery/planner.ts";
 import { envelopeSchema, parseCall } from "../src/extend/envelope.ts";
 import { parseSignatureHeader, verifySignature } from "../src/extend/signature.ts";
+import { batchMessages } from "../src/queues/limits.ts";
 import { compileRules } from "../src/rules/matcher.ts";
 import { validateRules } from "../src/rules/schema.ts";
 import { benchRules, manyRoutes, SECRETS, sign, signedCall } from "./lib/fixtures.ts";

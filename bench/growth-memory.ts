@@ -6,9 +6,10 @@
  * Prints one JSON document on stdout.
  */
 import { getHeapStatistics } from "node:v8";
-import { batchMessages, fanOut, planMessages } from "../src/delivery/planner.ts";
+import { fanOut, planMessages } from "../src/delivery/planner.ts";
 import { parseCall } from "../src/extend/envelope.ts";
 import { parseSignatureHeader, verifySignature } from "../src/extend/signature.ts";
+import { batchMessages } from "../src/queues/limits.ts";
 import { compileRules } from "../src/rules/matcher.ts";
 import { validateRules } from "../src/rules/schema.ts";
 import { benchRules, SECRETS, signedCall } from "./lib/fixtures.ts";

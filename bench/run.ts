@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, startWranglerDev } from "../scripts/lib/wrangler-dev.ts";
-import { MAX_CONNECTIONS } from "../src/delivery/planner.ts";
+import { MAX_CONNECTIONS } from "../src/delivery/slots.ts";
 import { ROUNDS as CORE_ROUNDS, type CoreResults, runCore, type SignatureRow } from "./core.ts";
 import { type HeldBacklogRun, type LimitedRun, runFlow } from "./flow.ts";
 import type { MemoryPoint, Shape } from "./growth-memory.ts";

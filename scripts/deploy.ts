@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { schemaScript } from "../src/ledger/migrations.ts";
-import { QUEUES } from "../src/queues.ts";
+import { QUEUES } from "../src/queues/names.ts";
 import { secretsOf, validateRulesText } from "../src/rules/schema.ts";
 import type { RelaySecret } from "../src/secrets.ts";
 import {

@@ -1,4 +1,4 @@
-import type { DestinationGate } from "./gate/gate.ts";
+import type { GateApi } from "./gate/client.ts";
 import type { RelaySecret } from "./secrets.ts";
 import type { Settings, VarName } from "./settings.ts";
 
@@ -11,14 +11,16 @@ export type Env = {
   RULES: KVNamespace;
   /** The ledger: every call, delivery and attempt (src/ledger/). */
   LEDGER: D1Database;
-  /** Delivery messages (src/queues.ts), JSON text. */
+  /** Notifications too large for a queue message, and the ledger's call texts (src/payloads.ts, src/ledger/). */
+  PAYLOADS: R2Bucket;
+  /** Delivery messages (src/queues/delivery.ts), JSON text. */
   DELIVERIES: Queue<string>;
   /** Dead-letter records on their way to the ledger, JSON text. */
   DEAD_LETTERS: Queue<string>;
   /** Calls and attempts on their way to the ledger, JSON text. */
   LEDGER_RECORDS: Queue<string>;
   /** One Durable Object per destination: its limits, circuit breaker, pause and held deliveries (src/gate/). */
-  GATES: DurableObjectNamespace<DestinationGate>;
+  GATES: DurableObjectNamespace<GateApi>;
   /** Alerts on their way out (src/alerts/), JSON text. */
   ALERTS: Queue<string>;
   /** Cloudflare Email Service, for alerts to a destination's techContact; absent: no email. */

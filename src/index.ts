@@ -8,7 +8,7 @@ import { describe } from "./errors.ts";
 import { consumeLedger } from "./ledger/consumer.ts";
 import { pruneLedger } from "./ledger/retention.ts";
 import { log } from "./log.ts";
-import { QUEUES } from "./queues.ts";
+import { QUEUES } from "./queues/names.ts";
 import { parseSettings } from "./settings.ts";
 
 export { DestinationGate } from "./gate/gate.ts";

@@ -6,17 +6,21 @@ import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecu
 import { env, exports } from "cloudflare:workers";
 import { expect, vi } from "vitest";
 import signatures from "../fixtures/extend/signatures.json";
+import { bodyOf } from "../src/delivery/body.ts";
 import type { Env } from "../src/env.ts";
 import type { ErrorBody, ErrorCode } from "../src/errors.ts";
 import { bodyAround, type Envelope, parseCall } from "../src/extend/envelope.ts";
 import worker from "../src/index.ts";
 import { resetRecentIds } from "../src/ingress/dedupe.ts";
 import { ensureLedger } from "../src/ledger/schema.ts";
-import { bodyOf, type DeadLetter, type DeliveryMessage, decodeMessage, encodeMessage } from "../src/queues.ts";
+import { decodeMessage, encodeMessage } from "../src/queues/codec.ts";
+import type { DeadLetter } from "../src/queues/dead-letter.ts";
+import { type Delivery, readDeliveriesMessage } from "../src/queues/delivery.ts";
 import { resetRulesCache } from "../src/rules/store.ts";
 import { msSignature } from "./cases/signature.ts";
 
-export { msSignature };
+export type { Delivery };
+export { msSignature, readDeliveriesMessage };
 
 /** Every sample call, as its exact text (CRLF and all), by file name. */
 const raw = import.meta.glob<string>("../fixtures/extend/*.json", { query: "?raw", import: "default", eager: true });
@@ -157,7 +161,7 @@ export const SAMPLE_NOTIFICATIONS = [
  */
 export function deliveryMessage(
   destination: string,
-  overrides: Partial<DeliveryMessage> = {},
+  overrides: Partial<Delivery> = {},
   call = JSON.stringify({
     Id: freshId(),
     Attempt: 3,
@@ -165,11 +169,11 @@ export function deliveryMessage(
     Extra: "kept",
     Notifications: SAMPLE_NOTIFICATIONS,
   }),
-): DeliveryMessage {
+): Delivery {
   const parsed = parseCall(new TextEncoder().encode(call));
   const indices = parsed.envelope.Notifications.map((_, i) => i);
   return {
-    v: 2,
+    v: 3,
     deliveryId: `${parsed.envelope.Id}.${destination}`,
     destination,
     routes: ["orders"],
@@ -182,7 +186,7 @@ export function deliveryMessage(
 }
 
 /** What the receiver of `message` gets at attempt `attempt`, parsed. */
-export function requestBody(message: DeliveryMessage, attempt = 1) {
+export function requestBody(message: Delivery, attempt = 1) {
   return JSON.parse(bodyOf(message, attempt)) as Envelope & Record<string, unknown>;
 }
 
@@ -213,7 +217,7 @@ export interface ConsumeResult {
   /** Messages handed back to Queues (message.retry), with their delay. */
   retryMessages: { msgId: string; delaySeconds: number | undefined }[];
   /** Messages the handler sent to DELIVERIES itself (the next attempt), decoded, with their delay. */
-  requeued: { body: DeliveryMessage; delaySeconds: number | undefined }[];
+  requeued: { body: Delivery; delaySeconds: number | undefined }[];
 }
 
 /**
@@ -236,16 +240,18 @@ export async function consume(
       id: `m${i}`,
       timestamp: new Date("2026-11-28T10:00:01Z"),
       attempts,
-      body: encode && isQueueRecord(body) ? encodeMessage(body) : body,
+      body: encode ? onTheQueue(body) : body,
     })),
   );
   // The harness records which messages were retried but not their delay: spy on retry() for that.
   const retrySpies = batch.messages.map((m) => vi.spyOn(m, "retry"));
   // What the handler sends to DELIVERIES is recorded, not enqueued: no test wants it delivered later.
   const requeued: ConsumeResult["requeued"] = [];
-  const deliveries = (overrides.DELIVERIES as Env["DELIVERIES"] | undefined) ?? env.DELIVERIES;
-  const send = vi.spyOn(deliveries, "send").mockImplementation(async (body, options) => {
-    requeued.push({ body: decodeMessage(body) as DeliveryMessage, delaySeconds: options?.delaySeconds });
+  // A DELIVERIES of the test's own (one that fails, say) is left as it is.
+  const send = vi.spyOn(env.DELIVERIES, "send").mockImplementation(async (body, options) => {
+    const read = readDeliveriesMessage(decodeMessage(body));
+    expect(read.call).toBeUndefined();
+    requeued.push({ body: read.delivery!, delaySeconds: options?.delaySeconds });
     return undefined as never;
   });
   const ctx = createExecutionContext();
@@ -262,8 +268,15 @@ export async function consume(
   return { explicitAcks: result.explicitAcks, retryMessages, requeued };
 }
 
-function isQueueRecord(body: unknown): body is DeliveryMessage | DeadLetter {
-  return typeof body === "object" && body !== null && ("deliveryId" in body || "kind" in body);
+/**
+ * A body as the relay puts it on a queue: a delivery wrapped as DELIVERIES carries it (src/queues/delivery.ts),
+ * `{delivery, call}` and records as JSON text; anything else (a string, an older relay's object) as given.
+ */
+function onTheQueue(body: unknown): unknown {
+  if (typeof body !== "object" || body === null) return body;
+  if ("head" in body && (body as { v?: unknown }).v === 3) return encodeMessage({ delivery: body });
+  if ("delivery" in body || "kind" in body) return encodeMessage(body);
+  return body;
 }
 
 /** What a spied `send` / `sendBatch` of a queue producer was given, decoded as the consumer decodes it. */
@@ -273,4 +286,9 @@ export function sentBodies<T = unknown>(spy: { mock: { calls: unknown[][] } }): 
       ? first.map((m) => decodeMessage((m as { body: unknown }).body) as T)
       : [decodeMessage(first) as T],
   );
+}
+
+/** The deliveries a spied `send` / `sendBatch` of DELIVERIES was given, read as the consumer reads them. */
+export function sentDeliveries(spy: { mock: { calls: unknown[][] } }): Delivery[] {
+  return sentBodies(spy).flatMap((body) => readDeliveriesMessage(body).delivery ?? []);
 }

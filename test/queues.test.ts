@@ -2,11 +2,12 @@ import { createMessageBatch } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DEAD_LETTER_RETRIES } from "../src/dead-letters/consumer.ts";
-import { MESSAGE_BUDGET } from "../src/delivery/planner.ts";
 import type { Env } from "../src/env.ts";
 import worker from "../src/index.ts";
 import { LEDGER_TRIES } from "../src/ledger/consumer.ts";
-import { type DeadLetter, QUEUES, RECORD_TEXT_LIMITS } from "../src/queues.ts";
+import type { DeadLetter } from "../src/queues/dead-letter.ts";
+import { MESSAGE_BUDGET, RECORD_TEXT_LIMITS } from "../src/queues/limits.ts";
+import { QUEUES } from "../src/queues/names.ts";
 import wranglerToml from "../wrangler.toml?raw";
 import { consume, deliveryMessage, putRules } from "./helpers.ts";
 

@@ -8,7 +8,8 @@
 import { planCallRecord, planMessages, route } from "../../src/delivery/planner.ts";
 import { parseCall } from "../../src/extend/envelope.ts";
 import { ensureLedger } from "../../src/ledger/schema.ts";
-import { type LedgerRecord, ledgerStatements } from "../../src/ledger/write.ts";
+import { ledgerStatements } from "../../src/ledger/write.ts";
+import type { LedgerRecord } from "../../src/queues/ledger.ts";
 import { compileRules } from "../../src/rules/matcher.ts";
 import { validateRules } from "../../src/rules/schema.ts";
 import { median } from "../lib/stats.ts";

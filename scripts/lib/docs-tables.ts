@@ -8,13 +8,9 @@
 import { alertText } from "../../src/alerts/text.ts";
 import { alertLink } from "../../src/console/links.ts";
 import { ERRORS, type ErrorCode } from "../../src/errors.ts";
-import {
-  type Alert,
-  DEAD_LETTER_REASONS,
-  type DeadLetterReason,
-  HELD_REASONS,
-  type HeldReason,
-} from "../../src/queues.ts";
+import type { Alert } from "../../src/queues/alert.ts";
+import { DEAD_LETTER_REASONS, type DeadLetterReason } from "../../src/queues/dead-letter.ts";
+import { HELD_REASONS, type HeldReason } from "../../src/queues/ledger.ts";
 import { varDocs } from "../../src/settings.ts";
 
 const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");

@@ -4,7 +4,8 @@ import { RelayError } from "../errors.ts";
 import { type DeadLetterPage, getDeadLetter, listDeadLetters, nextDeadLetters } from "../ledger/read.ts";
 import { type ResendResult, resend } from "../ledger/resend.ts";
 import { ensureLedger } from "../ledger/schema.ts";
-import type { DeadLetter, DeliveryMessage } from "../queues.ts";
+import type { DeadLetter } from "../queues/dead-letter.ts";
+import type { Delivery } from "../queues/delivery.ts";
 import { cursorParam, limitParam, textParam } from "./query.ts";
 
 /** POST /admin/dead-letters/replay answers this; call again while `more` is true. */
@@ -102,7 +103,7 @@ async function found(db: D1Database, id: string): Promise<DeadLetter> {
   return stored.record;
 }
 
-async function replay(env: AppEnv["Bindings"], messages: DeliveryMessage[]) {
+async function replay(env: AppEnv["Bindings"], messages: Delivery[]) {
   try {
     return await resend(env, messages);
   } catch {

@@ -1,13 +1,12 @@
 import { type Context, Hono } from "hono";
-import { destinationOf } from "../delivery/attempt.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { describe, RelayError } from "../errors.ts";
+import type { GateView } from "../gate/client.ts";
 import { gateOf, remember } from "../gate/client.ts";
-import type { GateView } from "../gate/gate.ts";
 import type { GateStatus } from "../gate/policy.ts";
 import { log } from "../log.ts";
+import { currentDestinations, destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
-import { loadRules } from "../rules/store.ts";
 import type { Settings } from "../settings.ts";
 
 /** One destination as GET /admin/destinations shows it: its limits from the rules and its gate's state. */
@@ -62,9 +61,7 @@ function stateOf(name: string, d: Destination, view: GateView | undefined): Dest
   };
 }
 
-async function destinationsOf(env: Env, settings: Settings): Promise<Record<string, Destination>> {
-  return (await loadRules(env.RULES, settings.RULES_CACHE_SECONDS)).rules.destinations;
-}
+const destinationsOf = (env: Env, settings: Settings) => currentDestinations(env, settings);
 
 /**
  * Each of the rules' `destinations` with its gate's state (GET /admin/destinations, the console). The caller

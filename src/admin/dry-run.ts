@@ -1,6 +1,7 @@
-import { batchMessages, fanOut, planMessages } from "../delivery/planner.ts";
+import { fanOut, planMessages } from "../delivery/planner.ts";
 import { type Call, callOf, envelopeOf, NOTIFICATIONS, parseCall, warehouseOf } from "../extend/envelope.ts";
 import { parseJsonBody } from "../json.ts";
+import { batchMessages } from "../queues/limits.ts";
 import { explain, type RouteVerdict } from "../rules/explain.ts";
 import { type CompiledRules, compileRules } from "../rules/matcher.ts";
 import { checkedRules } from "../rules/save.ts";

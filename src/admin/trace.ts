@@ -1,4 +1,5 @@
 import { type Context, Hono } from "hono";
+import { bodyFor } from "../delivery/body.ts";
 import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
 import {
@@ -16,7 +17,6 @@ import {
   stats,
 } from "../ledger/read.ts";
 import { type ResendResult, resend } from "../ledger/resend.ts";
-import { bodyOf } from "../queues.ts";
 import { cursorParam, limitParam, oneOfParam, textParam, timeParam } from "./query.ts";
 
 /** GET /admin/deliveries/:id answers this: the delivery, its attempts, and the body it sends. */
@@ -69,7 +69,7 @@ async function found(db: D1Database, id: string) {
 
 async function showDelivery(c: Context<AppEnv>): Promise<Response> {
   const { message, ...delivery } = await found(c.env.LEDGER, c.req.param("id")!);
-  const body = message === undefined ? undefined : JSON.parse(bodyOf(message, 1));
+  const body = message === undefined ? undefined : JSON.parse(await bodyFor(message, 1, c.env.PAYLOADS));
   return c.json({ ...delivery, ...(body !== undefined && { body }) } satisfies DeliveryTrace);
 }
 

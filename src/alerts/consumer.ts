@@ -1,18 +1,12 @@
 import { alertLink } from "../console/links.ts";
-import { destinationOf } from "../delivery/attempt.ts";
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
 import { log } from "../log.ts";
-import {
-  ALERT_CHANNELS,
-  type Alert,
-  type AlertChannel,
-  alertMessageSchema,
-  decodeMessage,
-  encodeMessage,
-} from "../queues.ts";
+import { ALERT_CHANNELS, type Alert, type AlertChannel, alertMessageSchema } from "../queues/alert.ts";
+import { decodeMessage } from "../queues/codec.ts";
+import { sendAlert } from "../queues/send.ts";
+import { currentDestinations, destinationOf } from "../rules/destinations.ts";
 import { type Destination, urlProblem } from "../rules/schema.ts";
-import { loadRules } from "../rules/store.ts";
 import { secretValue } from "../secrets.ts";
 import { consumerSettings, type Settings } from "../settings.ts";
 import { alertText } from "./text.ts";
@@ -31,7 +25,7 @@ export async function consumeAlerts(batch: MessageBatch<unknown>, env: Env): Pro
   const settings = consumerSettings(env);
   let destinations: Record<string, Destination> | undefined;
   try {
-    destinations = (await loadRules(env.RULES, settings.RULES_CACHE_SECONDS)).rules.destinations;
+    destinations = await currentDestinations(env, settings);
   } catch {
     destinations = undefined;
   }
@@ -100,10 +94,7 @@ async function deliverAlert(
   }
   const delaySeconds = Math.min(3600, 30 * 2 ** tries);
   try {
-    await env.ALERTS.send(encodeMessage({ kind: "alert", alert, channels: failed, tries: tries + 1 }), {
-      contentType: "text",
-      delaySeconds,
-    });
+    await sendAlert(env.ALERTS, { kind: "alert", alert, channels: failed, tries: tries + 1 }, delaySeconds);
     message.ack();
   } catch {
     message.retry({ delaySeconds });

@@ -2,7 +2,7 @@ import type { Env } from "../env.ts";
 import { SENDER_SILENT_KEY } from "../kv-keys.ts";
 import { ensureLedger } from "../ledger/schema.ts";
 import { log } from "../log.ts";
-import { encodeMessage } from "../queues.ts";
+import { sendAlert } from "../queues/send.ts";
 
 /**
  * sender_silent (docs/alerts.md), from the Cron Trigger: when the newest call in the ledger is older than
@@ -18,14 +18,11 @@ export async function checkSenderSilence(env: Env, minutes: number, now = Date.n
   const episode = await env.RULES.get<{ lastCallAt: number }>(SENDER_SILENT_KEY, "json");
   if (episode?.lastCallAt === last) return false;
   const silentFor = Math.floor((now - last) / 60_000);
-  await env.ALERTS.send(
-    encodeMessage({
-      kind: "alert",
-      alert: { id: `sender_silent:${last}`, type: "sender_silent", count: silentFor, firstAt: last, lastAt: now },
-      tries: 0,
-    }),
-    { contentType: "text" },
-  );
+  await sendAlert(env.ALERTS, {
+    kind: "alert",
+    alert: { id: `sender_silent:${last}`, type: "sender_silent", count: silentFor, firstAt: last, lastAt: now },
+    tries: 0,
+  });
   await env.RULES.put(SENDER_SILENT_KEY, JSON.stringify({ lastCallAt: last, alertedAt: now }));
   log("warn", "alert_raised", { type: "sender_silent", minutes: silentFor });
   return true;

@@ -1,4 +1,5 @@
-import { type Alert, DEAD_LETTER_REASONS, type DeadLetterReason } from "../queues.ts";
+import type { Alert } from "../queues/alert.ts";
+import { DEAD_LETTER_REASONS, type DeadLetterReason } from "../queues/dead-letter.ts";
 
 /**
  * What each alert says (docs/alerts.md shows them, generated from here): what failed, since when, how many,

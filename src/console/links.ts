@@ -1,4 +1,4 @@
-import type { Alert } from "../queues.ts";
+import type { Alert } from "../queues/alert.ts";
 
 /** Addresses into the console that other parts of the relay hand out (alerts link to them). */
 

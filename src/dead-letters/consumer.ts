@@ -2,7 +2,9 @@ import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
 import { writeLedger } from "../ledger/write.ts";
 import { log } from "../log.ts";
-import { type DeadLetter, deadLetter, decodeMessage, readDeadLetter, readDeliveryMessage } from "../queues.ts";
+import { decodeMessage } from "../queues/codec.ts";
+import { type DeadLetter, deadLetter, readDeadLetter } from "../queues/dead-letter.ts";
+import { readDeliveriesMessage } from "../queues/delivery.ts";
 import { DESTINATION_ID } from "../rules/schema.ts";
 
 /**
@@ -102,7 +104,7 @@ function toRecord(message: Message<unknown>): DeadLetter {
   if ("record" in read) return read.record;
   // Stable across this message's own retries, so rewriting the record is idempotent.
   const at = message.timestamp;
-  const delivery = readDeliveryMessage(body);
+  const { delivery } = readDeliveriesMessage(body);
   if (delivery !== undefined) {
     return deadLetter({
       deliveryId: delivery.deliveryId,

@@ -1,37 +1,20 @@
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
 import { cachedView, gateOf, mustAdmit, remember, report } from "../gate/client.ts";
-import { gateOutcome, heldFields } from "../gate/gate.ts";
 import { isLimited, LEASE_MARGIN_MS } from "../gate/policy.ts";
-import { LEDGER_TRIES } from "../ledger/consumer.ts";
-import { type HandedRecord, handToLedger } from "../ledger/handoff.ts";
+import { handToLedger } from "../ledger/handoff.ts";
 import { log } from "../log.ts";
-import {
-  type CallRecord,
-  callRecordSchema,
-  type DeliveryMessage,
-  decodeMessage,
-  encodeMessage,
-  type HeldReason,
-  readDeliveryMessage,
-} from "../queues.ts";
+import type { CallRecord } from "../queues/call.ts";
+import { decodeMessage, encodeMessage } from "../queues/codec.ts";
+import { type Delivery, firstEnqueued, readDeliveriesMessage } from "../queues/delivery.ts";
+import type { HeldReason, LedgerRecord } from "../queues/ledger.ts";
+import { requeueDelivery, sendDeadLetter } from "../queues/send.ts";
+import { currentDestinations, destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
-import { loadRules } from "../rules/store.ts";
-import { consumerSettings, type Settings } from "../settings.ts";
-import {
-  attemptRecord,
-  deadLetterOf,
-  decide,
-  destinationOf,
-  logVerdict,
-  MAX_CONNECTIONS,
-  nextAttempt,
-  Slots,
-  type Verdict,
-  withoutRecord,
-} from "./attempt.ts";
-
-export { MAX_CONNECTIONS } from "./attempt.ts";
+import { consumerSettings } from "../settings.ts";
+import { type ForwardContext, forward, type Holder, heldRecord } from "./forward.ts";
+import { httpSender, type Sender } from "./senders.ts";
+import { MAX_CONNECTIONS, Slots } from "./slots.ts";
 
 /**
  * A delivery whose limited destination's gate cannot be reached comes back after 5 s, doubling to 5 min (not an
@@ -40,70 +23,65 @@ export { MAX_CONNECTIONS } from "./attempt.ts";
 const GATE_RETRY_SECONDS = 5;
 const GATE_RETRY_MAX_SECONDS = 300;
 
+/** A call record of its own whose ledger handoff failed comes back after this long. */
+const CALL_RECORD_RETRY_SECONDS = 30;
+
 /**
- * The DELIVERIES consumer. Delivery messages are delivered, retried or dead-lettered each on its own, the
- * messages of a batch concurrently so that a slow receiver holds up nobody else. A destination's gate
- * (src/gate/) decides first whether a delivery may go now: always for a destination with limits, and for one
- * without only while it is paused, probing or holding deliveries. What the batch means for the ledger (the call
- * records it carried, every attempt and hold) then goes to the ledger queue in one message, whose consumer
- * writes large batches in one `db.batch`: the ledger never fails or delays a delivery (docs/ledger.md).
+ * The DELIVERIES consumer. Each delivery is forwarded (src/delivery/forward.ts) on its own, the messages of a batch
+ * concurrently so that a slow receiver holds up nobody else. A destination's gate (src/gate/) decides first
+ * whether a delivery may go now: always for a destination with limits, and for one without only while it is
+ * paused, probing or holding deliveries. What the batch means for the ledger (the call records it carried, every
+ * attempt and hold) then goes to the ledger queue in one message, whose consumer writes large batches in one
+ * `db.batch`: the ledger never fails or delays a delivery (docs/ledger.md).
  */
-export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function consumeDeliveries(
+  batch: MessageBatch<unknown>,
+  env: Env,
+  sender: Sender = httpSender,
+): Promise<void> {
   // A bad var falls back to its default here (logged): deliveries keep moving during a bad deploy.
   const settings = consumerSettings(env);
-  const deliveries: { message: Message<unknown>; delivery: DeliveryMessage | undefined }[] = [];
+  const items: { message: Message<unknown>; delivery: Delivery | undefined }[] = [];
+  /** Call records that came in messages of their own: acked once the ledger has them. */
   const calls: { message: Message<unknown>; record: CallRecord }[] = [];
+  const records: LedgerRecord[] = [];
   for (const message of batch.messages) {
-    const body = decodeMessage(message.body);
-    const call =
-      typeof body === "object" && body !== null && (body as { kind?: unknown }).kind === "call"
-        ? callRecordSchema.safeParse(body)
-        : undefined;
-    if (call?.success) calls.push({ message, record: call.data });
-    else deliveries.push({ message, delivery: readDeliveryMessage(body) });
+    const read = readDeliveriesMessage(decodeMessage(message.body));
+    if (read.delivery === undefined && read.call !== undefined) calls.push({ message, record: read.call });
+    else {
+      if (read.call !== undefined) records.push(read.call);
+      items.push({ message, delivery: read.delivery });
+    }
   }
+  records.unshift(...calls.map((c) => c.record));
 
-  const records: HandedRecord[] = calls.map((c) => c.record);
-  if (deliveries.length > 0) {
+  if (items.length > 0) {
     let destinations: Record<string, Destination> | undefined;
     try {
-      destinations = (await loadRules(env.RULES, settings.RULES_CACHE_SECONDS)).rules.destinations;
+      destinations = await currentDestinations(env, settings);
     } catch (error) {
       // Without the rules no destination can be resolved: Queues hands these back in 30 s (not an attempt).
-      log("error", "delivery_batch_deferred", { messages: deliveries.length, error: describe(error) });
-      for (const { message } of deliveries) message.retry({ delaySeconds: 30 });
+      log("error", "delivery_batch_deferred", { messages: items.length, error: describe(error) });
+      for (const { message } of items) message.retry({ delaySeconds: 30 });
     }
     if (destinations !== undefined) {
-      const plans = await admitAll(env, deliveries, destinations);
-      const slots = new Slots(MAX_CONNECTIONS);
-      const made = await Promise.all(
-        deliveries.map(({ message, delivery }, i) =>
-          handle(message, delivery, plans[i]!, env, settings, destinations, slots),
-        ),
-      );
-      for (const [i, record] of made.entries()) {
-        const call = deliveries[i]!.delivery?.record;
-        if (call !== undefined) records.push(call);
-        if (record !== undefined) records.push(record);
-      }
+      const plans = await admitAll(env, items, destinations);
+      const ctx: ForwardContext = { env, settings, destinations, slots: new Slots(MAX_CONNECTIONS), sender };
+      const made = await Promise.all(items.map((item, i) => handle(item.message, item.delivery, plans[i]!, ctx)));
+      records.push(...made.flat());
     }
   }
   if (await handToLedger(env, records)) for (const { message } of calls) message.ack();
   else {
     // Neither the ledger queue nor the ledger took them (logged with their ids): a call record of its own comes
-    // back in 30 s, LEDGER_TRIES times at most, then it is given up like any ledger write (never a dead letter).
-    for (const { message, record } of calls) {
-      if (message.attempts >= LEDGER_TRIES) {
-        log("error", "ledger_write_given_up", { calls: [record.id], tries: message.attempts });
-        message.ack();
-      } else message.retry({ delaySeconds: 30 });
-    }
+    // back later, for the ledger's sake only.
+    for (const { message } of calls) message.retry({ delaySeconds: CALL_RECORD_RETRY_SECONDS });
   }
 }
 
 /** What the gate said of one delivery. */
 type Plan =
-  /** Not a delivery to a destination in the rules: decide() settles it (a dead letter). */
+  /** Not a delivery to a destination in the rules: forward() settles it (a dead letter). */
   | { kind: "none" }
   /** A destination without limits that is active: goes now; `failures` tells whether a success must be reported. */
   | { kind: "direct"; failures: number }
@@ -115,12 +93,12 @@ type Plan =
 /** Asks each destination's gate about the batch's deliveries to it, in one call per destination. */
 async function admitAll(
   env: Env,
-  deliveries: readonly { delivery: DeliveryMessage | undefined }[],
+  items: readonly { delivery: Delivery | undefined }[],
   destinations: Record<string, Destination>,
 ): Promise<Plan[]> {
-  const plans: Plan[] = deliveries.map(() => ({ kind: "none" }));
+  const plans: Plan[] = items.map(() => ({ kind: "none" }));
   const groups = new Map<string, number[]>();
-  deliveries.forEach(({ delivery }, i) => {
+  items.forEach(({ delivery }, i) => {
     const destination = delivery && destinationOf(destinations, delivery.destination);
     if (destination === undefined || !destination.enabled) return;
     const group = groups.get(delivery!.destination);
@@ -137,16 +115,16 @@ async function admitAll(
         return;
       }
       try {
-        const items = indices.map((i) => {
-          const delivery = deliveries[i]!.delivery!;
+        const admitted = indices.map((i) => {
+          const delivery = items[i]!.delivery!;
           return {
             deliveryId: delivery.deliveryId,
             run: delivery.run ?? 0,
             attempts: delivery.attempts ?? 0,
-            text: encodeMessage(withoutRecord(delivery)),
+            text: encodeMessage(delivery),
           };
         });
-        const answer = await gateOf(env, name).admit(name, items, destination.timeoutMs + LEASE_MARGIN_MS);
+        const answer = await gateOf(env, name).admit(name, admitted, destination.timeoutMs + LEASE_MARGIN_MS);
         remember(name, answer.view);
         answer.results.forEach((result, k) => {
           plans[indices[k]!] = "go" in result ? { kind: "go", ...result.go } : { kind: "held", reason: result.held };
@@ -164,104 +142,60 @@ async function admitAll(
 /** Settles one message as its plan says and returns what the ledger is to know of it. */
 async function handle(
   message: Message<unknown>,
-  delivery: DeliveryMessage | undefined,
+  delivery: Delivery | undefined,
   plan: Plan,
-  env: Env,
-  settings: Settings,
-  destinations: Record<string, Destination>,
-  slots: Slots,
-): Promise<HandedRecord | undefined> {
+  ctx: ForwardContext,
+): Promise<LedgerRecord[]> {
   if (plan.kind === "held") {
     // The gate keeps it now, in order; it sends it itself when there is room. Waiting is not an attempt.
     message.ack();
-    const d = delivery!;
-    return { ...heldFields(d), attempts: d.attempts ?? 0, at: Date.now(), reason: plan.reason };
+    return [heldRecord(delivery!, delivery!.attempts ?? 0, Date.now(), plan.reason)];
   }
   if (plan.kind === "defer") {
     const delaySeconds = Math.min(GATE_RETRY_SECONDS * 2 ** Math.min(message.attempts - 1, 10), GATE_RETRY_MAX_SECONDS);
     message.retry({ delaySeconds });
-    return undefined;
+    return [];
   }
-  if (plan.kind === "go") {
-    const wait = plan.at - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-  }
-  const attempt = (delivery?.attempts ?? 0) + 1;
-  const at = Date.now();
-  const verdict = await decide(delivery, attempt, env, settings, destinations, slots, message.id);
-  if (delivery !== undefined && plan.kind !== "none") {
-    const outcome = gateOutcome(verdict, Date.now());
-    if (plan.kind === "go") await report(env, delivery.destination, plan.lease, outcome);
-    else if (outcome.kind === "failed" || (outcome.kind === "delivered" && plan.failures > 0)) {
-      await report(env, delivery.destination, undefined, outcome);
-    }
-  }
-  try {
-    if (verdict.kind === "delivered") message.ack();
-    else if (verdict.kind === "retry") await retry(env, message, delivery!, attempt, verdict.delaySeconds);
-    else await giveUp(env, message, delivery, attempt, verdict);
-  } catch (error) {
-    // Only a failure to reach DEAD_LETTERS gets here (decide() never throws): keep the message rather than lose it.
-    log("error", "dead_letter_send_failed", {
-      deliveryId: delivery?.deliveryId,
-      destination: delivery?.destination,
-      attempt,
-      messageId: message.id,
-      error: describe(error),
-    });
-    message.retry({ delaySeconds: 30 });
-    return undefined;
-  }
-  logVerdict(delivery, attempt, verdict);
-  if (delivery === undefined) return undefined;
-  return attemptRecord(delivery, attempt, at, verdict, legacyPayload(message, delivery));
+  return forward(
+    {
+      delivery,
+      holderId: message.id,
+      raw: message.body,
+      since: message.timestamp,
+      ...(plan.kind === "go" && { notBefore: plan.at }),
+      ...(delivery !== undefined &&
+        typeof message.body !== "string" && { payload: encodeMessage(firstEnqueued(delivery)) }),
+    },
+    ctx,
+    messageHolder(message, ctx.env, delivery?.destination, plan),
+  );
 }
 
 /**
- * The delivery message for the ledger to keep, only when it holds no text of the call to rebuild it from: a
- * message an older relay enqueued (an object, not text).
+ * A queue message as the holder of its delivery. The next attempt goes on the queue as a new message that counts
+ * the attempts made, so that a message Queues hands over again (a deferred batch, a crash) is never counted as
+ * another attempt; should that send fail, Queues' own retry of this message takes over (the same attempt is then
+ * made again).
  */
-function legacyPayload(message: Message<unknown>, delivery: DeliveryMessage): string | undefined {
-  if (typeof message.body === "string") return undefined;
-  const { attempts: _, ...first } = withoutRecord(delivery);
-  return encodeMessage(first);
-}
-
-/**
- * The next attempt goes on the queue as a new message that counts the attempts made, so that a message Queues
- * hands over again (a deferred batch, a crash) is never counted as another attempt. Should that send fail,
- * Queues' own retry takes over (the same attempt is then made again).
- */
-async function retry(
-  env: Env,
-  message: Message<unknown>,
-  delivery: DeliveryMessage,
-  attempt: number,
-  delaySeconds: number,
-): Promise<void> {
-  try {
-    // The call's record went to the ledger with this attempt; the next one does not carry it again.
-    await env.DELIVERIES.send(nextAttempt(delivery, attempt), { contentType: "text", delaySeconds });
-    message.ack();
-  } catch (error) {
-    log("warn", "retry_send_failed", { deliveryId: delivery.deliveryId, attempt, error: describe(error) });
-    message.retry({ delaySeconds });
-  }
-}
-
-/** The one way a delivery ends as a dead letter: the record goes to DEAD_LETTERS, then the message is acked. */
-async function giveUp(
-  env: Env,
-  message: Message<unknown>,
-  delivery: DeliveryMessage | undefined,
-  attempts: number,
-  failure: Extract<Verdict, { kind: "dead" }>,
-): Promise<void> {
-  const record = deadLetterOf(delivery, attempts, failure, {
-    id: message.id,
-    timestamp: message.timestamp,
-    raw: message.body,
-  });
-  await env.DEAD_LETTERS.send(encodeMessage(record), { contentType: "text" });
-  message.ack();
+function messageHolder(message: Message<unknown>, env: Env, destination: string | undefined, plan: Plan): Holder {
+  return {
+    done: () => message.ack(),
+    async retry(delivery, attempts, delaySeconds) {
+      await requeueDelivery(env.DELIVERIES, delivery, attempts, delaySeconds);
+      message.ack();
+      return undefined;
+    },
+    deadLetter: (record) => sendDeadLetter(env.DEAD_LETTERS, record),
+    keep: (_delivery, _attempts, delaySeconds) => message.retry({ delaySeconds }),
+    async report(outcome) {
+      if (destination === undefined || plan.kind === "none") return;
+      if (plan.kind === "go") await report(env, destination, plan.lease, outcome);
+      else if (
+        outcome.kind === "failed" ||
+        (outcome.kind === "delivered" && plan.kind === "direct" && plan.failures > 0)
+      ) {
+        await report(env, destination, undefined, outcome);
+      }
+    },
+  };
 }

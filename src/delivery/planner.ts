@@ -1,25 +1,9 @@
 import { RelayError } from "../errors.ts";
 import { bodyAround, type Call, keyOf, type Notification, notificationText, warehouseOf } from "../extend/envelope.ts";
-import type { CallRecord, DeliveryMessage } from "../queues.ts";
+import type { CallRecord } from "../queues/call.ts";
+import { type Delivery, deliveriesMessage, WRAPPER_BYTES } from "../queues/delivery.ts";
+import { MESSAGE_BUDGET, type Planned, plan, utf8Length } from "../queues/limits.ts";
 import type { CompiledRules } from "../rules/matcher.ts";
-
-/**
- * Queues' limits (1 KB = 1000 bytes): a message at most 128 KB, a sendBatch at most 100 messages and
- * 256 KB. Each message also carries about 100 bytes of Queues' metadata, so budgets leave room for it. A
- * delivery message leaves 2,000 bytes more, so that its dead-letter record (the message and about 1,700
- * bytes of its own, src/queues.ts) always fits a queue message too.
- */
-export const MESSAGE_BUDGET = 128_000 - 2_000;
-
-/**
- * Workers keep at most 6 connections open per invocation; a 7th fetch waits for a free one. A request's
- * timeout starts only once it holds one of these slots (src/delivery/attempt.ts), so a slow receiver cannot
- * make others time out.
- */
-export const MAX_CONNECTIONS = 6;
-export const BATCH_BUDGET = 256_000 - 6_000;
-export const BATCH_MESSAGES = 100;
-const METADATA_BYTES = 100;
 
 /** Which notifications (by position) go to a destination, and which routes picked them. */
 export interface Fanout {
@@ -69,19 +53,7 @@ export function fanOut(compiled: CompiledRules, notifications: readonly Notifica
   return route(compiled, notifications).fanouts;
 }
 
-/** A queue message as planned: its body, the JSON text sent, and its size in bytes as Queues counts it. */
-export interface Planned<T> {
-  body: T;
-  text: string;
-  bytes: number;
-}
-export type PlannedMessage = Planned<DeliveryMessage>;
-
-/** A body planned as a queue message: its JSON text and that text's size. */
-export function plan<T>(body: T): Planned<T> {
-  const text = JSON.stringify(body);
-  return { body, text, bytes: utf8Length(text) };
-}
+export type PlannedDelivery = Planned<Delivery>;
 
 /**
  * The queue messages for one call: per destination one message (split in order when it would exceed the
@@ -94,7 +66,7 @@ export function planMessages(
   fanouts: readonly Fanout[],
   compiled: CompiledRules,
   receivedAt: number,
-): PlannedMessage[] {
+): PlannedDelivery[] {
   const id = call.envelope.Id;
   // What one more notification adds to a message: its text inside the escaped body, a comma there, and its
   // position in `indices` with a comma.
@@ -113,9 +85,9 @@ export function planMessages(
     deliveryId: string,
     indices: number[],
     part?: [number, number],
-  ): PlannedMessage => {
-    const body: DeliveryMessage = {
-      v: 2,
+  ): PlannedDelivery => {
+    const body: Delivery = {
+      v: 3,
       deliveryId,
       destination,
       routes,
@@ -128,12 +100,12 @@ export function planMessages(
     return plan(body);
   };
 
-  const planned: PlannedMessage[] = [];
+  const planned: PlannedDelivery[] = [];
   for (const { destination, indices, routes } of fanouts) {
     if (compiled.rules.destinations[destination]?.mode === "single") {
       for (const index of indices) {
         const single = message(destination, routes, `${id}.${destination}.n${index}`, [index]);
-        if (single.bytes > MESSAGE_BUDGET) throw tooLarge(index, single.bytes);
+        if (single.bytes + WRAPPER_BYTES.delivery > MESSAGE_BUDGET) throw tooLarge(index, single.bytes);
         planned.push(single);
       }
       continue;
@@ -141,7 +113,8 @@ export function planMessages(
 
     // Envelope mode: greedily fill parts in order. Ids and part numbers are sized generously first
     // (`.p9999`, [9999, 9999]) so that the final, shorter ones never push a part over budget.
-    const overhead = message(destination, routes, `${id}.${destination}.p9999`, [], [9999, 9999]).bytes;
+    const overhead =
+      message(destination, routes, `${id}.${destination}.p9999`, [], [9999, 9999]).bytes + WRAPPER_BYTES.delivery;
     const parts: number[][] = [];
     let current: number[] = [];
     let currentBytes = overhead;
@@ -173,7 +146,7 @@ export function planMessages(
 export function planCallRecord(
   call: Call,
   routing: Routing,
-  deliveries: readonly PlannedMessage[],
+  deliveries: readonly PlannedDelivery[],
   at: number,
 ): Planned<CallRecord>[] {
   const { envelope } = call;
@@ -196,7 +169,7 @@ export function planCallRecord(
   };
   const head: CallRecord = {
     kind: "call",
-    v: 1,
+    v: 2,
     id: envelope.Id,
     at,
     attempt: senderAttempt(call),
@@ -229,7 +202,7 @@ export function planCallRecord(
   parts.push(current);
   // The call's text rides with the summary when it fits (most calls); else in parts of its own.
   const room = MESSAGE_BUDGET - utf8Length(JSON.stringify(parts[0])) - 100;
-  if (utf8Length(JSON.stringify(call.text)) <= room) parts[0]!.text = { part: 0, of: 1, chunk: call.text };
+  if (utf8Length(JSON.stringify(call.text)) <= room) parts[0]!.text = call.text;
   else {
     const chunks = textChunks(call.text, MESSAGE_BUDGET - utf8Length(JSON.stringify(partHead)) - 100);
     for (const [part, chunk] of chunks.entries()) parts.push({ ...partHead, text: { part, of: chunks.length, chunk } });
@@ -261,32 +234,28 @@ function textChunks(text: string, budget: number): string[] {
 }
 
 /**
- * Everything one accepted call puts on DELIVERIES, in sending order: its deliveries, and its record for the
- * ledger, on the last delivery when it fits (one message fewer per call), else after them in parts of its own.
+ * Everything one accepted call puts on DELIVERIES, in sending order (src/queues/delivery.ts): its deliveries, and
+ * its record for the ledger beside the last delivery when it fits (one message fewer per call), else after them in
+ * parts of its own.
  */
-/** `,"record":`: what a call record riding on a delivery message adds besides its own text. */
-const RIDING_BYTES = 10;
-
 export function planCall(
   call: Call,
   routing: Routing,
-  deliveries: readonly PlannedMessage[],
+  deliveries: readonly PlannedDelivery[],
   at: number,
 ): Planned<unknown>[] {
   const records = planCallRecord(call, routing, deliveries, at);
   const last = deliveries.at(-1);
   const record = records.length === 1 ? records[0]! : undefined;
-  if (record !== undefined && last !== undefined && last.bytes + record.bytes + RIDING_BYTES <= MESSAGE_BUDGET) {
-    // The two texts are made already: joined, they are JSON.stringify({ ...last.body, record }) exactly, without
-    // escaping the call's text twice more on the door's path.
-    const riding = {
-      body: { ...last.body, record: record.body },
-      text: `${last.text.slice(0, -1)},"record":${record.text}}`,
-      bytes: last.bytes + record.bytes + RIDING_BYTES,
-    };
-    return [...deliveries.slice(0, -1), riding];
+  const messages = deliveries.map((delivery) => deliveriesMessage(delivery));
+  if (
+    record !== undefined &&
+    last !== undefined &&
+    last.bytes + record.bytes + WRAPPER_BYTES.withCall <= MESSAGE_BUDGET
+  ) {
+    return [...messages.slice(0, -1), deliveriesMessage(last, record)];
   }
-  return [...deliveries, ...records];
+  return [...messages, ...records];
 }
 
 /** The sender's `Attempt` as the sender wrote it (JSON text), "null" when absent. */
@@ -295,47 +264,10 @@ export function senderAttempt(call: Call): string {
   return member === undefined ? "null" : call.text.slice(member.value, member.end);
 }
 
-/** Groups messages, in order, into sendBatch calls within Queues' count and size limits. */
-export function batchMessages<T extends { bytes: number }>(messages: readonly T[]): T[][] {
-  const batches: T[][] = [];
-  let current: T[] = [];
-  let bytes = 0;
-  for (const message of messages) {
-    const size = message.bytes + METADATA_BYTES;
-    if (current.length > 0 && (current.length === BATCH_MESSAGES || bytes + size > BATCH_BUDGET)) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(message);
-    bytes += size;
-  }
-  if (current.length > 0) batches.push(current);
-  return batches;
-}
-
 function tooLarge(index: number, bytes: number): RelayError {
   return new RelayError(
     "notification_too_large",
     `Notifications[${index}] needs ${bytes} bytes in a queue message; Cloudflare Queues allows ${MESSAGE_BUDGET}.`,
     { index, bytes, limit: MESSAGE_BUDGET },
   );
-}
-
-/** UTF-8 byte length of a string without encoding it. */
-export function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) continue;
-    if (code < 0x800) bytes += 1;
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 2; // a pair: 4 bytes for 2 code units
-        i++;
-      } else bytes += 2;
-    } else bytes += 2;
-  }
-  return bytes;
 }

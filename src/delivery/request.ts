@@ -1,7 +1,8 @@
 import { version } from "../../package.json";
 import { signBody } from "../extend/signature.ts";
 import { hmacKey, InvalidKeyError } from "../hmac.ts";
-import { bodyOf, type DeadLetterReason, type DeliveryMessage } from "../queues.ts";
+import type { DeadLetterReason } from "../queues/dead-letter.ts";
+import type { Delivery } from "../queues/delivery.ts";
 import type { Destination } from "../rules/schema.ts";
 import { isRelaySecret, secretValue } from "../secrets.ts";
 
@@ -27,14 +28,15 @@ export interface PreparedRequest {
 }
 
 /**
- * The downstream request (docs/delivery.md): the sender's own text with only this delivery's notifications
- * and the relay's Attempt, the relay's headers, the destination's headers and the signature over the bytes.
+ * The downstream request (docs/delivery.md): the body (src/delivery/body.ts), the relay's headers, the
+ * destination's headers and the signature over the bytes.
  * Every secret is checked before anything is built, so a value that cannot be sent never reaches the
  * runtime (whose warnings would print it): GiveUp `secret_*` instead, naming the secret, never its value.
  */
 export async function prepareRequest(
-  delivery: DeliveryMessage,
+  delivery: Delivery,
   destination: Destination,
+  body: Uint8Array,
   attempt: number,
   env: object,
   nowSeconds: number,
@@ -61,7 +63,6 @@ export async function prepareRequest(
     );
   }
 
-  const body = encoder.encode(bodyOf(delivery, attempt));
   const headers: Record<string, string> = {
     "Content-Type": "application/json",
     "User-Agent": USER_AGENT,

@@ -1,8 +1,9 @@
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
 import { log } from "../log.ts";
-import type { GateView } from "./gate.ts";
-import type { GateOutcome } from "./policy.ts";
+import type { HeldReason } from "../queues/ledger.ts";
+import type { HeldItem } from "./held.ts";
+import type { GateOutcome, GateStatus } from "./policy.ts";
 
 /**
  * The consumers' side of the gates. A destination without limits is asked nothing per delivery: each isolate
@@ -11,6 +12,44 @@ import type { GateOutcome } from "./policy.ts";
  * about every delivery (src/gate/gate.ts).
  */
 export const GATE_CACHE_MS = 2000;
+
+/** What a gate tells about its destination: GET /admin/destinations, the console, the consumers' cache. */
+export interface GateView {
+  status: GateStatus;
+  pausedBy?: "circuit" | "hand";
+  pausedAt?: number;
+  probeAt?: number;
+  cooldownSeconds?: number;
+  failures: number;
+  failingSince?: number;
+  held: number;
+  inFlight: number;
+  lastStatus?: number;
+  lastError?: string;
+  lastFailureAt?: number;
+  lastSuccessAt?: number;
+}
+
+export type AdmitResult = { go: { lease: string; at: number; probe: boolean } } | { held: HeldReason };
+
+/**
+ * A destination's gate as its callers see it (src/gate/gate.ts implements it), so that the consumers and the
+ * admin API depend on this interface and not on the Durable Object's module.
+ */
+export interface GateApi extends Rpc.DurableObjectBranded {
+  /** May these deliveries (in arrival order) go now? Those that may not are kept by the gate, in order. */
+  admit(name: string, items: HeldItem[], leaseMs: number): Promise<{ results: AdmitResult[]; view: GateView }>;
+  /** How an admitted delivery (or, without a lease, any delivery to an unlimited destination) ended. */
+  settle(name: string, lease: string | undefined, outcome: GateOutcome): Promise<GateView>;
+  status(name: string): Promise<GateView>;
+  pause(name: string): Promise<GateView>;
+  resume(name: string): Promise<GateView>;
+  /** Dead letters of this destination (from the dead-letter consumer), for deliveries_dead. */
+  dead(
+    name: string,
+    dead: { count: number; at: number; reason: string; lastStatus?: number; lastError?: string },
+  ): Promise<void>;
+}
 
 const views = new Map<string, { view: GateView; until: number }>();
 

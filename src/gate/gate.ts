@@ -1,30 +1,21 @@
 import { DurableObject } from "cloudflare:workers";
-import {
-  attemptRecord,
-  deadLetterOf,
-  decide,
-  destinationOf,
-  logVerdict,
-  MAX_CONNECTIONS,
-  nextAttempt,
-  Slots,
-  type Verdict,
-} from "../delivery/attempt.ts";
+import { type ForwardContext, forward, type Holder, SETTLE_RETRY_SECONDS } from "../delivery/forward.ts";
+import { httpSender, type Sender } from "../delivery/senders.ts";
+import { MAX_CONNECTIONS, Slots } from "../delivery/slots.ts";
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
-import { type HandedRecord, handToLedger } from "../ledger/handoff.ts";
+import { handToLedger } from "../ledger/handoff.ts";
 import { log } from "../log.ts";
-import {
-  type Alert,
-  type DeliveryMessage,
-  decodeMessage,
-  encodeMessage,
-  type HeldReason,
-  readDeliveryMessage,
-} from "../queues.ts";
+import type { Alert } from "../queues/alert.ts";
+import { decodeMessage } from "../queues/codec.ts";
+import { readDelivery } from "../queues/delivery.ts";
+import type { HeldReason, LedgerRecord } from "../queues/ledger.ts";
+import { requeueDelivery, sendAlert, sendDeadLetter } from "../queues/send.ts";
+import { currentDestinations, destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
-import { loadRules } from "../rules/store.ts";
-import { consumerSettings, type Settings } from "../settings.ts";
+import { consumerSettings } from "../settings.ts";
+import type { AdmitResult, GateApi, GateView } from "./client.ts";
+import { type HeldItem, type HeldRow, HeldRows } from "./held.ts";
 import {
   admit,
   CONSUMER_WAIT_MS,
@@ -35,7 +26,6 @@ import {
   type GateEvent,
   type GateOutcome,
   type GateState,
-  type GateStatus,
   LEASE_MARGIN_MS,
   type Limits,
   limitsOf,
@@ -46,33 +36,6 @@ import {
   statusOf,
 } from "./policy.ts";
 
-/** What a gate tells about its destination: GET /admin/destinations, the console, the consumers' cache. */
-export interface GateView {
-  status: GateStatus;
-  pausedBy?: "circuit" | "hand";
-  pausedAt?: number;
-  probeAt?: number;
-  cooldownSeconds?: number;
-  failures: number;
-  failingSince?: number;
-  held: number;
-  inFlight: number;
-  lastStatus?: number;
-  lastError?: string;
-  lastFailureAt?: number;
-  lastSuccessAt?: number;
-}
-
-/** One delivery the consumer asks the gate about, with its message (kept by the gate when it is held). */
-export interface AdmitItem {
-  deliveryId: string;
-  run: number;
-  attempts: number;
-  text: string;
-}
-
-export type AdmitResult = { go: { lease: string; at: number; probe: boolean } } | { held: HeldReason };
-
 /** A pump (one alarm) sends what is held for at most this long, then hands over to the next alarm. */
 const PUMP_MS = 20_000;
 /** While paused by hand with deliveries held, the gate looks at the rules this often (a removed destination). */
@@ -81,8 +44,6 @@ const PAUSED_CHECK_MS = 10 * 60_000;
 const BACKSTOP_MS = 30_000;
 /** After a pump that could send nothing, the next try. */
 const IDLE_RETRY_MS = 5000;
-/** After a held delivery's retry or dead letter could not be enqueued, the pump rests this long. */
-const SETTLE_RETRY_MS = 30_000;
 /** An alert that could not be enqueued is tried again after this long. */
 const OUTBOX_RETRY_MS = 30_000;
 /** Attempt records of a pump go to the ledger at least this often, and in batches of at most 100. */
@@ -91,13 +52,14 @@ const LEDGER_FLUSH_MS = 2000;
 /**
  * A destination's gate (docs/flow-control.md): the one place that decides, for the whole relay, whether a
  * delivery to it may go now. It enforces `rateLimit` and `concurrency`, runs the circuit breaker and pauses by
- * hand, keeps what it holds back in its own storage in arrival order, and sends that itself when there is room
- * again (its alarm). It raises the destination's alerts. Named by the destination's id.
+ * hand, keeps what it holds back in its own storage in arrival order (src/gate/held.ts), and sends that itself
+ * when there is room again (its pump, through forward() as the consumer does). It raises the destination's
+ * alerts (its outbox). Named by the destination's id.
  */
-export class DestinationGate extends DurableObject<Env> {
+export class DestinationGate extends DurableObject<Env> implements GateApi {
   private state: GateState = freshState();
   private name = "";
-  private heldCount = 0;
+  private held!: HeldRows;
   /** Alerts not yet on the alerts queue. */
   private outbox: Alert[] = [];
   private pumping = false;
@@ -112,38 +74,29 @@ export class DestinationGate extends DurableObject<Env> {
   /** The alarm last set (this instance's memory; setting it again is harmless). */
   private alarmAt: number | undefined;
   private flushing = false;
+  /** How the pump's requests go out (tests hand in their own). */
+  sender: Sender = httpSender;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
-      ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS held (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        delivery_id TEXT NOT NULL,
-        run INTEGER NOT NULL,
-        attempts INTEGER NOT NULL,
-        text TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        at INTEGER NOT NULL,
-        UNIQUE (delivery_id, run, attempts)
-      )`);
+      this.held = new HeldRows(ctx.storage.sql);
       const saved = ctx.storage.kv.get<{ name: string; state: GateState; outbox?: Alert[] }>("gate");
       if (saved !== undefined) {
         this.name = saved.name;
         this.state = saved.state;
         this.outbox = saved.outbox ?? [];
       }
-      this.heldCount = ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM held").one().n;
     });
   }
 
-  /** May these deliveries (in arrival order) go now? Those that may not are kept here, in order. */
-  async admit(name: string, items: AdmitItem[], leaseMs: number): Promise<{ results: AdmitResult[]; view: GateView }> {
+  async admit(name: string, items: HeldItem[], leaseMs: number): Promise<{ results: AdmitResult[]; view: GateView }> {
     const limits = await this.refresh(name);
     const now = Date.now();
     const results: AdmitResult[] = [];
     for (const item of items) {
-      const answer = admit(this.state, limits, now, this.heldCount, leaseMs, newLease, CONSUMER_WAIT_MS);
-      if ("held" in answer) this.hold(item, answer.held, now);
+      const answer = admit(this.state, limits, now, this.held.count, leaseMs, newLease, CONSUMER_WAIT_MS);
+      if ("held" in answer) this.held.hold(item, answer.held, now);
       results.push(answer);
     }
     this.wake?.();
@@ -152,7 +105,6 @@ export class DestinationGate extends DurableObject<Env> {
     return { results, view: this.view(now) };
   }
 
-  /** How an admitted delivery (or, without a lease, any delivery to an unlimited destination) ended. */
   async settle(name: string, lease: string | undefined, outcome: GateOutcome): Promise<GateView> {
     const limits = await this.refresh(name);
     this.apply(settle(this.state, limits, lease, outcome));
@@ -176,11 +128,10 @@ export class DestinationGate extends DurableObject<Env> {
     resume(this.state);
     this.idle = false;
     this.apply([]);
-    log("info", "destination_resumed", { destination: name, by: "hand", held: this.heldCount });
+    log("info", "destination_resumed", { destination: name, by: "hand", held: this.held.count });
     return this.view(Date.now());
   }
 
-  /** Dead letters of this destination (from the dead-letter consumer), for deliveries_dead. */
   async dead(
     name: string,
     dead: { count: number; at: number; reason: string; lastStatus?: number; lastError?: string },
@@ -198,7 +149,7 @@ export class DestinationGate extends DurableObject<Env> {
       const events = flushDead(this.state, this.cooldownMs(), now);
       await this.flushOutbox();
       this.apply(events);
-      if (this.heldCount > 0) this.idle = !(await this.pump(now + PUMP_MS));
+      if (this.held.count > 0) this.idle = !(await this.pump(now + PUMP_MS));
     } catch (error) {
       log("error", "gate_alarm_failed", { destination: this.name, error: describe(error) });
     } finally {
@@ -220,9 +171,7 @@ export class DestinationGate extends DurableObject<Env> {
   /** The destination in the current rules; undefined when it is gone, null when the rules cannot be read. */
   private async destination(): Promise<Destination | undefined | null> {
     try {
-      const settings = consumerSettings(this.env);
-      const destinations = (await loadRules(this.env.RULES, settings.RULES_CACHE_SECONDS)).rules.destinations;
-      return destinationOf(destinations, this.name);
+      return destinationOf(await currentDestinations(this.env, consumerSettings(this.env)), this.name);
     } catch {
       return null;
     }
@@ -242,7 +191,7 @@ export class DestinationGate extends DurableObject<Env> {
       ...(pause?.cooldownSeconds !== undefined && { cooldownSeconds: pause.cooldownSeconds }),
       failures: s.failures,
       ...(s.failingSince !== undefined && { failingSince: s.failingSince }),
-      held: this.heldCount,
+      held: this.held.count,
       inFlight: Object.keys(s.leases).length,
       ...(s.lastStatus !== undefined && { lastStatus: s.lastStatus }),
       ...(s.lastError !== undefined && { lastError: s.lastError }),
@@ -263,25 +212,12 @@ export class DestinationGate extends DurableObject<Env> {
     this.ctx.storage.kv.put("gate", { name: this.name, state: this.state, outbox: this.outbox });
   }
 
-  private hold(item: AdmitItem, reason: HeldReason, now: number): void {
-    const cursor = this.ctx.storage.sql.exec(
-      "INSERT OR IGNORE INTO held (delivery_id, run, attempts, text, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
-      item.deliveryId,
-      item.run,
-      item.attempts,
-      item.text,
-      reason,
-      now,
-    );
-    this.heldCount += cursor.rowsWritten > 0 ? 1 : 0;
-  }
-
   /** The one alarm: the pump when something held can go, the probe, grouped dead letters, the outbox. */
   private schedule(): void {
     const now = Date.now();
     const times: number[] = [];
     const status = statusOf(this.state, now);
-    if (this.heldCount > 0) {
+    if (this.held.count > 0) {
       if (status === "paused") {
         if (this.state.pause?.by === "hand") times.push(now + PAUSED_CHECK_MS);
       } else if (this.idle) {
@@ -295,7 +231,7 @@ export class DestinationGate extends DurableObject<Env> {
         times.push(now + BACKSTOP_MS);
       }
     }
-    if (this.state.pause?.probeAt !== undefined && this.heldCount > 0) times.push(this.state.pause.probeAt);
+    if (this.state.pause?.probeAt !== undefined && this.held.count > 0) times.push(this.state.pause.probeAt);
     const dead = deadDueAt(this.state, this.cooldownMs());
     if (dead !== undefined) times.push(dead);
     if (this.outbox.length > 0) times.push(now + OUTBOX_RETRY_MS);
@@ -332,7 +268,7 @@ export class DestinationGate extends DurableObject<Env> {
     const alert: Alert = {
       id: `${this.name}:${event.type}:${event.firstAt}`,
       destination: this.name,
-      held: this.heldCount,
+      held: this.held.count,
       ...event,
     };
     log("warn", "alert_raised", { type: alert.type, destination: this.name, count: alert.count });
@@ -354,7 +290,7 @@ export class DestinationGate extends DurableObject<Env> {
     while (this.outbox.length > 0) {
       const alert = this.outbox[0]!;
       try {
-        await this.env.ALERTS.send(encodeMessage({ kind: "alert", alert, tries: 0 }), { contentType: "text" });
+        await sendAlert(this.env.ALERTS, { kind: "alert", alert, tries: 0 });
       } catch (error) {
         log("warn", "alert_enqueue_failed", { type: alert.type, destination: this.name, error: describe(error) });
         this.save();
@@ -376,7 +312,7 @@ export class DestinationGate extends DurableObject<Env> {
     const settings = consumerSettings(this.env);
     const slots = new Slots(MAX_CONNECTIONS);
     const running = new Set<Promise<void>>();
-    const records: HandedRecord[] = [];
+    const records: LedgerRecord[] = [];
     let flushedAt = Date.now();
     // Handed on beside the pump, never in its way: a slow ledger queue must not cost rate slots.
     const handing = new Set<Promise<unknown>>();
@@ -388,7 +324,7 @@ export class DestinationGate extends DurableObject<Env> {
     };
     try {
       while (Date.now() < deadline && Date.now() >= this.restUntil) {
-        const row = this.nextRow();
+        const row = this.held.next(this.sending);
         if (row === undefined) {
           if (running.size === 0) break;
           // Sends are still out: stay for what arrives meanwhile rather than wait for the next alarm.
@@ -397,7 +333,7 @@ export class DestinationGate extends DurableObject<Env> {
         }
         let destinations: Record<string, Destination>;
         try {
-          destinations = (await loadRules(this.env.RULES, settings.RULES_CACHE_SECONDS)).rules.destinations;
+          destinations = await currentDestinations(this.env, settings);
         } catch {
           break;
         }
@@ -418,7 +354,8 @@ export class DestinationGate extends DurableObject<Env> {
         this.save();
         progressed = true;
         this.sending.add(row.seq);
-        const sent = this.sendHeld(row, admitted.go, destinations, settings, slots, records).finally(() => {
+        const ctx: ForwardContext = { env: this.env, settings, destinations, slots, sender: this.sender };
+        const sent = this.sendHeld(row, admitted.go, ctx, records).finally(() => {
           this.sending.delete(row.seq);
           running.delete(sent);
         });
@@ -437,13 +374,6 @@ export class DestinationGate extends DurableObject<Env> {
     return progressed;
   }
 
-  private nextRow(): { seq: number; text: string } | undefined {
-    const rows = this.ctx.storage.sql
-      .exec<{ seq: number; text: string }>("SELECT seq, text FROM held ORDER BY seq LIMIT ?", this.sending.size + 1)
-      .toArray();
-    return rows.find((row) => !this.sending.has(row.seq));
-  }
-
   private changed(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
@@ -455,103 +385,47 @@ export class DestinationGate extends DurableObject<Env> {
     });
   }
 
-  /** Sends one held delivery as its next attempt, then settles it like the consumer settles a message. */
+  /** Sends one held delivery as its next attempt, settled through the row that holds it. */
   private async sendHeld(
-    row: { seq: number; text: string },
+    row: HeldRow,
     go: { lease: string; at: number },
-    destinations: Record<string, Destination>,
-    settings: Settings,
-    slots: Slots,
-    records: HandedRecord[],
+    ctx: ForwardContext,
+    records: LedgerRecord[],
   ): Promise<void> {
-    const wait = go.at - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const delivery = readDeliveryMessage(decodeMessage(row.text));
-    const attempt = (delivery?.attempts ?? 0) + 1;
-    const at = Date.now();
-    const verdict = await decide(delivery, attempt, this.env, settings, destinations, slots);
-    this.apply(settle(this.state, this.limits, go.lease, gateOutcome(verdict, Date.now())));
-    logVerdict(delivery, attempt, verdict);
-    if (delivery !== undefined) records.push(attemptRecord(delivery, attempt, at, verdict));
-    try {
-      await this.finish(row, delivery, attempt, verdict, records);
-    } catch (error) {
-      // Kept, with the attempt counted, first in line: the pump rests a while rather than send it again at once
-      // (its retry delay skipped, a dead one sent again and again) while the queues do not take it.
-      log("error", "held_delivery_not_settled", { deliveryId: delivery?.deliveryId, error: describe(error) });
-      this.restUntil = Date.now() + SETTLE_RETRY_MS;
-      if (delivery !== undefined) this.rehold(row.seq, delivery, attempt, "in_line");
-    }
+    const delivery = readDelivery(decodeMessage(row.text));
+    const made = await forward(
+      { delivery, holderId: `held.${row.seq}`, raw: row.text, since: new Date(row.at), notBefore: go.at },
+      ctx,
+      this.rowHolder(row, go.lease),
+    );
+    records.push(...made);
   }
 
-  private async finish(
-    row: { seq: number; text: string },
-    delivery: DeliveryMessage | undefined,
-    attempt: number,
-    verdict: Verdict,
-    records: HandedRecord[],
-  ): Promise<void> {
-    if (verdict.kind === "retry" && delivery !== undefined) {
-      const status = statusOf(this.state, Date.now());
-      if (status !== "active") {
-        // Paused by this failure (or a failed probe): it waits here, first in line, with its attempt counted.
-        const reason: HeldReason = this.state.pause?.by === "hand" ? "paused" : "circuit_open";
-        this.rehold(row.seq, delivery, attempt, reason);
-        records.push({ ...heldFields(delivery), attempts: attempt, at: Date.now(), reason });
-        return;
-      }
-      await this.env.DELIVERIES.send(nextAttempt(delivery, attempt), {
-        contentType: "text",
-        delaySeconds: verdict.delaySeconds,
-      });
-    } else if (verdict.kind === "dead") {
-      const record = deadLetterOf(delivery, attempt, verdict, {
-        id: `held.${row.seq}`,
-        timestamp: new Date(),
-        raw: row.text,
-      });
-      await this.env.DEAD_LETTERS.send(encodeMessage(record), { contentType: "text" });
-    }
-    this.ctx.storage.sql.exec("DELETE FROM held WHERE seq = ?", row.seq);
-    this.heldCount--;
+  /** A held row as the holder of its delivery. */
+  private rowHolder(row: HeldRow, lease: string): Holder {
+    return {
+      done: () => this.held.remove(row.seq),
+      retry: async (delivery, attempts, delaySeconds) => {
+        if (statusOf(this.state, Date.now()) !== "active") {
+          // Paused by this failure (or a failed probe): it waits here, first in line, with its attempt counted.
+          const reason: HeldReason = this.state.pause?.by === "hand" ? "paused" : "circuit_open";
+          this.held.rehold(row.seq, delivery, attempts, reason);
+          return reason;
+        }
+        await requeueDelivery(this.env.DELIVERIES, delivery, attempts, delaySeconds);
+        this.held.remove(row.seq);
+        return undefined;
+      },
+      deadLetter: (record) => sendDeadLetter(this.env.DEAD_LETTERS, record),
+      keep: (delivery, attempts) => {
+        // Kept, with the attempt counted, first in line: the pump rests a while rather than send it again at once
+        // (its retry delay skipped, a dead one sent again and again) while the queues do not take it.
+        this.restUntil = Date.now() + SETTLE_RETRY_SECONDS * 1000;
+        if (delivery !== undefined) this.held.rehold(row.seq, delivery, attempts, "in_line");
+      },
+      report: async (outcome) => this.apply(settle(this.state, this.limits, lease, outcome)),
+    };
   }
-
-  private rehold(seq: number, delivery: DeliveryMessage, attempts: number, reason: HeldReason): void {
-    try {
-      this.ctx.storage.sql.exec(
-        "UPDATE held SET text = ?, attempts = ?, reason = ? WHERE seq = ?",
-        nextAttempt(delivery, attempts),
-        attempts,
-        reason,
-        seq,
-      );
-    } catch {
-      // The same attempt is held twice (a redelivered message): keep the other copy.
-      this.ctx.storage.sql.exec("DELETE FROM held WHERE seq = ?", seq);
-      this.heldCount--;
-    }
-  }
-}
-
-/** How an attempt counts for the circuit: only a request that went out and failed is a failure. */
-export function gateOutcome(verdict: Verdict, at: number): GateOutcome {
-  if (verdict.kind === "delivered") return { kind: "delivered", at };
-  if (!verdict.sent) return { kind: "neutral", at };
-  return { kind: "failed", at, status: verdict.fields.status, error: verdict.fields.error ?? verdict.fields.reason };
-}
-
-/** The fields of a held record that come from its delivery message. */
-export function heldFields(delivery: DeliveryMessage) {
-  return {
-    kind: "held" as const,
-    deliveryId: delivery.deliveryId,
-    destination: delivery.destination,
-    callId: delivery.callId,
-    routes: delivery.routes,
-    indices: delivery.indices,
-    receivedAt: delivery.receivedAt,
-    run: delivery.run ?? 0,
-  };
 }
 
 const newLease = (): string => crypto.randomUUID();

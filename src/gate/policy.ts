@@ -1,4 +1,4 @@
-import type { HeldReason } from "../queues.ts";
+import type { HeldReason } from "../queues/ledger.ts";
 import { DEFAULT_CIRCUIT, type Destination } from "../rules/schema.ts";
 
 /**

@@ -1,12 +1,13 @@
 import { type Context, Hono } from "hono";
-import { batchMessages, planCall, planMessages, route, senderAttempt } from "../delivery/planner.ts";
+import { planCall, planMessages, route, senderAttempt } from "../delivery/planner.ts";
 import type { AppEnv } from "../env.ts";
 import { describe, errorResponse, RelayError } from "../errors.ts";
 import { parseCall } from "../extend/envelope.ts";
 import { parseSignatureHeader, SIGNATURE_HEADER, verifySignature } from "../extend/signature.ts";
 import { readBody } from "../json.ts";
 import { log } from "../log.ts";
-import { type CallRecord, encodeMessage } from "../queues.ts";
+import type { CallRecord } from "../queues/call.ts";
+import { sendCallRecord, sendDeliveries } from "../queues/send.ts";
 import { loadRules } from "../rules/store.ts";
 import { remember, wasSeen } from "./dedupe.ts";
 
@@ -65,14 +66,10 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
 
   const routing = route(compiled, envelope.Notifications);
   const deliveries = planMessages(call, routing.fanouts, compiled, receivedAt);
-  const batches = batchMessages(planCall(call, routing, deliveries, receivedAt));
-  const send = (batch: (typeof batches)[number]) =>
-    env.DELIVERIES.sendBatch(batch.map((m) => ({ body: m.text, contentType: "text" as const })));
   try {
-    // The last batch holds the call's record (its summary): it goes only once everything else is in, so that a
-    // call the ledger knows as accepted was enqueued whole (else the sender's retry is taken as new).
-    await Promise.all(batches.slice(0, -1).map(send));
-    await send(batches.at(-1)!);
+    // The call's record (its summary) goes last, once everything else is in, so that a call the ledger knows as
+    // accepted was enqueued whole (else the sender's retry is taken as new).
+    await sendDeliveries(env.DELIVERIES, planCall(call, routing, deliveries, receivedAt));
   } catch (error) {
     // Messages of batches that did get in will be sent again on the sender's retry with the same delivery
     // ids, which receivers deduplicate on.
@@ -103,9 +100,9 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
  * (that is why it is a duplicate): only this attempt is missing from it, which is logged.
  */
 async function recordDuplicate(queue: Queue<string>, id: string, attempt: string, at: number): Promise<void> {
-  const record: CallRecord = { kind: "call", v: 1, id, at, attempt, outcome: "duplicate" };
+  const record: CallRecord = { kind: "call", v: 2, id, at, attempt, outcome: "duplicate" };
   try {
-    await queue.send(encodeMessage(record), { contentType: "text" });
+    await sendCallRecord(queue, record);
   } catch (error) {
     log("error", "duplicate_not_recorded", { id, error: describe(error) });
   }

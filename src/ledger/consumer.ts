@@ -1,8 +1,9 @@
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
 import { log } from "../log.ts";
-import { decodeMessage, ledgerMessageSchema } from "../queues.ts";
-import { idsOf, type LedgerRecord, writeLedger } from "./write.ts";
+import { decodeMessage } from "../queues/codec.ts";
+import { type LedgerRecord, ledgerMessageSchema } from "../queues/ledger.ts";
+import { idsOf, writeLedger } from "./write.ts";
 
 /** Tries of a batch whose ledger write keeps failing, before its records are given up (logged with their ids). */
 export const LEDGER_TRIES = 10;

@@ -1,13 +1,9 @@
 import { describe } from "../errors.ts";
 import { bodyAround, parseCall } from "../extend/envelope.ts";
 import { log } from "../log.ts";
-import {
-  type DeadLetter,
-  type DeadLetterReason,
-  type DeliveryMessage,
-  type HeldReason,
-  readDeliveryMessage,
-} from "../queues.ts";
+import type { DeadLetter, DeadLetterReason } from "../queues/dead-letter.ts";
+import { type Delivery, readDelivery } from "../queues/delivery.ts";
+import type { HeldReason } from "../queues/ledger.ts";
 import { ensureLedger } from "./schema.ts";
 import { unpackText } from "./text.ts";
 import {
@@ -318,10 +314,7 @@ export async function listDeliveries(db: D1Database, filter: DeliveryFilter): Pr
 }
 
 /** One delivery with its attempts and the notifications it carries (as the receiver gets them), or null. */
-export async function getDelivery(
-  db: D1Database,
-  id: string,
-): Promise<(DeliveryView & { message?: DeliveryMessage }) | null> {
+export async function getDelivery(db: D1Database, id: string): Promise<(DeliveryView & { message?: Delivery }) | null> {
   await ensureLedger(db);
   const [deliveries, attempts] = await db.batch([
     db.prepare(`SELECT ${DELIVERY_FIELDS}, payload, replayable FROM deliveries WHERE id = ?1`).bind(id),
@@ -342,8 +335,8 @@ export async function getDelivery(
 async function messagesOf(
   db: D1Database,
   rows: readonly DeliveryRow[],
-): Promise<Map<string, DeliveryMessage | "unreadable" | undefined>> {
-  const out = new Map<string, DeliveryMessage | "unreadable" | undefined>();
+): Promise<Map<string, Delivery | "unreadable" | undefined>> {
+  const out = new Map<string, Delivery | "unreadable" | undefined>();
   const rebuild = rows.filter((row) => row.replayable === 1 && (row.payload ?? null) === null);
   // A call's text, or null when its stored bytes do not inflate (the delivery is then unreadable).
   const texts = new Map<string, string | null>();
@@ -385,12 +378,12 @@ async function messagesOf(
 
 const encoder = new TextEncoder();
 
-function rebuilt(row: DeliveryRow, text: string): DeliveryMessage | undefined {
+function rebuilt(row: DeliveryRow, text: string): Delivery | undefined {
   try {
     const call = parseCall(encoder.encode(text));
     const indices = json<number[]>(row.indices);
     return {
-      v: 2,
+      v: 3,
       deliveryId: row.id,
       destination: row.destination,
       routes: json(row.routes),
@@ -406,9 +399,9 @@ function rebuilt(row: DeliveryRow, text: string): DeliveryMessage | undefined {
 }
 
 /** A delivery message kept as JSON text, or undefined when it cannot be read. */
-function readPayload(payload: string): DeliveryMessage | undefined {
+function readPayload(payload: string): Delivery | undefined {
   try {
-    return readDeliveryMessage(JSON.parse(payload));
+    return readDelivery(JSON.parse(payload));
   } catch {
     return undefined;
   }
@@ -509,7 +502,7 @@ export async function nextDeadLetters(
   db: D1Database,
   destination: string | undefined,
   limit: number,
-): Promise<{ messages: DeliveryMessage[]; unreadable: string[]; more: boolean }> {
+): Promise<{ messages: Delivery[]; unreadable: string[]; more: boolean }> {
   await ensureLedger(db);
   const rows = (
     await db
@@ -522,7 +515,7 @@ export async function nextDeadLetters(
   ).results;
   const taken = rows.slice(0, limit);
   const found = await messagesOf(db, taken);
-  const messages: DeliveryMessage[] = [];
+  const messages: Delivery[] = [];
   const unreadable: string[] = [];
   for (const row of taken) {
     const message = found.get(row.id);

@@ -1,7 +1,8 @@
-import { batchMessages, plan } from "../delivery/planner.ts";
 import { describe } from "../errors.ts";
 import { log } from "../log.ts";
-import type { DeliveryMessage } from "../queues.ts";
+import { type Delivery, deliveriesMessage, firstEnqueued } from "../queues/delivery.ts";
+import { batchMessages, plan } from "../queues/limits.ts";
+import { sendDeliveries } from "../queues/send.ts";
 import { ensureLedger } from "./schema.ts";
 
 export interface ResendResult {
@@ -21,31 +22,32 @@ export const RESEND_BATCHES = 20;
  */
 export async function resend(
   env: { LEDGER: D1Database; DELIVERIES: Queue<string> },
-  messages: readonly DeliveryMessage[],
+  deliveries: readonly Delivery[],
 ): Promise<ResendResult & { left: number }> {
   const now = Date.now();
-  const planned = messages.map(({ attempts: _, record: __, ...message }) =>
-    plan({ ...message, run: (message.run ?? 0) + 1 }),
-  );
+  const planned = deliveries.map((delivery) => {
+    const next = plan({ ...firstEnqueued(delivery), run: (delivery.run ?? 0) + 1 });
+    return { delivery: next.body, ...deliveriesMessage(next) };
+  });
   const batches = batchMessages(planned);
   const taken = batches.slice(0, RESEND_BATCHES);
   const left = batches.slice(RESEND_BATCHES).flat().length;
-  const replayed: DeliveryMessage[] = [];
+  const replayed: Delivery[] = [];
   const skipped: ResendResult["skipped"] = [];
   for (const [i, batch] of taken.entries()) {
     try {
-      await env.DELIVERIES.sendBatch(batch.map((m) => ({ body: m.text, contentType: "text" as const })));
+      await sendDeliveries(env.DELIVERIES, batch);
     } catch (error) {
       if (replayed.length === 0) throw error;
       for (const rest of taken.slice(i).flat()) {
         skipped.push({
-          deliveryId: rest.body.deliveryId,
+          deliveryId: rest.delivery.deliveryId,
           reason: "not enqueued: the delivery queue failed; nothing changed",
         });
       }
       break;
     }
-    replayed.push(...batch.map((m) => m.body));
+    replayed.push(...batch.map((m) => m.delivery));
   }
   await markPending(env.LEDGER, replayed, now);
   return { replayed: replayed.map((m) => m.deliveryId), skipped, left };
@@ -55,7 +57,7 @@ export async function resend(
  * The ledger's side of a resend: the delivery is pending again in its new run. Should this fail, the first
  * attempt of the new run writes the same, so it is logged and not retried here.
  */
-async function markPending(db: D1Database, messages: readonly DeliveryMessage[], now: number): Promise<void> {
+async function markPending(db: D1Database, messages: readonly Delivery[], now: number): Promise<void> {
   if (messages.length === 0) return;
   try {
     await ensureLedger(db);

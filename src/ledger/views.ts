@@ -1,4 +1,4 @@
-import type { HeldReason } from "../queues.ts";
+import type { HeldReason } from "../queues/ledger.ts";
 
 /**
  * What the ledger's answers look like (src/ledger/read.ts): the trace API's and the console's types, kept

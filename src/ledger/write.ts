@@ -1,4 +1,7 @@
-import type { AttemptRecord, CallRecord, DeadLetter, HeldRecord } from "../queues.ts";
+import type { CallRecord } from "../queues/call.ts";
+import type { DeadLetter } from "../queues/dead-letter.ts";
+import { firstEnqueued } from "../queues/delivery.ts";
+import type { AttemptRecord, HeldRecord, LedgerRecord } from "../queues/ledger.ts";
 import { ensureLedger } from "./schema.ts";
 import { packText } from "./text.ts";
 
@@ -9,12 +12,6 @@ import { packText } from "./text.ts";
  * read back with `json_each` (D1 binds at most 100 parameters a statement), so a batch of a thousand records is a
  * handful of statements in one transaction. Only call texts, which are BLOBs, are bound row by row.
  */
-
-/**
- * What a consumer batch writes: call records, attempts, deliveries held back by their destination's gate, and
- * dead letters from the dead-letter consumer.
- */
-export type LedgerRecord = CallRecord | AttemptRecord | HeldRecord | { kind: "dead"; record: DeadLetter };
 
 /** A write that takes longer than this is treated as failed and retried later: it must not hold up a batch. */
 export const LEDGER_TIMEOUT_MS = 5000;
@@ -195,8 +192,8 @@ function addCall(rows: Rows, record: CallRecord, written: ReadonlySet<string>): 
       JSON.stringify(summary.keys),
     ]);
   }
-  if (record.text !== undefined)
-    rows.callText.push([record.id, record.text.part, record.text.of, packText(record.text.chunk)]);
+  const text = typeof record.text === "string" ? { part: 0, of: 1, chunk: record.text } : record.text;
+  if (text !== undefined) rows.callText.push([record.id, text.part, text.of, packText(text.chunk)]);
   for (const n of record.notifications ?? []) {
     rows.notification.push([
       record.id,
@@ -279,7 +276,7 @@ function addHeld(rows: Rows, h: HeldRecord): void {
 function addDead(rows: Rows, record: DeadLetter): void {
   const message = record.message;
   const deadAt = Date.parse(record.deadAt);
-  const { attempts: _, record: __, ...firstEnqueued } = message ?? {};
+
   rows.delivery.push([
     record.deliveryId,
     message?.callId ?? "",
@@ -299,7 +296,7 @@ function addDead(rows: Rows, record: DeadLetter): void {
     record.detail,
     deadAt,
     record.source,
-    message === undefined ? rawPayload(record.raw) : JSON.stringify(firstEnqueued),
+    message === undefined ? rawPayload(record.raw) : JSON.stringify(firstEnqueued(message)),
     message === undefined ? 0 : 1,
   ]);
 }

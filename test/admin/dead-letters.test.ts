@@ -1,10 +1,11 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type BulkReplayAnswer, REPLAY_BATCH } from "../../src/admin/dead-letters.ts";
-import { BATCH_BUDGET, BATCH_MESSAGES } from "../../src/delivery/planner.ts";
 import { getDeadLetter, getDelivery } from "../../src/ledger/read.ts";
 import { RESEND_BATCHES } from "../../src/ledger/resend.ts";
-import { type DeadLetter, type DeliveryMessage, decodeMessage, QUEUES } from "../../src/queues.ts";
+import type { DeadLetter } from "../../src/queues/dead-letter.ts";
+import { BATCH_BUDGET, BATCH_MESSAGES } from "../../src/queues/limits.ts";
+import { QUEUES } from "../../src/queues/names.ts";
 import {
   admin,
   clearLedger,
@@ -15,6 +16,7 @@ import {
   envelope,
   eventually,
   putRules,
+  sentDeliveries,
 } from "../helpers.ts";
 
 let delivered: Request[];
@@ -140,8 +142,8 @@ describe("the dead-letter admin API", () => {
     expect(result.replayed.sort()).toEqual([a!.deliveryId, c!.deliveryId].sort());
     expect(result.more).toBe(false);
     expect(
-      sendBatch.mock.calls
-        .flatMap(([batch]) => [...batch].map((m) => (decodeMessage(m.body) as DeliveryMessage).deliveryId))
+      sentDeliveries(sendBatch)
+        .map((m) => m.deliveryId)
         .sort(),
     ).toEqual([a!.deliveryId, c!.deliveryId].sort());
     const left = await (await admin("/dead-letters")).json<{ items: { deliveryId: string }[] }>();

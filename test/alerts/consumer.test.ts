@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ALERT_TRIES } from "../../src/alerts/consumer.ts";
 import { alertText } from "../../src/alerts/text.ts";
-import { type Alert, type AlertMessage, QUEUES } from "../../src/queues.ts";
+import type { Alert, AlertMessage } from "../../src/queues/alert.ts";
+import { QUEUES } from "../../src/queues/names.ts";
 import { consume, EXAMPLE_RULES, putRules, sentBodies } from "../helpers.ts";
 
 /** The alerts queue's consumer: every channel, a failed channel alone again later, nothing secret in a log. */

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { checkSenderSilence } from "../../src/alerts/silence.ts";
 import type { Env } from "../../src/env.ts";
 import { SENDER_SILENT_KEY } from "../../src/kv-keys.ts";
-import type { AlertMessage } from "../../src/queues.ts";
+import type { AlertMessage } from "../../src/queues/alert.ts";
 import { clearLedger, sentBodies } from "../helpers.ts";
 
 /** sender_silent, from the Cron Trigger: one alert per silence, none while calls come, none for an empty ledger. */

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { getCall, getDeadLetter } from "../../src/ledger/read.ts";
-import { QUEUES } from "../../src/queues.ts";
+import { QUEUES } from "../../src/queues/names.ts";
 import {
   clearLedger,
   clearRules,
@@ -13,7 +13,7 @@ import {
   FIXTURES,
   freshId,
   putRules,
-  sentBodies,
+  sentDeliveries,
   signedPost,
 } from "../helpers.ts";
 import { expectRedirect, page, postForm, signIn, textOf } from "./helpers.ts";
@@ -134,9 +134,7 @@ describe("calls", () => {
     const send = vi.spyOn(env.DELIVERIES, "sendBatch").mockResolvedValue(undefined as never);
     const response = await postForm(`/console/deliveries/${orderId}.wms/resend`, cookie, { call: orderId });
     expectRedirect(response, `/console/calls/${orderId}?notice=resent`);
-    expect(sentBodies<{ deliveryId: string; run: number }>(send)).toEqual([
-      expect.objectContaining({ deliveryId: `${orderId}.wms`, run: 1 }),
-    ]);
+    expect(sentDeliveries(send)).toEqual([expect.objectContaining({ deliveryId: `${orderId}.wms`, run: 1 })]);
     const shown = await text(`/console/calls/${orderId}?notice=resent`);
     expect(shown).toContain("The delivery was sent again");
     expect(shown).toMatch(/wms pending/);
@@ -179,7 +177,7 @@ describe("dead letters", () => {
       "/console/dead-letters?destination=shop&notice=replayed_all&n=1",
     );
     expect(await getDeadLetter(env.LEDGER, third)).toBeNull();
-    expect(sentBodies<{ deliveryId: string }>(send).map((m) => m.deliveryId)).toEqual([first, third]);
+    expect(sentDeliveries(send).map((m) => m.deliveryId)).toEqual([first, third]);
     const after = await text("/console/dead-letters?notice=replayed_all&n=1");
     expect(after).toContain("1 dead letter was sent again.");
     expect(after).toContain("No dead letters.");

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { getCall } from "../../src/ledger/read.ts";
-import { QUEUES } from "../../src/queues.ts";
+import { QUEUES } from "../../src/queues/names.ts";
 import {
   consume,
   deadLetterRecord,

@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DEAD_LETTER_RETRIES } from "../../src/dead-letters/consumer.ts";
 import { getDeadLetter } from "../../src/ledger/read.ts";
-import { type DeadLetter, QUEUES } from "../../src/queues.ts";
+import type { DeadLetter } from "../../src/queues/dead-letter.ts";
+import { QUEUES } from "../../src/queues/names.ts";
 import {
   clearLedger,
   consume,

@@ -1,16 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  BATCH_BUDGET,
-  BATCH_MESSAGES,
-  batchMessages,
-  type Fanout,
-  MESSAGE_BUDGET,
-  planMessages,
-} from "../../src/delivery/planner.ts";
+import { bodyOf } from "../../src/delivery/body.ts";
+import { type Fanout, planMessages } from "../../src/delivery/planner.ts";
 import { RelayError } from "../../src/errors.ts";
 import { bodyAround, type Call, type Envelope, type Notification, parseCall } from "../../src/extend/envelope.ts";
-import { bodyOf, type DeliveryMessage } from "../../src/queues.ts";
+import type { Delivery } from "../../src/queues/delivery.ts";
+import { BATCH_BUDGET, BATCH_MESSAGES, batchMessages, MESSAGE_BUDGET } from "../../src/queues/limits.ts";
 import { compileRules } from "../../src/rules/matcher.ts";
 import { validateRules } from "../../src/rules/schema.ts";
 
@@ -29,7 +24,7 @@ const callOfEnvelope = (envelope: Envelope, indent: boolean): Call =>
     encoder.encode(indent ? JSON.stringify(envelope, null, 2).replaceAll("\n", "\r\n") : JSON.stringify(envelope)),
   );
 /** What the receiver would get at attempt 1. */
-const received = (message: DeliveryMessage) => JSON.parse(bodyOf(message, 1)) as Envelope;
+const received = (message: Delivery) => JSON.parse(bodyOf(message, 1)) as Envelope;
 /** Per-message metadata Queues adds; a batch must fit with it. */
 const METADATA = 100;
 
@@ -126,8 +121,8 @@ function checkPlan({
     expect(error).toBeInstanceOf(RelayError);
     expect((error as RelayError).code).toBe("notification_too_large");
     const index = (error as RelayError).details.index as number;
-    const alone: DeliveryMessage = {
-      v: 2,
+    const alone: Delivery = {
+      v: 3,
       deliveryId: `${envelope.Id}.dest-0.n${index}`,
       destination: "dest-0",
       routes: ["r"],
@@ -213,8 +208,8 @@ describe("the delivery planner, for any call and fan-out", () => {
         }
         for (const fanout of fanouts) {
           if (compiled.rules.destinations[fanout.destination]!.mode !== "envelope") continue;
-          const whole: DeliveryMessage = {
-            v: 2,
+          const whole: Delivery = {
+            v: 3,
             deliveryId: `${call.envelope.Id}.${fanout.destination}.p9999`,
             destination: fanout.destination,
             routes: ["r"],

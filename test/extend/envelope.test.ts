@@ -1,13 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { bodyOf } from "../../src/delivery/body.ts";
 import { bodyAround, notificationText, parseCall } from "../../src/extend/envelope.ts";
-import { bodyOf, type DeliveryMessage } from "../../src/queues.ts";
+import type { Delivery } from "../../src/queues/delivery.ts";
 import { FIXTURES } from "../helpers.ts";
 
 const encoder = new TextEncoder();
 const bodyFor = (text: string, indices: number[], attempt: number) => {
   const call = parseCall(encoder.encode(text));
-  return bodyOf(bodyAround(call, indices) as unknown as DeliveryMessage, attempt);
+  return bodyOf(bodyAround(call, indices) as unknown as Delivery, attempt);
 };
 
 describe("the body a destination receives", () => {

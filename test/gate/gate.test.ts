@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Env } from "../../src/env.ts";
 import { resetGateCache } from "../../src/gate/client.ts";
 import { getDelivery } from "../../src/ledger/read.ts";
-import { QUEUES } from "../../src/queues.ts";
+import { QUEUES } from "../../src/queues/names.ts";
 import { admin, consume, deadLetterRecord, deliveryMessage, EXAMPLE_RULES, eventually, putRules } from "../helpers.ts";
 
 /**

@@ -1,9 +1,11 @@
 import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { bodyOf } from "../../src/delivery/body.ts";
 import app from "../../src/index.ts";
 import { resetRecentIds } from "../../src/ingress/dedupe.ts";
 import { hasCall } from "../../src/ledger/read.ts";
-import { bodyOf, type CallRecord, type DeliveryMessage } from "../../src/queues.ts";
+import type { CallRecord } from "../../src/queues/call.ts";
+import { type Delivery, readDeliveriesMessage } from "../../src/queues/delivery.ts";
 import {
   clearRules,
   EXAMPLE_RULES,
@@ -28,9 +30,11 @@ beforeEach(async () => {
 });
 afterEach(() => vi.restoreAllMocks());
 
-const sent = () => sentBodies<DeliveryMessage | CallRecord>(sendBatch);
-const sentMessages = (): DeliveryMessage[] => sent().filter((m): m is DeliveryMessage => "deliveryId" in m);
-const sentRecords = (): CallRecord[] => sent().filter((m): m is CallRecord => "kind" in m && m.kind === "call");
+/** What the door put on DELIVERIES, read as the consumer reads it. */
+const sent = () => sentBodies(sendBatch).map(readDeliveriesMessage);
+const sentMessages = (): Delivery[] => sent().flatMap((m) => (m.delivery === undefined ? [] : [m.delivery]));
+/** The call records, riding beside a delivery or in messages of their own. */
+const sentRecords = (): CallRecord[] => sent().flatMap((m) => (m.call === undefined ? [] : [m.call]));
 
 describe("POST /webhook accepts signed calls", () => {
   it.each(Object.keys(FIXTURE_SIGNATURES))("accepts the sample %s with its precomputed signature", async (name) => {
@@ -172,17 +176,18 @@ describe("the door's cost", () => {
     expect(sendBatch).toHaveBeenCalledTimes(1);
     const [batch] = sendBatch.mock.calls[0] as [MessageSendRequest<string>[]];
     expect(batch).toHaveLength(2); // two deliveries, no message of its own for the record
-    const last = JSON.parse(batch.at(-1)!.body) as DeliveryMessage;
-    expect(last.record).toMatchObject({
+    const last = readDeliveriesMessage(JSON.parse(batch.at(-1)!.body));
+    expect(last.delivery).toBeDefined();
+    expect(last.call).toMatchObject({
       kind: "call",
       id: JSON.parse(body).Id,
       attempt: "1",
       outcome: "accepted",
       summary: { notifications: 1, deliveries: 2, actions: ["OrderCreated"], keys: ["77"] },
       notifications: [{ i: 0, action: "OrderCreated", key: "77", routes: ["orders"], destinations: ["wms", "shop"] }],
-      text: { part: 0, of: 1, chunk: body },
+      text: body,
     });
-    expect(last.record!.deliveries!.map((d) => d.id).sort()).toEqual(
+    expect(last.call!.deliveries!.map((d) => d.id).sort()).toEqual(
       sentMessages()
         .map((m) => m.deliveryId)
         .sort(),

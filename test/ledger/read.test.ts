@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { decodeCursor, listCalls, listDeliveries, stats } from "../../src/ledger/read.ts";
-import { type LedgerRecord, writeLedger } from "../../src/ledger/write.ts";
-import type { AttemptRecord, CallRecord } from "../../src/queues.ts";
+import { writeLedger } from "../../src/ledger/write.ts";
+import type { CallRecord } from "../../src/queues/call.ts";
+import type { AttemptRecord, LedgerRecord } from "../../src/queues/ledger.ts";
 import { clearLedger, deliveryMessage } from "../helpers.ts";
 
 const HOUR = 3_600_000;

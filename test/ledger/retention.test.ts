@@ -6,7 +6,8 @@ import worker from "../../src/index.ts";
 import { getCall, getDelivery } from "../../src/ledger/read.ts";
 import { PRUNE_CHUNK, pruneLedger } from "../../src/ledger/retention.ts";
 import { writeLedger } from "../../src/ledger/write.ts";
-import type { AttemptRecord, CallRecord } from "../../src/queues.ts";
+import type { CallRecord } from "../../src/queues/call.ts";
+import type { AttemptRecord } from "../../src/queues/ledger.ts";
 import { clearLedger, deadLetterRecord, deliveryMessage } from "../helpers.ts";
 
 const DAY = 86_400_000;

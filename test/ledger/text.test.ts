@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { getCallText } from "../../src/ledger/read.ts";
 import { packText, unpackText } from "../../src/ledger/text.ts";
 import { writeLedger } from "../../src/ledger/write.ts";
-import type { CallRecord } from "../../src/queues.ts";
+import type { CallRecord } from "../../src/queues/call.ts";
 import { clearLedger, FIXTURES, freshId } from "../helpers.ts";
 
 beforeEach(() => clearLedger());

@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { getCall, getDelivery } from "../../src/ledger/read.ts";
 import { writeLedger } from "../../src/ledger/write.ts";
-import type { AttemptRecord, CallRecord, HeldRecord } from "../../src/queues.ts";
+import type { CallRecord } from "../../src/queues/call.ts";
+import type { AttemptRecord, HeldRecord } from "../../src/queues/ledger.ts";
 import { clearLedger, deadLetterRecord, deliveryMessage, freshId } from "../helpers.ts";
 
 beforeEach(() => clearLedger());

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
 import { schemaScript } from "../../src/ledger/migrations.ts";
-import { QUEUES } from "../../src/queues.ts";
+import { QUEUES } from "../../src/queues/names.ts";
 import { fakeAccount } from "./fake-wrangler/account.ts";
 import type { FakeCall } from "./fake-wrangler/state.ts";
 

@@ -5,7 +5,9 @@ import { describe, expect, it } from "vitest";
 import { blocksIn, GENERATED_PAGES, refreshTables } from "../../scripts/lib/docs-tables.ts";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
 import { ERRORS } from "../../src/errors.ts";
-import { ALERT_TYPES, DEAD_LETTER_REASONS, HELD_REASONS } from "../../src/queues.ts";
+import { ALERT_TYPES } from "../../src/queues/alert.ts";
+import { DEAD_LETTER_REASONS } from "../../src/queues/dead-letter.ts";
+import { HELD_REASONS } from "../../src/queues/ledger.ts";
 import { VAR_NAMES } from "../../src/settings.ts";
 
 const read = (page: string) => readFileSync(join(ROOT, page), "utf8");

@@ -3,8 +3,9 @@ import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import { deleteDeadLetter, replayDeadLetter, replayDeadLetters } from "../../admin/dead-letters.ts";
 import { cursorParam, textParam } from "../../admin/query.ts";
+import { bodyFor } from "../../delivery/body.ts";
 import { getDeadLetter, getDelivery, listDeadLetters, stats } from "../../ledger/read.ts";
-import { bodyOf, DEAD_LETTER_REASONS } from "../../queues.ts";
+import { DEAD_LETTER_REASONS } from "../../queues/dead-letter.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
 import { Attempts, CsrfField, framed, noticeOf, Page, render, Scroll, Text, Time, withNotice } from "../layout.tsx";
@@ -287,7 +288,7 @@ export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> 
       ) : (
         <>
           <p class="muted">As the receiver gets it on the first attempt of a replay (indented here for reading).</p>
-          <Text label="The body it sends" text={readable(bodyOf(record.message, 1))} />
+          <Text label="The body it sends" text={readable(await bodyFor(record.message, 1, c.env.PAYLOADS))} />
         </>
       )}
     </Page>,

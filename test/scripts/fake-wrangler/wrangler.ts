@@ -8,7 +8,7 @@
  * Run: node test/scripts/fake-wrangler/wrangler.ts <wrangler arguments>
  */
 import { readFileSync } from "node:fs";
-import { QUEUES } from "../../../src/queues.ts";
+import { QUEUES } from "../../../src/queues/names.ts";
 import { type FakeAccount, readAccount, recordCall, writeAccount } from "./state.ts";
 
 const ACCOUNT_ID = "4f0c7d2a9e1b48c3a5d6e7f809a1b2c3";

@@ -1,0 +1,84 @@
+import * as z from "zod";
+import { callRecordSchema } from "./call.ts";
+import { deadLetterSchema } from "./dead-letter.ts";
+
+/** One delivery attempt, for the ledger. */
+export const attemptRecordSchema = z.object({
+  kind: z.literal("attempt"),
+  deliveryId: z.string(),
+  destination: z.string(),
+  callId: z.string(),
+  routes: z.array(z.string()),
+  indices: z.array(z.int()),
+  receivedAt: z.number(),
+  run: z.int(),
+  attempt: z.int(),
+  at: z.number(),
+  status: z.int().optional(),
+  error: z.string().optional(),
+  durationMs: z.int().optional(),
+  outcome: z.enum(["delivered", "retry", "dead_letter"]),
+  /**
+   * The delivery message as first enqueued (JSON text), only for a message an older relay enqueued: the ledger
+   * has no text of its call to rebuild it from.
+   */
+  payload: z.string().optional(),
+  dead: z.object({ reason: z.string(), detail: z.string() }).optional(),
+});
+
+export type AttemptRecord = z.infer<typeof attemptRecordSchema>;
+
+/** Why a delivery is held back (docs/flow-control.md); each reason's text is what the docs say of it. */
+export const HELD_REASONS = {
+  paused: "The destination was paused by hand; it goes out, in order, when the destination is resumed.",
+  circuit_open:
+    "The circuit breaker paused the destination after failed attempts in a row; it goes out, in order, once a probe succeeds.",
+  rate_limit: "The destination's `rateLimit` has no room within the next second; it goes out at its turn.",
+  concurrency: "The destination already has `concurrency` requests in flight; it goes out when one finishes.",
+  in_line: "Deliveries that arrived earlier are held for this destination; it goes out after them, in order.",
+} as const;
+
+export type HeldReason = keyof typeof HELD_REASONS;
+const HELD = Object.keys(HELD_REASONS) as [HeldReason, ...HeldReason[]];
+
+/** A delivery held back by its destination's gate (src/gate/): waiting is not an attempt. */
+export const heldRecordSchema = z.object({
+  kind: z.literal("held"),
+  deliveryId: z.string(),
+  destination: z.string(),
+  callId: z.string(),
+  routes: z.array(z.string()),
+  indices: z.array(z.int()),
+  receivedAt: z.number(),
+  run: z.int(),
+  /** Attempts made so far in this run; the next one, when released, is attempts + 1. */
+  attempts: z.int(),
+  at: z.number(),
+  reason: z.enum(HELD),
+});
+
+export type HeldRecord = z.infer<typeof heldRecordSchema>;
+
+/** A dead letter on its way into the ledger (from the dead-letter consumer, or waiting after a failed write). */
+export const deadRecordSchema = z.object({ kind: z.literal("dead"), record: deadLetterSchema });
+
+/** Everything the ledger writes. */
+export const ledgerRecordSchema = z.discriminatedUnion("kind", [
+  callRecordSchema,
+  attemptRecordSchema,
+  heldRecordSchema,
+  deadRecordSchema,
+]);
+
+export type LedgerRecord = z.infer<typeof ledgerRecordSchema>;
+
+/**
+ * What one delivery batch (or a gate's pump) means for the ledger: its calls' records and every attempt and hold
+ * it made, sent on LEDGER_RECORDS in one message and written by the ledger's consumer in large batches.
+ */
+export const ledgerMessageSchema = z.object({
+  kind: z.literal("ledger"),
+  records: z.array(ledgerRecordSchema),
+});
+
+export type LedgerMessage = z.infer<typeof ledgerMessageSchema>;
