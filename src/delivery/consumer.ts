@@ -3,6 +3,7 @@ import { describe } from "../errors.ts";
 import { cachedView, gateOf, mustAdmit, remember, report } from "../gate/client.ts";
 import { isLimited, LEASE_MARGIN_MS } from "../gate/policy.ts";
 import { handToLedger } from "../ledger/handoff.ts";
+import { acceptedAt } from "../ledger/read.ts";
 import { log } from "../log.ts";
 import type { CallRecord } from "../queues/call.ts";
 import { decodeMessage, encodeMessage } from "../queues/codec.ts";
@@ -54,6 +55,7 @@ export async function consumeDeliveries(
     }
   }
   records.unshift(...calls.map((c) => c.record));
+  await skipReplays(env, items, records);
 
   if (items.length > 0) {
     let destinations: Record<string, Destination> | undefined;
@@ -76,6 +78,48 @@ export async function consumeDeliveries(
     // Neither the ledger queue nor the ledger took them (logged with their ids): a call record of its own comes
     // back later, for the ledger's sake only.
     for (const { message } of calls) message.retry({ delaySeconds: CALL_RECORD_RETRY_SECONDS });
+  }
+}
+
+/**
+ * A call Id already on record from another acceptance is never delivered again as new (docs/delivery.md,
+ * "Dedupe"): the door reads no storage for a first attempt, so a captured call sent again with the same bytes is
+ * accepted there, and recognised here, with one ledger read per batch. Only a run's first attempt is checked
+ * (later attempts and replays come from deliveries already on their way). Its deliveries are acked unattempted
+ * and its record counts as a duplicate. When the ledger cannot be read the deliveries go (receivers dedupe on
+ * the delivery id).
+ */
+async function skipReplays(
+  env: Env,
+  items: { message: Message<unknown>; delivery: Delivery | undefined }[],
+  records: LedgerRecord[],
+): Promise<void> {
+  const first = items.filter(({ delivery }) => delivery !== undefined && !delivery.run && !delivery.attempts);
+  const accepted = records.filter((r): r is CallRecord => r.kind === "call" && r.outcome === "accepted");
+  if (first.length === 0 && accepted.length === 0) return;
+  let onRecord: Map<string, number>;
+  try {
+    onRecord = await acceptedAt(env.LEDGER, [...first.map((i) => i.delivery!.callId), ...accepted.map((r) => r.id)]);
+  } catch (error) {
+    log("warn", "dedupe_read_failed", { calls: accepted.length, deliveries: first.length, error: describe(error) });
+    return;
+  }
+  const replayed = (id: string, at: number) => onRecord.has(id) && onRecord.get(id) !== at;
+  const skipped = first.filter(({ delivery }) => replayed(delivery!.callId, delivery!.receivedAt));
+  for (const item of skipped) {
+    item.message.ack();
+    items.splice(items.indexOf(item), 1);
+  }
+  for (const [i, record] of records.entries()) {
+    if (record.kind === "call" && record.outcome === "accepted" && replayed(record.id, record.at)) {
+      records[i] = { kind: "call", v: 2, id: record.id, at: record.at, attempt: record.attempt, outcome: "duplicate" };
+    }
+  }
+  if (skipped.length > 0) {
+    log("warn", "call_replayed", {
+      calls: [...new Set(skipped.map((i) => i.delivery!.callId))],
+      deliveries: skipped.map((i) => i.delivery!.deliveryId),
+    });
   }
 }
 

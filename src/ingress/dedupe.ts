@@ -8,8 +8,8 @@ import { log } from "../log.ts";
  * - the ledger, asked only for calls whose `Attempt` is not 1: the sender counts its retries (1, 2, 3), so a
  *   first attempt cannot repeat a call it already made, and the door reads nothing for almost every call.
  * A call is in the ledger once the consumer wrote its record, a second or so after it was accepted, long before
- * the sender's first retry (a minute later). A duplicate that slips through is harmless: its deliveries get the
- * same delivery ids.
+ * the sender's first retry (a minute later). A first attempt sent again (a captured call) is caught by the
+ * delivery consumer instead, which never delivers a call on record again (src/delivery/consumer.ts).
  */
 
 const RECENT_LIMIT = 10_000;

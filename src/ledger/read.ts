@@ -599,6 +599,23 @@ export async function stats(db: D1Database, since: number): Promise<Stats> {
   };
 }
 
+/**
+ * When the ledger's calls with these Ids were accepted (ms), for those it holds: a delivery of an Id on record
+ * from another acceptance is a call sent again (src/delivery/consumer.ts).
+ */
+export async function acceptedAt(db: D1Database, ids: readonly string[]): Promise<Map<string, number>> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return new Map();
+  await ensureLedger(db);
+  const rows = (
+    await db
+      .prepare("SELECT id, received_at FROM calls WHERE id IN (SELECT value FROM json_each(?1))")
+      .bind(JSON.stringify(unique))
+      .all<{ id: string; received_at: number }>()
+  ).results;
+  return new Map(rows.map((row) => [row.id, row.received_at]));
+}
+
 /** Whether the ledger holds a call with this Id (the door's dedupe for sender retries). */
 export async function hasCall(db: D1Database, id: string): Promise<boolean> {
   await ensureLedger(db);

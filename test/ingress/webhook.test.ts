@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { bodyOf } from "../../src/delivery/body.ts";
 import app from "../../src/index.ts";
 import { resetRecentIds } from "../../src/ingress/dedupe.ts";
-import { hasCall } from "../../src/ledger/read.ts";
+import { getCall, hasCall } from "../../src/ledger/read.ts";
 import type { CallRecord } from "../../src/queues/call.ts";
 import { type Delivery, readDeliveriesMessage } from "../../src/queues/delivery.ts";
 import {
@@ -234,6 +234,38 @@ describe("POST /webhook remembers accepted calls", () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: "duplicate", id });
     expect(sendBatch).not.toHaveBeenCalled();
+  });
+
+  it("never delivers a captured call again once it is on record, whatever its Attempt, and records each replay", async () => {
+    const fetchSpy = vi.mocked(globalThis.fetch);
+    const id = freshId();
+    const body = JSON.stringify({
+      Id: id,
+      Attempt: 1,
+      Properties: {},
+      Notifications: [{ Action: "OrderCreated", Details: { OrderNumber: "9", OrderType: "NormalOrder" } }],
+    });
+    expect((await signedPost(body)).status).toBe(202);
+    const delivered = async () => (await getCall(env.LEDGER, id))?.deliveries.every((d) => d.status === "delivered");
+    await vi.waitFor(async () => expect(await delivered()).toBe(true), { timeout: 15_000, interval: 100 });
+    const requests = fetchSpy.mock.calls.length;
+    expect(requests).toBe(2); // wms and shop
+    // The same bytes, captured and sent again after the isolate forgot them: the door takes them as it takes any
+    // first attempt (it reads no storage for one), and the consumer recognises the call on record.
+    for (let replay = 0; replay < 3; replay++) {
+      resetRecentIds();
+      expect((await signedPost(body)).status).toBe(202);
+    }
+    await vi.waitFor(async () => expect((await getCall(env.LEDGER, id))?.senderAttempts).toHaveLength(4), {
+      timeout: 15_000,
+      interval: 100,
+    });
+    expect(fetchSpy.mock.calls.length).toBe(requests);
+    const trace = (await getCall(env.LEDGER, id))!;
+    expect(trace.deliveries.map((d) => [d.status, d.attempts!.length])).toEqual([
+      ["delivered", 1],
+      ["delivered", 1],
+    ]);
   });
 
   it("does not read the ledger for a first attempt: the sender cannot have sent it before", async () => {
