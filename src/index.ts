@@ -53,12 +53,12 @@ export default {
       return;
     }
     try {
-      const pruned = await pruneLedger(env.LEDGER, {
+      const pruned = await pruneLedger(env.LEDGER, env.PAYLOADS, {
         retentionDays: settings.LEDGER_RETENTION_DAYS,
         deadLetterTtlSeconds: settings.DEAD_LETTER_TTL_SECONDS,
         now: Date.now(),
       });
-      if (pruned.deliveries + pruned.calls > 0) log("info", "retention", { ...pruned });
+      if (pruned.deliveries + pruned.calls + pruned.objects > 0) log("info", "retention", { ...pruned });
     } catch (error) {
       log("error", "retention_failed", { error: describe(error) });
     }

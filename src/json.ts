@@ -123,9 +123,10 @@ const isSpace = (c: number) => c === 32 || c === 10 || c === 13 || c === 9;
 
 /**
  * One pass over JSON text, skipping strings with indexOf: "too deep" when brackets nest past MAX_DEPTH, else
- * the outline. For text that is not JSON the outline means nothing; JSON.parse refuses such text anyway.
+ * the outline. For text that is not JSON the outline means nothing; JSON.parse refuses such text anyway. (A
+ * stored call's text with claim marks in it is not JSON, but its outline is its own: src/extend/envelope.ts.)
  */
-function outlineOf(text: string, arrayKey: string | undefined): Outline | "too deep" {
+export function outlineOf(text: string, arrayKey: string | undefined): Outline | "too deep" {
   const members: Member[] = [];
   let elements: [number, number][] = [];
   let depth = 0;

@@ -56,13 +56,24 @@ export async function readClaim(bucket: R2Bucket | undefined, claim: Claim): Pro
   }
 }
 
-/** `text` with each claim's mark replaced by the text it stands for. */
+/**
+ * `text` with each claim's mark replaced by the text it stands for (only the claims it marks are read). A mark
+ * of no claim in `claims` is ClaimUnreadable: a body is never sent with a hole in it.
+ */
 export async function withClaims(
   text: string,
   claims: readonly Claim[] | undefined,
   bucket: R2Bucket | undefined,
 ): Promise<string> {
   if (claims === undefined || claims.length === 0) return text;
-  const texts = await Promise.all(claims.map((claim) => readClaim(bucket, claim)));
-  return text.replace(CLAIM_MARKS, (_mark, k: string) => texts[Number(k)] ?? "");
+  const marked = [...new Set([...text.matchAll(CLAIM_MARKS)].map((m) => Number(m[1])))];
+  const texts = new Map<number, string>();
+  await Promise.all(
+    marked.map(async (k) => {
+      const claim = claims[k];
+      if (claim === undefined) throw new ClaimUnreadable(`the body marks claim ${k}, which the message does not hold`);
+      texts.set(k, await readClaim(bucket, claim));
+    }),
+  );
+  return text.replace(CLAIM_MARKS, (_mark, k: string) => texts.get(Number(k))!);
 }

@@ -79,9 +79,17 @@ export async function putRules(rules: unknown): Promise<void> {
 export async function clearLedger(): Promise<void> {
   await ensureLedger(env.LEDGER);
   await env.LEDGER.batch(
-    ["attempts", "deliveries", "notifications", "sender_attempts", "call_text", "calls"].map((table) =>
-      env.LEDGER.prepare(`DELETE FROM ${table}`),
-    ),
+    // ledger_names stays: a name's number never changes, and isolates remember them.
+    [
+      "ledger_attempts",
+      "ledger_deliveries",
+      "ledger_keys",
+      "ledger_actions",
+      "ledger_sender_attempts",
+      "ledger_text_parts",
+      "ledger_text_objects",
+      "ledger_calls",
+    ].map((table) => env.LEDGER.prepare(`DELETE FROM ${table}`)),
   );
 }
 

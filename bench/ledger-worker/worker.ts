@@ -16,6 +16,7 @@ import { median } from "../lib/stats.ts";
 
 interface Env {
   LEDGER: D1Database;
+  PAYLOADS: R2Bucket;
 }
 
 const encoder = new TextEncoder();
@@ -73,7 +74,7 @@ export default {
         records.push(...planned.records);
         deliveries += planned.deliveries;
       }
-      const statements = ledgerStatements(env.LEDGER, records);
+      const statements = await ledgerStatements(env.LEDGER, env.PAYLOADS, records, Date.now());
       const started = performance.now();
       const results = await env.LEDGER.batch(statements);
       times.push(performance.now() - started);

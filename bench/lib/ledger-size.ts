@@ -12,7 +12,15 @@ export interface LedgerSize {
   bytesPerCall: number;
 }
 
-const TABLES = ["calls", "call_text", "sender_attempts", "notifications", "deliveries", "attempts"];
+const TABLES = [
+  "ledger_calls",
+  "ledger_keys",
+  "ledger_actions",
+  "ledger_sender_attempts",
+  "ledger_deliveries",
+  "ledger_attempts",
+  "ledger_text_parts",
+];
 
 export function ledgerSize(persistTo: string): LedgerSize {
   const folder = join(persistTo, "v3", "d1", "miniflare-D1DatabaseObject");
@@ -22,7 +30,7 @@ export function ledgerSize(persistTo: string): LedgerSize {
   try {
     const count = (table: string) =>
       Number((db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n);
-    const calls = count("calls");
+    const calls = count("ledger_calls");
     const pages = Number((db.prepare("PRAGMA page_count").get() as { page_count: number }).page_count);
     const pageSize = Number((db.prepare("PRAGMA page_size").get() as { page_size: number }).page_size);
     return {

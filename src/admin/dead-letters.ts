@@ -1,9 +1,9 @@
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
-import { type DeadLetterPage, getDeadLetter, listDeadLetters, nextDeadLetters } from "../ledger/read.ts";
+import { deleteDeadLetter, getDeadLetter, listDeadLetters, nextDeadLetters } from "../ledger/dead-letters.ts";
 import { type ResendResult, resend } from "../ledger/resend.ts";
-import { ensureLedger } from "../ledger/schema.ts";
+import type { DeadLetterPage } from "../ledger/views.ts";
 import type { DeadLetter } from "../queues/dead-letter.ts";
 import type { Delivery } from "../queues/delivery.ts";
 import { cursorParam, limitParam, textParam } from "./query.ts";
@@ -39,7 +39,7 @@ export async function replayDeadLetters(
   env: AppEnv["Bindings"],
   destination: string | undefined,
 ): Promise<BulkReplayAnswer> {
-  const next = await nextDeadLetters(env.LEDGER, destination, REPLAY_BATCH);
+  const next = await nextDeadLetters(env.LEDGER, env.PAYLOADS, destination, REPLAY_BATCH);
   const result = await replay(env, next.messages);
   const skipped = [
     ...result.skipped,
@@ -53,7 +53,7 @@ export async function replayDeadLetters(
 }
 
 async function show(c: Context<AppEnv>): Promise<Response> {
-  return c.json(await found(c.env.LEDGER, c.req.param("id")!));
+  return c.json(await found(c.env, c.req.param("id")!));
 }
 
 async function replayOne(c: Context<AppEnv>): Promise<Response> {
@@ -62,7 +62,7 @@ async function replayOne(c: Context<AppEnv>): Promise<Response> {
 
 /** Replays one dead letter (POST /admin/dead-letters/:id/replay, and the console). */
 export async function replayDeadLetter(env: AppEnv["Bindings"], id: string): Promise<ResendResult> {
-  const record = await found(env.LEDGER, id);
+  const record = await found(env, id);
   if (record.message === undefined) {
     throw new RelayError("not_replayable", "This record holds no readable delivery message; inspect it and delete it.");
   }
@@ -72,27 +72,22 @@ export async function replayDeadLetter(env: AppEnv["Bindings"], id: string): Pro
 
 async function remove(c: Context<AppEnv>): Promise<Response> {
   const id = c.req.param("id")!;
-  await deleteDeadLetter(c.env.LEDGER, id);
+  await removeDeadLetter(c.env.LEDGER, id);
   return c.json({ deleted: id });
 }
 
 /** Drops one dead letter, readable or not (DELETE /admin/dead-letters/:id, and the console). */
-export async function deleteDeadLetter(db: D1Database, id: string): Promise<void> {
+export async function removeDeadLetter(db: D1Database, id: string): Promise<void> {
   // An unreadable record can be deleted too: that is the way out of one.
-  if ((await getDeadLetter(db, id)) === null) throw notFound(id);
-  await ensureLedger(db);
-  await db.batch([
-    db.prepare("DELETE FROM attempts WHERE delivery_id = ?1").bind(id),
-    db.prepare("DELETE FROM deliveries WHERE id = ?1 AND status = 'dead'").bind(id),
-  ]);
+  if (!(await deleteDeadLetter(db, id))) throw notFound(id);
 }
 
 const notFound = (id: string) =>
   new RelayError("dead_letter_not_found", `There is no dead letter with delivery id ${id}.`);
 const unreadableReason = (problem: string) => `the stored record is not one this relay can read (${problem})`;
 
-async function found(db: D1Database, id: string): Promise<DeadLetter> {
-  const stored = await getDeadLetter(db, id);
+async function found(env: AppEnv["Bindings"], id: string): Promise<DeadLetter> {
+  const stored = await getDeadLetter(env.LEDGER, env.PAYLOADS, id);
   if (stored === null) throw notFound(id);
   if ("unreadable" in stored) {
     throw new RelayError(

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { RelayError } from "../errors.ts";
-import { type Cursor, decodeCursor } from "../ledger/read.ts";
+import { type Cursor, decodeCursor } from "../ledger/paging.ts";
 
 /** Query parameters of the admin API, each checked on its own: a bad one is a 400 naming it. */
 

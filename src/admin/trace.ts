@@ -2,25 +2,27 @@ import { type Context, Hono } from "hono";
 import { bodyFor } from "../delivery/body.ts";
 import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
+import { getCall, listCalls } from "../ledger/calls.ts";
+import { getDelivery, listDeliveries } from "../ledger/deliveries.ts";
+import { type ResendResult, resend } from "../ledger/resend.ts";
+import { stats } from "../ledger/stats.ts";
 import {
   CALL_STATUSES,
   type CallSummary,
   type CallTrace,
   DELIVERY_STATUSES,
   type DeliveryView,
-  getCall,
-  getDelivery,
-  listCalls,
-  listDeliveries,
   type Page,
   type Stats,
-  stats,
-} from "../ledger/read.ts";
-import { type ResendResult, resend } from "../ledger/resend.ts";
+} from "../ledger/views.ts";
+import { ClaimUnreadable } from "../payloads.ts";
 import { cursorParam, limitParam, oneOfParam, textParam, timeParam } from "./query.ts";
 
-/** GET /admin/deliveries/:id answers this: the delivery, its attempts, and the body it sends. */
-export type DeliveryTrace = DeliveryView & { body?: unknown };
+/**
+ * GET /admin/deliveries/:id answers this: the delivery, its attempts, and the body it sends (or, when part of it
+ * is kept in R2 and cannot be read now, why not).
+ */
+export type DeliveryTrace = DeliveryView & { body?: unknown; bodyUnavailable?: string };
 
 const DAY = 86_400_000;
 
@@ -59,8 +61,8 @@ async function searchDeliveries(c: Context<AppEnv>): Promise<Response> {
   return c.json(page satisfies Page<DeliveryView>);
 }
 
-async function found(db: D1Database, id: string) {
-  const delivery = await getDelivery(db, id);
+async function found(env: AppEnv["Bindings"], id: string) {
+  const delivery = await getDelivery(env.LEDGER, env.PAYLOADS, id);
   if (delivery === null) {
     throw new RelayError("delivery_not_found", `The ledger has no delivery ${id} (never planned, or past retention).`);
   }
@@ -68,9 +70,17 @@ async function found(db: D1Database, id: string) {
 }
 
 async function showDelivery(c: Context<AppEnv>): Promise<Response> {
-  const { message, ...delivery } = await found(c.env.LEDGER, c.req.param("id")!);
-  const body = message === undefined ? undefined : JSON.parse(await bodyFor(message, 1, c.env.PAYLOADS));
-  return c.json({ ...delivery, ...(body !== undefined && { body }) } satisfies DeliveryTrace);
+  const { message, unreadable: _, ...delivery } = await found(c.env, c.req.param("id")!);
+  let body: Pick<DeliveryTrace, "body" | "bodyUnavailable"> = {};
+  if (message !== undefined) {
+    try {
+      body = { body: JSON.parse(await bodyFor(message, 1, c.env.PAYLOADS)) };
+    } catch (error) {
+      if (!(error instanceof ClaimUnreadable)) throw error;
+      body = { bodyUnavailable: error.message };
+    }
+  }
+  return c.json({ ...delivery, ...body } satisfies DeliveryTrace);
 }
 
 async function resendOne(c: Context<AppEnv>): Promise<Response> {
@@ -82,7 +92,10 @@ async function resendOne(c: Context<AppEnv>): Promise<Response> {
  * (POST /admin/deliveries/:id/replay, and the console's "Resend").
  */
 export async function resendDelivery(env: AppEnv["Bindings"], id: string): Promise<ResendResult> {
-  const delivery = await found(env.LEDGER, id);
+  const delivery = await found(env, id);
+  if (delivery.unreadable) {
+    throw new RelayError("not_replayable", `Delivery ${delivery.deliveryId} holds no readable delivery message.`);
+  }
   if (delivery.message === undefined) {
     throw new RelayError(
       "delivery_not_replayable",

@@ -1,6 +1,6 @@
 import type { Env } from "../env.ts";
 import { SENDER_SILENT_KEY } from "../kv-keys.ts";
-import { ensureLedger } from "../ledger/schema.ts";
+import { lastCallAt } from "../ledger/calls.ts";
 import { log } from "../log.ts";
 import { sendAlert } from "../queues/send.ts";
 
@@ -11,9 +11,7 @@ import { sendAlert } from "../queues/send.ts";
  */
 export async function checkSenderSilence(env: Env, minutes: number, now = Date.now()): Promise<boolean> {
   if (minutes === 0) return false;
-  await ensureLedger(env.LEDGER);
-  const row = await env.LEDGER.prepare("SELECT MAX(received_at) AS last FROM calls").first<{ last: number | null }>();
-  const last = row?.last ?? null;
+  const last = await lastCallAt(env.LEDGER);
   if (last === null || now - last < minutes * 60_000) return false;
   const episode = await env.RULES.get<{ lastCallAt: number }>(SENDER_SILENT_KEY, "json");
   if (episode?.lastCallAt === last) return false;

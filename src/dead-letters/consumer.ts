@@ -32,6 +32,7 @@ export async function consumeDeadLetters(
   try {
     await writeLedger(
       env.LEDGER,
+      env.PAYLOADS,
       records.map((record) => ({ kind: "dead", record })),
     );
   } catch (error) {

@@ -1,7 +1,7 @@
 import * as z from "zod";
 import { RelayError } from "../errors.ts";
 import { issuesOf } from "../issues.ts";
-import { type Outline, type ParsedJson, parseJsonBody } from "../json.ts";
+import { type Outline, outlineOf, type ParsedJson, parseJsonBody } from "../json.ts";
 
 /**
  * The sender's envelope (docs/delivery.md). Unknown fields are kept at every level: the schema only checks,
@@ -62,8 +62,20 @@ export function callOf({ value, text, outline }: ParsedJson): Call {
   return { envelope, text, outline };
 }
 
+/**
+ * A call as the ledger keeps its text (src/ledger/), for rebuilding its deliveries: parsed and checked when it is
+ * JSON; only outlined when a notification kept in R2 stands in it as its mark (src/queues/claim.ts), since the
+ * outline is all bodyAround needs. Throws when it is not the text of an envelope.
+ */
+export function storedCall(text: string): Pick<Call, "text" | "outline"> {
+  if (!text.includes("\u0000")) return parseCall(new TextEncoder().encode(text));
+  const outline = outlineOf(text, NOTIFICATIONS);
+  if (outline === "too deep" || outline.members.length === 0) throw new Error("the stored text is not an envelope");
+  return { text, outline };
+}
+
 /** The text of notification `index` as the sender wrote it. */
-export function notificationText(call: Call, index: number): string {
+export function notificationText(call: Pick<Call, "text" | "outline">, index: number): string {
   const [start, end] = call.outline.elements[index]!;
   return call.text.slice(start, end);
 }
@@ -75,7 +87,10 @@ export function notificationText(call: Call, index: number): string {
  * Members the sender wrote twice keep only their last `Attempt` and `Notifications`, which are what a JSON
  * reader takes; every other member is passed on as written.
  */
-export function bodyAround(call: Call, indices: readonly number[]): { head: string; tail: string } {
+export function bodyAround(
+  call: Pick<Call, "text" | "outline">,
+  indices: readonly number[],
+): { head: string; tail: string } {
   const members = call.outline.members;
   const last = (key: string) => members.findLastIndex((m) => m.key === key);
   const attempt = last("Attempt");

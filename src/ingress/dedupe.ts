@@ -1,5 +1,5 @@
 import { describe } from "../errors.ts";
-import { hasCall } from "../ledger/read.ts";
+import { hasCall } from "../ledger/calls.ts";
 import { log } from "../log.ts";
 
 /**

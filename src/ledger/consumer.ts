@@ -22,7 +22,7 @@ export async function consumeLedger(batch: MessageBatch<unknown>, env: Env): Pro
     else log("error", "ledger_message_unreadable", { messageId: message.id });
   }
   try {
-    await writeLedger(env.LEDGER, records);
+    await writeLedger(env.LEDGER, env.PAYLOADS, records);
     for (const message of batch.messages) message.ack();
     return;
   } catch (error) {

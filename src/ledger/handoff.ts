@@ -19,7 +19,7 @@ export async function handToLedger(env: Env, records: readonly LedgerRecord[]): 
     log("warn", "ledger_queue_failed", { records: records.length, error: describe(error) });
   }
   try {
-    await writeLedger(env.LEDGER, records);
+    await writeLedger(env.LEDGER, env.PAYLOADS, records);
     return true;
   } catch (error) {
     log("error", "ledger_write_given_up", { error: describe(error), ...idsOf(records) });

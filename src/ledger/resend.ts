@@ -3,7 +3,7 @@ import { log } from "../log.ts";
 import { type Delivery, deliveriesMessage, firstEnqueued } from "../queues/delivery.ts";
 import { batchMessages, plan } from "../queues/limits.ts";
 import { sendDeliveries } from "../queues/send.ts";
-import { ensureLedger } from "./schema.ts";
+import { markResent } from "./deliveries.ts";
 
 export interface ResendResult {
   replayed: string[];
@@ -53,26 +53,11 @@ export async function resend(
   return { replayed: replayed.map((m) => m.deliveryId), skipped, left };
 }
 
-/**
- * The ledger's side of a resend: the delivery is pending again in its new run. Should this fail, the first
- * attempt of the new run writes the same, so it is logged and not retried here.
- */
-async function markPending(db: D1Database, messages: readonly Delivery[], now: number): Promise<void> {
-  if (messages.length === 0) return;
+/** The ledger's side of a resend; should it fail, the first attempt of the new run writes the same (logged). */
+async function markPending(db: D1Database, deliveries: readonly Delivery[], now: number): Promise<void> {
   try {
-    await ensureLedger(db);
-    await db.batch(
-      messages.map((m) =>
-        db
-          .prepare(
-            `UPDATE deliveries SET status = 'pending', run = ?2, attempts = 0, updated_at = ?3, last_status = NULL,
-               last_error = NULL, dead_reason = NULL, dead_detail = NULL, dead_at = NULL, dead_source = NULL
-             WHERE id = ?1 AND run < ?2`,
-          )
-          .bind(m.deliveryId, m.run!, now),
-      ),
-    );
+    await markResent(db, deliveries, now);
   } catch (error) {
-    log("warn", "ledger_resend_mark_failed", { deliveries: messages.length, error: describe(error) });
+    log("warn", "ledger_resend_mark_failed", { deliveries: deliveries.length, error: describe(error) });
   }
 }

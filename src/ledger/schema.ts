@@ -1,13 +1,12 @@
-import { LEDGER_VERSION, MIGRATIONS } from "./migrations.ts";
+import { LEDGER_VERSION, SCHEMA, UPGRADES } from "./migrations.ts";
 
-export { LEDGER_VERSION, MIGRATIONS, schemaScript } from "./migrations.ts";
+export { LEDGER_VERSION, SCHEMA, schemaScript, UPGRADES } from "./migrations.ts";
 
 /**
- * The ledger's tables (D1, binding LEDGER; docs/ledger.md): every call the door answered 2xx with its text
- * as the sender wrote it (once, so that any of its deliveries can be sent again), its notifications, its
- * deliveries and every attempt.
- * The Worker creates and upgrades them itself on first use: each migration is idempotent DDL, applied in one
- * transaction with the version it brings the ledger to.
+ * The ledger's tables (D1, binding LEDGER; docs/ledger.md): every call the door answered 2xx with where its text
+ * is (once, so that any of its deliveries can be sent again), its notifications, its deliveries and every attempt.
+ * The Worker creates and upgrades them itself on first use, in one transaction with the version it brings the
+ * ledger to (src/ledger/migrations.ts).
  */
 
 // One check per isolate and database; a failed one is forgotten so that the next use tries again.
@@ -35,9 +34,15 @@ async function migrate(db: D1Database): Promise<void> {
     if (!/no such table/i.test(String(error))) throw error;
   }
   if (version >= LEDGER_VERSION) return;
-  const statements = MIGRATIONS.slice(version)
-    .flat()
-    .map((sql) => db.prepare(sql));
+  if (version === 0) {
+    // Relay 0.1's deploy script made its tables without recording a version.
+    const old = await db
+      .prepare("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = 'calls'")
+      .first();
+    if (old !== null) version = 1;
+  }
+  const upgrades = version === 0 ? [] : UPGRADES.slice(version - 1).flat();
+  const statements = [...SCHEMA, ...upgrades].map((sql) => db.prepare(sql));
   statements.push(
     db
       .prepare(

@@ -62,8 +62,13 @@ export interface DeliveryView {
 export interface CallTrace {
   id: string;
   receivedAt: string;
-  /** The `Attempt` of every call with this Id the door answered 2xx, in arrival order. */
+  /**
+   * The `Attempt` of every call with this Id the door answered 2xx, in arrival order: the first acceptance and at
+   * most 10 more.
+   */
   senderAttempts: unknown[];
+  /** Duplicates in all (those listed and those only counted), when there were any. */
+  duplicates?: number;
   notifications: {
     index: number;
     action: string;

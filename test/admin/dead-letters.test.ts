@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type BulkReplayAnswer, REPLAY_BATCH } from "../../src/admin/dead-letters.ts";
-import { getDeadLetter, getDelivery } from "../../src/ledger/read.ts";
+import { getDeadLetter } from "../../src/ledger/dead-letters.ts";
+import { getDelivery } from "../../src/ledger/deliveries.ts";
 import { RESEND_BATCHES } from "../../src/ledger/resend.ts";
 import type { DeadLetter } from "../../src/queues/dead-letter.ts";
 import { BATCH_BUDGET, BATCH_MESSAGES } from "../../src/queues/limits.ts";
@@ -36,7 +37,7 @@ async function store(...records: unknown[]) {
   expect((await consume(QUEUES.deadLetters, records)).explicitAcks).toHaveLength(records.length);
 }
 
-const isDead = async (id: string) => (await getDeadLetter(env.LEDGER, id)) !== null;
+const isDead = async (id: string) => (await getDeadLetter(env.LEDGER, env.PAYLOADS, id)) !== null;
 
 describe("the dead-letter admin API", () => {
   it("lists newest first, filters by destination and pages with a cursor", async () => {
@@ -115,7 +116,7 @@ describe("the dead-letter admin API", () => {
     });
     // The ledger shows the replay's attempt after the old ones.
     const trace = await eventually(async () => {
-      const delivery = await getDelivery(env.LEDGER, r.deliveryId);
+      const delivery = await getDelivery(env.LEDGER, env.PAYLOADS, r.deliveryId);
       expect(delivery?.status).toBe("delivered");
       return delivery!;
     });
@@ -154,10 +155,11 @@ describe("the dead-letter admin API", () => {
     const good = deadLetterRecord();
     await store(good, "what is this");
     // Only a ledger edited by hand (or by another version) holds a message that cannot be read.
+    await store(
+      deadLetterRecord("json", undefined, deliveryMessage("json", { deliveryId: "broken.json", callId: "broken" })),
+    );
     await env.LEDGER.prepare(
-      `INSERT INTO deliveries (id, call_id, destination, status, routes, indices, received_at, updated_at, dead_reason,
-         dead_detail, dead_at, payload, replayable) VALUES ('broken.json', 'x', 'wms', 'dead', '[]', '[]', 1, 1,
-         'permanent_failure', 'HTTP 410', 1, '{not json', 1)`,
+      "UPDATE ledger_deliveries SET payload = '{not json' WHERE call = (SELECT seq FROM ledger_calls WHERE id = 'broken')",
     ).run();
     const listed = await (await admin("/dead-letters")).json<{ items: { deliveryId: string }[] }>();
     expect(listed.items.map((i) => i.deliveryId).sort()).toEqual(

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { DeliveryTrace } from "../../src/admin/trace.ts";
-import type { CallSummary, CallTrace, Page, Stats } from "../../src/ledger/read.ts";
+import type { CallSummary, CallTrace, Page, Stats } from "../../src/ledger/views.ts";
 import { writeLedger } from "../../src/ledger/write.ts";
 import {
   admin,
@@ -125,7 +125,7 @@ describe("a delivery", () => {
 
   it("that has not been attempted yet cannot be resent (409), and an unknown one is 404", async () => {
     const id = freshId();
-    await writeLedger(env.LEDGER, [
+    await writeLedger(env.LEDGER, env.PAYLOADS, [
       {
         kind: "call",
         v: 1,

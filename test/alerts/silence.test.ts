@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { checkSenderSilence } from "../../src/alerts/silence.ts";
 import type { Env } from "../../src/env.ts";
 import { SENDER_SILENT_KEY } from "../../src/kv-keys.ts";
+import { writeLedger } from "../../src/ledger/write.ts";
 import type { AlertMessage } from "../../src/queues/alert.ts";
 import { clearLedger, sentBodies } from "../helpers.ts";
 
@@ -20,11 +21,17 @@ beforeEach(async () => {
 afterEach(() => vi.restoreAllMocks());
 
 const callAt = (at: number) =>
-  env.LEDGER.prepare(
-    "INSERT INTO calls (id, received_at, notification_count, delivery_count, actions, keys) VALUES (?1, ?2, 1, 1, '[]', '[]')",
-  )
-    .bind(crypto.randomUUID(), at)
-    .run();
+  writeLedger(env.LEDGER, env.PAYLOADS, [
+    {
+      kind: "call",
+      v: 2,
+      id: crypto.randomUUID(),
+      at,
+      attempt: "1",
+      outcome: "accepted",
+      summary: { notifications: 0, deliveries: 0, actions: [], keys: [] },
+    },
+  ]);
 const check = (minutes: number, now = NOW) => checkSenderSilence(env as Env, minutes, now);
 
 describe("sender_silent", () => {

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { getCall, getDeadLetter } from "../../src/ledger/read.ts";
+import { getCall } from "../../src/ledger/calls.ts";
+import { getDeadLetter } from "../../src/ledger/dead-letters.ts";
 import { QUEUES } from "../../src/queues/names.ts";
 import {
   clearLedger,
@@ -163,20 +164,20 @@ describe("dead letters", () => {
       await postForm(`/console/dead-letters/${encodeURIComponent(first)}/replay`, cookie, { back: "wms" }),
       "/console/dead-letters?destination=wms&notice=replayed",
     );
-    expect(await getDeadLetter(env.LEDGER, first)).toBeNull();
+    expect(await getDeadLetter(env.LEDGER, env.PAYLOADS, first)).toBeNull();
     expect(await text("/console/dead-letters")).toContain("wms 1 Replay all of wms (1)");
 
     expectRedirect(
       await postForm(`/console/dead-letters/${encodeURIComponent(second)}/delete`, cookie),
       "/console/dead-letters?notice=deleted",
     );
-    expect(await getDeadLetter(env.LEDGER, second)).toBeNull();
+    expect(await getDeadLetter(env.LEDGER, env.PAYLOADS, second)).toBeNull();
 
     expectRedirect(
       await postForm("/console/dead-letters/replay", cookie, { destination: "shop" }),
       "/console/dead-letters?destination=shop&notice=replayed_all&n=1",
     );
-    expect(await getDeadLetter(env.LEDGER, third)).toBeNull();
+    expect(await getDeadLetter(env.LEDGER, env.PAYLOADS, third)).toBeNull();
     expect(sentDeliveries(send).map((m) => m.deliveryId)).toEqual([first, third]);
     const after = await text("/console/dead-letters?notice=replayed_all&n=1");
     expect(after).toContain("1 dead letter was sent again.");

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { getCall } from "../../src/ledger/read.ts";
+import { getCall } from "../../src/ledger/calls.ts";
 import { QUEUES } from "../../src/queues/names.ts";
 import {
   consume,

@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DEAD_LETTER_RETRIES } from "../../src/dead-letters/consumer.ts";
-import { getDeadLetter } from "../../src/ledger/read.ts";
+import { getDeadLetter } from "../../src/ledger/dead-letters.ts";
+import { listDeliveries } from "../../src/ledger/deliveries.ts";
 import type { DeadLetter } from "../../src/queues/dead-letter.ts";
 import { QUEUES } from "../../src/queues/names.ts";
 import {
@@ -22,7 +23,7 @@ beforeEach(async () => {
 afterEach(() => vi.restoreAllMocks());
 
 const stored = async (deliveryId: string): Promise<DeadLetter | null> => {
-  const found = await getDeadLetter(env.LEDGER, deliveryId);
+  const found = await getDeadLetter(env.LEDGER, env.PAYLOADS, deliveryId);
   return found === null ? null : "record" in found ? found.record : null;
 };
 
@@ -31,8 +32,8 @@ describe("the dead-letter consumer", () => {
     const r = deadLetterRecord();
     expect((await consume(QUEUES.deadLetters, [r, r])).explicitAcks).toEqual(["m0", "m1"]);
     expect(await stored(r.deliveryId)).toEqual(r);
-    const rows = await env.LEDGER.prepare("SELECT id, status FROM deliveries").all();
-    expect(rows.results).toEqual([{ id: r.deliveryId, status: "dead" }]);
+    const rows = await listDeliveries(env.LEDGER, { limit: 10 });
+    expect(rows.items.map((d) => [d.deliveryId, d.status])).toEqual([[r.deliveryId, "dead"]]);
   });
 
   it("turns a raw delivery message from Queues' own dead-letter path into a replayable record", async () => {

@@ -6,7 +6,8 @@ import { version } from "../../package.json";
 import { GiveUp, prepareRequest } from "../../src/delivery/request.ts";
 import { MAX_CONNECTIONS } from "../../src/delivery/slots.ts";
 import { LEDGER_TRIES } from "../../src/ledger/consumer.ts";
-import { getDeadLetter, getDelivery } from "../../src/ledger/read.ts";
+import { getDeadLetter } from "../../src/ledger/dead-letters.ts";
+import { getDelivery } from "../../src/ledger/deliveries.ts";
 import { LEDGER_TIMEOUT_MS } from "../../src/ledger/write.ts";
 import type { CallRecord } from "../../src/queues/call.ts";
 import type { DeadLetter } from "../../src/queues/dead-letter.ts";
@@ -244,7 +245,7 @@ describe("outcomes", () => {
     // The ledger has it from the consumer's own write; the dead-letter record (sent through the real queue)
     // fills in the rest.
     const dead = await eventually(async () => {
-      const found = await getDeadLetter(env.LEDGER, message.deliveryId);
+      const found = await getDeadLetter(env.LEDGER, env.PAYLOADS, message.deliveryId);
       expect(found).not.toBeNull();
       return found!;
     });
@@ -506,7 +507,10 @@ describe("the ledger", () => {
     vi.spyOn(env.LEDGER_RECORDS, "sendBatch").mockRejectedValue(new Error("Queue send failed"));
     const message = deliveryMessage("wms");
     expect((await deliver([message])).explicitAcks).toEqual(["m0"]);
-    expect(await getDelivery(env.LEDGER, message.deliveryId)).toMatchObject({ status: "delivered", attemptCount: 1 });
+    expect(await getDelivery(env.LEDGER, env.PAYLOADS, message.deliveryId)).toMatchObject({
+      status: "delivered",
+      attemptCount: 1,
+    });
 
     const error = vi.spyOn(console, "error");
     const lost = deliveryMessage("wms");
@@ -558,7 +562,8 @@ describe("the ledger queue's consumer", () => {
     ]);
     expect(result.explicitAcks.sort()).toEqual(["m0", "m1"]);
     expect(batch).toHaveBeenCalledTimes(1);
-    for (const id of ids) expect(await getDelivery(env.LEDGER, id)).toMatchObject({ status: "delivered" });
+    for (const id of ids)
+      expect(await getDelivery(env.LEDGER, env.PAYLOADS, id)).toMatchObject({ status: "delivered" });
   });
 
   it("retries a write that failed, waiting longer each time, and after LEDGER_TRIES gives it up, logged with its ids", async () => {

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Env } from "../../src/env.ts";
 import { resetGateCache } from "../../src/gate/client.ts";
-import { getDelivery } from "../../src/ledger/read.ts";
+import { getDelivery } from "../../src/ledger/deliveries.ts";
 import { QUEUES } from "../../src/queues/names.ts";
 import { admin, consume, deadLetterRecord, deliveryMessage, EXAMPLE_RULES, eventually, putRules } from "../helpers.ts";
 
@@ -85,7 +85,7 @@ describe("rateLimit", () => {
     for (let i = 10; i < sent.length; i++) expect(sent[i]!.at - sent[i - 10]!.at).toBeGreaterThanOrEqual(1000 - 50);
     const last = messages.at(-1)!;
     await eventually(async () => {
-      const view = await getDelivery(env.LEDGER, last.deliveryId);
+      const view = await getDelivery(env.LEDGER, env.PAYLOADS, last.deliveryId);
       expect(view).toMatchObject({ status: "delivered", attemptCount: 1 });
       expect(view?.held).toBeUndefined();
     });
@@ -100,7 +100,7 @@ describe("rateLimit", () => {
     await deliver([first, second]);
     expect(to(url).map((s) => s.deliveryId)).toEqual([first.deliveryId]);
     await eventually(async () =>
-      expect(await getDelivery(env.LEDGER, second.deliveryId)).toMatchObject({
+      expect(await getDelivery(env.LEDGER, env.PAYLOADS, second.deliveryId)).toMatchObject({
         status: "held",
         attemptCount: 0,
         held: { reason: "rate_limit" },
@@ -109,7 +109,10 @@ describe("rateLimit", () => {
     await eventually(() => expect(to(url)).toHaveLength(2), 10_000);
     expect(to(url)[1]!.at - to(url)[0]!.at).toBeGreaterThanOrEqual(6000 - 50);
     await eventually(async () =>
-      expect(await getDelivery(env.LEDGER, second.deliveryId)).toMatchObject({ status: "delivered", attemptCount: 1 }),
+      expect(await getDelivery(env.LEDGER, env.PAYLOADS, second.deliveryId)).toMatchObject({
+        status: "delivered",
+        attemptCount: 1,
+      }),
     );
   });
 });
@@ -220,7 +223,7 @@ describe("pause and resume by hand", () => {
     const list = await (await admin("/destinations")).json<{ destinations: Record<string, unknown>[] }>();
     expect(list.destinations.find((d) => d.name === name)).toMatchObject({ state: "paused", held: 5 });
     await eventually(async () =>
-      expect((await getDelivery(env.LEDGER, messages[0]!.deliveryId))?.held?.reason).toBe("paused"),
+      expect((await getDelivery(env.LEDGER, env.PAYLOADS, messages[0]!.deliveryId))?.held?.reason).toBe("paused"),
     );
 
     const resumed = await admin(`/destinations/${name}/resume`, { method: "POST" });

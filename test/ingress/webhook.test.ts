@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { bodyOf } from "../../src/delivery/body.ts";
 import app from "../../src/index.ts";
 import { resetRecentIds } from "../../src/ingress/dedupe.ts";
-import { getCall, hasCall } from "../../src/ledger/read.ts";
+import { getCall, hasCall } from "../../src/ledger/calls.ts";
 import type { CallRecord } from "../../src/queues/call.ts";
 import { type Delivery, readDeliveriesMessage } from "../../src/queues/delivery.ts";
 import {

@@ -1,6 +1,9 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { decodeCursor, listCalls, listDeliveries, stats } from "../../src/ledger/read.ts";
+import { listCalls } from "../../src/ledger/calls.ts";
+import { listDeliveries } from "../../src/ledger/deliveries.ts";
+import { decodeCursor } from "../../src/ledger/paging.ts";
+import { stats } from "../../src/ledger/stats.ts";
 import { writeLedger } from "../../src/ledger/write.ts";
 import type { CallRecord } from "../../src/queues/call.ts";
 import type { AttemptRecord, LedgerRecord } from "../../src/queues/ledger.ts";
@@ -58,7 +61,7 @@ function call(
 
 beforeEach(async () => {
   await clearLedger();
-  await writeLedger(env.LEDGER, [
+  await writeLedger(env.LEDGER, env.PAYLOADS, [
     ...call("c1", 1, "OrderCreated", "3339977", { wms: "delivered", shop: "delivered" }),
     ...call("c2", 2, "OrderCreated", "3339978", { wms: "delivered", shop: "retry" }),
     ...call("c3", 3, "AvailableBalanceChanged", "SKU-1", { shop: "dead_letter" }),
@@ -177,7 +180,7 @@ describe("stats", () => {
         r.kind === "attempt" ? { ...r, durationMs: i + 1 } : r,
       ),
     ).flat();
-    await writeLedger(env.LEDGER, records);
+    await writeLedger(env.LEDGER, env.PAYLOADS, records);
     expect((await stats(env.LEDGER, T0)).destinations.erp).toMatchObject({ delivered: 20, p50Ms: 10, p95Ms: 19 });
   });
 });

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { getCallText } from "../../src/ledger/read.ts";
-import { packText, unpackText } from "../../src/ledger/text.ts";
+import { getCallText } from "../../src/ledger/calls.ts";
+import { packText, unpackText } from "../../src/ledger/texts.ts";
 import { writeLedger } from "../../src/ledger/write.ts";
 import type { CallRecord } from "../../src/queues/call.ts";
 import { clearLedger, FIXTURES, freshId } from "../helpers.ts";
@@ -10,6 +10,8 @@ beforeEach(() => clearLedger());
 
 const SAMPLE = FIXTURES["OrderCreated.json"]!;
 const UNICODE = `{"Notifications":[{"Action":"CustomerChanged","Details":{"Name":"Åsa Öberg 😀","Note":"rad 1\\r\\nrad 2"}}],"Pad":"${"åäö ".repeat(200)}"}`;
+
+const SUMMARY = { notifications: 0, deliveries: 0, actions: [], keys: [] };
 
 function textRecord(id: string, part: number, of: number, chunk: string): CallRecord {
   return { kind: "call", v: 1, id, at: Date.now(), attempt: "1", outcome: "accepted", text: { part, of, chunk } };
@@ -42,34 +44,59 @@ describe("a call's text in the ledger", () => {
     expect(packText(noise)).toBe(noise);
   });
 
-  it("is stored as a BLOB per part and joined back in order; rows written as text before still read", async () => {
+  it("goes to R2 with the other calls of its write, one object, each text read back by its range", async () => {
+    const ids = [freshId(), freshId(), freshId()];
+    const texts = [SAMPLE, UNICODE, '{"Id":"short"}'];
+    const put = vi.spyOn(env.PAYLOADS, "put");
+    await writeLedger(
+      env.LEDGER,
+      env.PAYLOADS,
+      ids.map((id, i) => ({ ...textRecord(id, 0, 1, texts[i]!), summary: SUMMARY, text: texts[i]! })),
+    );
+    expect(put).toHaveBeenCalledTimes(1);
+    expect(String(put.mock.calls[0]![0])).toMatch(/^ledger\/texts\/\d{4}-\d{2}-\d{2}\//);
+    for (const [i, id] of ids.entries()) expect(await getCallText(env.LEDGER, env.PAYLOADS, id)).toBe(texts[i]);
+    // Nothing of the texts is in D1.
+    expect(await env.LEDGER.prepare("SELECT COUNT(*) AS n FROM ledger_text_parts").first("n")).toBe(0);
+  });
+
+  it("stays in D1 when R2 does not take it, and reads back the same", async () => {
+    const id = freshId();
+    const put = vi.spyOn(env.PAYLOADS, "put").mockRejectedValue(new Error("R2 is down"));
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    await writeLedger(env.LEDGER, env.PAYLOADS, [
+      { ...textRecord(id, 0, 1, UNICODE), summary: SUMMARY, text: UNICODE },
+    ]);
+    expect(put).toHaveBeenCalled();
+    put.mockRestore();
+    expect(await getCallText(env.LEDGER, env.PAYLOADS, id)).toBe(UNICODE);
+  });
+
+  it("of relay 0.1, in parts, is kept in D1 as BLOBs and joined back in order once all are there", async () => {
     const id = freshId();
     const third = Math.ceil(UNICODE.length / 3);
     const parts = [0, 1, 2].map((k) => UNICODE.slice(k * third, (k + 1) * third));
     // Parts arrive in any order, with the last delivery's message.
-    await writeLedger(env.LEDGER, [textRecord(id, 2, 3, parts[2]!), textRecord(id, 0, 3, parts[0]!)]);
-    expect(await getCallText(env.LEDGER, id)).toBeNull(); // not all of it yet
-    await writeLedger(env.LEDGER, [textRecord(id, 1, 3, parts[1]!)]);
-    expect(await getCallText(env.LEDGER, id)).toBe(UNICODE);
-    const types = await env.LEDGER.prepare("SELECT typeof(chunk) AS t FROM call_text WHERE call_id = ?1 ORDER BY part")
-      .bind(id)
-      .all<{ t: string }>();
+    await writeLedger(env.LEDGER, env.PAYLOADS, [textRecord(id, 2, 3, parts[2]!), textRecord(id, 0, 3, parts[0]!)]);
+    expect(await getCallText(env.LEDGER, env.PAYLOADS, id)).toBeNull(); // not all of it yet
+    await writeLedger(env.LEDGER, env.PAYLOADS, [textRecord(id, 1, 3, parts[1]!)]);
+    expect(await getCallText(env.LEDGER, env.PAYLOADS, id)).toBe(UNICODE);
+    const types = await env.LEDGER.prepare("SELECT typeof(chunk) AS t FROM ledger_text_parts ORDER BY part").all<{
+      t: string;
+    }>();
     expect(types.results.map((r) => r.t)).toEqual(["blob", "blob", "blob"]);
-
-    const old = freshId();
-    await env.LEDGER.prepare("INSERT INTO call_text (call_id, part, parts, chunk) VALUES (?1, 0, 1, ?2)")
-      .bind(old, SAMPLE)
-      .run();
-    expect(await getCallText(env.LEDGER, old)).toBe(SAMPLE);
   });
 
   it("reads as missing when its stored bytes do not inflate, logged with the call's Id", async () => {
     const id = freshId();
-    await env.LEDGER.prepare("INSERT INTO call_text (call_id, part, parts, chunk) VALUES (?1, 0, 1, ?2)")
+    await writeLedger(env.LEDGER, env.PAYLOADS, [textRecord(id, 0, 2, "x")]);
+    await env.LEDGER.prepare(
+      "INSERT INTO ledger_text_parts (call, part, parts, chunk) VALUES ((SELECT seq FROM ledger_calls WHERE id = ?1), 1, 2, ?2)",
+    )
       .bind(id, new Uint8Array([1, 2, 3, 4, 5]))
       .run();
     const error = vi.spyOn(console, "error").mockImplementation(() => {});
-    expect(await getCallText(env.LEDGER, id)).toBeNull();
+    expect(await getCallText(env.LEDGER, env.PAYLOADS, id)).toBeNull();
     expect(error.mock.calls.map(([line]) => JSON.parse(String(line)))).toContainEqual(
       expect.objectContaining({ event: "call_text_unreadable", callId: id }),
     );

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { getCall, getDelivery } from "../../src/ledger/read.ts";
+import { getCall, listCalls } from "../../src/ledger/calls.ts";
+import { getDelivery } from "../../src/ledger/deliveries.ts";
 import { writeLedger } from "../../src/ledger/write.ts";
 import type { CallRecord } from "../../src/queues/call.ts";
 import type { AttemptRecord, HeldRecord } from "../../src/queues/ledger.ts";
@@ -51,17 +52,17 @@ function attempt(
   };
 }
 
-const status = async (id: string) => (await getDelivery(env.LEDGER, `${id}.wms`))?.status;
+const status = async (id: string) => (await getDelivery(env.LEDGER, env.PAYLOADS, `${id}.wms`))?.status;
 
 describe("a delivery's status in the ledger", () => {
   it("goes pending → retrying → delivered, with every attempt kept in order", async () => {
     const id = freshId();
-    await writeLedger(env.LEDGER, [callRecord(id)]);
+    await writeLedger(env.LEDGER, env.PAYLOADS, [callRecord(id)]);
     expect(await status(id)).toBe("pending");
-    await writeLedger(env.LEDGER, [attempt(id, 1, "retry")]);
+    await writeLedger(env.LEDGER, env.PAYLOADS, [attempt(id, 1, "retry")]);
     expect(await status(id)).toBe("retrying");
-    await writeLedger(env.LEDGER, [attempt(id, 2, "retry"), attempt(id, 3, "delivered")]);
-    const delivery = (await getDelivery(env.LEDGER, `${id}.wms`))!;
+    await writeLedger(env.LEDGER, env.PAYLOADS, [attempt(id, 2, "retry"), attempt(id, 3, "delivered")]);
+    const delivery = (await getDelivery(env.LEDGER, env.PAYLOADS, `${id}.wms`))!;
     expect(delivery).toMatchObject({ status: "delivered", attemptCount: 3, lastStatus: 200 });
     expect(delivery.attempts!.map((a) => [a.attempt, a.status, a.outcome])).toEqual([
       [1, 503, "retry"],
@@ -72,11 +73,11 @@ describe("a delivery's status in the ledger", () => {
 
   it("never moves backwards, whatever order the writes arrive in, and a write repeated changes nothing", async () => {
     const id = freshId();
-    await writeLedger(env.LEDGER, [attempt(id, 2, "delivered")]);
+    await writeLedger(env.LEDGER, env.PAYLOADS, [attempt(id, 2, "delivered")]);
     // Late arrivals: the call's pending row and an earlier attempt's retry.
-    await writeLedger(env.LEDGER, [callRecord(id), attempt(id, 1, "retry")]);
-    await writeLedger(env.LEDGER, [attempt(id, 2, "delivered")]);
-    const delivery = (await getDelivery(env.LEDGER, `${id}.wms`))!;
+    await writeLedger(env.LEDGER, env.PAYLOADS, [callRecord(id), attempt(id, 1, "retry")]);
+    await writeLedger(env.LEDGER, env.PAYLOADS, [attempt(id, 2, "delivered")]);
+    const delivery = (await getDelivery(env.LEDGER, env.PAYLOADS, `${id}.wms`))!;
     expect(delivery).toMatchObject({ status: "delivered", attemptCount: 2 });
     expect(delivery.attempts!.map((a) => a.attempt)).toEqual([1, 2]);
     expect((await getCall(env.LEDGER, id))!.senderAttempts).toEqual([1]);
@@ -84,9 +85,10 @@ describe("a delivery's status in the ledger", () => {
 
   it("turns dead from the consumer's own attempt or the dead-letter record, in either order", async () => {
     const id = freshId();
-    const record = { ...deadLetterRecord("wms"), deliveryId: `${id}.wms`, attempts: 0, source: "queue" as const };
-    await writeLedger(env.LEDGER, [attempt(id, 3, "retry"), { kind: "dead", record }]);
-    expect(await getDelivery(env.LEDGER, `${id}.wms`)).toMatchObject({
+    const ofCall = (call: string) => deliveryMessage("wms", { deliveryId: `${call}.wms`, callId: call });
+    const record = { ...deadLetterRecord("wms", undefined, ofCall(id)), attempts: 0, source: "queue" as const };
+    await writeLedger(env.LEDGER, env.PAYLOADS, [attempt(id, 3, "retry"), { kind: "dead", record }]);
+    expect(await getDelivery(env.LEDGER, env.PAYLOADS, `${id}.wms`)).toMatchObject({
       status: "dead",
       attemptCount: 3, // Queues' own dead letter counts no attempt; the ones made stay counted
       dead: { reason: "permanent_failure", source: "queue" },
@@ -96,11 +98,11 @@ describe("a delivery's status in the ledger", () => {
       status: 410,
       dead: { reason: "permanent_failure", detail: "HTTP 410" },
     });
-    await writeLedger(env.LEDGER, [
+    await writeLedger(env.LEDGER, env.PAYLOADS, [
       dead,
-      { kind: "dead", record: { ...deadLetterRecord(), deliveryId: `${other}.wms` } },
+      { kind: "dead", record: deadLetterRecord("wms", undefined, ofCall(other)) },
     ]);
-    expect(await getDelivery(env.LEDGER, `${other}.wms`)).toMatchObject({
+    expect(await getDelivery(env.LEDGER, env.PAYLOADS, `${other}.wms`)).toMatchObject({
       status: "dead",
       attemptCount: 1,
       lastStatus: 410,
@@ -109,12 +111,12 @@ describe("a delivery's status in the ledger", () => {
 
   it("starts a new run on a replay: attempts afresh, shown as replays, older runs unable to overwrite it", async () => {
     const id = freshId();
-    await writeLedger(env.LEDGER, [
+    await writeLedger(env.LEDGER, env.PAYLOADS, [
       attempt(id, 1, "dead_letter", { dead: { reason: "permanent_failure", detail: "x" } }),
     ]);
-    await writeLedger(env.LEDGER, [attempt(id, 1, "delivered", { run: 1, at: T0 + 60_000 })]);
-    await writeLedger(env.LEDGER, [attempt(id, 2, "retry", { run: 0, at: T0 + 70_000 })]); // a straggler of run 0
-    const delivery = (await getDelivery(env.LEDGER, `${id}.wms`))!;
+    await writeLedger(env.LEDGER, env.PAYLOADS, [attempt(id, 1, "delivered", { run: 1, at: T0 + 60_000 })]);
+    await writeLedger(env.LEDGER, env.PAYLOADS, [attempt(id, 2, "retry", { run: 0, at: T0 + 70_000 })]); // a straggler of run 0
+    const delivery = (await getDelivery(env.LEDGER, env.PAYLOADS, `${id}.wms`))!;
     expect(delivery).toMatchObject({ status: "delivered", attemptCount: 1 });
     expect(delivery.dead).toBeUndefined();
     expect(delivery.attempts!.map((a) => [a.attempt, a.outcome, a.replay ?? false])).toEqual([
@@ -140,23 +142,23 @@ describe("a delivery's status in the ledger", () => {
       reason,
     });
     // Held before its first attempt, in the same write as its call.
-    await writeLedger(env.LEDGER, [callRecord(id), held(0, "rate_limit")]);
-    expect(await getDelivery(env.LEDGER, `${id}.wms`)).toMatchObject({
+    await writeLedger(env.LEDGER, env.PAYLOADS, [callRecord(id), held(0, "rate_limit")]);
+    expect(await getDelivery(env.LEDGER, env.PAYLOADS, `${id}.wms`)).toMatchObject({
       status: "held",
       attemptCount: 0,
       held: { reason: "rate_limit", since: new Date(T0 + 5000).toISOString() },
     });
-    await writeLedger(env.LEDGER, [attempt(id, 1, "retry"), held(1, "circuit_open", T0 + 6000)]);
-    expect(await getDelivery(env.LEDGER, `${id}.wms`)).toMatchObject({
+    await writeLedger(env.LEDGER, env.PAYLOADS, [attempt(id, 1, "retry"), held(1, "circuit_open", T0 + 6000)]);
+    expect(await getDelivery(env.LEDGER, env.PAYLOADS, `${id}.wms`)).toMatchObject({
       status: "held",
       attemptCount: 1,
       lastStatus: 503,
       held: { reason: "circuit_open" },
     });
-    await writeLedger(env.LEDGER, [attempt(id, 2, "delivered")]);
+    await writeLedger(env.LEDGER, env.PAYLOADS, [attempt(id, 2, "delivered")]);
     // The hold of attempt 1 arriving late, again: the delivery stays delivered.
-    await writeLedger(env.LEDGER, [held(1, "circuit_open")]);
-    const view = await getDelivery(env.LEDGER, `${id}.wms`);
+    await writeLedger(env.LEDGER, env.PAYLOADS, [held(1, "circuit_open")]);
+    const view = await getDelivery(env.LEDGER, env.PAYLOADS, `${id}.wms`);
     expect(view).toMatchObject({ status: "delivered", attemptCount: 2 });
     expect(view?.held).toBeUndefined();
     expect(view?.attempts?.map((a) => a.outcome)).toEqual(["retry", "delivered"]);
@@ -165,8 +167,8 @@ describe("a delivery's status in the ledger", () => {
   it("records each of the sender's attempts, accepted and duplicate, in arrival order", async () => {
     const id = freshId();
     const duplicate: CallRecord = { kind: "call", v: 1, id, at: T0 + 60_000, attempt: "2", outcome: "duplicate" };
-    await writeLedger(env.LEDGER, [duplicate]);
-    await writeLedger(env.LEDGER, [callRecord(id), { ...duplicate, at: T0 + 300_000, attempt: "3" }]);
+    await writeLedger(env.LEDGER, env.PAYLOADS, [duplicate]);
+    await writeLedger(env.LEDGER, env.PAYLOADS, [callRecord(id), { ...duplicate, at: T0 + 300_000, attempt: "3" }]);
     expect((await getCall(env.LEDGER, id))!.senderAttempts).toEqual([1, 2, 3]);
   });
 });
@@ -176,25 +178,24 @@ describe("one write of many records", () => {
     // 40 attempts with ~100 KB payloads (unicode and escapes included) pass one statement's 1 MB of JSON.
     const ids = Array.from({ length: 40 }, () => freshId());
     const payload = (i: number) => JSON.stringify({ n: i, text: `ÅÄÖ "x" \\ ${"å".repeat(50_000)}` });
-    const records = ids.flatMap((id, i) => [
-      { ...callRecord(id), summary: { ...callRecord(id).summary!, keys: ["0012"] } },
-      attempt(id, 1, "delivered", { payload: payload(i), durationMs: 12.5 }),
-    ]);
-    await writeLedger(env.LEDGER, records);
+    const records = ids.flatMap((id, i) => {
+      const call = callRecord(id);
+      return [
+        { ...call, notifications: call.notifications!.map((n) => ({ ...n, key: "0012" })) },
+        attempt(id, 1, "delivered", { payload: payload(i), durationMs: 12.5 }),
+      ];
+    });
+    await writeLedger(env.LEDGER, env.PAYLOADS, records);
     const rows = await env.LEDGER.prepare(
-      "SELECT d.id, d.status, d.payload, a.duration_ms AS ms, typeof(a.status) AS t, c.keys FROM deliveries d JOIN attempts a ON a.delivery_id = d.id JOIN calls c ON c.id = d.call_id ORDER BY d.received_at, d.id",
-    ).all<{ id: string; status: string; payload: string; ms: number; t: string; keys: string }>();
+      `SELECT c.id, d.status, d.payload, a.duration_ms AS ms, typeof(a.status) AS t, k.key FROM ledger_deliveries d
+       JOIN ledger_attempts a ON a.call = d.call AND a.destination = d.destination AND a.part = d.part
+       JOIN ledger_calls c ON c.seq = d.call JOIN ledger_keys k ON k.call = c.seq ORDER BY c.seq`,
+    ).all<{ id: string; status: number; payload: string; ms: number; t: string; key: string }>();
     expect(rows.results).toHaveLength(40);
     const byId = new Map(rows.results.map((r) => [r.id, r]));
     ids.forEach((id, i) => {
-      expect(byId.get(`${id}.wms`)).toEqual({
-        id: `${id}.wms`,
-        status: "delivered",
-        payload: payload(i),
-        ms: 12.5,
-        t: "integer",
-        keys: '["0012"]',
-      });
+      expect(byId.get(id)).toEqual({ id, status: 0, payload: payload(i), ms: 12.5, t: "integer", key: "0012" });
     });
+    expect((await listCalls(env.LEDGER, { key: "0012", limit: 100 })).items).toHaveLength(40);
   });
 });

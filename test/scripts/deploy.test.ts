@@ -121,7 +121,7 @@ describe("npm run deploy against a fake wrangler", () => {
     expect(execute.args).toContain("--yes");
     const schemaFile = execute.args[execute.args.indexOf("--file") + 1]!;
     expect(execute.file).toBe(schemaScript());
-    expect(execute.file).toContain("CREATE TABLE IF NOT EXISTS calls");
+    expect(execute.file).toContain("CREATE TABLE IF NOT EXISTS ledger_calls");
     expect(execute.file).toContain("CREATE TABLE IF NOT EXISTS deliveries");
     const statements = execute.file!.split(";\n").filter((s) => s.trim() !== "");
     for (const statement of statements) expect(statement).toMatch(/^CREATE (TABLE|INDEX) IF NOT EXISTS /);

@@ -5,16 +5,8 @@ import { cursorParam, oneOfParam, textParam } from "../../admin/query.ts";
 import { resendDelivery } from "../../admin/trace.ts";
 import { KNOWN_ACTIONS } from "../../extend/actions.ts";
 import { parseCall } from "../../extend/envelope.ts";
-import {
-  CALL_STATUSES,
-  type CallTrace,
-  type DeliveryView,
-  getCall,
-  getCallText,
-  hasCall,
-  listCalls,
-  worstStatus,
-} from "../../ledger/read.ts";
+import { getCall, getCallText, hasCall, listCalls } from "../../ledger/calls.ts";
+import { CALL_STATUSES, type CallTrace, type DeliveryView, worstStatus } from "../../ledger/views.ts";
 import { explain, type RouteVerdict } from "../../rules/explain.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
@@ -298,7 +290,7 @@ const Notifications: FC<{ trace: CallTrace }> = ({ trace }) =>
 
 /** Per notification of the stored call, the routes that did not match it, with the reason. */
 async function otherRoutes(c: Context<ConsoleEnv>, id: string) {
-  const text = await getCallText(c.env.LEDGER, id);
+  const text = await getCallText(c.env.LEDGER, c.env.PAYLOADS, id);
   if (text === null) return undefined;
   let notifications: ReturnType<typeof parseCall>["envelope"]["Notifications"];
   try {

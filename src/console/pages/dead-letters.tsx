@@ -1,10 +1,12 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
-import { deleteDeadLetter, replayDeadLetter, replayDeadLetters } from "../../admin/dead-letters.ts";
+import { removeDeadLetter, replayDeadLetter, replayDeadLetters } from "../../admin/dead-letters.ts";
 import { cursorParam, textParam } from "../../admin/query.ts";
 import { bodyFor } from "../../delivery/body.ts";
-import { getDeadLetter, getDelivery, listDeadLetters, stats } from "../../ledger/read.ts";
+import { getDeadLetter, listDeadLetters } from "../../ledger/dead-letters.ts";
+import { getDelivery } from "../../ledger/deliveries.ts";
+import { stats } from "../../ledger/stats.ts";
 import { DEAD_LETTER_REASONS } from "../../queues/dead-letter.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
@@ -203,7 +205,10 @@ const RecordAction: FC<{ id: string; action: "replay" | "delete"; csrf: string; 
 /** GET /console/dead-letters/:id: the record, its attempts, and the body it sends when replayed. */
 export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> {
   const id = c.req.param("id")!;
-  const [stored, delivery] = await Promise.all([getDeadLetter(c.env.LEDGER, id), getDelivery(c.env.LEDGER, id)]);
+  const [stored, delivery] = await Promise.all([
+    getDeadLetter(c.env.LEDGER, c.env.PAYLOADS, id),
+    getDelivery(c.env.LEDGER, c.env.PAYLOADS, id),
+  ]);
   if (stored === null) {
     return errorPage(c, 404, `There is no dead letter with delivery id ${id} (replayed, deleted, or expired).`, {
       code: "dead_letter_not_found",
@@ -312,7 +317,7 @@ export async function replayOneFromConsole(c: Context<ConsoleEnv>): Promise<Resp
 
 /** POST /console/dead-letters/:id/delete: the admin API's delete. */
 export async function deleteFromConsole(c: Context<ConsoleEnv>): Promise<Response> {
-  await deleteDeadLetter(c.env.LEDGER, c.req.param("id")!);
+  await removeDeadLetter(c.env.LEDGER, c.req.param("id")!);
   const back = await field(c, "back");
   return c.redirect(withNotice(listPath(back), "deleted"), 303);
 }

@@ -2,7 +2,7 @@
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import { type DestinationState, destinationStates, setPaused } from "../../admin/destinations.ts";
-import { stats } from "../../ledger/read.ts";
+import { stats } from "../../ledger/stats.ts";
 import type { Destination } from "../../rules/schema.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { CsrfField, framed, noticeOf, Page, render, Time, withNotice } from "../layout.tsx";

@@ -2,7 +2,8 @@
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import { destinationStates } from "../../admin/destinations.ts";
-import { noDestinationStats, stats } from "../../ledger/read.ts";
+import { stats } from "../../ledger/stats.ts";
+import { noDestinationStats } from "../../ledger/views.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { framed, Issues, Ms, noticeOf, Page, render, Scroll, Time } from "../layout.tsx";
 import { destinationAnchor } from "../links.ts";
