@@ -16,11 +16,13 @@ import { QUEUES } from "../src/queues/names.ts";
 import { secretsOf, validateRulesText } from "../src/rules/schema.ts";
 import type { RelaySecret } from "../src/secrets.ts";
 import {
+  configVar,
   d1DatabaseName,
   parseDeploy,
   parseQueueList,
   parseSecretList,
   parseWhoami,
+  r2BucketName,
   shownCommand,
 } from "./lib/deploy-wrangler.ts";
 import { consoleOutput, type Output, shownPath } from "./lib/output.ts";
@@ -31,8 +33,8 @@ import { runWrangler, WranglerError, wranglerFailure } from "./lib/wrangler-run.
 const USAGE = `Usage: npm run deploy -- [options]
 
 Deploys the relay with wrangler (log in first: npx wrangler login), step by step:
-  1 check the login   2 create the missing queues   3 wrangler deploy (provisions KV and D1)
-  4 apply the ledger schema   5 report unset secrets   6 print the Callback URL for Extend Commerce
+  1 check the login   2 create the missing queues   3 wrangler deploy (provisions KV, D1 and R2)
+  4 apply the ledger schema and R2's lifecycle rule   5 report unset secrets   6 print the Callback URL
 Running it again changes nothing that is already in place.
 
 Options
@@ -48,6 +50,9 @@ const RETENTION_SECONDS = 1_209_600;
 const FREE_PLAN_RETENTION_SECONDS = 86_400;
 const QUEUE_NAMES: string[] = Object.values(QUEUES);
 const LEDGER_BINDING = "LEDGER";
+const PAYLOADS_BINDING = "PAYLOADS";
+/** What the lifecycle rule keeps beyond the longest the ledger keeps anything, before R2 deletes it itself. */
+const LIFECYCLE_SLACK_DAYS = 7;
 const RULES_BINDING = "RULES";
 const STEPS = 6;
 
@@ -104,7 +109,10 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
   if (!existsSync(config)) throw new UsageError(`wrangler config ${config} does not exist`);
   const shownConfig = shownPath(cwd, config);
   const ownConfig = config === join(ROOT, "wrangler.toml");
-  const database = d1DatabaseName(readFileSync(config, "utf8"), LEDGER_BINDING) ?? LEDGER_BINDING;
+  const configText = readFileSync(config, "utf8");
+  const database = d1DatabaseName(configText, LEDGER_BINDING) ?? LEDGER_BINDING;
+  const bucket = r2BucketName(configText, PAYLOADS_BINDING) ?? "extend-relay-payloads";
+  const days = lifecycleDays(configText);
   const schema = schemaScript();
   const statements = schema.split(";\n").filter((s) => s.trim() !== "").length;
 
@@ -120,6 +128,7 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
   const info = (name: string) => command("queues", "info", name);
   const deploy = command("deploy");
   const execute = (file: string) => command("d1", "execute", database, "--remote", "--file", file, "--yes");
+  const lifecycle = (file: string) => command("r2", "bucket", "lifecycle", "set", bucket, "--file", file, "--force");
   const secretList = command("secret", "list", "--format", "json");
   const rulesGet = command("kv", "key", "get", RULES_KEY, "--binding", RULES_BINDING, "--remote", "--text");
   /** What a person runs by hand: with --config only when it is not the relay's own wrangler.toml. */
@@ -131,11 +140,20 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
     step(1, "login", `${whoami.shown}   (stops with exit 2 unless wrangler is logged in)`);
     step(2, "queues", `${list.shown}   then, for each queue it does not list:`);
     for (const name of QUEUE_NAMES) io.out(`  ${create(name, RETENTION_SECONDS).shown}`);
-    step(3, "deploy", `${deploy.shown}   (the first deploy provisions the KV namespace and the D1 database)`);
+    step(
+      3,
+      "deploy",
+      `${deploy.shown}   (the first deploy provisions the KV namespace, the D1 database and the R2 bucket)`,
+    );
     step(
       4,
       "schema",
       `${execute(join(tmpdir(), "extend-relay-schema-XXXXXX", "ledger-schema.sql")).shown}   (a temporary file: the ledger schema, ${statements} statements from src/ledger/schema.ts, all IF NOT EXISTS)`,
+    );
+    step(
+      4,
+      "payloads",
+      `${lifecycle(join(tmpdir(), "extend-relay-lifecycle-XXXXXX", "lifecycle.json")).shown}   (R2 deletes objects older than ${days} days: a backstop, the ledger deletes them with its rows)`,
     );
     step(5, "secrets", `${secretList.shown}`);
     step(
@@ -200,7 +218,7 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
     throw wranglerFailure(first.shown, created);
   }
 
-  // 3. Deploy: wrangler provisions RULES (KV) and LEDGER (D1) itself when they are not bound yet.
+  // 3. Deploy: wrangler provisions RULES (KV), LEDGER (D1) and PAYLOADS (R2) itself when they are not bound yet.
   const deployed = await runWrangler(deploy.args);
   if (deployed.code !== 0) {
     throw wranglerFailure(
@@ -212,7 +230,7 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
   const result = parseDeploy(`${deployed.stdout}\n${deployed.stderr}`);
   const details = [
     ...(result.versionId !== undefined ? [`version ${result.versionId}`] : []),
-    result.created.length > 0 ? `created ${result.created.join(", ")}` : "KV and D1 already provisioned",
+    result.created.length > 0 ? `created ${result.created.join(", ")}` : "KV, D1 and R2 already provisioned",
   ];
   step(
     3,
@@ -231,6 +249,22 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
     rmSync(dir, { recursive: true, force: true });
   }
   step(4, "schema", `applied the ledger schema to D1 ${database} (${statements} statements, all IF NOT EXISTS)`);
+
+  // 4. R2's lifecycle rule, replacing the bucket's (so the same each time): a backstop for what retention deletes.
+  const rulesDir = mkdtempSync(join(tmpdir(), "extend-relay-lifecycle-"));
+  try {
+    const file = join(rulesDir, "lifecycle.json");
+    writeFileSync(file, JSON.stringify(lifecycleRules(days), null, 2));
+    const applied = await runWrangler(lifecycle(file).args);
+    if (applied.code !== 0) throw wranglerFailure(lifecycle(file).shown, applied);
+  } finally {
+    rmSync(rulesDir, { recursive: true, force: true });
+  }
+  step(
+    4,
+    "payloads",
+    `R2 bucket ${bucket} deletes objects older than ${days} days (a backstop: the ledger deletes them with its rows)`,
+  );
 
   // 5. Secrets: the relay's own and the ones the rules in remote KV name.
   const listedSecrets = await runWrangler(secretList.args);
@@ -293,6 +327,30 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
   step(6, "webhook", `Callback URL for Extend Commerce's webhook form: ${base}/webhook`);
   io.out(`  its secret: the value of EXTEND_WEBHOOK_SECRET · health: ${base}/healthz`);
   return 0;
+}
+
+/**
+ * Days after which R2 deletes an object on its own: past the longest the ledger keeps a call or a dead letter
+ * (LEDGER_RETENTION_DAYS, DEAD_LETTER_TTL_SECONDS), whose rows it deletes with them.
+ */
+export function lifecycleDays(configText: string): number {
+  const retention = Number(configVar(configText, "LEDGER_RETENTION_DAYS") || 14);
+  const deadLetters = Number(configVar(configText, "DEAD_LETTER_TTL_SECONDS") || 1_209_600) / 86_400;
+  return Math.ceil(Math.max(retention, deadLetters)) + 3 + LIFECYCLE_SLACK_DAYS;
+}
+
+/** `wrangler r2 bucket lifecycle set`'s file: one rule over the whole bucket. */
+export function lifecycleRules(days: number) {
+  return {
+    rules: [
+      {
+        id: "extend-relay-backstop",
+        enabled: true,
+        conditions: { prefix: "" },
+        deleteObjectsTransition: { condition: { type: "Age", maxAge: days * 86_400 } },
+      },
+    ],
+  };
 }
 
 if (import.meta.main) {

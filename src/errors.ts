@@ -15,7 +15,7 @@ export const ERRORS = {
     status: 503,
     hint: "`EXTEND_WEBHOOK_SECRET` is not set; every call is refused until it is (`wrangler secret put`).",
   },
-  body_too_large: { status: 413, hint: "The body exceeds `MAX_BODY_BYTES` (default 1 MiB), also for chunked bodies." },
+  body_too_large: { status: 413, hint: "The body exceeds `MAX_BODY_BYTES` (default 10 MiB), also for chunked bodies." },
   signature_missing: {
     status: 401,
     hint: "No `ms-signature` header. The caller is not Extend Commerce, or a proxy strips the header.",
@@ -35,9 +35,13 @@ export const ERRORS = {
     status: 400,
     hint: "The body is not an Extend Commerce envelope (`Id`, `Notifications[].Action`, `Details`); `issues` lists the paths.",
   },
-  notification_too_large: {
+  envelope_too_large: {
     status: 413,
-    hint: "One notification needs more than a queue message holds (126,000 bytes as JSON); nothing was enqueued.",
+    hint: "The call's members besides its notifications (`Id`, `Properties` and the like) need more than a queue message holds (126,000 bytes as JSON); no notification is ever refused for its own size.",
+  },
+  payloads_unavailable: {
+    status: 503,
+    hint: "A call with notifications too large for a queue message could not have them kept in R2 (`PAYLOADS`); nothing was enqueued, so the sender's retry goes through.",
   },
   rules_unavailable: { status: 503, hint: "The rules could not be read from KV; transient, the sender retries." },
   stored_rules_invalid: {

@@ -42,7 +42,8 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
   return body;
 }
 
-function tooLarge(limit: number): RelayError {
+/** 413 `body_too_large`, naming the limit. */
+export function tooLarge(limit: number): RelayError {
   return new RelayError("body_too_large", `The body exceeds the relay's limit of ${limit} bytes (MAX_BODY_BYTES).`, {
     limit,
   });
@@ -84,8 +85,16 @@ export function parseJsonBody(body: BufferSource, arrayKey?: string): ParsedJson
   try {
     text = utf8.decode(body);
   } catch {
-    throw new RelayError("invalid_encoding", "The body is not valid UTF-8.");
+    throw notUtf8();
   }
+  return parseJsonText(text, arrayKey);
+}
+
+/** 400 `invalid_encoding`. */
+export const notUtf8 = () => new RelayError("invalid_encoding", "The body is not valid UTF-8.");
+
+/** JSON text already decoded, with its outline, or a 400 as parseJsonBody says. */
+export function parseJsonText(text: string, arrayKey?: string): ParsedJson {
   const outline = outlineOf(text, arrayKey);
   if (outline === "too deep") {
     throw new RelayError("nesting_too_deep", `The body nests objects or arrays more than ${MAX_DEPTH} levels deep.`);

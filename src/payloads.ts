@@ -1,5 +1,7 @@
 import { CLAIM_MARKS, type Claim } from "./queues/claim.ts";
 
+export { claimKey } from "./queues/claim.ts";
+
 /**
  * Claim checks in R2 (binding PAYLOADS; docs/delivery.md, "Large notifications"): the door keeps a notification
  * too large for a queue message there, under a key of its call, and its messages carry the claim (key, length,
@@ -13,12 +15,6 @@ const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 export class ClaimUnreadable extends Error {
   override name = "ClaimUnreadable";
 }
-
-/** Where the door keeps a call's claims: one prefix per call, so that they go with it. */
-export const claimKey = (callId: string, name: string): string => `claims/${encodeURIComponent(callId)}/${name}`;
-
-/** Every claim of a call starts with this. */
-export const claimPrefix = (callId: string): string => `claims/${encodeURIComponent(callId)}/`;
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));

@@ -60,10 +60,10 @@ function integerVar(
 
 const VARS = {
   MAX_BODY_BYTES: integerVar(
-    MiB,
+    10 * MiB,
     1024,
     100 * MiB,
-    "Largest sender body in bytes (1024 … 100 MiB); bigger → 413 `body_too_large`, also for chunked bodies. Extend Commerce sends a few KB.",
+    "Largest sender body in bytes (1024 … 100 MiB); bigger → 413 `body_too_large`, also for chunked bodies. Extend Commerce sends a few KB; notifications too large for a queue message are kept in R2.",
   ),
   RULES_CACHE_SECONDS: integerVar(
     30,

@@ -28,7 +28,9 @@ function recordsOf(
   const call = parseCall(encoder.encode(text));
   const routing = route(compiled, call.envelope.Notifications);
   const messages = planMessages(call, routing.fanouts, compiled, Date.now());
-  const records: LedgerRecord[] = planCallRecord(call, routing, messages, Date.now()).map((p) => p.body);
+  const records: LedgerRecord[] = planCallRecord(call, routing, messages, Date.now(), { inline: true })!.map(
+    (p) => p.body,
+  );
   for (const { body: m } of messages) {
     records.push({
       kind: "attempt",

@@ -98,18 +98,31 @@ export function parseSecretList(stdout: string): string[] | undefined {
 }
 
 /**
- * The `database_name` of the D1 binding `binding` in a wrangler config (TOML `[[d1_databases]]` tables, or
- * the flat objects of a JSON config), or undefined. `wrangler d1 execute` takes the binding as well.
+ * A field of the binding `binding` in a wrangler config (TOML `[[table]]` tables, or the flat objects of a JSON
+ * config), or undefined.
  */
-export function d1DatabaseName(configText: string, binding: string): string | undefined {
-  for (const table of configText.split(/^\s*(?=\[)/m)) {
-    if (!/^\[\[d1_databases\]\]/.test(table)) continue;
-    const value = (key: string) => new RegExp(`^\\s*${key}\\s*=\\s*["']([^"']*)["']`, "m").exec(table)?.[1];
-    if (value("binding") === binding) return value("database_name");
+function bindingField(configText: string, table: string, binding: string, field: string): string | undefined {
+  for (const block of configText.split(/^\s*(?=\[)/m)) {
+    if (!block.startsWith(`[[${table}]]`)) continue;
+    const value = (key: string) => new RegExp(`^\\s*${key}\\s*=\\s*["']([^"']*)["']`, "m").exec(block)?.[1];
+    if (value("binding") === binding) return value(field);
   }
   for (const object of configText.match(/\{[^{}]*\}/g) ?? []) {
     const value = (key: string) => new RegExp(`"${key}"\\s*:\\s*"([^"]*)"`).exec(object)?.[1];
-    if (value("binding") === binding && value("database_name") !== undefined) return value("database_name");
+    if (value("binding") === binding && value(field) !== undefined) return value(field);
   }
   return undefined;
+}
+
+/** The `database_name` of the D1 binding `binding`; `wrangler d1 execute` takes the binding as well. */
+export const d1DatabaseName = (configText: string, binding: string) =>
+  bindingField(configText, "d1_databases", binding, "database_name");
+
+/** The `bucket_name` of the R2 binding `binding`. */
+export const r2BucketName = (configText: string, binding: string) =>
+  bindingField(configText, "r2_buckets", binding, "bucket_name");
+
+/** A var's value in a wrangler config's `[vars]` (a `KEY = "value"` line), or undefined. */
+export function configVar(configText: string, name: string): string | undefined {
+  return new RegExp(`^\\s*${name}\\s*=\\s*["']([^"']*)["']`, "m").exec(configText)?.[1];
 }

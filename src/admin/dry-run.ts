@@ -1,5 +1,13 @@
-import { fanOut, planMessages } from "../delivery/planner.ts";
-import { type Call, callOf, envelopeOf, NOTIFICATIONS, parseCall, warehouseOf } from "../extend/envelope.ts";
+import { claimsNeeded, fanOut, placeholderClaim, planMessages } from "../delivery/planner.ts";
+import {
+  type Call,
+  callOf,
+  envelopeOf,
+  markedCall,
+  NOTIFICATIONS,
+  parseCall,
+  warehouseOf,
+} from "../extend/envelope.ts";
 import { parseJsonBody } from "../json.ts";
 import { batchMessages } from "../queues/limits.ts";
 import { explain, type RouteVerdict } from "../rules/explain.ts";
@@ -24,6 +32,8 @@ export interface DryRun {
     matched: string[];
     destinations: string[];
     notMatched: RouteVerdict[];
+    /** Too large for a queue message: the door would keep it in R2 and its messages would carry its claim. */
+    keptInR2?: true;
   }[];
   deliveries: { deliveryId: string; destination: string; routes: string[]; notifications: number; bytes: number }[];
   batches: number;
@@ -51,7 +61,11 @@ export async function dryRunBody(body: Uint8Array, env: { RULES: KVNamespace }, 
 /** How `compiled` routes `call`: per notification its verdicts and destinations, then the planned deliveries. */
 export function dryRun(call: Call, compiled: CompiledRules, now = Date.now()): DryRun {
   const { envelope } = call;
-  const messages = planMessages(call, fanOut(compiled, envelope.Notifications), compiled, now);
+  const fanouts = fanOut(compiled, envelope.Notifications);
+  // Notifications too large for a queue message would be kept in R2 (nothing is kept here).
+  const claimed = claimsNeeded(call, fanouts, compiled);
+  const claims = claimed.map((index) => placeholderClaim(call, index));
+  const messages = planMessages(markedCall(call, claimed), fanouts, compiled, now, claims);
   return {
     id: envelope.Id,
     notifications: envelope.Notifications.map((notification, index) => {
@@ -60,6 +74,7 @@ export function dryRun(call: Call, compiled: CompiledRules, now = Date.now()): D
         index,
         action: notification.Action,
         warehouse: warehouseOf(notification) ?? null,
+        ...(claimed.includes(index) && { keptInR2: true }),
         matched: verdicts.filter((v) => v.matched).map((v) => v.route),
         destinations: [...new Set(compiled.match(notification).flatMap((r) => r.to))],
         notMatched: verdicts.filter((v) => !v.matched),

@@ -1,6 +1,7 @@
 import { RelayError } from "../errors.ts";
 import { bodyAround, type Call, keyOf, type Notification, notificationText, warehouseOf } from "../extend/envelope.ts";
 import type { CallRecord } from "../queues/call.ts";
+import { type Claim, claimKey } from "../queues/claim.ts";
 import { type Delivery, deliveriesMessage, WRAPPER_BYTES } from "../queues/delivery.ts";
 import { MESSAGE_BUDGET, type Planned, plan, utf8Length } from "../queues/limits.ts";
 import type { CompiledRules } from "../rules/matcher.ts";
@@ -55,72 +56,127 @@ export function fanOut(compiled: CompiledRules, notifications: readonly Notifica
 
 export type PlannedDelivery = Planned<Delivery>;
 
+/** A call to plan: its envelope, and its text and outline (with claimed notifications as their marks). */
+export type PlannedCall = Pick<Call, "envelope" | "text" | "outline">;
+
+/**
+ * What a call's messages weigh: a message around some of its notifications, and what one more notification adds
+ * (its text inside the escaped body, a comma there, and its position in `indices` with a comma).
+ */
+function sizing(call: PlannedCall, claims: readonly Claim[] | undefined, receivedAt: number) {
+  const id = call.envelope.Id;
+  const sizes = new Map<number, number>();
+  return {
+    sizeOf(index: number): number {
+      let size = sizes.get(index);
+      if (size === undefined) {
+        size = utf8Length(JSON.stringify(notificationText(call, index))) - 2 + 1 + String(index).length + 1;
+        sizes.set(index, size);
+      }
+      return size;
+    },
+    message(
+      destination: string,
+      routes: string[],
+      deliveryId: string,
+      indices: number[],
+      part?: [number, number],
+    ): PlannedDelivery {
+      const body: Delivery = {
+        v: 3,
+        deliveryId,
+        destination,
+        routes,
+        callId: id,
+        indices,
+        ...bodyAround(call, indices),
+        ...(claims !== undefined && claims.length > 0 && { claims: [...claims] }),
+        ...(part !== undefined && { part }),
+        receivedAt,
+      };
+      return plan(body);
+    },
+    /** A message of `fanout` around no notification, its id and part number sized generously. */
+    overhead(fanout: Fanout, single: boolean): number {
+      const generous = single
+        ? this.message(fanout.destination, fanout.routes, `${id}.${fanout.destination}.n99999`, [])
+        : this.message(fanout.destination, fanout.routes, `${id}.${fanout.destination}.p9999`, [], [9999, 9999]);
+      return generous.bytes + WRAPPER_BYTES.delivery;
+    },
+  };
+}
+
+/**
+ * The notifications of a call that cannot ride in a queue message (docs/delivery.md, "Large notifications"): those
+ * that, alone in a message to one of their destinations, would pass its budget. They are kept in R2 instead, and
+ * every message of the call carries their claims, which the budget then counts in, so a few rounds settle it.
+ * 413 `envelope_too_large` when the call's other members alone would not fit.
+ */
+export function claimsNeeded(call: Call, fanouts: readonly Fanout[], compiled: CompiledRules): number[] {
+  const claimed = new Set<number>();
+  for (;;) {
+    const placeholders = [...claimed].sort((a, b) => a - b).map((index) => placeholderClaim(call, index));
+    const s = sizing(call, placeholders, 0);
+    let added = false;
+    for (const fanout of fanouts) {
+      const overhead = s.overhead(fanout, compiled.rules.destinations[fanout.destination]?.mode === "single");
+      if (overhead > MESSAGE_BUDGET) throw envelopeTooLarge(overhead);
+      for (const index of fanout.indices) {
+        if (!claimed.has(index) && overhead + s.sizeOf(index) > MESSAGE_BUDGET) {
+          claimed.add(index);
+          added = true;
+        }
+      }
+    }
+    if (!added) return [...claimed].sort((a, b) => a - b);
+  }
+}
+
+/** A claim of the size the real one will have (key and length exact), for planning before it is made. */
+export function placeholderClaim(call: Call, index: number): Claim {
+  return {
+    key: claimKey(call.envelope.Id, `n${index}`),
+    bytes: utf8Length(notificationText(call, index)),
+    sha256: "0".repeat(64),
+  };
+}
+
 /**
  * The queue messages for one call: per destination one message (split in order when it would exceed the
  * message budget), or one per notification for destinations in `single` mode. Delivery ids are
  * `<Id>.<destination>`, with `.p<k>` for split parts and `.n<position>` in single mode, so a sender's
- * retry of the same call produces the same ids and receivers can deduplicate.
+ * retry of the same call produces the same ids and receivers can deduplicate. `claims`: the call's notifications
+ * kept in R2, whose marks stand in `call`'s text (src/queues/claim.ts).
  */
 export function planMessages(
-  call: Call,
+  call: PlannedCall,
   fanouts: readonly Fanout[],
   compiled: CompiledRules,
   receivedAt: number,
+  claims?: readonly Claim[],
 ): PlannedDelivery[] {
   const id = call.envelope.Id;
-  // What one more notification adds to a message: its text inside the escaped body, a comma there, and its
-  // position in `indices` with a comma.
-  const sizes = new Map<number, number>();
-  const sizeOf = (index: number): number => {
-    let size = sizes.get(index);
-    if (size === undefined) {
-      size = utf8Length(JSON.stringify(notificationText(call, index))) - 2 + 1 + String(index).length + 1;
-      sizes.set(index, size);
-    }
-    return size;
-  };
-  const message = (
-    destination: string,
-    routes: string[],
-    deliveryId: string,
-    indices: number[],
-    part?: [number, number],
-  ): PlannedDelivery => {
-    const body: Delivery = {
-      v: 3,
-      deliveryId,
-      destination,
-      routes,
-      callId: id,
-      indices,
-      ...bodyAround(call, indices),
-      ...(part !== undefined && { part }),
-      receivedAt,
-    };
-    return plan(body);
-  };
-
+  const s = sizing(call, claims, receivedAt);
   const planned: PlannedDelivery[] = [];
-  for (const { destination, indices, routes } of fanouts) {
+  for (const fanout of fanouts) {
+    const { destination, indices, routes } = fanout;
     if (compiled.rules.destinations[destination]?.mode === "single") {
       for (const index of indices) {
-        const single = message(destination, routes, `${id}.${destination}.n${index}`, [index]);
-        if (single.bytes + WRAPPER_BYTES.delivery > MESSAGE_BUDGET) throw tooLarge(index, single.bytes);
+        const single = s.message(destination, routes, `${id}.${destination}.n${index}`, [index]);
+        if (single.bytes + WRAPPER_BYTES.delivery > MESSAGE_BUDGET) throw envelopeTooLarge(single.bytes);
         planned.push(single);
       }
       continue;
     }
-
     // Envelope mode: greedily fill parts in order. Ids and part numbers are sized generously first
     // (`.p9999`, [9999, 9999]) so that the final, shorter ones never push a part over budget.
-    const overhead =
-      message(destination, routes, `${id}.${destination}.p9999`, [], [9999, 9999]).bytes + WRAPPER_BYTES.delivery;
+    const overhead = s.overhead(fanout, false);
     const parts: number[][] = [];
     let current: number[] = [];
     let currentBytes = overhead;
     for (const index of indices) {
-      const size = sizeOf(index);
-      if (overhead + size > MESSAGE_BUDGET) throw tooLarge(index, overhead + size);
+      const size = s.sizeOf(index);
+      if (overhead + size > MESSAGE_BUDGET) throw envelopeTooLarge(overhead + size);
       if (current.length > 0 && currentBytes + size > MESSAGE_BUDGET) {
         parts.push(current);
         current = [];
@@ -133,22 +189,29 @@ export function planMessages(
     parts.forEach((part, k) => {
       const split = parts.length > 1;
       const deliveryId = split ? `${id}.${destination}.p${k + 1}` : `${id}.${destination}`;
-      planned.push(message(destination, routes, deliveryId, part, split ? [k + 1, parts.length] : undefined));
+      planned.push(s.message(destination, routes, deliveryId, part, split ? [k + 1, parts.length] : undefined));
     });
   }
   return planned;
 }
 
+/** Where a call's text goes in its record: in it, or (too large to ride in a queue message) kept in R2. */
+export type TextPlace = { inline: true } | { claim: Claim };
+
 /**
- * The call's record for the ledger (src/queues.ts, CallRecord), in as many parts as it needs; the part with the
- * summary comes last, so that enqueuing it last puts the call on record only once all of it is enqueued.
+ * The call's record for the ledger (src/queues/call.ts, CallRecord), in as many parts as its rows need; the part
+ * with the summary comes last, so that enqueuing it last puts the call on record only once all of it is enqueued.
+ * The text rides with the summary, or is kept in R2 when it does not fit there: undefined then, until the caller
+ * has kept it and asks again with its claim.
  */
 export function planCallRecord(
-  call: Call,
+  call: PlannedCall,
   routing: Routing,
   deliveries: readonly PlannedDelivery[],
   at: number,
-): Planned<CallRecord>[] {
+  text: TextPlace,
+  claims?: readonly Claim[],
+): Planned<CallRecord>[] | undefined {
   const { envelope } = call;
   const notifications = envelope.Notifications.map((notification, i) => ({
     i,
@@ -180,11 +243,13 @@ export function planCallRecord(
       actions: [...new Set(notifications.map((n) => n.action))],
       keys: [...new Set(notifications.flatMap((n) => (n.key === null ? [] : [n.key])))],
     },
+    ...(claims !== undefined && claims.length > 0 && { claims: [...claims] }),
+    ...("claim" in text && { textClaim: text.claim }),
   };
-  // Greedy parts within the message budget; a row that fits no part alone cannot occur (a notification's
-  // row is a few hundred bytes at most, its text having been refused above that).
+  // Greedy parts within the message budget; a row that fits no part alone cannot occur (a notification's row is a
+  // few hundred bytes at most).
   const parts: CallRecord[] = [];
-  const { summary: _, ...partHead } = head;
+  const { summary: _, claims: __, textClaim: ___, ...partHead } = head;
   let current: CallRecord = { ...head };
   let bytes = utf8Length(JSON.stringify(current)) + 40;
   for (const kind of ["deliveries", "notifications"] as const) {
@@ -200,51 +265,30 @@ export function planCallRecord(
     }
   }
   parts.push(current);
-  // The call's text rides with the summary when it fits (most calls); else in parts of its own.
-  const room = MESSAGE_BUDGET - utf8Length(JSON.stringify(parts[0])) - 100;
-  if (utf8Length(JSON.stringify(call.text)) <= room) parts[0]!.text = call.text;
-  else {
-    const chunks = textChunks(call.text, MESSAGE_BUDGET - utf8Length(JSON.stringify(partHead)) - 100);
-    for (const [part, chunk] of chunks.entries()) parts.push({ ...partHead, text: { part, of: chunks.length, chunk } });
+  if ("inline" in text) {
+    const room = MESSAGE_BUDGET - utf8Length(JSON.stringify(parts[0])) - 100;
+    if (utf8Length(JSON.stringify(call.text)) > room) return undefined;
+    parts[0]!.text = call.text;
   }
   // The first part built holds the summary; it goes last.
   return [...parts.slice(1), parts[0]!].map((part) => plan(part));
 }
 
-/** `text` cut into pieces whose JSON-escaped UTF-8 size is at most `budget` bytes each, never inside a pair. */
-function textChunks(text: string, budget: number): string[] {
-  const chunks: string[] = [];
-  let start = 0;
-  while (start < text.length) {
-    let length = Math.min(text.length - start, Math.floor(budget / 2));
-    for (;;) {
-      let end = start + length;
-      const code = text.charCodeAt(end - 1);
-      if (end < text.length && code >= 0xd800 && code <= 0xdbff) end--; // keep a surrogate pair together
-      const chunk = text.slice(start, end);
-      if (utf8Length(JSON.stringify(chunk)) <= budget || length === 1) {
-        chunks.push(chunk);
-        start = end;
-        break;
-      }
-      length = Math.max(1, Math.floor(length / 2));
-    }
-  }
-  return chunks;
-}
-
 /**
  * Everything one accepted call puts on DELIVERIES, in sending order (src/queues/delivery.ts): its deliveries, and
  * its record for the ledger beside the last delivery when it fits (one message fewer per call), else after them in
- * parts of its own.
+ * parts of its own. Undefined when the call's text does not fit its record: keep it in R2 and ask again.
  */
 export function planCall(
-  call: Call,
+  call: PlannedCall,
   routing: Routing,
   deliveries: readonly PlannedDelivery[],
   at: number,
-): Planned<unknown>[] {
-  const records = planCallRecord(call, routing, deliveries, at);
+  text: TextPlace,
+  claims?: readonly Claim[],
+): Planned<unknown>[] | undefined {
+  const records = planCallRecord(call, routing, deliveries, at, text, claims);
+  if (records === undefined) return undefined;
   const last = deliveries.at(-1);
   const record = records.length === 1 ? records[0]! : undefined;
   const messages = deliveries.map((delivery) => deliveriesMessage(delivery));
@@ -259,15 +303,15 @@ export function planCall(
 }
 
 /** The sender's `Attempt` as the sender wrote it (JSON text), "null" when absent. */
-export function senderAttempt(call: Call): string {
+export function senderAttempt(call: Pick<Call, "text" | "outline">): string {
   const member = call.outline.members.findLast((m) => m.key === "Attempt");
   return member === undefined ? "null" : call.text.slice(member.value, member.end);
 }
 
-function tooLarge(index: number, bytes: number): RelayError {
+function envelopeTooLarge(bytes: number): RelayError {
   return new RelayError(
-    "notification_too_large",
-    `Notifications[${index}] needs ${bytes} bytes in a queue message; Cloudflare Queues allows ${MESSAGE_BUDGET}.`,
-    { index, bytes, limit: MESSAGE_BUDGET },
+    "envelope_too_large",
+    `The call's members besides its notifications need ${bytes} bytes in a queue message; Cloudflare Queues allows ${MESSAGE_BUDGET}.`,
+    { bytes, limit: MESSAGE_BUDGET },
   );
 }

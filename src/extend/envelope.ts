@@ -1,7 +1,8 @@
 import * as z from "zod";
 import { RelayError } from "../errors.ts";
 import { issuesOf } from "../issues.ts";
-import { type Outline, outlineOf, type ParsedJson, parseJsonBody } from "../json.ts";
+import { notUtf8, type Outline, outlineOf, type ParsedJson, parseJsonBody, parseJsonText } from "../json.ts";
+import { claimMark } from "../queues/claim.ts";
 
 /**
  * The sender's envelope (docs/delivery.md). Unknown fields are kept at every level: the schema only checks,
@@ -49,6 +50,12 @@ export function parseCall(body: BufferSource): Call {
   return callOf(parseJsonBody(body, NOTIFICATIONS));
 }
 
+/** The call in a body already decoded (undefined: it was not UTF-8), or a 400 naming what is wrong with it. */
+export function parseCallText(text: string | undefined): Call {
+  if (text === undefined) throw notUtf8();
+  return callOf(parseJsonText(text, NOTIFICATIONS));
+}
+
 /** The member whose elements parseJsonBody must locate for callOf. */
 export const NOTIFICATIONS = "Notifications";
 
@@ -72,6 +79,25 @@ export function storedCall(text: string): Pick<Call, "text" | "outline"> {
   const outline = outlineOf(text, NOTIFICATIONS);
   if (outline === "too deep" || outline.members.length === 0) throw new Error("the stored text is not an envelope");
   return { text, outline };
+}
+
+/**
+ * The call with each notification at `claimed` (ascending) replaced in its text by the mark of its claim, in that
+ * order (src/queues/claim.ts): what its messages and its record carry when those notifications are kept in R2.
+ */
+export function markedCall(call: Call, claimed: readonly number[]): Call {
+  if (claimed.length === 0) return call;
+  let text = "";
+  let from = 0;
+  claimed.forEach((index, k) => {
+    const [start, end] = call.outline.elements[index]!;
+    text += call.text.slice(from, start) + claimMark(k);
+    from = end;
+  });
+  text += call.text.slice(from);
+  const outline = outlineOf(text, NOTIFICATIONS);
+  if (outline === "too deep") throw new Error("a marked call cannot nest deeper than its call");
+  return { envelope: call.envelope, text, outline };
 }
 
 /** The text of notification `index` as the sender wrote it. */

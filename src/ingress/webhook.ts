@@ -1,14 +1,16 @@
 import { type Context, Hono } from "hono";
-import { planCall, planMessages, route, senderAttempt } from "../delivery/planner.ts";
+import { claimsNeeded, planCall, planMessages, route, senderAttempt } from "../delivery/planner.ts";
 import type { AppEnv } from "../env.ts";
 import { describe, errorResponse, RelayError } from "../errors.ts";
-import { parseCall } from "../extend/envelope.ts";
-import { parseSignatureHeader, SIGNATURE_HEADER, verifySignature } from "../extend/signature.ts";
-import { readBody } from "../json.ts";
+import { markedCall, notificationText, parseCallText } from "../extend/envelope.ts";
+import { parseSignatureHeader, SIGNATURE_HEADER } from "../extend/signature.ts";
 import { log } from "../log.ts";
+import { claimKey, putClaim } from "../payloads.ts";
 import type { CallRecord } from "../queues/call.ts";
+import type { Claim } from "../queues/claim.ts";
 import { sendCallRecord, sendDeliveries } from "../queues/send.ts";
 import { loadRules } from "../rules/store.ts";
+import { readSignedBody } from "./body.ts";
 import { remember, wasSeen } from "./dedupe.ts";
 
 /** What the door answers a call it takes (docs/delivery.md, “The door”). */
@@ -19,7 +21,8 @@ export type IngressAnswer =
 /**
  * POST /webhook: body limit → verify → parse → dedupe → match → enqueue → 202. A first attempt reads and
  * writes no storage on its way to the answer (beyond the cached rules): the call's record for the ledger
- * travels in the same sendBatch as its deliveries, and the consumer writes it.
+ * travels in the same sendBatch as its deliveries, and the consumer writes it. Only a call too large for queue
+ * messages has part of it kept in R2 first (docs/delivery.md, "Large notifications").
  */
 async function receiveCall(c: Context<AppEnv>): Promise<Response> {
   const started = Date.now();
@@ -31,8 +34,13 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
       "EXTEND_WEBHOOK_SECRET is not set, so no call can be verified; the relay refuses all of them until it is.",
     );
   }
-  const body = await readBody(c.req.raw, settings.MAX_BODY_BYTES);
   const signature = parseSignatureHeader(c.req.header(SIGNATURE_HEADER) ?? null);
+  const body = await readSignedBody(
+    c.req.raw,
+    settings.MAX_BODY_BYTES,
+    typeof signature === "object" ? signature : undefined,
+    settings.webhookSecrets,
+  );
   if (signature === "missing") {
     throw new RelayError("signature_missing", `The ${SIGNATURE_HEADER} header is missing.`);
   }
@@ -42,11 +50,11 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
       `The ${SIGNATURE_HEADER} header must be "sha256=" followed by 64 hex digits.`,
     );
   }
-  if (!(await verifySignature(body, signature, settings.webhookSecrets))) {
+  if (!body.verified) {
     throw new RelayError("signature_invalid", `The ${SIGNATURE_HEADER} header does not match the body.`);
   }
 
-  const call = parseCall(body);
+  const call = parseCallText(body.text);
   const { envelope } = call;
   const receivedAt = Date.now();
   const [seen, compiled] = await Promise.all([
@@ -65,11 +73,27 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
   }
 
   const routing = route(compiled, envelope.Notifications);
-  const deliveries = planMessages(call, routing.fanouts, compiled, receivedAt);
+  const claimed = claimsNeeded(call, routing.fanouts, compiled);
+  const claims =
+    claimed.length === 0
+      ? undefined
+      : await keep(
+          env.PAYLOADS,
+          envelope.Id,
+          claimed.map((i) => [`n${i}`, notificationText(call, i)]),
+        );
+  const planned = markedCall(call, claimed);
+  const deliveries = planMessages(planned, routing.fanouts, compiled, receivedAt, claims);
+  let messages = planCall(planned, routing, deliveries, receivedAt, { inline: true }, claims);
+  if (messages === undefined) {
+    // The call's own text does not fit its record: the ledger's copy is kept in R2 too.
+    const [text] = await keep(env.PAYLOADS, envelope.Id, [["text", planned.text]]);
+    messages = planCall(planned, routing, deliveries, receivedAt, { claim: text! }, claims)!;
+  }
   try {
     // The call's record (its summary) goes last, once everything else is in, so that a call the ledger knows as
     // accepted was enqueued whole (else the sender's retry is taken as new).
-    await sendDeliveries(env.DELIVERIES, planCall(call, routing, deliveries, receivedAt));
+    await sendDeliveries(env.DELIVERIES, messages);
   } catch (error) {
     // Messages of batches that did get in will be sent again on the sender's retry with the same delivery
     // ids, which receivers deduplicate on.
@@ -94,6 +118,27 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
   });
   return c.json(answer, 202);
 }
+
+/** Puts texts of a call into PAYLOADS, a few at a time; 503 `payloads_unavailable` when R2 does not take them. */
+async function keep(bucket: R2Bucket, callId: string, texts: [string, string][]): Promise<Claim[]> {
+  const claims: Claim[] = [];
+  try {
+    for (let i = 0; i < texts.length; i += CLAIMS_AT_ONCE) {
+      const some = texts.slice(i, i + CLAIMS_AT_ONCE);
+      claims.push(...(await Promise.all(some.map(([name, text]) => putClaim(bucket, claimKey(callId, name), text)))));
+    }
+  } catch (error) {
+    log("error", "payloads_put_failed", { id: callId, claims: texts.length, error: describe(error) });
+    throw new RelayError(
+      "payloads_unavailable",
+      "The call's large notifications could not be kept in R2; nothing was enqueued, so retry the call.",
+    );
+  }
+  return claims;
+}
+
+/** Claims put at once: Workers allow six open connections per invocation. */
+const CLAIMS_AT_ONCE = 4;
 
 /**
  * A duplicate's sender attempt, for the ledger. Should it not reach the queue, the call is on record anyway

@@ -1,3 +1,7 @@
+import { describe } from "../errors.ts";
+import { log } from "../log.ts";
+import { readClaim } from "../payloads.ts";
+import type { Claim } from "../queues/claim.ts";
 import { STATUS_CODES, seqAt, statusOfCode } from "./keys.ts";
 import { namesOf, numberOf } from "./names.ts";
 import { type Cursor, pageOf, Where } from "./paging.ts";
@@ -212,7 +216,7 @@ export async function callTexts(
   const out = new Map<string, string | null>();
   if (unique.length === 0) return out;
   const list = JSON.stringify(unique);
-  const [places, parts] = await db.batch([
+  const [places, parts, claimed] = await db.batch([
     db
       .prepare(
         `SELECT c.id, o.key, c.text_at, c.text_bytes FROM ledger_calls c JOIN ledger_text_objects o ON o.id = c.text_object
@@ -225,7 +229,24 @@ export async function callTexts(
          WHERE c.id IN (SELECT value FROM json_each(?1)) ORDER BY c.id, p.part`,
       )
       .bind(list),
+    db
+      .prepare(
+        `SELECT c.id, c.claims->>'$.text' AS claim FROM ledger_calls c
+         WHERE c.id IN (SELECT value FROM json_each(?1)) AND c.claims->>'$.text' IS NOT NULL`,
+      )
+      .bind(list),
   ]);
+  // A call too large for its record kept its text in PAYLOADS as a claim.
+  await Promise.all(
+    (claimed!.results as { id: string; claim: string }[]).map(async (row) => {
+      try {
+        out.set(row.id, await readClaim(payloads, JSON.parse(row.claim) as Claim));
+      } catch (error) {
+        log("error", "call_text_unreadable", { callId: row.id, error: describe(error) });
+        out.set(row.id, null);
+      }
+    }),
+  );
   await Promise.all(
     (places!.results as { id: string; key: string; text_at: number; text_bytes: number }[]).map(async (row) => {
       out.set(row.id, await readText(payloads, row.key, { at: row.text_at, bytes: row.text_bytes }, row.id));

@@ -17,6 +17,9 @@ export const claimSchema = z.object({
 
 export type Claim = z.infer<typeof claimSchema>;
 
+/** Where the door keeps a call's claims in PAYLOADS: one prefix per call, so that they go with it. */
+export const claimKey = (callId: string, name: string): string => `claims/${encodeURIComponent(callId)}/${name}`;
+
 /** Where claim number `k` of a text goes. */
 export const claimMark = (k: number): string => `\u0000${k}\u0000`;
 

@@ -23,15 +23,15 @@ describe("the call's record riding on its last delivery", () => {
       const call = parseCall(new TextEncoder().encode(FIXTURES[name]!));
       const routing = route(compiled, call.envelope.Notifications);
       const deliveries = planMessages(call, routing.fanouts, compiled, 1_000);
-      const [record] = planCallRecord(call, routing, deliveries, 1_000);
-      const planned = planCall(call, routing, deliveries, 1_000);
+      const [record] = planCallRecord(call, routing, deliveries, 1_000, { inline: true })!;
+      const planned = planCall(call, routing, deliveries, 1_000, { inline: true })!;
       if (deliveries.length === 0) {
         expect(planned.map((p) => p.body)).toEqual([record!.body]);
         return;
       }
       expect(planned).toHaveLength(deliveries.length);
       const last = planned.at(-1)!;
-      expect(last.body).toEqual({ ...deliveries.at(-1)!.body, record: record!.body });
+      expect(last.body).toEqual({ delivery: deliveries.at(-1)!.body, call: record!.body });
       expect(last.text).toBe(JSON.stringify(last.body));
       expect(last.bytes).toBe(utf8(last.text));
     },

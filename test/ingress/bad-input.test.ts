@@ -98,8 +98,8 @@ describe("the body limit", () => {
     expect(sent).toBeLessThan(5);
   });
 
-  it("refuses at the default 1 MiB limit too", async () => {
-    const body = "x".repeat(1_048_577);
+  it("refuses at the default 10 MiB limit too", async () => {
+    const body = "x".repeat(10 * 1_048_576 + 1);
     await expectError(await postWebhook(body, { "ms-signature": msSignature(body) }), 413, "body_too_large");
   });
 });
@@ -180,16 +180,25 @@ describe("the envelope", () => {
     await invalid(envelope(notifications));
   });
 
-  it("refuses a notification too large for a queue message with 413 notification_too_large, enqueuing nothing", async () => {
+  it("refuses a call whose members besides its notifications pass a queue message with 413 envelope_too_large", async () => {
     const sendBatch = vi.spyOn(env.DELIVERIES, "sendBatch");
+    const body = JSON.stringify({
+      Id: freshId(),
+      Attempt: 1,
+      Properties: { Pad: "x".repeat(130_000) },
+      Notifications: [{ Action: "OrderCreated", Details: { OrderType: "NormalOrder" } }],
+    });
+    await expectError(await signedPost(body), 413, "envelope_too_large");
+    expect(sendBatch).not.toHaveBeenCalled();
+  });
+
+  it("answers 503 payloads_unavailable when R2 does not take a large notification, enqueuing nothing", async () => {
+    const sendBatch = vi.spyOn(env.DELIVERIES, "sendBatch");
+    vi.spyOn(env.PAYLOADS, "put").mockRejectedValue(new Error("R2 is down"));
     const body = envelope([
-      { Action: "OrderCreated", Details: { OrderType: "NormalOrder" } },
       { Action: "OrderCreated", Details: { OrderType: "NormalOrder", Blob: "x".repeat(130_000) } },
     ]);
-    const error = (await expectError(await signedPost(body), 413, "notification_too_large")) as unknown as {
-      index: number;
-    };
-    expect(error.index).toBe(1);
+    await expectError(await signedPost(body), 503, "payloads_unavailable");
     expect(sendBatch).not.toHaveBeenCalled();
   });
 });

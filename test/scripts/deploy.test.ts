@@ -65,6 +65,9 @@ describe("npm run deploy -- --dry-run", () => {
       "[3/6] deploy: npx wrangler deploy --config wrangler.toml",
       "[4/6] schema: npx wrangler d1 execute extend-relay-ledger --remote --file ",
       "ledger-schema.sql --yes --config wrangler.toml",
+      "[4/6] payloads: npx wrangler r2 bucket lifecycle set extend-relay-payloads --file ",
+      "lifecycle.json --force --config wrangler.toml",
+      "deletes objects older than 24 days",
       "[5/6] secrets: npx wrangler secret list --format json --config wrangler.toml",
       "npx wrangler kv key get rules --binding RULES --remote --text --config wrangler.toml",
       "[6/6] webhook: ",
@@ -110,11 +113,14 @@ describe("npm run deploy against a fake wrangler", () => {
       ...missing.map(() => "queues create"),
       "deploy --config",
       "d1 execute",
+      "r2 bucket",
       "secret list",
       "kv key",
     ]);
     expect(first.stdout).toContain("[3/6] deploy: deployed to https://extend-relay.example-ops.workers.dev");
-    expect(first.stdout).toContain('created KV Namespace "extend-relay-rules", D1 Database "extend-relay-ledger"');
+    expect(first.stdout).toContain(
+      'created KV Namespace "extend-relay-rules", D1 Database "extend-relay-ledger", R2 Bucket "extend-relay-payloads"',
+    );
 
     const execute = fake.calls().find((c) => c.args[0] === "d1")!;
     expect(execute.args.slice(0, 4)).toEqual(["d1", "execute", "extend-relay-ledger", "--remote"]);
@@ -122,9 +128,25 @@ describe("npm run deploy against a fake wrangler", () => {
     const schemaFile = execute.args[execute.args.indexOf("--file") + 1]!;
     expect(execute.file).toBe(schemaScript());
     expect(execute.file).toContain("CREATE TABLE IF NOT EXISTS ledger_calls");
-    expect(execute.file).toContain("CREATE TABLE IF NOT EXISTS deliveries");
+    expect(execute.file).toContain("CREATE TABLE IF NOT EXISTS ledger_deliveries");
     const statements = execute.file!.split(";\n").filter((s) => s.trim() !== "");
-    for (const statement of statements) expect(statement).toMatch(/^CREATE (TABLE|INDEX) IF NOT EXISTS /);
+    for (const statement of statements) {
+      expect(statement).toMatch(/^(CREATE (TABLE|INDEX) IF NOT EXISTS |INSERT OR IGNORE INTO ledger_meta )/);
+    }
+    // The bucket's lifecycle rule: everything past the longest the ledger keeps anything (14 days here) and slack.
+    const rules = fake.calls().find((c) => c.args[0] === "r2")!;
+    expect(rules.args.slice(0, 5)).toEqual(["r2", "bucket", "lifecycle", "set", "extend-relay-payloads"]);
+    expect(JSON.parse(rules.file!)).toEqual({
+      rules: [
+        {
+          id: "extend-relay-backstop",
+          enabled: true,
+          conditions: { prefix: "" },
+          deleteObjectsTransition: { condition: { type: "Age", maxAge: 24 * 86_400 } },
+        },
+      ],
+    });
+    expect(first.stdout).toContain("[4/6] payloads: R2 bucket extend-relay-payloads deletes objects older than 24 days");
     expect(existsSync(schemaFile), "the temporary schema file is removed").toBe(false);
 
     expect(first.stdout).toContain("[5/6] rules: remote KV holds rules with 3 destinations");
@@ -147,7 +169,7 @@ describe("npm run deploy against a fake wrangler", () => {
     const again = fake.calls().slice(callsBefore);
     expect(created(again)).toEqual([]);
     for (const name of QUEUE_NAMES) expect(second.stdout).toContain(`[2/6] queues: ${name} exists`);
-    expect(second.stdout).toContain("KV and D1 already provisioned");
+    expect(second.stdout).toContain("KV, D1 and R2 already provisioned");
     expect(second.stdout).toContain("/webhook");
   });
 

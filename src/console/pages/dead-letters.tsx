@@ -7,7 +7,9 @@ import { bodyFor } from "../../delivery/body.ts";
 import { getDeadLetter, listDeadLetters } from "../../ledger/dead-letters.ts";
 import { getDelivery } from "../../ledger/deliveries.ts";
 import { stats } from "../../ledger/stats.ts";
+import { ClaimUnreadable } from "../../payloads.ts";
 import { DEAD_LETTER_REASONS } from "../../queues/dead-letter.ts";
+import type { Delivery } from "../../queues/delivery.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
 import { Attempts, CsrfField, framed, noticeOf, Page, render, Scroll, Text, Time, withNotice } from "../layout.tsx";
@@ -293,12 +295,47 @@ export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> 
       ) : (
         <>
           <p class="muted">As the receiver gets it on the first attempt of a replay (indented here for reading).</p>
-          <Text label="The body it sends" text={readable(await bodyFor(record.message, 1, c.env.PAYLOADS))} />
+          <SentBody body={await shownBody(record.message, c.env.PAYLOADS)} />
         </>
       )}
     </Page>,
   );
 }
+
+/** Bodies longer than this (a notification kept in R2 can be megabytes) are shown cut, saying so. */
+const SHOWN_BYTES = 64 * 1024;
+
+/** The body of a delivery as the page shows it, or why it cannot be read now. */
+async function shownBody(
+  message: Delivery,
+  payloads: R2Bucket | undefined,
+): Promise<{ text: string; cut: number } | { problem: string }> {
+  let text: string;
+  try {
+    text = await bodyFor(message, 1, payloads);
+  } catch (error) {
+    if (error instanceof ClaimUnreadable) return { problem: error.message };
+    throw error;
+  }
+  const shown = readable(text);
+  return shown.length > SHOWN_BYTES
+    ? { text: shown.slice(0, SHOWN_BYTES), cut: shown.length }
+    : { text: shown, cut: 0 };
+}
+
+const SentBody: FC<{ body: Awaited<ReturnType<typeof shownBody>> }> = ({ body }) =>
+  "problem" in body ? (
+    <div class="problem">
+      <p>{`Part of it is kept in R2 and cannot be read now: ${body.problem}. Replaying it ends the same way until it can.`}</p>
+    </div>
+  ) : (
+    <>
+      {body.cut > 0 && (
+        <p class="muted">{`The first ${SHOWN_BYTES.toLocaleString("en")} of its ${body.cut.toLocaleString("en")} characters.`}</p>
+      )}
+      <Text label="The body it sends" text={body.text} />
+    </>
+  );
 
 function readable(text: string): string {
   try {

@@ -62,7 +62,7 @@ const account: FakeAccount = readAccount(dir);
 const command = args[0] === "whoami" || args[0] === "deploy" ? args[0] : `${args[0]} ${args[1]}`;
 const call: { args: string[]; file?: string } = { args };
 const file = option("--file");
-if (args[0] === "d1" && file !== undefined) call.file = readFileSync(file, "utf8");
+if ((args[0] === "d1" || args[0] === "r2") && file !== undefined) call.file = readFileSync(file, "utf8");
 recordCall(dir, call);
 
 const requireLogin = () => {
@@ -147,11 +147,16 @@ switch (command) {
     out("Total Upload: 392.37 KiB / gzip: 89.92 KiB");
     if (!account.deployed) {
       out("\nThe following bindings need to be provisioned:\nBinding               Resource");
-      out("env.RULES             KV Namespace\nenv.LEDGER (extend-relay-ledger)  D1 Database\n");
+      out(
+        "env.RULES             KV Namespace\nenv.LEDGER (extend-relay-ledger)  D1 Database\nenv.PAYLOADS (extend-relay-payloads)  R2 Bucket\n",
+      );
       out('Provisioning RULES (KV Namespace)...\n🌀 Creating new KV Namespace "extend-relay-rules"...');
       out("✨ RULES provisioned 🎉\n");
       out("Provisioning LEDGER (D1 Database)...\nResource name found in config: extend-relay-ledger");
       out('🌀 Creating new D1 Database "extend-relay-ledger"...\n✨ LEDGER provisioned 🎉\n');
+      out(
+        'Provisioning PAYLOADS (R2 Bucket)...\n🌀 Creating new R2 Bucket "extend-relay-payloads"...\n✨ PAYLOADS provisioned 🎉\n',
+      );
       out("🎉 Resources provisioned, continuing with deployment...\n");
     }
     out("Worker Startup Time: 14 ms\nYour Worker has access to the following bindings:");
@@ -186,6 +191,18 @@ switch (command) {
     );
     out(`🚣 Executed ${queries} queries in 3.21ms (0 rows read, ${queries} rows written)`);
     out("   Database is currently at bookmark 00000001-00000005-00004f7a-1c2d3e4f5a6b7c8d9e0f.");
+    break;
+  }
+  case "r2 bucket": {
+    requireLogin();
+    if (args[2] !== "lifecycle" || args[3] !== "set" || !args.includes("--force") || call.file === undefined)
+      fail("fake wrangler: only r2 bucket lifecycle set <bucket> --file <file> --force");
+    if (!account.deployed) fail(`The specified bucket does not exist. [code: 10006]`);
+    out(BANNER);
+    out(
+      `Setting lifecycle configuration (${(JSON.parse(call.file) as { rules: unknown[] }).rules.length} rules) for bucket '${args[4]}'...`,
+    );
+    out(`✨ Set lifecycle configuration for bucket '${args[4]}'.`);
     break;
   }
   case "secret list": {
