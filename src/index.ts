@@ -7,6 +7,7 @@ import type { Env } from "./env.ts";
 import { describe } from "./errors.ts";
 import { consumeLedger } from "./ledger/consumer.ts";
 import { pruneLedger } from "./ledger/retention.ts";
+import { redrive } from "./ledger/waiting.ts";
 import { log } from "./log.ts";
 import { QUEUES } from "./queues/names.ts";
 import { parseSettings } from "./settings.ts";
@@ -27,7 +28,9 @@ export default {
       case QUEUES.deadLettersFailed:
         return consumeDeadLetters(batch, env, "backstop");
       case QUEUES.ledger:
-        return consumeLedger(batch, env);
+        return consumeLedger(batch, env, "ledger");
+      case QUEUES.ledgerFailed:
+        return consumeLedger(batch, env, "failed");
       case QUEUES.alerts:
         return consumeAlerts(batch, env);
       default:
@@ -35,11 +38,16 @@ export default {
     }
   },
   /**
-   * The Cron Trigger: the sender_silent check, then ledger retention. A bad retention var skips retention
+   * The Cron Trigger: ledger records waiting for D1 written, the sender_silent check, then ledger retention. A bad retention var skips retention
    * (keeping too much is safe, too little is not).
    */
   async scheduled(_controller, env) {
     const { settings, problems } = parseSettings(env);
+    try {
+      await redrive(env.LEDGER, env.PAYLOADS);
+    } catch (error) {
+      log("error", "ledger_redrive_failed", { error: describe(error) });
+    }
     try {
       await checkSenderSilence(env, settings.SENDER_SILENCE_MINUTES);
     } catch (error) {

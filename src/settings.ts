@@ -65,6 +65,12 @@ const VARS = {
     100 * MiB,
     "Largest sender body in bytes (1024 … 100 MiB); bigger → 413 `body_too_large`, also for chunked bodies. Extend Commerce sends a few KB; notifications too large for a queue message are kept in R2.",
   ),
+  MAX_HELD_PER_DESTINATION: integerVar(
+    100_000,
+    100,
+    10_000_000,
+    "Most deliveries a destination's gate holds back (100 … 10,000,000): at 80 % it alerts `destination_held_near_cap`; past it a delivery becomes a dead letter `held_limit` instead of being held.",
+  ),
   RULES_CACHE_SECONDS: integerVar(
     30,
     0,

@@ -33,11 +33,13 @@ describe("the queues", () => {
       QUEUES.deadLetters,
       QUEUES.deadLettersFailed,
       QUEUES.ledger,
+      QUEUES.ledgerFailed,
       QUEUES.alerts,
     ]);
     const byName = Object.fromEntries(consumers.map((c) => [c.queue, c]));
     expect(byName[QUEUES.deliveries]!.dead_letter_queue).toBe(QUEUES.deadLetters);
     expect(byName[QUEUES.deadLetters]!.dead_letter_queue).toBe(QUEUES.deadLettersFailed);
+    expect(byName[QUEUES.ledger]!.dead_letter_queue).toBe(QUEUES.ledgerFailed);
     expect(Number(byName[QUEUES.deadLetters]!.max_retries)).toBe(DEAD_LETTER_RETRIES.deadLetters);
     expect(Number(byName[QUEUES.deadLettersFailed]!.max_retries)).toBe(DEAD_LETTER_RETRIES.backstop);
     // The ledger consumer gives a write up itself, after LEDGER_TRIES; Queues' limit must lie beyond that.

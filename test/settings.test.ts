@@ -15,6 +15,7 @@ describe("settings", () => {
     expect(parse({ MAX_BODY_BYTES: "", RETRY_SCHEDULE: " " })).toEqual({
       settings: {
         MAX_BODY_BYTES: 10 * 1_048_576,
+        MAX_HELD_PER_DESTINATION: 100_000,
         RULES_CACHE_SECONDS: 30,
         LEDGER_RETENTION_DAYS: 14,
         DEAD_LETTER_TTL_SECONDS: 1_209_600,

@@ -3,6 +3,7 @@ import type { AppEnv } from "../env.ts";
 import { adminAuth } from "./auth.ts";
 import { deadLetters } from "./dead-letters.ts";
 import { destinationsAdmin } from "./destinations.ts";
+import { ledgerAdmin } from "./ledger.ts";
 import { rulesAdmin } from "./rules.ts";
 import { trace } from "./trace.ts";
 
@@ -12,4 +13,5 @@ export const admin = new Hono<AppEnv>()
   .route("/", rulesAdmin)
   .route("/", trace)
   .route("/dead-letters", deadLetters)
-  .route("/destinations", destinationsAdmin);
+  .route("/destinations", destinationsAdmin)
+  .route("/ledger", ledgerAdmin);

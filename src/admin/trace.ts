@@ -113,7 +113,7 @@ export async function resendDelivery(env: AppEnv["Bindings"], id: string): Promi
 
 async function showStats(c: Context<AppEnv>): Promise<Response> {
   const since = timeParam(c, "since") ?? Date.now() - DAY;
-  return c.json((await stats(c.env.LEDGER, since)) satisfies Stats);
+  return c.json((await stats(c.env.LEDGER, c.env.PAYLOADS, since)) satisfies Stats);
 }
 
 /** The trace half of the admin API (docs/admin-api.md): calls, deliveries, resend, stats. */

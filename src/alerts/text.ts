@@ -60,6 +60,14 @@ export function alertText(alert: Alert, consoleUrl: string | undefined): AlertTe
           `; the last: ${[alert.reason ?? "unknown reason", ...answer(alert)].join(", ")}.\n` +
           `${reasonText(alert.reason)}They are kept in the ledger and can be replayed. What to do: fix the cause, then replay them (console: Dead letters, or POST /admin/dead-letters/replay?destination=${d}).${link}`,
       };
+    case "destination_held_near_cap":
+      return {
+        subject: `extend-relay: ${d} holds ${alert.count} deliveries, near its cap`,
+        text:
+          `${d}'s gate holds ${alert.count} deliveries back (since ${time(alert.firstAt)}), near its cap of ${alert.reason ?? "MAX_HELD_PER_DESTINATION"}. ` +
+          `Past the cap, new deliveries to ${d} become dead letters (held_limit) instead of waiting; they can be replayed.\n` +
+          `What to do: resume ${d} if it is paused, or fix what keeps it from taking deliveries (console: Destinations); raise MAX_HELD_PER_DESTINATION if it is simply slow.${link}`,
+      };
     case "sender_silent":
       return {
         subject: `extend-relay: no call from Extend Commerce for ${alert.count} minutes`,

@@ -1,5 +1,7 @@
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
+import { handToLedger } from "../ledger/handoff.ts";
+import { park } from "../ledger/waiting.ts";
 import { writeLedger } from "../ledger/write.ts";
 import { log } from "../log.ts";
 import { decodeMessage } from "../queues/codec.ts";
@@ -10,9 +12,9 @@ import { DESTINATION_ID } from "../rules/schema.ts";
 /**
  * Retries of a record whose write fails, per queue (wrangler.toml `max_retries`, checked by
  * test/queues.test.ts). After DEAD_LETTERS' retries (about 2 days) Queues moves the message to the backstop
- * queue, which this consumer reads too (about 3 days more); only then would a record be dropped, and every
- * failed try before that is logged at error. Each queue's share stays inside Queues' default retention of
- * 4 days, so no message expires while it is still being retried.
+ * queue, which this consumer reads too: there a write that fails puts the record in the ledger's waiting room in
+ * R2 (src/ledger/waiting.ts) until D1 answers, so a dead letter is never dropped. Every failed try is logged at
+ * error.
  */
 export const DEAD_LETTER_RETRIES = { deadLetters: 100, backstop: 100 } as const;
 
@@ -28,7 +30,16 @@ export async function consumeDeadLetters(
   env: Env,
   queue: "deadLetters" | "backstop",
 ): Promise<void> {
-  const records = batch.messages.map(toRecord);
+  // A call's record that Queues gave up on (it rode DELIVERIES alone) is the ledger's, not a dead letter.
+  const messages: Message<unknown>[] = [];
+  for (const message of batch.messages) {
+    const read = readDeliveriesMessage(decodeMessage(message.body));
+    if (read.delivery !== undefined || read.call === undefined) messages.push(message);
+    else if (await handToLedger(env, [read.call])) message.ack();
+    else message.retry({ delaySeconds: retryDelay(queue, message.attempts) });
+  }
+  const records = messages.map(toRecord);
+  if (records.length === 0) return;
   try {
     await writeLedger(
       env.LEDGER,
@@ -36,22 +47,34 @@ export async function consumeDeadLetters(
       records.map((record) => ({ kind: "dead", record })),
     );
   } catch (error) {
-    batch.messages.forEach((message, i) => {
-      const record = records[i]!;
-      const last = queue === "backstop" && message.attempts >= DEAD_LETTER_RETRIES.backstop;
-      log("error", last ? "dead_letter_dropped" : "dead_letter_write_failed", {
-        deliveryId: record.deliveryId,
-        destination: record.destination,
-        queue,
-        tries: message.attempts,
-        error: describe(error),
-      });
-      message.retry({ delaySeconds: retryDelay(queue, message.attempts) });
-    });
+    await Promise.all(
+      messages.map(async (message, i) => {
+        const record = records[i]!;
+        log("error", "dead_letter_write_failed", {
+          deliveryId: record.deliveryId,
+          destination: record.destination,
+          queue,
+          tries: message.attempts,
+          error: describe(error),
+        });
+        // Days of retries on DEAD_LETTERS came before the backstop: there, it waits for D1 in R2 instead.
+        if (queue === "backstop") {
+          try {
+            await park(env.PAYLOADS, [{ kind: "dead", record }]);
+            log("warn", "ledger_records_waiting", { deliveries: [record.deliveryId] });
+            message.ack();
+            return;
+          } catch (parkError) {
+            log("error", "ledger_records_kept", { deliveries: [record.deliveryId], error: describe(parkError) });
+          }
+        }
+        message.retry({ delaySeconds: retryDelay(queue, message.attempts) });
+      }),
+    );
     return;
   }
   await tellGates(env, records);
-  for (const [i, message] of batch.messages.entries()) {
+  for (const [i, message] of messages.entries()) {
     const record = records[i]!;
     message.ack();
     log("warn", "dead_letter", {

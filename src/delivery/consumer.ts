@@ -7,13 +7,14 @@ import { handToLedger } from "../ledger/handoff.ts";
 import { log } from "../log.ts";
 import type { CallRecord } from "../queues/call.ts";
 import { decodeMessage, encodeMessage } from "../queues/codec.ts";
+import { deadLetter } from "../queues/dead-letter.ts";
 import { type Delivery, firstEnqueued, readDeliveriesMessage } from "../queues/delivery.ts";
 import type { HeldReason, LedgerRecord } from "../queues/ledger.ts";
 import { requeueDelivery, sendDeadLetter } from "../queues/send.ts";
 import { currentDestinations, destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
 import { consumerSettings } from "../settings.ts";
-import { type ForwardContext, forward, type Holder, heldRecord } from "./forward.ts";
+import { type ForwardContext, forward, type Holder, heldRecord, SETTLE_RETRY_SECONDS } from "./forward.ts";
 import { httpSender, type Sender } from "./senders.ts";
 import { MAX_CONNECTIONS, Slots } from "./slots.ts";
 
@@ -131,6 +132,8 @@ type Plan =
   | { kind: "direct"; failures: number }
   | { kind: "go"; lease: string; at: number }
   | { kind: "held"; reason: HeldReason }
+  /** The gate holds its cap already: a dead letter, never a silent drop. */
+  | { kind: "full"; held: number; cap: number }
   /** A destination with limits whose gate cannot be reached: the message comes back later. */
   | { kind: "defer" };
 
@@ -168,10 +171,20 @@ async function admitAll(
             text: encodeMessage(delivery),
           };
         });
-        const answer = await gateOf(env, name).admit(name, admitted, destination.timeoutMs + LEASE_MARGIN_MS);
+        const answer = await gateOf(env, name).admit(
+          name,
+          admitted,
+          destination.timeoutMs + LEASE_MARGIN_MS,
+          consumerSettings(env).MAX_HELD_PER_DESTINATION,
+        );
         remember(name, answer.view);
         answer.results.forEach((result, k) => {
-          plans[indices[k]!] = "go" in result ? { kind: "go", ...result.go } : { kind: "held", reason: result.held };
+          plans[indices[k]!] =
+            "go" in result
+              ? { kind: "go", ...result.go }
+              : "held" in result
+                ? { kind: "held", reason: result.held }
+                : { kind: "full", ...result.full };
         });
       } catch (error) {
         // Limits are a promise to the receiver: rather later than over them. Without limits, rather now.
@@ -194,6 +207,28 @@ async function handle(
     // The gate keeps it now, in order; it sends it itself when there is room. Waiting is not an attempt.
     message.ack();
     return [heldRecord(delivery!, delivery!.attempts ?? 0, Date.now(), plan.reason)];
+  }
+  if (plan.kind === "full") {
+    const d = delivery!;
+    const record = deadLetter({
+      deliveryId: d.deliveryId,
+      destination: d.destination,
+      reason: "held_limit",
+      detail: `The gate of "${d.destination}" holds ${plan.held} deliveries, its cap (MAX_HELD_PER_DESTINATION ${plan.cap}); this one was not held. Resume or fix the destination, then replay.`,
+      attempts: d.attempts ?? 0,
+      firstAttemptAt: new Date(d.receivedAt),
+      at: new Date(),
+      source: "relay",
+      message: d,
+    });
+    try {
+      await sendDeadLetter(ctx.env.DEAD_LETTERS, record);
+      message.ack();
+    } catch (error) {
+      log("error", "delivery_not_settled", { deliveryId: d.deliveryId, holder: message.id, error: describe(error) });
+      message.retry({ delaySeconds: SETTLE_RETRY_SECONDS });
+    }
+    return [];
   }
   if (plan.kind === "defer") {
     const delaySeconds = Math.min(GATE_RETRY_SECONDS * 2 ** Math.min(message.attempts - 1, 10), GATE_RETRY_MAX_SECONDS);

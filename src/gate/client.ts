@@ -30,7 +30,11 @@ export interface GateView {
   lastSuccessAt?: number;
 }
 
-export type AdmitResult = { go: { lease: string; at: number; probe: boolean } } | { held: HeldReason };
+export type AdmitResult =
+  | { go: { lease: string; at: number; probe: boolean } }
+  | { held: HeldReason }
+  /** Not held: the gate holds its cap already (MAX_HELD_PER_DESTINATION); the delivery becomes a dead letter. */
+  | { full: { held: number; cap: number } };
 
 /**
  * A destination's gate as its callers see it (src/gate/gate.ts implements it), so that the consumers and the
@@ -38,7 +42,13 @@ export type AdmitResult = { go: { lease: string; at: number; probe: boolean } } 
  */
 export interface GateApi extends Rpc.DurableObjectBranded {
   /** May these deliveries (in arrival order) go now? Those that may not are kept by the gate, in order. */
-  admit(name: string, items: HeldItem[], leaseMs: number): Promise<{ results: AdmitResult[]; view: GateView }>;
+  /** `cap`: the most it may hold (MAX_HELD_PER_DESTINATION); what would pass it is answered `full`. */
+  admit(
+    name: string,
+    items: HeldItem[],
+    leaseMs: number,
+    cap: number,
+  ): Promise<{ results: AdmitResult[]; view: GateView }>;
   /** How an admitted delivery (or, without a lease, any delivery to an unlimited destination) ended. */
   settle(name: string, lease: string | undefined, outcome: GateOutcome): Promise<GateView>;
   status(name: string): Promise<GateView>;

@@ -15,7 +15,7 @@ import { currentDestinations, destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
 import { consumerSettings } from "../settings.ts";
 import type { AdmitResult, GateApi, GateView } from "./client.ts";
-import { type HeldItem, type HeldRow, HeldRows } from "./held.ts";
+import { type HeldItem, type HeldRow, HeldRows, nearCap } from "./held.ts";
 import {
   admit,
   CONSUMER_WAIT_MS,
@@ -74,6 +74,10 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
   /** The alarm last set (this instance's memory; setting it again is harmless). */
   private alarmAt: number | undefined;
   private flushing = false;
+  /** The held deliveries are near their cap, and that was alerted (src/gate/held.ts). */
+  private nearCap = false;
+  /** The cap the last consumer asked with (its MAX_HELD_PER_DESTINATION). */
+  private cap: number | undefined;
   /** How the pump's requests go out (tests hand in their own). */
   sender: Sender = httpSender;
 
@@ -81,24 +85,37 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       this.held = new HeldRows(ctx.storage.sql);
-      const saved = ctx.storage.kv.get<{ name: string; state: GateState; outbox?: Alert[] }>("gate");
+      const saved = ctx.storage.kv.get<{ name: string; state: GateState; outbox?: Alert[]; nearCap?: boolean }>("gate");
       if (saved !== undefined) {
         this.name = saved.name;
         this.state = saved.state;
+        this.nearCap = saved.nearCap ?? false;
         this.outbox = saved.outbox ?? [];
       }
     });
   }
 
-  async admit(name: string, items: HeldItem[], leaseMs: number): Promise<{ results: AdmitResult[]; view: GateView }> {
+  async admit(
+    name: string,
+    items: HeldItem[],
+    leaseMs: number,
+    cap: number,
+  ): Promise<{ results: AdmitResult[]; view: GateView }> {
     const limits = await this.refresh(name);
     const now = Date.now();
     const results: AdmitResult[] = [];
+    this.cap = cap;
     for (const item of items) {
       const answer = admit(this.state, limits, now, this.held.count, leaseMs, newLease, CONSUMER_WAIT_MS);
+      if ("held" in answer && this.held.count >= cap) {
+        // Never a silent drop: what the gate cannot hold becomes a dead letter, named so (src/delivery/consumer.ts).
+        results.push({ full: { held: this.held.count, cap } });
+        continue;
+      }
       if ("held" in answer) this.held.hold(item, answer.held, now);
       results.push(answer);
     }
+    this.checkCap(cap, now);
     this.wake?.();
     this.save();
     this.schedule();
@@ -209,7 +226,7 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
   }
 
   private save(): void {
-    this.ctx.storage.kv.put("gate", { name: this.name, state: this.state, outbox: this.outbox });
+    this.ctx.storage.kv.put("gate", { name: this.name, state: this.state, outbox: this.outbox, nearCap: this.nearCap });
   }
 
   /** The one alarm: the pump when something held can go, the probe, grouped dead letters, the outbox. */
@@ -260,6 +277,21 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
           this.schedule();
         }),
     );
+  }
+
+  /** destination_held_near_cap once the held deliveries reach 80 % of the cap; again after they fell under 50 %. */
+  private checkCap(cap: number, now: number): void {
+    const near = nearCap(this.held.count, cap, this.nearCap);
+    if (near && !this.nearCap) {
+      this.raise({
+        type: "destination_held_near_cap",
+        count: this.held.count,
+        firstAt: now,
+        lastAt: now,
+        reason: String(cap),
+      });
+    }
+    this.nearCap = near;
   }
 
   // --- alerts ---
@@ -370,6 +402,7 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
       flush();
       await Promise.all(handing);
       this.pumping = false;
+      if (this.cap !== undefined) this.checkCap(this.cap, Date.now());
     }
     return progressed;
   }

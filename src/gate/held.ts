@@ -20,6 +20,15 @@ export type HeldRow = {
   at: number;
 };
 
+/** Held past this share of the cap, a destination's tech contact hears of it; under the lower share, again. */
+export const NEAR_CAP = 0.8;
+export const CLEAR_OF_CAP = 0.5;
+
+/** Whether a count of held deliveries is near its cap now, given whether it was (so that one alert is one episode). */
+export function nearCap(count: number, cap: number, was: boolean): boolean {
+  return was ? count >= CLEAR_OF_CAP * cap : count >= NEAR_CAP * cap;
+}
+
 export class HeldRows {
   private readonly sql: SqlStorage;
   /** How many rows there are (kept in step with the table). */

@@ -149,7 +149,12 @@ export type GateOutcome =
 
 /** An alert the gate raises; src/gate/gate.ts makes it an Alert with the destination and its held count. */
 export interface GateEvent {
-  type: "destination_failing" | "destination_paused" | "destination_recovered" | "deliveries_dead";
+  type:
+    | "destination_failing"
+    | "destination_paused"
+    | "destination_recovered"
+    | "deliveries_dead"
+    | "destination_held_near_cap";
   count: number;
   firstAt: number;
   lastAt: number;

@@ -158,6 +158,24 @@ export async function nextDeadLetters(
   };
 }
 
+/** How many dead letters each destination has, whatever their age (one read of the dead letters' own index). */
+export async function deadLetterCounts(db: D1Database): Promise<Record<string, number>> {
+  await ensureLedger(db);
+  const rows = (
+    await db
+      .prepare(
+        `SELECT destination, COUNT(*) AS n FROM ledger_deliveries INDEXED BY ledger_dead_letters_by_destination
+         WHERE status = ${DEAD} GROUP BY destination`,
+      )
+      .all<{ destination: number; n: number }>()
+  ).results;
+  const name = await namesOf(
+    db,
+    rows.map((r) => r.destination),
+  );
+  return Object.fromEntries(rows.map((r) => [name(r.destination), r.n]));
+}
+
 /** Drops one dead letter, readable or not; false when there is no dead letter with that id. */
 export async function deleteDeadLetter(db: D1Database, id: string): Promise<boolean> {
   const [row] = await findDeliveries(db, [id]);

@@ -3,6 +3,7 @@ import { namesOf } from "./names.ts";
 import { iso } from "./rows.ts";
 import { ensureLedger } from "./schema.ts";
 import { type DestinationStats, noDestinationStats, type Stats } from "./views.ts";
+import { waiting } from "./waiting.ts";
 
 /** Latency percentiles are taken over at most this many of a destination's latest attempts in the window. */
 export const LATENCY_SAMPLE = 10_000;
@@ -11,8 +12,9 @@ export const LATENCY_SAMPLE = 10_000;
  * Per destination, the deliveries of the calls accepted since `since` by their status now, their attempts'
  * latency, and the last success and failure among those attempts; calls per Action (docs/ledger.md, "Stats").
  */
-export async function stats(db: D1Database, since: number): Promise<Stats> {
+export async function stats(db: D1Database, payloads: R2Bucket | undefined, since: number): Promise<Stats> {
   await ensureLedger(db);
+  const held = waiting(payloads);
   const from = seqAt(since);
   const [byStatus, attempts, actions] = await db.batch([
     db
@@ -76,9 +78,11 @@ export async function stats(db: D1Database, since: number): Promise<Stats> {
       of(row.destination).p95Ms = value(1) ?? null;
     });
   }
+  const waits = await held;
   return {
     since: iso(since)!,
     destinations,
     actions: Object.fromEntries(perAction.sort((a, b) => b.n - a.n).map((r) => [name(r.action), r.n])),
+    ledger: { waiting: waits.records, ...(waits.since !== undefined && { waitingSince: waits.since }) },
   };
 }

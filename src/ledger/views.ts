@@ -138,4 +138,6 @@ export interface Stats {
   since: string;
   destinations: Record<string, DestinationStats>;
   actions: Record<string, number>;
+  /** Ledger records that could not be written yet and wait in R2 for D1 (docs/ledger.md, "When D1 is down"). */
+  ledger: { waiting: number; waitingSince?: string };
 }

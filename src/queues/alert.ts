@@ -6,6 +6,7 @@ export const ALERT_TYPES = [
   "destination_paused",
   "destination_recovered",
   "deliveries_dead",
+  "destination_held_near_cap",
   "sender_silent",
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];

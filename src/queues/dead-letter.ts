@@ -17,6 +17,8 @@ export const DEAD_LETTER_REASONS = {
     "The rules name one of the relay's own secrets (`EXTEND_WEBHOOK_SECRET`, `…_PREVIOUS`, `ADMIN_TOKEN`); it is never sent anywhere. Fix the rules and replay.",
   claim_unreadable:
     "A notification kept in R2 (PAYLOADS) could not be read back: R2 unavailable, the object gone, or not what was kept (its length or SHA-256 differs). The detail says which. Replay it once the object is back, or ask the sender to send the call again.",
+  held_limit:
+    "The destination's gate already held `MAX_HELD_PER_DESTINATION` deliveries (a long pause, or a receiver far slower than its traffic), so this one was not held. Resume or fix the destination, then replay.",
   unreadable_message: "A queue message that is not a delivery message this relay can read (kept in `raw`).",
   queue_retries_exhausted:
     "Cloudflare Queues gave up on the message (`max_retries`) before the relay settled it; `attempts: 0` means no attempt was counted. Replay it.",

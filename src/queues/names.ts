@@ -6,6 +6,8 @@ export const QUEUES = {
   deadLettersFailed: "extend-relay-dead-letters-failed",
   /** What the ledger is to record (calls and attempts), written in large batches by its own consumer. */
   ledger: "extend-relay-ledger",
+  /** Where ledger messages go when even their last write failed: consumed into the ledger's waiting room. */
+  ledgerFailed: "extend-relay-ledger-failed",
   /** Alerts on their way to the tech contact and the alert webhooks (src/alerts/). */
   alerts: "extend-relay-alerts",
 } as const;

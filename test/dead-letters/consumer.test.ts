@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { DEAD_LETTER_RETRIES } from "../../src/dead-letters/consumer.ts";
-import { getDeadLetter } from "../../src/ledger/dead-letters.ts";
+import { hasCall } from "../../src/ledger/calls.ts";
+import { getDeadLetter, listDeadLetters } from "../../src/ledger/dead-letters.ts";
 import { listDeliveries } from "../../src/ledger/deliveries.ts";
+import { redrive } from "../../src/ledger/waiting.ts";
 import type { DeadLetter } from "../../src/queues/dead-letter.ts";
 import { QUEUES } from "../../src/queues/names.ts";
 import {
@@ -12,6 +13,7 @@ import {
   deliveryMessage,
   EXAMPLE_RULES,
   failingLedger,
+  freshId,
   putRules,
 } from "../helpers.ts";
 
@@ -83,17 +85,35 @@ describe("the dead-letter consumer", () => {
     ]);
   });
 
-  it("on the backstop's last try, logs that the record would be dropped", async () => {
-    const failing = failingLedger();
+  it("on the backstop, lets a record whose write fails wait in R2 for D1 rather than drop it", async () => {
+    const r = deadLetterRecord();
     const error = vi.spyOn(console, "error");
-    const result = await consume(QUEUES.deadLettersFailed, [deadLetterRecord()], {
-      attempts: DEAD_LETTER_RETRIES.backstop,
-      env: { LEDGER: failing },
-    });
-    expect(result.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 2700 }]);
+    const result = await consume(QUEUES.deadLettersFailed, [r], { env: { LEDGER: failingLedger() } });
+    expect(result.explicitAcks).toEqual(["m0"]);
     expect(JSON.parse(String(error.mock.calls[0]![0]))).toMatchObject({
-      event: "dead_letter_dropped",
+      event: "dead_letter_write_failed",
       queue: "backstop",
     });
+    expect(await stored(r.deliveryId)).toBeNull();
+    expect(await redrive(env.LEDGER, env.PAYLOADS)).toMatchObject({ written: 1, waiting: 0 });
+    expect(await stored(r.deliveryId)).toEqual(r);
+  });
+
+  it("hands a call record that Queues gave up on to the ledger, not to the dead letters", async () => {
+    const id = freshId();
+    const record = {
+      kind: "call",
+      v: 2,
+      id,
+      at: Date.now(),
+      attempt: "1",
+      outcome: "accepted",
+      summary: { notifications: 0, deliveries: 0, actions: [], keys: [] },
+    } as const;
+    const write = vi.spyOn(env.LEDGER_RECORDS, "sendBatch").mockRejectedValue(new Error("down"));
+    expect((await consume(QUEUES.deadLetters, [record])).explicitAcks).toEqual(["m0"]);
+    expect(write).toHaveBeenCalled();
+    expect(await hasCall(env.LEDGER, id)).toBe(true);
+    expect((await listDeadLetters(env.LEDGER, { limit: 10 })).items).toEqual([]);
   });
 });

@@ -8,6 +8,8 @@ import { MAX_CONNECTIONS } from "../../src/delivery/slots.ts";
 import { LEDGER_TRIES } from "../../src/ledger/consumer.ts";
 import { getDeadLetter } from "../../src/ledger/dead-letters.ts";
 import { getDelivery } from "../../src/ledger/deliveries.ts";
+import type { Stats } from "../../src/ledger/views.ts";
+import { redrive, waiting } from "../../src/ledger/waiting.ts";
 import { LEDGER_TIMEOUT_MS } from "../../src/ledger/write.ts";
 import type { CallRecord } from "../../src/queues/call.ts";
 import type { DeadLetter } from "../../src/queues/dead-letter.ts";
@@ -15,6 +17,7 @@ import type { AttemptRecord, LedgerMessage } from "../../src/queues/ledger.ts";
 import { QUEUES } from "../../src/queues/names.ts";
 import type { Destination } from "../../src/rules/schema.ts";
 import {
+  admin,
   type ConsumeResult,
   consume,
   deliveryMessage,
@@ -455,7 +458,14 @@ describe("a bad deploy", () => {
   });
 });
 
+/** Empties the ledger's waiting room (R2), so that each test counts only what it parked. */
+async function clearWaiting(): Promise<void> {
+  const listed = await env.PAYLOADS.list({ prefix: "ledger/waiting/" });
+  if (listed.objects.length > 0) await env.PAYLOADS.delete(listed.objects.map((o) => o.key));
+}
+
 describe("the ledger", () => {
+  beforeEach(clearWaiting);
   const callRecord = (id: string): CallRecord => ({
     kind: "call",
     v: 2,
@@ -503,7 +513,7 @@ describe("the ledger", () => {
     expect(deadLetters()[0]!.message).not.toHaveProperty("record");
   });
 
-  it("when the ledger queue is down, writes the records at once; when both are down, delivers anyway and logs what was lost", async () => {
+  it("when the ledger queue is down, writes the records at once; when D1 is down too, they wait in R2; only all three down loses them, logged", async () => {
     vi.spyOn(env.LEDGER_RECORDS, "sendBatch").mockRejectedValue(new Error("Queue send failed"));
     const message = deliveryMessage("wms");
     expect((await deliver([message])).explicitAcks).toEqual(["m0"]);
@@ -512,7 +522,14 @@ describe("the ledger", () => {
       attemptCount: 1,
     });
 
+    const waitingFor = deliveryMessage("wms");
+    expect((await deliver([waitingFor], 1, { LEDGER: failingLedger() })).explicitAcks).toEqual(["m0"]);
+    expect(await waiting(env.PAYLOADS)).toMatchObject({ records: 1, objects: 1 });
+    expect(await redrive(env.LEDGER, env.PAYLOADS)).toMatchObject({ written: 1, waiting: 0, more: false });
+    expect(await getDelivery(env.LEDGER, env.PAYLOADS, waitingFor.deliveryId)).toMatchObject({ status: "delivered" });
+
     const error = vi.spyOn(console, "error");
+    vi.spyOn(env.PAYLOADS, "put").mockRejectedValue(new Error("R2 is down"));
     const lost = deliveryMessage("wms");
     const result = await deliver([lost], 1, { LEDGER: failingLedger() });
     expect(
@@ -521,11 +538,12 @@ describe("the ledger", () => {
     expect(result.explicitAcks).toEqual(["m0"]);
     const events = error.mock.calls.map(([line]) => JSON.parse(String(line)));
     expect(events).toContainEqual(
-      expect.objectContaining({ event: "ledger_write_given_up", deliveries: [lost.deliveryId] }),
+      expect.objectContaining({ event: "ledger_records_lost", deliveries: [lost.deliveryId] }),
     );
   });
-  it("keeps a call record of its own while neither the ledger queue nor the ledger take it, however often it comes back", async () => {
+  it("keeps a call record of its own while neither the ledger queue, the ledger nor R2 take it, however often it comes back", async () => {
     vi.spyOn(env.LEDGER_RECORDS, "sendBatch").mockRejectedValue(new Error("Queue send failed"));
+    vi.spyOn(env.PAYLOADS, "put").mockRejectedValue(new Error("R2 is down"));
     const record = callRecord(freshId());
     for (const attempts of [1, LEDGER_TRIES, 50]) {
       const kept = await consume(QUEUES.deliveries, [record], { attempts, env: { LEDGER: failingLedger() } });
@@ -536,6 +554,7 @@ describe("the ledger", () => {
 });
 
 describe("the ledger queue's consumer", () => {
+  beforeEach(clearWaiting);
   const attempt = (deliveryId: string): AttemptRecord => ({
     kind: "attempt",
     deliveryId,
@@ -566,7 +585,7 @@ describe("the ledger queue's consumer", () => {
       expect(await getDelivery(env.LEDGER, env.PAYLOADS, id)).toMatchObject({ status: "delivered" });
   });
 
-  it("retries a write that failed, waiting longer each time, and after LEDGER_TRIES gives it up, logged with its ids", async () => {
+  it("retries a write that failed, waiting longer each time, and after LEDGER_TRIES lets its records wait in R2 until D1 answers", async () => {
     const id = `${freshId()}.wms`;
     const first = await consume(QUEUES.ledger, [ledgerMessage(attempt(id))], { env: { LEDGER: failingLedger() } });
     expect(first.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 10 }]);
@@ -575,14 +594,31 @@ describe("the ledger queue's consumer", () => {
       env: { LEDGER: failingLedger() },
     });
     expect(later.retryMessages).toEqual([{ msgId: "m0", delaySeconds: 80 }]);
-    const error = vi.spyOn(console, "error");
     const last = await consume(QUEUES.ledger, [ledgerMessage(attempt(id))], {
       attempts: LEDGER_TRIES,
       env: { LEDGER: failingLedger() },
     });
     expect(last.explicitAcks).toEqual(["m0"]);
-    const events = error.mock.calls.map(([line]) => JSON.parse(String(line)));
-    expect(events).toContainEqual(expect.objectContaining({ event: "ledger_write_given_up", deliveries: [id] }));
+    expect(await waiting(env.PAYLOADS)).toMatchObject({ records: 1 });
+    // D1 still down: the redrive stops at once and the record stays.
+    expect(await redrive(failingLedger(), env.PAYLOADS)).toMatchObject({ written: 0, waiting: 1, more: false });
+    expect((await admin("/stats")).status).toBe(200);
+    expect((await (await admin("/stats")).json<Stats>()).ledger).toMatchObject({ waiting: 1 });
+    // D1 back, on demand: written, gone from R2.
+    const redriven = await admin("/ledger/redrive", { method: "POST" });
+    expect(await redriven.json()).toMatchObject({ written: 1, waiting: 0, more: false });
+    expect(await getDelivery(env.LEDGER, env.PAYLOADS, id)).toMatchObject({ status: "delivered" });
+  });
+
+  it("lets a message that reached the ledger's own dead-letter queue wait in R2 at once, rather than retry it", async () => {
+    const id = `${freshId()}.wms`;
+    const result = await consume(QUEUES.ledgerFailed, [ledgerMessage(attempt(id))], {
+      env: { LEDGER: failingLedger() },
+    });
+    expect(result.explicitAcks).toEqual(["m0"]);
+    expect(await waiting(env.PAYLOADS)).toMatchObject({ records: 1 });
+    await redrive(env.LEDGER, env.PAYLOADS);
+    expect(await getDelivery(env.LEDGER, env.PAYLOADS, id)).toMatchObject({ status: "delivered" });
   });
 
   it("waits for a ledger that hangs only so long", async () => {

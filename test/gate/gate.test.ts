@@ -4,8 +4,18 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Env } from "../../src/env.ts";
 import { resetGateCache } from "../../src/gate/client.ts";
 import { getDelivery } from "../../src/ledger/deliveries.ts";
+import type { DeadLetter } from "../../src/queues/dead-letter.ts";
 import { QUEUES } from "../../src/queues/names.ts";
-import { admin, consume, deadLetterRecord, deliveryMessage, EXAMPLE_RULES, eventually, putRules } from "../helpers.ts";
+import {
+  admin,
+  consume,
+  deadLetterRecord,
+  deliveryMessage,
+  EXAMPLE_RULES,
+  eventually,
+  putRules,
+  sentBodies,
+} from "../helpers.ts";
 
 /**
  * The gates on workerd: the DELIVERIES consumer asks a limited destination's gate about each delivery, the
@@ -203,6 +213,40 @@ describe("the circuit breaker", () => {
     expect(failing!.text).toContain("5 attempts in a row");
     const state = await (await admin(`/destinations/${name}`)).json<Record<string, unknown>>();
     expect(state).toMatchObject({ state: "active", failures: 8 });
+  });
+});
+
+describe("the held deliveries' cap", () => {
+  it("holds up to MAX_HELD_PER_DESTINATION, alerts near it once, and makes what is over it a dead letter saying why", async () => {
+    const name = fresh("capped");
+    const url = `https://${name}.test/`;
+    await rulesWith({ [name]: { url } });
+    await admin(`/destinations/${name}/pause`, { method: "POST" });
+    const deadLetters = vi.spyOn(env.DEAD_LETTERS, "send");
+    const alerts = vi.spyOn(env.ALERTS, "send");
+    const messages = Array.from({ length: 110 }, () => deliveryMessage(name));
+    for (let i = 0; i < messages.length; i += 10) {
+      const result = await consume(QUEUES.deliveries, messages.slice(i, i + 10), {
+        env: { MAX_HELD_PER_DESTINATION: "100" },
+      });
+      expect(result.explicitAcks).toHaveLength(10);
+    }
+    const list = await (await admin("/destinations")).json<{ destinations: Record<string, unknown>[] }>();
+    expect(list.destinations.find((d) => d.name === name)).toMatchObject({ held: 100 });
+    const dead = sentBodies<DeadLetter>(deadLetters);
+    expect(dead.map((d) => d.deliveryId)).toEqual(messages.slice(100).map((m) => m.deliveryId));
+    expect(dead.every((d) => d.reason === "held_limit" && d.detail.includes("MAX_HELD_PER_DESTINATION 100"))).toBe(
+      true,
+    );
+    expect(dead[0]!.message).toBeDefined(); // replayable
+    await eventually(() => {
+      const near = sentBodies<{ alert: { type: string; count: number; destination: string } }>(alerts).filter(
+        (a) => a.alert.type === "destination_held_near_cap" && a.alert.destination === name,
+      );
+      expect(near).toHaveLength(1);
+      expect(near[0]!.alert.count).toBeGreaterThanOrEqual(80);
+    });
+    expect(to(url)).toEqual([]);
   });
 });
 

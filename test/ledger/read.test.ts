@@ -136,7 +136,7 @@ describe("listing deliveries", () => {
 
 describe("stats", () => {
   it("counts deliveries by status per destination, with latency and last success and failure; calls per Action", async () => {
-    const result = await stats(env.LEDGER, T0);
+    const result = await stats(env.LEDGER, env.PAYLOADS, T0);
     expect(result.destinations).toEqual({
       wms: {
         delivered: 2,
@@ -167,7 +167,7 @@ describe("stats", () => {
       CustomerCreated: 1,
       OrderCancelled: 1,
     });
-    const later = await stats(env.LEDGER, T0 + 3 * HOUR);
+    const later = await stats(env.LEDGER, env.PAYLOADS, T0 + 3 * HOUR);
     expect(later.destinations.shop).toMatchObject({ dead: 1, delivered: 0, retrying: 0 });
     expect(later.destinations.wms).toMatchObject({ pending: 1, delivered: 0, p50Ms: null, lastDeliveredAt: null });
     expect(later.actions).toEqual({ AvailableBalanceChanged: 1, CustomerCreated: 1, OrderCancelled: 1 });
@@ -181,6 +181,10 @@ describe("stats", () => {
       ),
     ).flat();
     await writeLedger(env.LEDGER, env.PAYLOADS, records);
-    expect((await stats(env.LEDGER, T0)).destinations.erp).toMatchObject({ delivered: 20, p50Ms: 10, p95Ms: 19 });
+    expect((await stats(env.LEDGER, env.PAYLOADS, T0)).destinations.erp).toMatchObject({
+      delivered: 20,
+      p50Ms: 10,
+      p95Ms: 19,
+    });
   });
 });

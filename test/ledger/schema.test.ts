@@ -416,7 +416,7 @@ describe("a ledger of relay 0.1", () => {
     const next = await nextDeadLetters(env.LEDGER, env.PAYLOADS, undefined, 10);
     expect(next.messages.map((m) => m.deliveryId).sort()).toEqual(["b1.crm.n1", "gone.wms"]);
 
-    const numbers = await stats(env.LEDGER, T0 - 1);
+    const numbers = await stats(env.LEDGER, env.PAYLOADS, T0 - 1);
     expect(numbers.destinations.wms).toMatchObject({ delivered: 1, held: 1, pending: 1, p50Ms: 20 });
     expect(numbers.destinations.shop).toMatchObject({ retrying: 1, p95Ms: 40 });
     expect(numbers.actions).toEqual({ OrderCreated: 1, BalanceChanged: 1, CustomerCreated: 1, CustomerChanged: 1 });
@@ -481,7 +481,7 @@ describe("the ledger's reads", () => {
       [(db) => listDeadLetters(db, { destination: "wms", limit: 50 }), /ledger_dead_letters_by_destination/],
       [(db) => nextDeadLetters(db, env.PAYLOADS, "wms", 100), /ledger_dead_letters_by_destination/],
       [(db) => getDelivery(db, env.PAYLOADS, `${id}.wms`), /sqlite_autoindex_ledger_calls_1 \(id=\?\)/],
-      [(db) => stats(db, since), /SEARCH ledger_deliveries USING PRIMARY KEY \(call>\?\)/],
+      [(db) => stats(db, env.PAYLOADS, since), /SEARCH ledger_deliveries USING PRIMARY KEY \(call>\?\)/],
     ];
     // The names the filters use exist, so that the queries run rather than answer nothing at once.
     await writeLedger(env.LEDGER, env.PAYLOADS, [

@@ -146,7 +146,9 @@ describe("npm run deploy against a fake wrangler", () => {
         },
       ],
     });
-    expect(first.stdout).toContain("[4/6] payloads: R2 bucket extend-relay-payloads deletes objects older than 24 days");
+    expect(first.stdout).toContain(
+      "[4/6] payloads: R2 bucket extend-relay-payloads deletes objects older than 24 days",
+    );
     expect(existsSync(schemaFile), "the temporary schema file is removed").toBe(false);
 
     expect(first.stdout).toContain("[5/6] rules: remote KV holds rules with 3 destinations");

@@ -4,9 +4,8 @@ import type { FC } from "hono/jsx";
 import { removeDeadLetter, replayDeadLetter, replayDeadLetters } from "../../admin/dead-letters.ts";
 import { cursorParam, textParam } from "../../admin/query.ts";
 import { bodyFor } from "../../delivery/body.ts";
-import { getDeadLetter, listDeadLetters } from "../../ledger/dead-letters.ts";
+import { deadLetterCounts, getDeadLetter, listDeadLetters } from "../../ledger/dead-letters.ts";
 import { getDelivery } from "../../ledger/deliveries.ts";
-import { stats } from "../../ledger/stats.ts";
 import { ClaimUnreadable } from "../../payloads.ts";
 import { DEAD_LETTER_REASONS } from "../../queues/dead-letter.ts";
 import type { Delivery } from "../../queues/delivery.ts";
@@ -29,16 +28,13 @@ const listPath = (destination: string | undefined) =>
 export async function deadLettersPage(c: Context<ConsoleEnv>): Promise<Response> {
   const destination = textParam(c, "destination");
   const cursor = cursorParam(c);
-  // Every dead letter in the ledger, by destination (since 0: a dead letter may outlive the stats' day).
+  // Every dead letter in the ledger, by destination, whatever its age.
   const [page, all, rules] = await Promise.all([
     listDeadLetters(c.env.LEDGER, { destination, cursor, limit: PAGE_SIZE }),
-    stats(c.env.LEDGER, 0),
+    deadLetterCounts(c.env.LEDGER),
     currentRules(c),
   ]);
-  const counts = Object.entries(all.destinations)
-    .filter(([, s]) => s.dead > 0)
-    .map(([name, s]) => [name, s.dead] as const)
-    .sort(([a], [b]) => a.localeCompare(b));
+  const counts = Object.entries(all).sort(([a], [b]) => a.localeCompare(b));
   const total = counts.reduce((sum, [, n]) => sum + n, 0);
   const names = [
     ...new Set([

@@ -23,7 +23,10 @@ export async function destinationsPage(c: Context<ConsoleEnv>): Promise<Response
   const rules = await currentRules(c);
   const [states, numbers] =
     "rules" in rules
-      ? await Promise.all([destinationStates(c.env, rules.rules.destinations), stats(c.env.LEDGER, Date.now() - DAY)])
+      ? await Promise.all([
+          destinationStates(c.env, rules.rules.destinations),
+          stats(c.env.LEDGER, c.env.PAYLOADS, Date.now() - DAY),
+        ])
       : [[], undefined];
   const csrf = c.get("csrf")!;
   return render(

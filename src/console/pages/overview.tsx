@@ -14,7 +14,7 @@ const DAY = 86_400_000;
 
 /** GET /console: the last 24 hours per destination and per Action, and the rules in place. */
 export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
-  const [numbers, rules] = await Promise.all([stats(c.env.LEDGER, Date.now() - DAY), rulesState(c)]);
+  const [numbers, rules] = await Promise.all([stats(c.env.LEDGER, c.env.PAYLOADS, Date.now() - DAY), rulesState(c)]);
   // The gates' states need readable rules; the page says so elsewhere when they are not.
   const states = rules.rules === undefined ? [] : await destinationStates(c.env, rules.rules.destinations);
   const stateOf = new Map(states.map((state) => [state.name, state]));
@@ -23,6 +23,22 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
   return render(
     c,
     <Page title="Overview" notice={noticeOf(c)} {...framed(c, "/console")}>
+      {numbers.ledger.waiting > 0 && (
+        <div class="advice" role="status">
+          <p>
+            {`${numbers.ledger.waiting} ledger record${numbers.ledger.waiting === 1 ? "" : "s"} could not be written to D1 and wait in R2`}
+            {numbers.ledger.waitingSince !== undefined && (
+              <>
+                {" since "}
+                <Time at={numbers.ledger.waitingSince} />
+              </>
+            )}
+            {
+              ". Deliveries are not affected. They are written once D1 answers again (every ten minutes, or POST /admin/ledger/redrive); until then the calls they are about may be missing here."
+            }
+          </p>
+        </div>
+      )}
       <h2>Destinations, last 24 hours</h2>
       <p class="muted">
         Deliveries of the calls accepted since <Time at={numbers.since} />, by their status now; latency over their
