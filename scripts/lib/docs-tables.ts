@@ -119,6 +119,16 @@ const EXAMPLE_ALERTS: Alert[] = [
     held: 0,
   },
   {
+    id: `shop:destination_held_near_cap:${T + 7_200_000}`,
+    type: "destination_held_near_cap",
+    destination: "shop",
+    count: 80_000,
+    firstAt: T + 7_200_000,
+    lastAt: T + 7_200_000,
+    reason: "100000",
+    held: 80_000,
+  },
+  {
     id: `sender_silent:${T}`,
     type: "sender_silent",
     count: 95,
