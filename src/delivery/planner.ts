@@ -114,15 +114,24 @@ function sizing(call: PlannedCall, claims: readonly Claim[] | undefined, receive
  */
 export function claimsNeeded(call: Call, fanouts: readonly Fanout[], compiled: CompiledRules): number[] {
   const claimed = new Set<number>();
+  // A notification's text in UTF-8: escaping it for a message never makes it smaller, so one whose text alone
+  // passes the budget is claimed without escaping megabytes to measure them.
+  const raw = new Map<number, number>();
+  const rawBytes = (index: number) => {
+    let bytes = raw.get(index);
+    if (bytes === undefined) raw.set(index, (bytes = utf8Length(notificationText(call, index))));
+    return bytes;
+  };
   for (;;) {
-    const placeholders = [...claimed].sort((a, b) => a - b).map((index) => placeholderClaim(call, index));
+    const placeholders = [...claimed].sort((a, b) => a - b).map((index) => placeholderClaim(call, index, rawBytes(index)));
     const s = sizing(call, placeholders, 0);
     let added = false;
     for (const fanout of fanouts) {
       const overhead = s.overhead(fanout, compiled.rules.destinations[fanout.destination]?.mode === "single");
       if (overhead > MESSAGE_BUDGET) throw envelopeTooLarge(overhead);
       for (const index of fanout.indices) {
-        if (!claimed.has(index) && overhead + s.sizeOf(index) > MESSAGE_BUDGET) {
+        if (claimed.has(index)) continue;
+        if (overhead + rawBytes(index) > MESSAGE_BUDGET || overhead + s.sizeOf(index) > MESSAGE_BUDGET) {
           claimed.add(index);
           added = true;
         }
@@ -133,12 +142,8 @@ export function claimsNeeded(call: Call, fanouts: readonly Fanout[], compiled: C
 }
 
 /** A claim of the size the real one will have (key and length exact), for planning before it is made. */
-export function placeholderClaim(call: Call, index: number): Claim {
-  return {
-    key: claimKey(call.envelope.Id, `n${index}`),
-    bytes: utf8Length(notificationText(call, index)),
-    sha256: "0".repeat(64),
-  };
+export function placeholderClaim(call: Call, index: number, bytes = utf8Length(notificationText(call, index))): Claim {
+  return { key: claimKey(call.envelope.Id, `n${index}`), bytes, sha256: "0".repeat(64) };
 }
 
 /**

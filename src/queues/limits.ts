@@ -1,3 +1,5 @@
+import { Buffer } from "node:buffer";
+
 /**
  * Cloudflare Queues' limits (1 KB = 1000 bytes) and what the relay plans within them: a message at most 128 KB,
  * a sendBatch at most 100 messages and 256 KB. Each message also carries about 100 bytes of Queues' metadata, so
@@ -41,22 +43,9 @@ export function batchMessages<T extends { bytes: number }>(messages: readonly T[
   return batches;
 }
 
-/** UTF-8 byte length of a string without encoding it. */
+/** UTF-8 byte length of a string without encoding it (a lone surrogate counts as the 3 bytes of U+FFFD). */
 export function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) continue;
-    if (code < 0x800) bytes += 1;
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 2; // a pair: 4 bytes for 2 code units
-        i++;
-      } else bytes += 2;
-    } else bytes += 2;
-  }
-  return bytes;
+  return Buffer.byteLength(text, "utf8");
 }
 
 /**
