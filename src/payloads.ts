@@ -33,6 +33,11 @@ export async function putClaim(bucket: R2Bucket, key: string, text: string): Pro
 
 /** The text a claim stands for, checked against its length and SHA-256; ClaimUnreadable saying why otherwise. */
 export async function readClaim(bucket: R2Bucket | undefined, claim: Claim): Promise<string> {
+  return textOf(await readObject(bucket, claim), claim);
+}
+
+/** The object a claim names, checked against its SHA-256 (and its length, when it is the text itself). */
+async function readObject(bucket: R2Bucket | undefined, claim: Claim): Promise<Uint8Array> {
   if (bucket === undefined) throw new ClaimUnreadable("the PAYLOADS binding is not configured");
   let object: R2ObjectBody | null;
   try {
@@ -42,13 +47,20 @@ export async function readClaim(bucket: R2Bucket | undefined, claim: Claim): Pro
   }
   if (object === null) throw new ClaimUnreadable(`the object ${claim.key} is missing from PAYLOADS`);
   const bytes = new Uint8Array(await object.arrayBuffer());
-  if (bytes.byteLength !== claim.bytes || (await sha256Hex(bytes)) !== claim.sha256) {
+  const length =
+    claim.offset === undefined ? bytes.byteLength === claim.bytes : claim.offset + claim.bytes <= bytes.byteLength;
+  if (!length || (await sha256Hex(bytes)) !== claim.sha256) {
     throw new ClaimUnreadable(`the object ${claim.key} is not what was kept (its length or SHA-256 differs)`);
   }
+  return bytes;
+}
+
+function textOf(object: Uint8Array, claim: Claim): string {
+  const offset = claim.offset ?? 0;
   try {
-    return decoder.decode(bytes);
+    return decoder.decode(object.subarray(offset, offset + claim.bytes));
   } catch {
-    throw new ClaimUnreadable(`the object ${claim.key} is not UTF-8`);
+    throw new ClaimUnreadable(`the object ${claim.key} is not UTF-8 where the claim says`);
   }
 }
 
@@ -63,12 +75,16 @@ export async function withClaims(
 ): Promise<string> {
   if (claims === undefined || claims.length === 0) return text;
   const marked = [...new Set([...text.matchAll(CLAIM_MARKS)].map((m) => Number(m[1])))];
+  // Claims on one body (src/ingress/body.ts) read it once.
+  const objects = new Map<string, Promise<Uint8Array>>();
   const texts = new Map<number, string>();
   await Promise.all(
     marked.map(async (k) => {
       const claim = claims[k];
       if (claim === undefined) throw new ClaimUnreadable(`the body marks claim ${k}, which the message does not hold`);
-      texts.set(k, await readClaim(bucket, claim));
+      let object = objects.get(claim.key);
+      if (object === undefined) objects.set(claim.key, (object = readObject(bucket, claim)));
+      texts.set(k, textOf(await object, claim));
     }),
   );
   return text.replace(CLAIM_MARKS, (_mark, k: string) => texts.get(Number(k))!);

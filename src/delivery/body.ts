@@ -1,4 +1,5 @@
 import { withClaims } from "../payloads.ts";
+import { CLAIM_MARKS } from "../queues/claim.ts";
 import type { Delivery } from "../queues/delivery.ts";
 
 /**
@@ -13,3 +14,23 @@ export async function bodyFor(delivery: Delivery, attempt: number, payloads: R2B
 
 /** The text of attempt `attempt` with each claim still a mark: the whole body for a delivery without claims. */
 export const bodyOf = (delivery: Delivery, attempt: number): string => `${delivery.head}${attempt}${delivery.tail}`;
+
+/**
+ * About what building a delivery's body holds in memory, in bytes, for its claims (0 without): each object read
+ * (a body kept whole is at least as long as its furthest claim), and its texts three times over (decoded, put in
+ * the body, encoded for the request).
+ */
+export function claimedMemory(delivery: Delivery): number {
+  if (delivery.claims === undefined || delivery.claims.length === 0) return 0;
+  const objects = new Map<string, number>();
+  let texts = 0;
+  for (const mark of `${delivery.head}${delivery.tail}`.matchAll(CLAIM_MARKS)) {
+    const claim = delivery.claims[Number(mark[1])];
+    if (claim === undefined) continue;
+    objects.set(claim.key, Math.max(objects.get(claim.key) ?? 0, (claim.offset ?? 0) + claim.bytes));
+    texts += claim.bytes;
+  }
+  let held = 3 * texts;
+  for (const bytes of objects.values()) held += bytes;
+  return held;
+}

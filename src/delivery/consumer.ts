@@ -16,7 +16,7 @@ import type { Destination } from "../rules/schema.ts";
 import { consumerSettings } from "../settings.ts";
 import { type ForwardContext, forward, type Holder, heldRecord, SETTLE_RETRY_SECONDS } from "./forward.ts";
 import { httpSender, type Sender } from "./senders.ts";
-import { MAX_CONNECTIONS, Slots } from "./slots.ts";
+import { CLAIMED_MEMORY_BYTES, MAX_CONNECTIONS, Slots } from "./slots.ts";
 
 /**
  * A delivery whose limited destination's gate cannot be reached comes back after 5 s, doubling to 5 min (not an
@@ -69,7 +69,14 @@ export async function consumeDeliveries(
     }
     if (destinations !== undefined) {
       const plans = await admitAll(env, items, destinations);
-      const ctx: ForwardContext = { env, settings, destinations, slots: new Slots(MAX_CONNECTIONS), sender };
+      const ctx: ForwardContext = {
+        env,
+        settings,
+        destinations,
+        slots: new Slots(MAX_CONNECTIONS),
+        memory: new Slots(CLAIMED_MEMORY_BYTES),
+        sender,
+      };
       const made = await Promise.all(items.map((item, i) => handle(item.message, item.delivery, plans[i]!, ctx)));
       records.push(...made.flat());
     }

@@ -10,7 +10,7 @@ import { cut, RECORD_TEXT_LIMITS } from "../queues/limits.ts";
 import { destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
 import type { Settings } from "../settings.ts";
-import { bodyFor } from "./body.ts";
+import { bodyFor, claimedMemory } from "./body.ts";
 import { type AttemptResult, classify, nextDelaySeconds } from "./outcome.ts";
 import { GiveUp, prepareRequest } from "./request.ts";
 import type { Sender } from "./senders.ts";
@@ -49,6 +49,8 @@ export interface ForwardContext {
   settings: Settings;
   destinations: Record<string, Destination>;
   slots: Slots;
+  /** Of CLAIMED_MEMORY_BYTES, shared by the deliveries forwarded in one invocation. */
+  memory: Slots;
   sender: Sender;
 }
 
@@ -172,21 +174,29 @@ async function decide(
       );
     }
     maxAttempts = destination.maxAttempts;
-    let body: Uint8Array;
-    try {
-      body = encoder.encode(await bodyFor(delivery, attempt, ctx.env.PAYLOADS));
-    } catch (error) {
-      if (!(error instanceof ClaimUnreadable)) throw error;
-      return failed("claim_unreadable", `claim unreadable: ${error.message}`);
-    }
-    const prepared = await prepareRequest(delivery, destination, body, attempt, ctx.env, Math.floor(Date.now() / 1000));
-    const release = await ctx.slots.acquire();
-    const started = Date.now();
+    const memory = claimedMemory(delivery);
+    const releaseMemory = memory === 0 ? () => {} : await ctx.memory.acquire(memory);
     let result: AttemptResult;
+    let started: number;
     try {
-      result = await ctx.sender.send(prepared, destination.timeoutMs);
+      let body: Uint8Array;
+      try {
+        body = encoder.encode(await bodyFor(delivery, attempt, ctx.env.PAYLOADS));
+      } catch (error) {
+        if (!(error instanceof ClaimUnreadable)) throw error;
+        return failed("claim_unreadable", `claim unreadable: ${error.message}`);
+      }
+      const now = Math.floor(Date.now() / 1000);
+      const prepared = await prepareRequest(delivery, destination, body, attempt, ctx.env, now);
+      const release = await ctx.slots.acquire();
+      started = Date.now();
+      try {
+        result = await ctx.sender.send(prepared, destination.timeoutMs);
+      } finally {
+        release();
+      }
     } finally {
-      release();
+      releaseMemory();
     }
     const durationMs = Date.now() - started;
     const outcome = classify(result);

@@ -1,7 +1,7 @@
 import { RelayError } from "../errors.ts";
 import { bodyAround, type Call, keyOf, type Notification, notificationText, warehouseOf } from "../extend/envelope.ts";
 import type { CallRecord } from "../queues/call.ts";
-import { type Claim, claimKey } from "../queues/claim.ts";
+import { BODY_KEY_LENGTH, type Claim, claimKey } from "../queues/claim.ts";
 import { type Delivery, deliveriesMessage, WRAPPER_BYTES } from "../queues/delivery.ts";
 import { MESSAGE_BUDGET, type Planned, plan, utf8Length } from "../queues/limits.ts";
 import type { CompiledRules } from "../rules/matcher.ts";
@@ -123,7 +123,9 @@ export function claimsNeeded(call: Call, fanouts: readonly Fanout[], compiled: C
     return bytes;
   };
   for (;;) {
-    const placeholders = [...claimed].sort((a, b) => a - b).map((index) => placeholderClaim(call, index, rawBytes(index)));
+    const placeholders = [...claimed]
+      .sort((a, b) => a - b)
+      .map((index) => placeholderClaim(call, index, rawBytes(index)));
     const s = sizing(call, placeholders, 0);
     let added = false;
     for (const fanout of fanouts) {
@@ -141,9 +143,17 @@ export function claimsNeeded(call: Call, fanouts: readonly Fanout[], compiled: C
   }
 }
 
-/** A claim of the size the real one will have (key and length exact), for planning before it is made. */
+/**
+ * A claim no smaller in a message than the real one will be, whether its object is the notification or the body
+ * it came in (src/ingress/body.ts), for planning before it is made.
+ */
 export function placeholderClaim(call: Call, index: number, bytes = utf8Length(notificationText(call, index))): Claim {
-  return { key: claimKey(call.envelope.Id, `n${index}`), bytes, sha256: "0".repeat(64) };
+  return {
+    key: claimKey(call.envelope.Id, `n${index}`).padEnd(BODY_KEY_LENGTH, "~"),
+    offset: 999_999_999, // nine digits: bodies are at most 100 MiB
+    bytes,
+    sha256: "0".repeat(64),
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { type ForwardContext, forward, type Holder, SETTLE_RETRY_SECONDS } from "../delivery/forward.ts";
 import { httpSender, type Sender } from "../delivery/senders.ts";
-import { MAX_CONNECTIONS, Slots } from "../delivery/slots.ts";
+import { CLAIMED_MEMORY_BYTES, MAX_CONNECTIONS, Slots } from "../delivery/slots.ts";
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
 import { handToLedger } from "../ledger/handoff.ts";
@@ -343,6 +343,7 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
     let progressed = false;
     const settings = consumerSettings(this.env);
     const slots = new Slots(MAX_CONNECTIONS);
+    const memory = new Slots(CLAIMED_MEMORY_BYTES);
     const running = new Set<Promise<void>>();
     const records: LedgerRecord[] = [];
     let flushedAt = Date.now();
@@ -386,7 +387,7 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
         this.save();
         progressed = true;
         this.sending.add(row.seq);
-        const ctx: ForwardContext = { env: this.env, settings, destinations, slots, sender: this.sender };
+        const ctx: ForwardContext = { env: this.env, settings, destinations, slots, memory, sender: this.sender };
         const sent = this.sendHeld(row, admitted.go, ctx, records).finally(() => {
           this.sending.delete(row.seq);
           running.delete(sent);

@@ -2,15 +2,16 @@ import { type Context, Hono } from "hono";
 import { claimsNeeded, planCall, planMessages, route, senderAttempt } from "../delivery/planner.ts";
 import type { AppEnv } from "../env.ts";
 import { describe, errorResponse, RelayError } from "../errors.ts";
-import { markedCall, notificationText, parseCallText } from "../extend/envelope.ts";
+import { type Call, markedCall, notificationText, parseCallText } from "../extend/envelope.ts";
 import { parseSignatureHeader, SIGNATURE_HEADER } from "../extend/signature.ts";
 import { log } from "../log.ts";
 import { claimKey, putClaim } from "../payloads.ts";
 import type { CallRecord } from "../queues/call.ts";
-import type { Claim } from "../queues/claim.ts";
+import { bodyKey, type Claim } from "../queues/claim.ts";
+import { utf8Length } from "../queues/limits.ts";
 import { sendCallRecord, sendDeliveries } from "../queues/send.ts";
 import { loadRules } from "../rules/store.ts";
-import { readSignedBody } from "./body.ts";
+import { type KeptBody, readSignedBody, type SignedBody } from "./body.ts";
 import { remember, wasSeen } from "./dedupe.ts";
 
 /** What the door answers a call it takes (docs/delivery.md, “The door”). */
@@ -40,7 +41,33 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
     settings.MAX_BODY_BYTES,
     typeof signature === "object" ? signature : undefined,
     settings.webhookSecrets,
+    { bucket: env.PAYLOADS, key: bodyKey(), from: STREAM_BODY_BYTES },
   );
+  const kept = { used: false };
+  try {
+    return await takeCall(c, signature, body, kept, started);
+  } finally {
+    // A body kept as it streamed that no claim names (refused, a duplicate, or small enough notifications).
+    if (body.kept !== undefined && !kept.used) {
+      const key = body.kept.key;
+      c.executionCtx.waitUntil(
+        env.PAYLOADS.delete(key).catch((error: unknown) =>
+          log("warn", "payloads_delete_failed", { key, error: describe(error) }),
+        ),
+      );
+    }
+  }
+}
+
+async function takeCall(
+  c: Context<AppEnv>,
+  signature: ReturnType<typeof parseSignatureHeader>,
+  body: SignedBody,
+  kept: { used: boolean },
+  started: number,
+): Promise<Response> {
+  const { env } = c;
+  const settings = c.var.settings;
   if (signature === "missing") {
     throw new RelayError("signature_missing", `The ${SIGNATURE_HEADER} header is missing.`);
   }
@@ -74,14 +101,16 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
 
   const routing = route(compiled, envelope.Notifications);
   const claimed = claimsNeeded(call, routing.fanouts, compiled);
-  const claims =
-    claimed.length === 0
-      ? undefined
-      : await keep(
-          env.PAYLOADS,
-          envelope.Id,
-          claimed.map((i) => [`n${i}`, notificationText(call, i)]),
-        );
+  let claims: Claim[] | undefined;
+  if (claimed.length > 0 && body.kept !== undefined) {
+    claims = bodyClaims(call, claimed, body.bytes, body.kept);
+  } else if (claimed.length > 0) {
+    claims = await keep(
+      env.PAYLOADS,
+      envelope.Id,
+      claimed.map((i) => [`n${i}`, notificationText(call, i)]),
+    );
+  }
   const planned = markedCall(call, claimed);
   const deliveries = planMessages(planned, routing.fanouts, compiled, receivedAt, claims);
   let messages = planCall(planned, routing, deliveries, receivedAt, { inline: true }, claims);
@@ -90,6 +119,8 @@ async function receiveCall(c: Context<AppEnv>): Promise<Response> {
     const [text] = await keep(env.PAYLOADS, envelope.Id, [["text", planned.text]]);
     messages = planCall(planned, routing, deliveries, receivedAt, { claim: text! }, claims)!;
   }
+  // From here some messages may be in the queue, naming the kept body.
+  kept.used = claims?.[0]?.key === body.kept?.key;
   try {
     // The call's record (its summary) goes last, once everything else is in, so that a call the ledger knows as
     // accepted was enqueued whole (else the sender's retry is taken as new).
@@ -136,6 +167,28 @@ async function keep(bucket: R2Bucket, callId: string, texts: [string, string][])
   }
   return claims;
 }
+
+/**
+ * The claims of notifications `claimed` (ascending) of a body kept whole: where each one's bytes are in it. The
+ * text lacks only a byte order mark the decoder dropped, if the body began with one.
+ */
+function bodyClaims(call: Call, claimed: readonly number[], bytes: number, body: KeptBody): Claim[] {
+  let offset = bytes - utf8Length(call.text);
+  let at = 0;
+  return claimed.map((index) => {
+    const [start, end] = call.outline.elements[index]!;
+    offset += utf8Length(call.text.slice(at, start));
+    at = start;
+    return { key: body.key, offset, bytes: utf8Length(call.text.slice(start, end)), sha256: body.sha256 };
+  });
+}
+
+/**
+ * Bodies declaring at least this many bytes go on to R2 as they stream in: one that large almost always has a
+ * notification that cannot ride in a queue message (128 KB), and storing it while it arrives is what keeps a large
+ * call's answer near the time its upload takes.
+ */
+const STREAM_BODY_BYTES = 1024 * 1024;
 
 /** Claims put at once: Workers allow six open connections per invocation. */
 const CLAIMS_AT_ONCE = 4;

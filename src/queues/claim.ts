@@ -9,16 +9,25 @@ import * as z from "zod";
 export const claimSchema = z.object({
   /** The object's key in PAYLOADS. */
   key: z.string().min(1),
-  /** Its length in bytes (UTF-8). */
+  /** Where the text starts in the object, in bytes, when the object is the sender's whole body; else it is the text. */
+  offset: z.int().min(0).optional(),
+  /** The text's length in bytes (UTF-8). */
   bytes: z.int().min(0),
-  /** Its SHA-256, as hex: what was read must be what was kept. */
+  /** The object's SHA-256, as hex: what was read must be what was kept. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 
 export type Claim = z.infer<typeof claimSchema>;
 
-/** Where the door keeps a call's claims in PAYLOADS: one prefix per call, so that they go with it. */
+/** Where the door keeps a call's claims in PAYLOADS: one prefix per call. */
 export const claimKey = (callId: string, name: string): string => `claims/${encodeURIComponent(callId)}/${name}`;
+
+/**
+ * Where the door keeps a large body as it streams in, before its call's Id is known (src/ingress/body.ts). Its
+ * claims name it, and the ledger deletes it with them.
+ */
+export const bodyKey = (): string => `claims/bodies/${crypto.randomUUID()}`;
+export const BODY_KEY_LENGTH = "claims/bodies/".length + 36;
 
 /** Where claim number `k` of a text goes. */
 export const claimMark = (k: number): string => `\u0000${k}\u0000`;

@@ -1,12 +1,24 @@
 import { env } from "cloudflare:workers";
 import { createHash, createHmac } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { bodyAround, parseCall } from "../../src/extend/envelope.ts";
+import { bodyAround, notificationText, parseCall } from "../../src/extend/envelope.ts";
 import { getCall, getCallText } from "../../src/ledger/calls.ts";
 import { getDeadLetter } from "../../src/ledger/dead-letters.ts";
 import { getDelivery } from "../../src/ledger/deliveries.ts";
 import { claimKey } from "../../src/payloads.ts";
-import { admin, EXAMPLE_RULES, eventually, freshId, putRules, sentDeliveries, signedPost } from "../helpers.ts";
+import { QUEUES } from "../../src/queues/names.ts";
+import {
+  admin,
+  consume,
+  deliveryMessage,
+  EXAMPLE_RULES,
+  eventually,
+  freshId,
+  postWebhook,
+  putRules,
+  sentDeliveries,
+  signedPost,
+} from "../helpers.ts";
 
 /**
  * Notifications too large for a queue message (docs/delivery.md, "Large notifications"): the door keeps them in
@@ -160,6 +172,120 @@ describe("a notification too large for a queue message", () => {
     expect(dead.record.reason).toBe("claim_unreadable");
     expect(dead.record.detail).toContain("SHA-256");
     expect(received).toHaveLength(0);
+  });
+});
+
+/** The bodies the door kept as they streamed in (src/ingress/body.ts). */
+async function keptBodies(): Promise<string[]> {
+  return (await env.PAYLOADS.list({ prefix: "claims/bodies/" })).objects.map((o) => o.key);
+}
+
+describe("a body over 1 MiB", () => {
+  beforeEach(async () => {
+    for (const key of await keptBodies()) await env.PAYLOADS.delete(key);
+  });
+
+  it("goes on to R2 whole as it streams, and its claims say where each notification's bytes are in it", async () => {
+    const id = freshId();
+    const call = largeCall(id, 1_200_000).replace('"Amount"', '"Åmount ✓ 𝄞"');
+    const bytes = new TextEncoder().encode(call);
+    const sendBatch = vi.spyOn(env.DELIVERIES, "sendBatch");
+    expect((await signedPost(bytes)).status).toBe(202);
+    const [key] = await keptBodies();
+    expect(new Uint8Array(await (await env.PAYLOADS.get(key!))!.arrayBuffer())).toEqual(bytes);
+    expect(await env.PAYLOADS.head(claimKey(id, "n1"))).toBeNull(); // no second copy
+    const notification = notificationText(parseCall(bytes), 1);
+    const offset = new TextEncoder().encode(call.slice(0, call.indexOf(notification))).byteLength;
+    const [delivery] = sentDeliveries(sendBatch).filter((d) => d.destination === "wms");
+    expect(delivery!.claims).toEqual([
+      {
+        key,
+        offset,
+        bytes: new TextEncoder().encode(notification).byteLength,
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+      },
+    ]);
+    await eventually(() => expect(received).toHaveLength(1));
+    expect(text(received[0]!.body)).toBe(expectedBody(call, 1));
+    expect(received[0]!.signature).toBe(
+      `sha256=${createHmac("sha256", "wms-test-secret").update(received[0]!.body).digest("hex").toUpperCase()}`,
+    );
+  });
+
+  it("that begins with a byte order mark is claimed past it", async () => {
+    const id = freshId();
+    const call = largeCall(id, 1_100_000);
+    const bytes = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(call)]);
+    expect((await signedPost(bytes)).status).toBe(202);
+    await eventually(() => expect(received).toHaveLength(1));
+    expect(text(received[0]!.body)).toBe(expectedBody(call, 1));
+  });
+
+  it("is deleted when the call is refused, or when no notification needs a claim", async () => {
+    const refused = await postWebhook(largeCall(freshId(), 1_100_000), { "ms-signature": `sha256=${"0".repeat(64)}` });
+    expect(refused.status).toBe(401);
+    const small = Array.from({ length: 600 }, (_, i) => ({
+      Action: "OrderCreated",
+      Details: { OrderNumber: `S-${i}`, OrderType: "NormalOrder", Note: "n".repeat(2000) },
+    }));
+    const accepted = await signedPost(JSON.stringify({ Id: freshId(), Attempt: 1, Notifications: small }));
+    expect(accepted.status).toBe(202);
+    await eventually(async () => expect(await keptBodies()).toEqual([]));
+  });
+});
+
+describe("deliveries of large claims", () => {
+  it("are built one at a time when together they would hold more than the isolate can spare", async () => {
+    // Three deliveries of a 9 MiB claim in one batch: each holds about 36 MiB while built and sent.
+    let open = 0;
+    let most = 0;
+    const mine = new Set<string>();
+    vi.mocked(globalThis.fetch).mockImplementation(async (input, init) => {
+      // Only this test's deliveries count (others' may still be under way).
+      const request = new Request(input, init);
+      if (!mine.has(request.headers.get("x-relay-delivery-id")!)) return new Response("ok");
+      open++;
+      most = Math.max(most, open);
+      await request.arrayBuffer();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      open--;
+      return new Response("ok");
+    });
+    const note = "y".repeat(9 * 1024 * 1024);
+    const messages = await Promise.all(
+      ["a", "b", "c"].map(async () => {
+        const id = freshId();
+        const key = claimKey(id, "n0");
+        const notification = JSON.stringify({
+          Action: "OrderCreated",
+          Details: { OrderType: "NormalOrder", Note: note },
+        });
+        await env.PAYLOADS.put(key, notification);
+        const claim = {
+          key,
+          bytes: notification.length,
+          sha256: createHash("sha256").update(notification).digest("hex"),
+        };
+        const call = JSON.stringify({ Id: id, Attempt: 1, Notifications: [{ Action: "OrderCreated", Details: {} }] });
+        const plain = deliveryMessage("wms", {}, call);
+        return {
+          ...plain,
+          head: plain.head,
+          tail: plain.tail.replace('{"Action":"OrderCreated","Details":{}}', "\u00000\u0000"),
+          claims: [claim],
+        };
+      }),
+    );
+    for (const m of messages) mine.add(m.deliveryId);
+    const result = await consume(QUEUES.deliveries, messages);
+    expect(result.explicitAcks).toHaveLength(3);
+    expect(most).toBe(1);
+    // Small deliveries are not held back by it.
+    most = 0;
+    const small = [deliveryMessage("wms"), deliveryMessage("wms"), deliveryMessage("wms")];
+    for (const m of small) mine.add(m.deliveryId);
+    await consume(QUEUES.deliveries, small);
+    expect(most).toBe(3);
   });
 });
 
