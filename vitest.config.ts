@@ -4,11 +4,26 @@ import { defineConfig } from "vitest/config";
 /** Test-only secrets and settings; the real ones are Worker secrets (README: "Configuration"). */
 export const TEST_BINDINGS = {
   EXTEND_WEBHOOK_SECRET: "fixture-secret",
-  ADMIN_TOKEN: "test-admin-token",
+  // At least 32 characters: shorter tokens switch the admin API and the console off (docs/console.md).
+  ADMIN_TOKEN: "test-admin-token-0123456789abcdef0123",
+  VIEWER_TOKEN: "test-viewer-token-0123456789abcdef012",
   WMS_SECRET: "wms-test-secret",
   SHOP_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
   SHOP_API_KEY: "shop-api-key",
   RETRY_SCHEDULE: "1,2,3",
+  /** Where each test secret may be sent (docs/rules.md, "Where secrets may go"). */
+  SECRET_HOSTS: JSON.stringify({
+    WMS_SECRET: "wms.test",
+    SHOP_SECRET: "shop.test",
+    SHOP_API_KEY: "shop.test",
+    HOOK_KEY: "hook.test",
+    SLACK_URL: "hooks.slack.test",
+    NOT_SET_ANYWHERE: "keyless.test",
+    CRM_SECRET: "crm.test",
+    ERP_SECRET: "erp.test",
+    ERP_KEY: "erp.test",
+    SHOP_ALERT_HOOK: "hooks.test",
+  }),
 };
 
 export default defineConfig({

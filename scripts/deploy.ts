@@ -13,10 +13,11 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { schemaScript } from "../src/ledger/migrations.ts";
 import { QUEUES } from "../src/queues/names.ts";
+import { sendProblem } from "../src/rules/hosts.ts";
 import { secretsOf, validateRulesText } from "../src/rules/schema.ts";
 import type { RelaySecret } from "../src/secrets.ts";
+import { parseSettings } from "../src/settings.ts";
 import {
-  configVar,
   d1DatabaseName,
   parseDeploy,
   parseQueueList,
@@ -24,6 +25,8 @@ import {
   parseWhoami,
   r2BucketName,
   shownCommand,
+  tomlVar,
+  workersDevOn,
 } from "./lib/deploy-wrangler.ts";
 import { consoleOutput, type Output, shownPath } from "./lib/output.ts";
 import { ROOT } from "./lib/wrangler-dev.ts";
@@ -59,7 +62,12 @@ const STEPS = 6;
 /** The relay's own secrets that deploy reports on; EXTEND_WEBHOOK_SECRET_PREVIOUS is only for a rotation. */
 const REPORTED_SECRETS: { name: RelaySecret; unset: string }[] = [
   { name: "EXTEND_WEBHOOK_SECRET", unset: "required: the relay refuses every call until it is set" },
-  { name: "ADMIN_TOKEN", unset: "optional: the admin API and console are off without it" },
+  {
+    name: "ADMIN_TOKEN",
+    unset:
+      "optional with Cloudflare Access: the admin API's operator bearer and the console's token sign-in (at least 32 characters: openssl rand -hex 32)",
+  },
+  { name: "VIEWER_TOKEN", unset: "optional: a read-only bearer and sign-in (at least 32 characters)" },
   { name: "ALERT_WEBHOOK", unset: "optional: alerts go only to the destinations' techContact and alertWebhook" },
 ];
 
@@ -113,6 +121,19 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
   const database = d1DatabaseName(configText, LEDGER_BINDING) ?? LEDGER_BINDING;
   const bucket = r2BucketName(configText, PAYLOADS_BINDING) ?? "extend-relay-payloads";
   const days = lifecycleDays(configText);
+  // The vars as the Worker will parse them (one schema: src/settings.ts).
+  const vars = parseSettings(
+    Object.fromEntries(
+      ["SECRET_HOSTS", "DESTINATION_HOSTS", "ACCESS_TEAM_DOMAIN", "ACCESS_AUD", "OPERATORS", "DEV_CLOCK"].map(
+        (name) => [name, tomlVar(configText, name)],
+      ),
+    ),
+  );
+  if ((tomlVar(configText, "DEV_CLOCK") ?? "").trim() !== "") {
+    throw new UsageError(
+      `${shownConfig} sets DEV_CLOCK, the test-only clock; a deployed relay must not have it: set DEV_CLOCK = "" and run again`,
+    );
+  }
   const schema = schemaScript();
   const statements = schema.split(";\n").filter((s) => s.trim() !== "").length;
 
@@ -166,6 +187,8 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
       "webhook",
       "prints the Callback URL for Extend Commerce (<workers.dev URL from step 3>/webhook) and /healthz",
     );
+    for (const line of accessLines("<workers.dev URL from step 3>", configText, vars.settings, shownConfig))
+      io.out(line);
     io.out("Dry run: nothing was run.");
     return 0;
   }
@@ -297,6 +320,34 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
             wanted.push({ name, unset: `named by the rules: destinations.${id}.${path}` });
         }
       }
+      // Where the rules send each secret must be allowed by SECRET_HOSTS, or those deliveries dead-letter.
+      const policy = {
+        secretHosts: vars.settings.SECRET_HOSTS ?? new Map(),
+        destinationHosts: vars.settings.DESTINATION_HOSTS,
+      };
+      const needed = new Map<string, Set<string>>();
+      for (const [, destination] of destinations) {
+        if (typeof destination.url !== "string") continue;
+        const host = new URL(destination.url).hostname;
+        for (const { name } of secretsOf(destination)) {
+          if (sendProblem(policy, host, name) !== undefined)
+            needed.set(name, new Set([...(needed.get(name) ?? []), host]));
+        }
+      }
+      if (needed.size > 0) {
+        const bound = Object.fromEntries(
+          [
+            ...policy.secretHosts,
+            ...[...needed].map(([name, hosts]) => [name, [...(policy.secretHosts.get(name) ?? []), ...hosts]] as const),
+          ].map(([name, hosts]) => [name, hosts.length === 1 ? hosts[0] : hosts]),
+        );
+        step(
+          5,
+          "rules",
+          `SECRET_HOSTS does not let ${[...needed.keys()].join(", ")} go where the rules send them, so those deliveries dead-letter (host_not_allowed). In ${shownConfig} [vars]:`,
+        );
+        io.out(`  SECRET_HOSTS = '${JSON.stringify(bound)}'`);
+      }
       const named = wanted.slice(REPORTED_SECRETS.length).map((w) => w.name);
       step(
         5,
@@ -326,6 +377,7 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
   const base = result.url ?? "https://<your route or custom domain>";
   step(6, "webhook", `Callback URL for Extend Commerce's webhook form: ${base}/webhook`);
   io.out(`  its secret: the value of EXTEND_WEBHOOK_SECRET · health: ${base}/healthz`);
+  for (const line of accessLines(base, configText, vars.settings, shownConfig)) io.out(line);
   return 0;
 }
 
@@ -334,8 +386,8 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
  * (LEDGER_RETENTION_DAYS, DEAD_LETTER_TTL_SECONDS), whose rows it deletes with them.
  */
 export function lifecycleDays(configText: string): number {
-  const retention = Number(configVar(configText, "LEDGER_RETENTION_DAYS") || 14);
-  const deadLetters = Number(configVar(configText, "DEAD_LETTER_TTL_SECONDS") || 1_209_600) / 86_400;
+  const retention = Number(tomlVar(configText, "LEDGER_RETENTION_DAYS") || 14);
+  const deadLetters = Number(tomlVar(configText, "DEAD_LETTER_TTL_SECONDS") || 1_209_600) / 86_400;
   return Math.ceil(Math.max(retention, deadLetters)) + 3 + LIFECYCLE_SLACK_DAYS;
 }
 
@@ -351,6 +403,38 @@ export function lifecycleRules(days: number) {
       },
     ],
   };
+}
+
+/**
+ * Who can reach /console and /admin (docs/console.md, "Cloudflare Access"): the Access application to make,
+ * the vars it needs, and what workers_dev leaves open.
+ */
+function accessLines(
+  base: string,
+  configText: string,
+  settings: ReturnType<typeof parseSettings>["settings"],
+  shownConfig: string,
+): string[] {
+  const host = URL.canParse(base) ? new URL(base).host : "<your host>";
+  const lines: string[] = [];
+  if (settings.ACCESS_AUD === undefined) {
+    lines.push(
+      `Operators: Cloudflare Access is not configured, so /console and /admin are open to anyone with a token${workersDevOn(configText) ? `, at ${base} (workers_dev is on)` : ""}. To put people in front of them:`,
+      `  1. Zero Trust → Access → Applications → Add → Self-hosted: domain ${host}, paths console and admin (not webhook: Extend Commerce cannot sign in); a policy allowing your team.`,
+      "  2. Copy the application's Application Audience (AUD) tag.",
+      `  3. In ${shownConfig} [vars]: ACCESS_TEAM_DOMAIN = "https://<team>.cloudflareaccess.com", ACCESS_AUD = "<AUD tag>", OPERATORS = "you@example.com,*@ops.example.com" (everyone else Access admits is a viewer); then npm run deploy again.`,
+    );
+  } else {
+    lines.push(
+      `Operators: Cloudflare Access ${settings.ACCESS_TEAM_DOMAIN} (AUD ${settings.ACCESS_AUD.slice(0, 8)}…) guards /console and /admin; operators: ${settings.OPERATORS?.join(", ") ?? "none (set OPERATORS)"}.`,
+    );
+  }
+  if (workersDevOn(configText)) {
+    lines.push(
+      `  workers_dev is on: ${base} serves /console and /admin too. An Access application on another hostname does not cover it: add one for ${host} as above, or set workers_dev = false in ${shownConfig} once Extend Commerce calls your own domain.`,
+    );
+  }
+  return lines;
 }
 
 if (import.meta.main) {

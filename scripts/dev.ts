@@ -12,7 +12,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { validateRules } from "../src/rules/schema.ts";
+import { secretsOf, validateRules } from "../src/rules/schema.ts";
 import {
   DEMO_RECEIVER_PORT,
   type DemoReceiver,
@@ -51,6 +51,22 @@ async function seedRules(file: string, persistTo: string, secrets?: Record<strin
   }
   await putRulesFile(file, { persistTo });
   return validation.warnings.map((w) => `${w.path}: ${w.message}`);
+}
+
+/**
+ * SECRET_HOSTS for the local loop: each secret the rules name bound to the host of the destination naming it
+ * (the demo receiver's loopback address), so the example rules deliver; a deployed relay spells its own.
+ */
+export function secretHostsOf(rules: unknown): Record<string, string[]> {
+  const bound: Record<string, string[]> = {};
+  const validation = validateRules(rules);
+  if (!validation.ok) return bound;
+  for (const destination of Object.values(validation.rules.destinations)) {
+    if (typeof destination.url !== "string") continue;
+    const host = new URL(destination.url).hostname;
+    for (const { name } of secretsOf(destination)) bound[name] = [...new Set([...(bound[name] ?? []), host])];
+  }
+  return bound;
 }
 
 export interface DevLoopOptions {
@@ -121,7 +137,7 @@ export async function startDevLoop(options: DevLoopOptions = {}): Promise<DevLoo
       port: options.relayPort ?? RELAY_PORT,
       persistTo,
       secrets,
-      vars: DEV_LOOP_VARS,
+      vars: { ...DEV_LOOP_VARS, SECRET_HOSTS: JSON.stringify(secretHostsOf(rules)) },
       ...(options.onRelayOutput !== undefined && { onOutput: options.onRelayOutput }),
     });
     return { relay, receiver, secrets, rules, warnings, stop };
@@ -177,8 +193,16 @@ async function main(): Promise<void> {
   const rulesFile =
     values.rules !== undefined ? resolve(process.env.INIT_CWD ?? ROOT, values.rules) : EXAMPLE_RULES_FILE;
 
-  if (ensureDevVars())
-    console.log(`Created ${relative(ROOT, DEV_VARS)} from .dev.vars.example (local secrets; git-ignored).`);
+  const devVars = ensureDevVars();
+  if (devVars.created) {
+    console.log(
+      `Created ${relative(ROOT, DEV_VARS)} from .dev.vars.example with random ${devVars.replaced.join(" and ")} (local secrets; git-ignored).`,
+    );
+  } else if (devVars.replaced.length > 0) {
+    console.log(
+      `Gave ${devVars.replaced.join(" and ")} in ${relative(ROOT, DEV_VARS)} a random value: the relay refuses tokens shorter than 32 characters.`,
+    );
+  }
   await assertPortFree(relayPort, "relay");
   await assertPortFree(receiverPort, "demo receiver");
   console.log(`Starting the relay with wrangler dev (the first start takes a few seconds)…`);
@@ -223,6 +247,7 @@ async function main(): Promise<void> {
       `  state          ${relative(ROOT, DEV_STATE_DIR)} (kept across restarts)`,
       `  trace          npm run trace -- <Id or order number>${loop.relay.url === `http://127.0.0.1:${RELAY_PORT}` ? "" : ` --url ${loop.relay.url}`}`,
       `                 curl -s -H "Authorization: Bearer $ADMIN_TOKEN" ${loop.relay.url}/admin/calls/<Id>   (ADMIN_TOKEN: see ${relative(ROOT, DEV_VARS)})`,
+      `  console        ${loop.relay.url}/console   (sign in with ADMIN_TOKEN, or VIEWER_TOKEN to look only; see ${relative(ROOT, DEV_VARS)})`,
       ...loop.warnings.map((w) => `  warning        ${w}`),
       "",
       "In another terminal: npm run send-sample -- OrderCreated   (or --all). Ctrl-C stops everything.",

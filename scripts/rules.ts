@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Issue } from "../src/issues.ts";
+import { canonicalLines, lineDiff, withContext } from "../src/rules/diff.ts";
 import { type Rules, secretsOf, validateRules, validateRulesText } from "../src/rules/schema.ts";
 import { DEV_VARS, readDevVars } from "./lib/dev-vars.ts";
 import { consoleOutput, type Output, shownPath } from "./lib/output.ts";
@@ -27,7 +28,10 @@ Commands
   schema                   Write ${RULES_SCHEMA_FILE} from the rules schema (--check: exit 1 when outdated).
 
 Options
-  --remote                 Use the Cloudflare account's KV instead of local storage.
+  --url <relay>            Go through the relay's admin API (https://…): push is then validated by the relay,
+                           kept in its rules history and on record in its activity log. Token: ADMIN_TOKEN
+                           (environment, then .dev.vars); pull and diff also work with only VIEWER_TOKEN.
+  --remote                 Use the Cloudflare account's KV instead of local storage (no history, no record).
   --persist-to <dir>       Local state folder (default .wrangler/state, the one npm run dev uses).
   --config <file>          wrangler config (default wrangler.toml).
   --env-file <file>        Warn about secrets the rules name that this dotenv file lacks
@@ -69,6 +73,7 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
       allowPositionals: true,
       options: {
         remote: { type: "boolean", default: false },
+        url: { type: "string" },
         "persist-to": { type: "string" },
         config: { type: "string" },
         "env-file": { type: "string" },
@@ -94,7 +99,14 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
     ...(values["persist-to"] !== undefined && { persistTo: resolve(cwd, values["persist-to"]) }),
     ...(values.config !== undefined && { config: resolve(cwd, values.config) }),
   };
+  if (values.url !== undefined && (values.remote || values["persist-to"] !== undefined)) {
+    throw new UsageError("--url goes through the relay and cannot be combined with --remote or --persist-to");
+  }
+  const relay = values.url === undefined ? undefined : relayOf(values.url);
   const envFile = values["env-file"] !== undefined ? resolve(cwd, values["env-file"]) : undefined;
+  /** The document in force: through the admin API with --url, else through wrangler's KV. */
+  const readRules = () => (relay === undefined ? getRulesText(target) : relay.get());
+  const where = relay === undefined ? describeTarget(target) : `the relay at ${relay.url}`;
   const fileArgument = () => {
     if (rest.length !== 1) throw new UsageError(`${command} needs exactly one rules file`);
     return resolve(cwd, rest[0]!);
@@ -115,23 +127,28 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
       const checked = check(file, secretsEnv(envFile, !values.remote));
       report(io, cwd, file, checked, "nothing was pushed");
       if (!checked.ok) return 1;
+      if (relay !== undefined) {
+        const version = await relay.put(readFileSync(file, "utf8"));
+        io.out(`Pushed ${shownPath(cwd, file)} to ${where}: version ${version} of its rules history, in force now.`);
+        return 0;
+      }
       await putRulesFile(file, target);
       io.out(
-        `Pushed ${shownPath(cwd, file)} to ${describeTarget(target)}. A running relay uses it within RULES_CACHE_SECONDS (default 30 s).`,
+        `Pushed ${shownPath(cwd, file)} to ${describeTarget(target)}. A running relay uses it within RULES_CACHE_SECONDS (default 30 s). Written around the relay: no history, no record (--url pushes through it).`,
       );
       return 0;
     }
     case "pull": {
       noArguments();
-      const text = await getRulesText(target);
+      const text = await readRules();
       if (text === null) {
-        io.err(`There is no rules document in ${describeTarget(target)}. Store one with: npm run rules -- push <file>`);
+        io.err(`There is no rules document in ${where}. Store one with: npm run rules -- push <file>`);
         return 1;
       }
       if (values.out !== undefined) {
         const out = resolve(cwd, values.out);
         writeFile(out, text.endsWith("\n") ? text : `${text}\n`);
-        io.err(`Wrote the rules document from ${describeTarget(target)} to ${shownPath(cwd, out)}.`);
+        io.err(`Wrote the rules document from ${where} to ${shownPath(cwd, out)}.`);
       } else {
         io.out(text);
       }
@@ -152,19 +169,19 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
         report(io, cwd, file, local, "");
         return 1;
       }
-      const text = await getRulesText(target);
+      const text = await readRules();
       const kvDocument = text === null ? null : parseJson(text);
       const before = text === null ? [] : canonicalLines(kvDocument ?? text);
       const after = canonicalLines((local as { document: unknown }).document);
       const changes = lineDiff(before, after);
       if (changes.every((line) => line.startsWith(" "))) {
-        io.out(`${shownPath(cwd, file)} and ${describeTarget(target)} hold the same rules.`);
+        io.out(`${shownPath(cwd, file)} and ${where} hold the same rules.`);
         return 0;
       }
       io.out(
         text === null
-          ? `${describeTarget(target)} holds no rules document; pushing ${shownPath(cwd, file)} would add:`
-          : `${describeTarget(target)} (-) differs from ${shownPath(cwd, file)} (+):`,
+          ? `${where} holds no rules document; pushing ${shownPath(cwd, file)} would add:`
+          : `${where} (-) differs from ${shownPath(cwd, file)} (+):`,
       );
       io.out(`--- KV\n+++ ${shownPath(cwd, file)}`);
       for (const line of withContext(changes, 3)) io.out(line);
@@ -192,6 +209,62 @@ async function run(argv: string[], io: Output, cwd: string): Promise<number> {
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/**
+ * The relay's admin API for the rules (--url): reads with ADMIN_TOKEN, or VIEWER_TOKEN when that is all there
+ * is (environment first, then .dev.vars); pushes with ADMIN_TOKEN only.
+ */
+function relayOf(raw: string) {
+  const url = raw.replace(/\/+$/, "");
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+    throw new UsageError(`--url ${raw} is not an http:// or https:// URL of a relay`);
+  }
+  const token = (name: "ADMIN_TOKEN" | "VIEWER_TOKEN") => {
+    const value = process.env[name] || readDevVars()[name];
+    return value === undefined || value === "" ? undefined : { name, value };
+  };
+  const call = async (method: "GET" | "PUT", use: ReturnType<typeof token>, body?: string) => {
+    if (use === undefined) {
+      throw new FileError(
+        method === "GET"
+          ? "no token: set ADMIN_TOKEN or VIEWER_TOKEN (or run npm run dev once to create .dev.vars)"
+          : "no ADMIN_TOKEN: pushing changes the rules, which needs the operator's token (VIEWER_TOKEN only reads)",
+      );
+    }
+    let response: Response;
+    try {
+      response = await fetch(`${url}/admin/rules`, {
+        method,
+        headers: { authorization: `Bearer ${use.value}`, "content-type": "application/json" },
+        ...(body !== undefined && { body }),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (error) {
+      throw new FileError(`the relay at ${url} could not be reached (${(error as Error).name})`);
+    }
+    const text = await response.text();
+    if (method === "GET" && response.status === 404) return { status: 404, text: null };
+    if (!response.ok) {
+      let message = text.slice(0, 300);
+      try {
+        const json = JSON.parse(text) as { error?: string; message?: string; issues?: Issue[] };
+        message = `${json.error}: ${json.message}${(json.issues ?? []).map((i) => `\n  ${i.path}: ${i.message}`).join("")}`;
+      } catch {
+        // not JSON: shown as it came
+      }
+      throw new FileError(`the relay at ${url} answered ${response.status} with ${use.name} (${message})`);
+    }
+    return { status: response.status, text };
+  };
+  return {
+    url,
+    get: async () => (await call("GET", token("ADMIN_TOKEN") ?? token("VIEWER_TOKEN"))).text,
+    put: async (text: string) => {
+      const answer = await call("PUT", token("ADMIN_TOKEN"), text);
+      return (JSON.parse(answer.text!) as { version: number }).version;
+    },
+  };
 }
 
 type Checked =
@@ -274,74 +347,6 @@ function report(io: Output, cwd: string, file: string, checked: Checked, refused
   const secrets = [...new Set(Object.values(rules.destinations).flatMap((d) => secretsOf(d).map((s) => s.name)))];
   if (secrets.length > 0) io.out(`  Worker secrets it names: ${secrets.join(", ")}`);
   for (const warning of warnings) io.err(`  warning ${warning.path}: ${warning.message}`);
-}
-
-/** Pretty JSON with object keys sorted and `$schema` dropped: equal lines mean equal rules. */
-function canonicalLines(document: unknown): string[] {
-  if (typeof document === "string") return document.split("\n");
-  const sort = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(sort);
-    if (value !== null && typeof value === "object") {
-      return Object.fromEntries(
-        Object.keys(value)
-          .sort()
-          .map((key) => [key, sort((value as Record<string, unknown>)[key])]),
-      );
-    }
-    return value;
-  };
-  const copy = sort(document);
-  if (copy !== null && typeof copy === "object" && !Array.isArray(copy))
-    delete (copy as Record<string, unknown>).$schema;
-  return JSON.stringify(copy, null, 2).split("\n");
-}
-
-/** A line diff (longest common subsequence): each line prefixed with " ", "-" or "+". */
-function lineDiff(before: string[], after: string[]): string[] {
-  const n = before.length;
-  const m = after.length;
-  const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--) {
-    for (let j = m - 1; j >= 0; j--) {
-      lcs[i]![j] = before[i] === after[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
-    }
-  }
-  const out: string[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && before[i] === after[j]) {
-      out.push(` ${before[i]}`);
-      i++;
-      j++;
-    } else if (j < m && (i === n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) {
-      out.push(`+${after[j]}`);
-      j++;
-    } else {
-      out.push(`-${before[i]}`);
-      i++;
-    }
-  }
-  return out;
-}
-
-/** Only the changed lines and `context` unchanged lines around them; "…" marks a gap. */
-function withContext(lines: string[], context: number): string[] {
-  const keep = lines.map(() => false);
-  lines.forEach((line, index) => {
-    if (line.startsWith(" ")) return;
-    for (let k = Math.max(0, index - context); k <= Math.min(lines.length - 1, index + context); k++) keep[k] = true;
-  });
-  const out: string[] = [];
-  let skipped = false;
-  lines.forEach((line, index) => {
-    if (keep[index]) {
-      if (skipped) out.push("…");
-      skipped = false;
-      out.push(line);
-    } else skipped = true;
-  });
-  return out;
 }
 
 if (import.meta.main) {

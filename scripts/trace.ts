@@ -24,7 +24,7 @@ const USAGE = `Usage: npm run trace -- <Id | business key> [options]
   <business key>    an order, product, customer, invoice or offer number, or a price list name:
                     the calls whose notifications carry it, newest first
   --url <url>       the relay (default ${LOCAL_RELAY_URL}, the one npm run dev starts)
-  --token <t>       admin token (default: ADMIN_TOKEN from the environment or .dev.vars)
+  --token <t>       token (default: ADMIN_TOKEN, else VIEWER_TOKEN, from the environment or .dev.vars)
   --limit <n>       calls shown for a business key (default ${DEFAULT_LIMIT}, at most ${PAGE})
   --json            print the admin API's JSON (for a business key: an array of call traces)
 
@@ -167,8 +167,14 @@ export async function runTrace(argv: string[], io: Output = consoleOutput, env =
     token = env.ADMIN_TOKEN;
     tokenSource = "ADMIN_TOKEN";
   }
+  // A trace only reads: VIEWER_TOKEN does when it is all there is.
+  if (token === undefined && env.VIEWER_TOKEN !== undefined && env.VIEWER_TOKEN !== "") {
+    token = env.VIEWER_TOKEN;
+    tokenSource = "VIEWER_TOKEN";
+  }
   if (token === undefined) {
-    token = readDevVars().ADMIN_TOKEN;
+    const devVars = readDevVars();
+    token = devVars.ADMIN_TOKEN || devVars.VIEWER_TOKEN;
     tokenSource = ".dev.vars";
   }
   if (token === undefined || token === "") {

@@ -2,13 +2,14 @@ import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { version } from "../package.json";
 import { admin } from "./admin/index.ts";
+import { weakTokens } from "./auth/tokens.ts";
 import { consoleApp } from "./console/index.tsx";
 import type { AppEnv } from "./env.ts";
 import { describe, errorResponse, RelayError } from "./errors.ts";
 import { webhook } from "./ingress/webhook.ts";
 import { log } from "./log.ts";
 import { secretValue } from "./secrets.ts";
-import { settingsOf } from "./settings.ts";
+import { accessOf, settingsOf } from "./settings.ts";
 
 /** GET /healthz answers this. */
 export interface Health {
@@ -24,9 +25,23 @@ const settings = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
+/** What no answer may be taken for by a browser on this origin (the console's): sniffed HTML, a page that runs. */
+export const NO_CONTENT_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox";
+
+/**
+ * Every answer is `nosniff`, and any answer without a policy of its own (all but the console's pages) gets
+ * one that allows nothing: the echo handshake reflects its token as text/plain on the console's origin.
+ */
+const safeAnswers = createMiddleware<AppEnv>(async (c, next) => {
+  await next();
+  c.header("X-Content-Type-Options", "nosniff");
+  if (!c.res.headers.has("Content-Security-Policy")) c.header("Content-Security-Policy", NO_CONTENT_POLICY);
+});
+
 /** The HTTP side of the relay: the sender's door, health, the admin API and the console. */
 export function createApp() {
   const app = new Hono<AppEnv>();
+  app.use(safeAnswers);
   app.use(settings);
   app.route("/webhook", webhook);
   app.route("/admin", admin);
@@ -36,7 +51,10 @@ export function createApp() {
       status: "ok",
       version,
       webhookSecret: c.var.settings.webhookSecrets.length > 0,
-      adminEnabled: secretValue(c.env, "ADMIN_TOKEN") !== undefined,
+      // A way in that works: a token of 32 characters or more, or Cloudflare Access (docs/console.md).
+      adminEnabled:
+        weakTokens(c.env).length === 0 &&
+        (secretValue(c.env, "ADMIN_TOKEN") !== undefined || accessOf(c.var.settings) !== undefined),
     } satisfies Health),
   );
 

@@ -1,3 +1,5 @@
+import type { Actor } from "./auth/actor.ts";
+import type { ClientLimiter } from "./auth/limiter.ts";
 import type { GateApi } from "./gate/client.ts";
 import type { RelaySecret } from "./secrets.ts";
 import type { Settings, VarName } from "./settings.ts";
@@ -21,14 +23,19 @@ export type Env = {
   LEDGER_RECORDS: Queue<string>;
   /** One Durable Object per destination: its limits, circuit breaker, pause and held deliveries (src/gate/). */
   GATES: DurableObjectNamespace<GateApi>;
+  /** One Durable Object per client: failed sign-ins and wrong bearers, for the whole relay (src/auth/limiter.ts). */
+  LIMITER: DurableObjectNamespace<ClientLimiter>;
   /** Alerts on their way out (src/alerts/), JSON text. */
   ALERTS: Queue<string>;
   /** Cloudflare Email Service, for alerts to a destination's techContact; absent: no email. */
   ALERTS_EMAIL?: SendEmail;
 } & { [K in RelaySecret]?: string } & { [K in VarName]?: string };
 
-/** What Hono handlers see: the bindings, and the settings the app's middleware parsed (src/app.ts). */
+/**
+ * What Hono handlers see: the bindings, the settings the app's middleware parsed (src/app.ts) and, under
+ * /admin and /console, who is asking (src/auth/identify.ts).
+ */
 export interface AppEnv {
   Bindings: Env;
-  Variables: { settings: Settings };
+  Variables: { settings: Settings; actor: Actor };
 }

@@ -56,10 +56,13 @@ export const ERRORS = {
   echo_invalid: { status: 400, hint: "The echo token must be 1 to 256 visible ASCII characters." },
   method_not_allowed: { status: 405, hint: "Only `POST` (and `GET ?echo=`) on `/webhook`." },
   // The admin API
-  admin_disabled: { status: 503, hint: "`ADMIN_TOKEN` is not set, so the admin API is off." },
+  admin_disabled: {
+    status: 503,
+    hint: "No way in is configured (neither `ADMIN_TOKEN`, `VIEWER_TOKEN` nor Cloudflare Access), so the admin API is off.",
+  },
   unauthorized: {
     status: 401,
-    hint: "Missing or wrong `Authorization: Bearer <ADMIN_TOKEN>`; the answer carries a `WWW-Authenticate` challenge.",
+    hint: "Missing or wrong `Authorization: Bearer <ADMIN_TOKEN or VIEWER_TOKEN>` (or no Access assertion); the answer carries a `WWW-Authenticate` challenge.",
   },
   rules_not_found: {
     status: 404,
@@ -98,6 +101,39 @@ export const ERRORS = {
   gate_unavailable: {
     status: 503,
     hint: "The destination's gate (its Durable Object) could not be reached; transient, try again.",
+  },
+  // Operators: who is asking, and what they may do (docs/console.md)
+  access_denied: {
+    status: 401,
+    hint: "A Cloudflare Access assertion (`Cf-Access-Jwt-Assertion`) came but is invalid: expired, for another application or team, or not signed by the team's keys. It is never replaced by a token or a cookie. Sign in through Access again.",
+  },
+  access_unavailable: {
+    status: 503,
+    hint: "Cloudflare Access's signing keys (`<ACCESS_TEAM_DOMAIN>/cdn-cgi/access/certs`) could not be fetched; transient, try again.",
+  },
+  forbidden: {
+    status: 403,
+    hint: "A viewer (`VIEWER_TOKEN`, or an Access user not in `OPERATORS`) asked for a change; only an operator may make it. The refusal is in the activity log.",
+  },
+  too_many_attempts: {
+    status: 429,
+    hint: "This client (IPv4 address, or IPv6 /64) had 10 failed sign-ins or wrong bearers in 10 minutes; `Retry-After` says when it may try again.",
+  },
+  client_unknown: {
+    status: 400,
+    hint: "The request has no client address (`CF-Connecting-IP`), so its attempts cannot be counted; the relay checks no credential without one. Cloudflare sets it on every request from the internet.",
+  },
+  session_ended: {
+    status: 401,
+    hint: "The console session has ended (signed out, idle, expired, or its token changed); sign in again.",
+  },
+  activity_unavailable: {
+    status: 503,
+    hint: "The activity log could not be written, so the change was not made (no row, no change); transient, try again.",
+  },
+  rules_version_not_found: {
+    status: 404,
+    hint: "The rules history has no such version (`GET /admin/rules/versions` lists them).",
   },
   // Anywhere
   not_found: { status: 404, hint: "No such path." },

@@ -5,20 +5,23 @@ import { consumeDeadLetters } from "./dead-letters/consumer.ts";
 import { consumeDeliveries } from "./delivery/consumer.ts";
 import type { Env } from "./env.ts";
 import { describe } from "./errors.ts";
+import { pruneActivity } from "./ledger/activity.ts";
 import { consumeLedger } from "./ledger/consumer.ts";
 import { pruneLedger } from "./ledger/retention.ts";
+import { pruneSessions } from "./ledger/sessions.ts";
 import { redrive } from "./ledger/waiting.ts";
 import { log } from "./log.ts";
 import { QUEUES } from "./queues/names.ts";
-import { parseSettings } from "./settings.ts";
+import { parseSettings, type Settings } from "./settings.ts";
 
+export { ClientLimiter } from "./auth/limiter.ts";
 export { DestinationGate } from "./gate/gate.ts";
 
 const app = createApp();
 
 export default {
   fetch: app.fetch,
-  /** Each queue by its exact name (src/queues.ts); a queue this Worker does not know is an error, not a guess. */
+  /** Each queue by its exact name (src/queues/names.ts); a queue this Worker does not know is an error, not a guess. */
   async queue(batch, env) {
     switch (batch.queue) {
       case QUEUES.deliveries:
@@ -34,7 +37,9 @@ export default {
       case QUEUES.alerts:
         return consumeAlerts(batch, env);
       default:
-        throw new Error(`extend-relay has no consumer for queue "${batch.queue}" (src/queues.ts lists the queues).`);
+        throw new Error(
+          `extend-relay has no consumer for queue "${batch.queue}" (src/queues/names.ts lists the queues).`,
+        );
     }
   },
   /**
@@ -52,6 +57,16 @@ export default {
       await checkSenderSilence(env, settings.SENDER_SILENCE_MINUTES);
     } catch (error) {
       log("error", "sender_silence_check_failed", { error: describe(error) });
+    }
+    try {
+      await pruneOperators(
+        env.LEDGER,
+        settings,
+        Date.now(),
+        !problems.some((p) => p.startsWith("ACTIVITY_RETENTION_DAYS")),
+      );
+    } catch (error) {
+      log("error", "activity_retention_failed", { error: describe(error) });
     }
     const bad = problems.filter(
       (p) => p.startsWith("LEDGER_RETENTION_DAYS") || p.startsWith("DEAD_LETTER_TTL_SECONDS"),
@@ -72,3 +87,13 @@ export default {
     }
   },
 } satisfies ExportedHandler<Env>;
+
+/**
+ * The operators' side of retention (docs/console.md): ended console sessions go, and activity rows older than
+ * ACTIVITY_RETENTION_DAYS (skipped, like ledger retention, while that var is bad: keeping is safe).
+ */
+async function pruneOperators(db: D1Database, settings: Settings, now: number, activity: boolean): Promise<void> {
+  const sessions = await pruneSessions(db, now, settings.CONSOLE_IDLE_MINUTES * 60_000);
+  const rows = activity ? await pruneActivity(db, now - settings.ACTIVITY_RETENTION_DAYS * 86_400_000) : 0;
+  if (sessions + rows > 0) log("info", "retention_operators", { sessions, activity: rows });
+}

@@ -6,6 +6,8 @@ export const RELAY_SECRETS = [
   "EXTEND_WEBHOOK_SECRET",
   "EXTEND_WEBHOOK_SECRET_PREVIOUS",
   "ADMIN_TOKEN",
+  /** The read-only token (docs/console.md, "Who may do what"). */
+  "VIEWER_TOKEN",
   /** Where every alert is posted (docs/alerts.md); its URL is its credential. */
   "ALERT_WEBHOOK",
 ] as const;

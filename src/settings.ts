@@ -1,6 +1,7 @@
 import * as z from "zod";
 import { RelayError } from "./errors.ts";
 import { LOG_LEVELS, type LogLevel, log, setLogLevel } from "./log.ts";
+import { HOST_PATTERN, type HostPolicy } from "./rules/hosts.ts";
 
 /**
  * The relay's vars (wrangler.toml `[vars]`): the one description of each, its default and its range. The
@@ -50,13 +51,63 @@ function integerVar(
       const value = Number(text);
       const inRange = value >= min && value <= max;
       if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || !(inRange || (zeroIsOff && value === 0))) {
-        ctx.addIssue({ code: "custom", message: `must be ${zeroIsOff ? `0 (off) or ${range}` : range}, got "${raw}"` });
+        ctx.addIssue({ code: "custom", message: `must be ${zeroIsOff ? `0 (off) or ${range}` : range}` });
         return z.NEVER;
       }
       return value;
     })
     .meta({ description, default: String(fallback) } satisfies VarMeta);
 }
+
+/** A var that is empty (undefined) or passes `read`, which returns the value or undefined when it is bad. */
+function textVar<T>(description: string, must: string, read: (text: string) => T | undefined, fallback = "") {
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx): T | undefined => {
+      if (raw === undefined || raw.trim() === "") return undefined;
+      const value = read(raw.trim());
+      if (value === undefined) {
+        ctx.addIssue({ code: "custom", message: must });
+        return z.NEVER;
+      }
+      return value;
+    })
+    .meta({ description, default: fallback } satisfies VarMeta);
+}
+
+const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const isHost = (value: unknown): value is string => typeof value === "string" && HOST_PATTERN.test(value);
+const isLoopback = (host: string) => host === "127.0.0.1" || host === "localhost" || host === "[::1]";
+
+/** SECRET_HOSTS: `{"WMS_SECRET": "wms.example.com", "SHOP_SECRET": ["shop.example.com", "*.shop.example.com"]}`. */
+function readSecretHosts(text: string): ReadonlyMap<string, readonly string[]> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const map = new Map<string, readonly string[]>();
+  for (const [name, hosts] of Object.entries(value)) {
+    const list = (Array.isArray(hosts) ? hosts : [hosts]).map((h) => (typeof h === "string" ? h.toLowerCase() : h));
+    if (!SECRET_NAME.test(name) || list.length === 0 || !list.every(isHost)) return undefined;
+    map.set(name, list);
+  }
+  return map;
+}
+
+/** ACCESS_TEAM_DOMAIN: `https://<team>.cloudflareaccess.com`, or http on a loopback host (tests serve their own keys). */
+function readTeamDomain(text: string): string | undefined {
+  const origin = text.replace(/\/+$/, "");
+  if (!URL.canParse(origin)) return undefined;
+  const url = new URL(origin);
+  if (url.origin !== origin) return undefined;
+  return url.protocol === "https:" || (url.protocol === "http:" && isLoopback(url.hostname)) ? origin : undefined;
+}
+
+const OPERATOR_PATTERN = /^(?:\*|[^\s@*,]+)@[^\s@*,]+\.[^\s@*,]+$/;
 
 const VARS = {
   MAX_BODY_BYTES: integerVar(
@@ -94,7 +145,7 @@ const VARS = {
       if (parts.some((part, i) => !/^\d+$/.test(part) || delays[i]! > DAY)) {
         ctx.addIssue({
           code: "custom",
-          message: `must be comma-separated whole seconds from 0 to ${DAY} (Queues' longest delay), got "${raw}"`,
+          message: `must be comma-separated whole seconds from 0 to ${DAY} (Queues' longest delay)`,
         });
         return z.NEVER;
       }
@@ -127,7 +178,7 @@ const VARS = {
       if (!URL.canParse(text) || !/^https?:$/.test(new URL(text).protocol) || new URL(text).search !== "") {
         ctx.addIssue({
           code: "custom",
-          message: `must be the relay's public http(s) URL without a query, got "${raw}"`,
+          message: "must be the relay's public http(s) URL without a query",
         });
         return z.NEVER;
       }
@@ -145,7 +196,7 @@ const VARS = {
       if (raw === undefined || raw.trim() === "") return undefined;
       const parsed = z.email().safeParse(raw.trim());
       if (!parsed.success) {
-        ctx.addIssue({ code: "custom", message: `must be an email address, got "${raw}"` });
+        ctx.addIssue({ code: "custom", message: "must be an email address" });
         return z.NEVER;
       }
       return parsed.data;
@@ -155,13 +206,67 @@ const VARS = {
         "The sender of alert emails, on a domain onboarded to Cloudflare Email Service. Empty: no alert is emailed.",
       default: "",
     } satisfies VarMeta),
+  SECRET_HOSTS: textVar(
+    'Where each destination secret may be sent: a JSON object of secret names and a host or a list of hosts (`*.` for subdomains), such as `{"WMS_SECRET": "wms.example.com"}`. A secret it does not list is sent nowhere: rules naming it are refused (422) and its deliveries dead-letter (`host_not_allowed`).',
+    'must be a JSON object of secret names and the host (or list of hosts) each may be sent to, such as {"WMS_SECRET": "wms.example.com"}',
+    readSecretHosts,
+  ),
+  DESTINATION_HOSTS: textVar(
+    "The only hosts destinations and alert webhooks may have, comma-separated (`*.` for subdomains); rules naming another are refused (422). Empty: any host.",
+    "must be comma-separated host names such as wms.example.com or *.example.com",
+    (text) => {
+      const hosts = text.split(",").map((h) => h.trim().toLowerCase());
+      return hosts.every(isHost) ? (hosts as readonly string[]) : undefined;
+    },
+  ),
+  ACCESS_TEAM_DOMAIN: textVar(
+    "Cloudflare Access: the team domain, `https://<team>.cloudflareaccess.com` (http only on a loopback host). With `ACCESS_AUD`, the console and the admin API accept Access assertions (docs/console.md, “Cloudflare Access”).",
+    "must be the Access team domain as https://<team>.cloudflareaccess.com, without a path (http only on a loopback host)",
+    readTeamDomain,
+  ),
+  ACCESS_AUD: textVar(
+    "Cloudflare Access: the Application Audience (AUD) tag of the relay's Access application. Set both or neither of the two `ACCESS_` vars.",
+    "must be the Access application's AUD tag (letters, digits, . _ -)",
+    (text) => (/^[A-Za-z0-9._-]{1,200}$/.test(text) ? text : undefined),
+  ),
+  OPERATORS: textVar(
+    "Under Access: who is an operator, as comma-separated emails (`*@example.com` for a whole domain). Everyone else Access admits is a viewer.",
+    "must be comma-separated emails, or *@domain for a whole domain",
+    (text) => {
+      const patterns = text.split(",").map((p) => p.trim().toLowerCase());
+      return patterns.every((p) => OPERATOR_PATTERN.test(p)) ? (patterns as readonly string[]) : undefined;
+    },
+  ),
+  CONSOLE_TOKEN_SIGN_IN: textVar(
+    "`on` keeps the console's token sign-in form when Access is configured (off then by default; the admin API's bearers stay on). Without Access the form is always there.",
+    "must be on, off or empty",
+    (text) => (text === "on" ? true : text === "off" ? false : undefined),
+  ),
+  CONSOLE_SESSION_HOURS: integerVar(8, 1, 24, "A console session's absolute lifetime, in hours (1 … 24)."),
+  CONSOLE_IDLE_MINUTES: integerVar(
+    30,
+    5,
+    480,
+    "A console session ends after this many minutes without a request (5 … 480).",
+  ),
+  ACTIVITY_RETENTION_DAYS: integerVar(
+    400,
+    30,
+    3650,
+    "How long the activity log keeps its rows (30 … 3650 days); the Cron Trigger removes older ones.",
+  ),
+  DEV_CLOCK: textVar(
+    "Tests only: `on` lets a request to a loopback host (`wrangler dev`) carry `X-Dev-Clock: <ms since 1970>` as the console's clock, to test session timeouts. Ignored for any other host; `npm run deploy` refuses it.",
+    "must be on, off or empty",
+    (text) => (text === "on" ? true : text === "off" ? false : undefined),
+  ),
   LOG_LEVEL: z
     .string()
     .optional()
     .transform((raw, ctx) => {
       const value = raw === undefined || raw.trim() === "" ? "info" : raw.trim();
       if (!(LOG_LEVELS as readonly string[]).includes(value)) {
-        ctx.addIssue({ code: "custom", message: `must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"` });
+        ctx.addIssue({ code: "custom", message: `must be one of ${LOG_LEVELS.join(", ")}` });
         return z.NEVER;
       }
       return value as LogLevel;
@@ -189,42 +294,69 @@ export type Settings = { [K in VarName]: z.output<(typeof VARS)[K]> } & {
 /**
  * Every var parsed on its own: the settings with each bad var replaced by its default, and the problems
  * (empty when all are good). The door refuses to run on defaults (settingsOf); the queue consumers do, so
- * that one bad var cannot stall deliveries (docs/operations.md, “A bad deploy”).
+ * that one bad var cannot stall deliveries (docs/operations.md, “A bad deploy”). `problems` name each bad
+ * var and what it must be, for answers anyone may read; `logged` also quote the value, for the log only.
  */
-export function parseSettings(env: Record<string, unknown>): { settings: Settings; problems: string[] } {
+export function parseSettings(env: Record<string, unknown>): {
+  settings: Settings;
+  problems: string[];
+  logged: string[];
+} {
   const problems: string[] = [];
+  const logged: string[] = [];
   const values: Record<string, unknown> = {};
   for (const name of VAR_NAMES) {
     const raw = env[name];
-    const parsed = VARS[name].safeParse(typeof raw === "string" || raw === undefined ? raw : String(raw));
+    const text = typeof raw === "string" || raw === undefined ? raw : String(raw);
+    const parsed = VARS[name].safeParse(text);
     if (parsed.success) values[name] = parsed.data;
     else {
-      problems.push(`${name} ${parsed.error.issues[0]?.message ?? "is invalid"}`);
+      const problem = `${name} ${parsed.error.issues[0]?.message ?? "is invalid"}`;
+      problems.push(problem);
+      logged.push(`${problem}, got ${JSON.stringify(text)}`);
       values[name] = VARS[name].parse(undefined);
     }
+  }
+  const accessBad = problems.some((p) => p.startsWith("ACCESS_"));
+  if (!accessBad && (values.ACCESS_TEAM_DOMAIN === undefined) !== (values.ACCESS_AUD === undefined)) {
+    const [set, unset] =
+      values.ACCESS_AUD === undefined ? ["ACCESS_TEAM_DOMAIN", "ACCESS_AUD"] : ["ACCESS_AUD", "ACCESS_TEAM_DOMAIN"];
+    const problem = `${unset} must be set when ${set} is (Cloudflare Access needs both)`;
+    problems.push(problem);
+    logged.push(problem);
+  }
+  if (accessBad || (values.ACCESS_TEAM_DOMAIN === undefined) !== (values.ACCESS_AUD === undefined)) {
+    values.ACCESS_TEAM_DOMAIN = undefined;
+    values.ACCESS_AUD = undefined;
   }
   const webhookSecrets = [env.EXTEND_WEBHOOK_SECRET, env.EXTEND_WEBHOOK_SECRET_PREVIOUS].filter(
     (secret): secret is string => typeof secret === "string" && secret !== "",
   );
-  return { settings: { ...(values as { [K in VarName]: z.output<(typeof VARS)[K]> }), webhookSecrets }, problems };
+  return {
+    settings: { ...(values as { [K in VarName]: z.output<(typeof VARS)[K]> }), webhookSecrets },
+    problems,
+    logged,
+  };
 }
 
-const parsed = new WeakMap<object, { settings: Settings; problems: string[] }>();
+type Parsed = ReturnType<typeof parseSettings>;
+const parsed = new WeakMap<object, Parsed>();
 
-function parsedOnce(env: object): { settings: Settings; problems: string[] } {
+function parsedOnce(env: object): Parsed {
   let result = parsed.get(env);
   if (result === undefined) {
     result = parseSettings(env as Record<string, unknown>);
     parsed.set(env, result);
     setLogLevel(result.settings.LOG_LEVEL);
-    if (result.problems.length > 0) log("error", "settings_invalid", { problems: result.problems });
+    if (result.logged.length > 0) log("error", "settings_invalid", { problems: result.logged });
   }
   return result;
 }
 
 /**
  * The settings for the door and the admin API, parsed once per `env` object. A bad var is logged once,
- * loudly, and every request gets 503 `misconfigured` naming it: never a silent default.
+ * loudly (with its value), and every request gets 503 `misconfigured` naming it (never its value, which may be
+ * an internal address or worse): never a silent default.
  */
 export function settingsOf(env: object): Settings {
   const { settings, problems } = parsedOnce(env);
@@ -240,4 +372,16 @@ export function settingsOf(env: object): Settings {
  */
 export function consumerSettings(env: object): Settings {
   return parsedOnce(env).settings;
+}
+
+/** Where the rules may send (src/rules/hosts.ts), from SECRET_HOSTS and DESTINATION_HOSTS. */
+export function hostPolicy(settings: Settings): HostPolicy {
+  return { secretHosts: settings.SECRET_HOSTS ?? new Map(), destinationHosts: settings.DESTINATION_HOSTS };
+}
+
+/** Cloudflare Access, when both of its vars are set. */
+export function accessOf(settings: Settings): { teamDomain: string; audience: string } | undefined {
+  return settings.ACCESS_TEAM_DOMAIN === undefined || settings.ACCESS_AUD === undefined
+    ? undefined
+    : { teamDomain: settings.ACCESS_TEAM_DOMAIN, audience: settings.ACCESS_AUD };
 }

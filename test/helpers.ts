@@ -32,7 +32,10 @@ export const FIXTURES: Record<string, string> = Object.fromEntries(
 export const FIXTURE_SIGNATURES: Record<string, string> = signatures.files;
 export const FIXTURE_SECRET = signatures.secret;
 export const SEED_VECTOR = signatures.seedVector;
-export const ADMIN_TOKEN = "test-admin-token";
+export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef0123";
+export const VIEWER_TOKEN = "test-viewer-token-0123456789abcdef012";
+/** The client address every test request comes from unless told otherwise (the limiter counts per client). */
+export const TEST_CLIENT = "192.0.2.10";
 
 export function postWebhook(body: string | Uint8Array, headers: HeadersInit = {}): Promise<Response> {
   const all = new Headers(headers);
@@ -47,6 +50,7 @@ export function signedPost(body: string | Uint8Array, secret = FIXTURE_SECRET): 
 export function admin(path: string, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   if (!headers.has("authorization")) headers.set("authorization", `Bearer ${ADMIN_TOKEN}`);
+  if (!headers.has("cf-connecting-ip")) headers.set("cf-connecting-ip", TEST_CLIENT);
   return exports.default.fetch(`https://relay.test/admin${path}`, { ...init, headers });
 }
 
@@ -89,7 +93,12 @@ export async function clearLedger(): Promise<void> {
       "ledger_text_parts",
       "ledger_text_objects",
       "ledger_calls",
-    ].map((table) => env.LEDGER.prepare(`DELETE FROM ${table}`)),
+      "activity",
+      "rules_versions",
+    ]
+      .map((table) => env.LEDGER.prepare(`DELETE FROM ${table}`))
+      // Numbering starts again (the rules history's versions, the activity log's ids).
+      .concat(env.LEDGER.prepare("DELETE FROM sqlite_sequence")),
   );
 }
 

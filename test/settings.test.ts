@@ -24,10 +24,21 @@ describe("settings", () => {
         SENDER_SILENCE_MINUTES: 0,
         PUBLIC_URL: undefined,
         ALERT_EMAIL_FROM: undefined,
+        SECRET_HOSTS: undefined,
+        DESTINATION_HOSTS: undefined,
+        ACCESS_TEAM_DOMAIN: undefined,
+        ACCESS_AUD: undefined,
+        OPERATORS: undefined,
+        CONSOLE_TOKEN_SIGN_IN: undefined,
+        CONSOLE_SESSION_HOURS: 8,
+        CONSOLE_IDLE_MINUTES: 30,
+        ACTIVITY_RETENTION_DAYS: 400,
+        DEV_CLOCK: undefined,
         LOG_LEVEL: "info",
         webhookSecrets: [],
       },
       problems: [],
+      logged: [],
     });
   });
 
@@ -39,7 +50,7 @@ describe("settings", () => {
   it("keeps the ledger 1 to 90 days", () => {
     expect(parse({ LEDGER_RETENTION_DAYS: "90" }).settings.LEDGER_RETENTION_DAYS).toBe(90);
     expect(parse({ LEDGER_RETENTION_DAYS: "0" }).problems).toEqual([
-      'LEDGER_RETENTION_DAYS must be a whole number from 1 to 90, got "0"',
+      "LEDGER_RETENTION_DAYS must be a whole number from 1 to 90",
     ]);
   });
 
@@ -48,6 +59,32 @@ describe("settings", () => {
     expect(parse({ SENDER_SILENCE_MINUTES: "90" }).settings.SENDER_SILENCE_MINUTES).toBe(90);
     expect(parse({ PUBLIC_URL: "https://relay.example.com/" }).settings.PUBLIC_URL).toBe("https://relay.example.com");
     expect(parse({ ALERT_EMAIL_FROM: " relay@example.com " }).settings.ALERT_EMAIL_FROM).toBe("relay@example.com");
+  });
+
+  it("reads SECRET_HOSTS as secret → hosts, DESTINATION_HOSTS as a list, and both ACCESS_ vars or neither", () => {
+    const { settings } = parse({
+      SECRET_HOSTS: '{"WMS_SECRET": "WMS.example.com", "SHOP_SECRET": ["shop.example.com", "*.shop.example.com"]}',
+      DESTINATION_HOSTS: "wms.example.com, *.shop.example.com",
+    });
+    expect([...settings.SECRET_HOSTS!]).toEqual([
+      ["WMS_SECRET", ["wms.example.com"]],
+      ["SHOP_SECRET", ["shop.example.com", "*.shop.example.com"]],
+    ]);
+    expect(settings.DESTINATION_HOSTS).toEqual(["wms.example.com", "*.shop.example.com"]);
+    for (const bad of ['["WMS_SECRET"]', '{"WMS_SECRET": []}', '{"WMS_SECRET": "https://wms.example.com"}', "{"]) {
+      expect(parse({ SECRET_HOSTS: bad }).problems, bad).toEqual([
+        expect.stringMatching(/^SECRET_HOSTS must be a JSON object/),
+      ]);
+    }
+    expect(parse({ ACCESS_TEAM_DOMAIN: "https://team.cloudflareaccess.com" }).problems).toEqual([
+      "ACCESS_AUD must be set when ACCESS_TEAM_DOMAIN is (Cloudflare Access needs both)",
+    ]);
+    expect(parse({ ACCESS_TEAM_DOMAIN: "http://team.cloudflareaccess.com", ACCESS_AUD: "a" }).problems).toHaveLength(1);
+    expect(parse({ ACCESS_TEAM_DOMAIN: "http://127.0.0.1:9999", ACCESS_AUD: "a" }).problems).toEqual([]);
+    expect(parse({ OPERATORS: "ann@example.com, *@ops.example.com" }).settings.OPERATORS).toEqual([
+      "ann@example.com",
+      "*@ops.example.com",
+    ]);
   });
 
   it("parses RETRY_SCHEDULE as comma-separated seconds", () => {
@@ -80,7 +117,23 @@ describe("settings", () => {
     expect(error).toBeInstanceOf(RelayError);
     expect(error).toMatchObject({ status: 503, code: "misconfigured" });
     expect((error as RelayError).message).toContain(name);
-    expect((error as RelayError).message).toContain(value);
+    // The answer is public: it names the var and what it must be, never the value (the log keeps that).
+    expect((error as RelayError).message).not.toContain(`"${value}"`);
+    expect(JSON.stringify((error as RelayError).toJSON())).not.toContain(JSON.stringify(`"${value}"`).slice(1, -1));
+  });
+
+  it("logs the bad value once at error (settings_invalid), where only the operator reads it", () => {
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(() => settingsOf({ RETRY_SCHEDULE: "10,30,2m-private" })).toThrow(RelayError);
+    expect(error.mock.calls.map(([line]) => JSON.parse(line as string))).toEqual([
+      {
+        level: "error",
+        event: "settings_invalid",
+        problems: [
+          'RETRY_SCHEDULE must be comma-separated whole seconds from 0 to 86400 (Queues\' longest delay), got "10,30,2m-private"',
+        ],
+      },
+    ]);
   });
 
   it("gives the queue consumers the other settings as set and the bad one's default, logging it once at error", () => {

@@ -122,7 +122,20 @@ export const d1DatabaseName = (configText: string, binding: string) =>
 export const r2BucketName = (configText: string, binding: string) =>
   bindingField(configText, "r2_buckets", binding, "bucket_name");
 
-/** A var's value in a wrangler config's `[vars]` (a `KEY = "value"` line), or undefined. */
-export function configVar(configText: string, name: string): string | undefined {
-  return new RegExp(`^\\s*${name}\\s*=\\s*["']([^"']*)["']`, "m").exec(configText)?.[1];
+/**
+ * A var of wrangler.toml's [vars] as its text (a "…" or '…' string), or undefined when it is not there.
+ * Enough for the relay's own config, which writes each var on one line.
+ */
+export function tomlVar(configText: string, name: string): string | undefined {
+  const table = configText.split(/^\s*(?=\[)/m).find((t) => /^\[vars\]/.test(t));
+  if (table === undefined) return undefined;
+  const match = new RegExp(`^\\s*${name}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|'([^']*)')`, "m").exec(table);
+  if (match === null) return undefined;
+  return match[2] ?? JSON.parse(`"${match[1]}"`);
+}
+
+/** Whether wrangler.toml turns the workers.dev URL off (`workers_dev = false`); it is on by default. */
+export function workersDevOn(configText: string): boolean {
+  const top = configText.split(/^\s*\[/m)[0] ?? "";
+  return !/^\s*workers_dev\s*=\s*false\b/m.test(top);
 }

@@ -1,5 +1,6 @@
 /** `.dev.vars` (dotenv syntax): the secrets `wrangler dev` gives the Worker locally. */
-import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./wrangler-dev.ts";
 
@@ -34,9 +35,32 @@ export function readDevVars(path = DEV_VARS): Record<string, string> {
   return existsSync(path) ? parseDevVars(readFileSync(path, "utf8")) : {};
 }
 
-/** Creates `.dev.vars` from `.dev.vars.example` when it is missing; true when it did. */
-export function ensureDevVars(path = DEV_VARS, example = DEV_VARS_EXAMPLE): boolean {
-  if (existsSync(path)) return false;
-  copyFileSync(example, path);
-  return true;
+/** The tokens the local loop generates: the relay refuses ones shorter than 32 characters. */
+const TOKENS = ["ADMIN_TOKEN", "VIEWER_TOKEN"] as const;
+const MIN_TOKEN_LENGTH = 32;
+
+/** `text` with each token line that is missing a value of 32 characters or more given a random one. */
+function withLongTokens(text: string): { text: string; replaced: string[] } {
+  const vars = parseDevVars(text);
+  const replaced: string[] = [];
+  let out = text;
+  for (const name of TOKENS) {
+    if ((vars[name]?.length ?? 0) >= MIN_TOKEN_LENGTH && !/replaced-by-npm-run-dev/.test(vars[name]!)) continue;
+    const line = `${name}=${randomBytes(32).toString("hex")}`;
+    const pattern = new RegExp(`^\\s*(?:export\\s+)?${name}\\s*[=:].*$`, "m");
+    out = pattern.test(out) ? out.replace(pattern, line) : `${out.replace(/\n?$/, "\n")}${line}\n`;
+    replaced.push(name);
+  }
+  return { text: out, replaced };
+}
+
+/**
+ * Creates `.dev.vars` from `.dev.vars.example` when it is missing, with random tokens; in an existing one, gives
+ * a token shorter than 32 characters (an older example's) a random value. Returns what it did, for a line.
+ */
+export function ensureDevVars(path = DEV_VARS, example = DEV_VARS_EXAMPLE): { created: boolean; replaced: string[] } {
+  const created = !existsSync(path);
+  const { text, replaced } = withLongTokens(readFileSync(created ? example : path, "utf8"));
+  if (created || replaced.length > 0) writeFileSync(path, text, { mode: 0o600 });
+  return { created, replaced };
 }

@@ -117,6 +117,8 @@ const EXAMPLE_ALERTS: Alert[] = [
     lastAt: T + 3_600_000,
     reason: "hand",
     held: 0,
+    actor: "ann@example.com",
+    activity: 412,
   },
   {
     id: `shop:destination_held_near_cap:${T + 7_200_000}`,

@@ -2,9 +2,11 @@ import { type Context, Hono } from "hono";
 import type { AppEnv, Env } from "../env.ts";
 import { describe, RelayError } from "../errors.ts";
 import type { GateView } from "../gate/client.ts";
-import { gateOf, remember } from "../gate/client.ts";
+import { gateOf } from "../gate/client.ts";
 import type { GateStatus } from "../gate/policy.ts";
 import { log } from "../log.ts";
+import { setPaused } from "../ops/destinations.ts";
+import { opContext } from "../ops/record.ts";
 import { currentDestinations, destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
 import type { Settings } from "../settings.ts";
@@ -37,7 +39,7 @@ export interface DestinationState {
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
-function stateOf(name: string, d: Destination, view: GateView | undefined): DestinationState {
+export function stateOf(name: string, d: Destination, view: GateView | undefined): DestinationState {
   return {
     name,
     enabled: d.enabled,
@@ -74,26 +76,6 @@ export async function destinationStates(
   return Promise.all(Object.entries(destinations).map(async ([name, d]) => stateOf(name, d, await viewOf(env, name))));
 }
 
-/** Pauses or resumes a destination of the rules by hand; 404 for one the rules do not have. */
-export async function setPaused(
-  env: Env,
-  settings: Settings,
-  name: string,
-  paused: boolean,
-): Promise<DestinationState> {
-  const destination = destinationOf(await destinationsOf(env, settings), name);
-  if (destination === undefined) throw notFound(name);
-  let view: GateView;
-  try {
-    view = paused ? await gateOf(env, name).pause(name) : await gateOf(env, name).resume(name);
-  } catch (error) {
-    log("error", "gate_unavailable", { destination: name, error: describe(error) });
-    throw new RelayError("gate_unavailable", `The gate of "${name}" could not be reached; nothing changed. Try again.`);
-  }
-  remember(name, view);
-  return stateOf(name, destination, view);
-}
-
 async function list(c: Context<AppEnv>): Promise<Response> {
   return c.json({ destinations: await destinationStates(c.env, await destinationsOf(c.env, c.var.settings)) });
 }
@@ -120,5 +102,11 @@ async function viewOf(env: Env, name: string): Promise<GateView | undefined> {
 export const destinationsAdmin = new Hono<AppEnv>()
   .get("/", list)
   .get("/:name", show)
-  .post("/:name/pause", async (c) => c.json(await setPaused(c.env, c.var.settings, c.req.param("name"), true)))
-  .post("/:name/resume", async (c) => c.json(await setPaused(c.env, c.var.settings, c.req.param("name"), false)));
+  .post("/:name/pause", (c) => pauseOrResume(c, true))
+  .post("/:name/resume", (c) => pauseOrResume(c, false));
+
+async function pauseOrResume(c: Context<AppEnv>, paused: boolean): Promise<Response> {
+  const name = c.req.param("name")!;
+  const { destination, view } = await setPaused(opContext(c), c.var.settings, name, paused);
+  return c.json(stateOf(name, destination, view));
+}

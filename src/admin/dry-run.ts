@@ -14,7 +14,7 @@ import { explain, type RouteVerdict } from "../rules/explain.ts";
 import { type CompiledRules, compileRules } from "../rules/matcher.ts";
 import { checkedRules } from "../rules/save.ts";
 import { loadRules } from "../rules/store.ts";
-import type { Settings } from "../settings.ts";
+import { hostPolicy, type Settings } from "../settings.ts";
 
 /**
  * The routing dry run, shared by POST /admin/route and the console's "Try a payload": how the door would
@@ -53,7 +53,7 @@ export async function dryRunBody(body: Uint8Array, env: { RULES: KVNamespace }, 
     : callOf(parsed);
   const compiled: CompiledRules =
     wrapped && "rules" in value
-      ? compileRules(checkedRules(value.rules, env).rules)
+      ? compileRules(checkedRules(value.rules, env, hostPolicy(settings)).rules)
       : await loadRules(env.RULES, settings.RULES_CACHE_SECONDS);
   return dryRun(call, compiled);
 }

@@ -3,8 +3,8 @@ import { bodyFor } from "../delivery/body.ts";
 import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
 import { getCall, listCalls } from "../ledger/calls.ts";
-import { getDelivery, listDeliveries } from "../ledger/deliveries.ts";
-import { type ResendResult, resend } from "../ledger/resend.ts";
+import { listDeliveries } from "../ledger/deliveries.ts";
+import type { ResendResult } from "../ledger/resend.ts";
 import { stats } from "../ledger/stats.ts";
 import {
   CALL_STATUSES,
@@ -15,6 +15,8 @@ import {
   type Page,
   type Stats,
 } from "../ledger/views.ts";
+import { foundDelivery, resendDelivery } from "../ops/deliveries.ts";
+import { opContext } from "../ops/record.ts";
 import { ClaimUnreadable } from "../payloads.ts";
 import { cursorParam, limitParam, oneOfParam, textParam, timeParam } from "./query.ts";
 
@@ -61,16 +63,8 @@ async function searchDeliveries(c: Context<AppEnv>): Promise<Response> {
   return c.json(page satisfies Page<DeliveryView>);
 }
 
-async function found(env: AppEnv["Bindings"], id: string) {
-  const delivery = await getDelivery(env.LEDGER, env.PAYLOADS, id);
-  if (delivery === null) {
-    throw new RelayError("delivery_not_found", `The ledger has no delivery ${id} (never planned, or past retention).`);
-  }
-  return delivery;
-}
-
 async function showDelivery(c: Context<AppEnv>): Promise<Response> {
-  const { message, unreadable: _, ...delivery } = await found(c.env, c.req.param("id")!);
+  const { message, unreadable: _, ...delivery } = await foundDelivery(c.env, c.req.param("id")!);
   let body: Pick<DeliveryTrace, "body" | "bodyUnavailable"> = {};
   if (message !== undefined) {
     try {
@@ -84,31 +78,7 @@ async function showDelivery(c: Context<AppEnv>): Promise<Response> {
 }
 
 async function resendOne(c: Context<AppEnv>): Promise<Response> {
-  return c.json((await resendDelivery(c.env, c.req.param("id")!)) satisfies ResendResult, 202);
-}
-
-/**
- * Sends a delivery again, whatever its status: same delivery id, a new run with attempts afresh
- * (POST /admin/deliveries/:id/replay, and the console's "Resend").
- */
-export async function resendDelivery(env: AppEnv["Bindings"], id: string): Promise<ResendResult> {
-  const delivery = await found(env, id);
-  if (delivery.unreadable) {
-    throw new RelayError("not_replayable", `Delivery ${delivery.deliveryId} holds no readable delivery message.`);
-  }
-  if (delivery.message === undefined) {
-    throw new RelayError(
-      "delivery_not_replayable",
-      `Delivery ${delivery.deliveryId} has no stored message yet (it is ${delivery.status}: on its way, not yet attempted).`,
-    );
-  }
-  let result: ResendResult;
-  try {
-    result = await resend(env, [delivery.message]);
-  } catch {
-    throw new RelayError("queue_unavailable", "The delivery could not be enqueued; nothing changed. Try again.");
-  }
-  return { replayed: result.replayed, skipped: result.skipped };
+  return c.json((await resendDelivery(opContext(c), c.req.param("id")!)) satisfies ResendResult, 202);
 }
 
 async function showStats(c: Context<AppEnv>): Promise<Response> {

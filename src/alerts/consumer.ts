@@ -1,4 +1,4 @@
-import { alertLink } from "../console/links.ts";
+import { activityLink, alertLink } from "../console/links.ts";
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
 import { log } from "../log.ts";
@@ -6,9 +6,10 @@ import { ALERT_CHANNELS, type Alert, type AlertChannel, alertMessageSchema } fro
 import { decodeMessage } from "../queues/codec.ts";
 import { sendAlert } from "../queues/send.ts";
 import { currentDestinations, destinationOf } from "../rules/destinations.ts";
+import { sendProblem } from "../rules/hosts.ts";
 import { type Destination, urlProblem } from "../rules/schema.ts";
 import { secretValue } from "../secrets.ts";
-import { consumerSettings, type Settings } from "../settings.ts";
+import { consumerSettings, hostPolicy, type Settings } from "../settings.ts";
 import { alertText } from "./text.ts";
 
 /** An alert a channel keeps refusing is tried this often (30 s doubling, at most 1 h apart: about 5 h) and then given up. */
@@ -124,10 +125,14 @@ async function sendTo(
   }
   const hook = destination?.alertWebhook;
   if (hook === undefined) return "skipped";
-  if (typeof hook === "string") return post(hook, "alertWebhook", alert, text.text, settings);
-  const url = secretValue(env, hook.secret);
-  if (url === undefined) return { failed: `secret ${hook.secret} is not set`, retry: false };
-  return post(url, hook.secret, alert, text.text, settings);
+  const url = typeof hook === "string" ? hook : secretValue(env, hook.secret);
+  if (url === undefined) return { failed: `secret ${(hook as { secret: string }).secret} is not set`, retry: false };
+  // The rules name this webhook: it may go only where the relay's configuration allows (src/rules/hosts.ts).
+  const refused = URL.canParse(url)
+    ? sendProblem(hostPolicy(settings), new URL(url).hostname, typeof hook === "string" ? undefined : hook.secret)
+    : undefined;
+  if (refused !== undefined) return { failed: `alertWebhook not sent: ${refused}`, retry: false };
+  return post(url, typeof hook === "string" ? "alertWebhook" : hook.secret, alert, text.text, settings);
 }
 
 /** Posts the alert as JSON with `text` first (Slack, Teams), then its fields. `name` names the URL, never shows it. */
@@ -145,6 +150,10 @@ async function post(url: string, name: string, alert: Alert, text: string, setti
     firstAt: new Date(alert.firstAt).toISOString(),
     lastAt: new Date(alert.lastAt).toISOString(),
     ...(link !== undefined && { consoleUrl: link }),
+    ...(alert.actor !== undefined && { actor: alert.actor }),
+    ...(activityLink(alert, settings.PUBLIC_URL) !== undefined && {
+      activityUrl: activityLink(alert, settings.PUBLIC_URL),
+    }),
     ...(alert.reason !== undefined && { reason: alert.reason }),
     ...(alert.probeAt !== undefined && { probeAt: new Date(alert.probeAt).toISOString() }),
     ...(alert.held !== undefined && { held: alert.held }),

@@ -29,9 +29,9 @@ export function alertText(alert: Alert, consoleUrl: string | undefined): AlertTe
     case "destination_paused":
       if (alert.reason === "hand") {
         return {
-          subject: `extend-relay: ${d} was paused by hand`,
+          subject: `extend-relay: ${d} was paused by hand${alert.actor === undefined ? "" : ` by ${alert.actor}`}`,
           text:
-            `${d} was paused by hand at ${time(alert.firstAt)}. Its deliveries are held in arrival order and none is attempted` +
+            `${d} was paused by hand${alert.actor === undefined ? "" : ` by ${alert.actor}`} at ${time(alert.firstAt)}${alert.activity === undefined ? "" : ` (activity #${alert.activity})`}. Its deliveries are held in arrival order and none is attempted` +
             `${held(alert)}.\n` +
             `What to do: resume it when its receiver is ready (console: Destinations, or POST /admin/destinations/${d}/resume); the held deliveries then go out in order.${link}`,
         };
@@ -39,7 +39,9 @@ export function alertText(alert: Alert, consoleUrl: string | undefined): AlertTe
       return {
         subject: `extend-relay: ${d} is paused after ${alert.count} failed attempts`,
         text:
-          `${d} is paused: ${alert.count} attempts in a row failed since ${time(alert.firstAt)}, ${last}.\n` +
+          (alert.reason === "failure_ratio"
+            ? `${d} is paused: ${alert.count} of its last ${alert.attempts ?? alert.count} attempts failed since ${time(alert.firstAt)} (it keeps failing between successes), ${last}.\n`
+            : `${d} is paused: ${alert.count} attempts in a row failed since ${time(alert.firstAt)}, ${last}.\n`) +
           `Its deliveries are held in arrival order and none is attempted${held(alert)}. ` +
           `One probe delivery goes out at ${time(alert.probeAt ?? alert.lastAt)}; if it succeeds, ${d} resumes and the held deliveries go out in order, else the pause doubles (up to an hour).\n` +
           `What to do: fix the receiver; to resume at once, use the console (Destinations) or POST /admin/destinations/${d}/resume.${link}`,

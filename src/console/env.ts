@@ -1,15 +1,12 @@
 import type { AppEnv } from "../env.ts";
-import type { Session } from "./session.ts";
 
-/** What console handlers see: the app's bindings and settings, the session and its CSRF token once signed in. */
+/** What console handlers see: the app's bindings, settings and actor, and once identified the forms' CSRF token. */
 export interface ConsoleEnv {
   Bindings: AppEnv["Bindings"];
   Variables: AppEnv["Variables"] & {
-    session?: Session;
+    /** The CSRF token of the actor's forms (src/auth/sessions.ts); absent when nobody is signed in. */
     csrf?: string;
     /** The posted form, read once (src/console/forms.ts). */
     form?: URLSearchParams;
-    /** The ADMIN_TOKEN, present past the "console is off" check. */
-    token: string;
   };
 }

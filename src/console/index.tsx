@@ -1,17 +1,22 @@
 /** @jsxImportSource hono/jsx */
 import { type Context, Hono } from "hono";
-import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { csrf } from "hono/csrf";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
-import { describe, RelayError } from "../errors.ts";
+import { checkedToken, identify } from "../auth/identify.ts";
+import { endSession, startSession } from "../auth/sessions.ts";
+import { tokensOf, weakTokens } from "../auth/tokens.ts";
+import { describe, errorResponse, RelayError } from "../errors.ts";
+import { insertActivity } from "../ledger/activity.ts";
 import { log } from "../log.ts";
-import { secretValue } from "../secrets.ts";
+import { type OpContext, opContext, recordEvent } from "../ops/record.ts";
+import { endAllSessions } from "../ops/sessions.ts";
+import { accessOf } from "../settings.ts";
 import type { ConsoleEnv } from "./env.ts";
 import { field, formOf } from "./forms.ts";
-import { blockedFor, clearFailures, FAILURE_DELAY_MS, recordFailure } from "./guard.ts";
 import { withNotice } from "./layout.tsx";
+import { activityListPage, activityRowPage } from "./pages/activity.tsx";
 import { callPage, callsPage, resendFromConsole } from "./pages/calls.tsx";
 import {
   deadLetterPage,
@@ -24,23 +29,23 @@ import { destinationsPage, pauseFromConsole } from "./pages/destinations.tsx";
 import { errorPage } from "./pages/errors.tsx";
 import { consoleOffPage, loginPage } from "./pages/login.tsx";
 import { overviewPage } from "./pages/overview.tsx";
-import { confirmRestore, editRules, restoreRules, rulesPage, saveRulesFromConsole } from "./pages/rules.tsx";
-import { tryPage, tryPayload } from "./pages/try.tsx";
 import {
-  csrfToken,
-  newSessionValue,
-  readSession,
-  SESSION_COOKIE,
-  SESSION_SECONDS,
-  safeNext,
-  sameSecret,
-} from "./session.ts";
+  confirmRestore,
+  editRules,
+  restoreVersion,
+  rulesPage,
+  saveRulesFromConsole,
+  versionPage,
+} from "./pages/rules.tsx";
+import { tryPage, tryPayload } from "./pages/try.tsx";
+import { FAILURE_DELAY_MS, safeNext, sameSecret } from "./session.ts";
 import { STYLE } from "./style.ts";
 
 /**
- * The console (docs/console.md): server-rendered pages at /console for an operator, signed in with
- * ADMIN_TOKEN. Every response carries a strict Content-Security-Policy (no script at all); every POST passes
- * an Origin check and the session's CSRF token; pages are never cached.
+ * The console (docs/console.md): server-rendered pages at /console for operators and viewers, signed in through
+ * Cloudflare Access or with a token (src/auth/identify.ts). Every response carries a strict Content-Security-
+ * Policy (no script at all); every POST passes an Origin check and the actor's CSRF token; pages are never
+ * cached.
  */
 
 const headers = secureHeaders({
@@ -61,14 +66,6 @@ const noStore = createMiddleware<ConsoleEnv>(async (c, next) => {
   if (!c.res.headers.has("cache-control")) c.header("Cache-Control", "no-store");
 });
 
-/** ADMIN_TOKEN unset: every page says the console is off. */
-const tokenRequired = createMiddleware<ConsoleEnv>(async (c, next) => {
-  const token = secretValue(c.env, "ADMIN_TOKEN");
-  if (token === undefined) return consoleOffPage(c);
-  c.set("token", token);
-  await next();
-});
-
 /** A filter form submits its empty fields too: drop them (one redirect) so every address stays short and valid. */
 const withoutEmptyParams = createMiddleware<ConsoleEnv>(async (c, next) => {
   if (c.req.method === "GET") {
@@ -82,24 +79,10 @@ const withoutEmptyParams = createMiddleware<ConsoleEnv>(async (c, next) => {
   await next();
 });
 
-/**
- * Without a valid session, a page redirects (303) to the sign-in form, keeping where it was going in `next`.
- * With one, every POST must carry the session's CSRF token, or nothing is done.
- */
-const sessionRequired = createMiddleware<ConsoleEnv>(async (c, next) => {
-  const session = await readSession(c.var.token, getCookie(c, SESSION_COOKIE));
-  if (session === undefined) {
-    const url = new URL(c.req.url);
-    const wanted = c.req.method === "GET" ? `${url.pathname}${url.search}` : "/console";
-    return c.redirect(
-      wanted === "/console" ? "/console/login" : `/console/login?next=${encodeURIComponent(wanted)}`,
-      303,
-    );
-  }
-  const token = await csrfToken(c.var.token, session);
-  c.set("session", session);
-  c.set("csrf", token);
-  if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+/** Past identify (src/auth/identify.ts): every POST of a signed-in actor must carry its CSRF token. */
+const csrfRequired = createMiddleware<ConsoleEnv>(async (c, next) => {
+  const token = c.get("csrf");
+  if (token !== undefined && c.req.method !== "GET" && c.req.method !== "HEAD") {
     const given = (await formOf(c)).get("csrf") ?? "";
     if (!(await sameSecret(given, token))) {
       return errorPage(c, 403, "This form is out of date or did not come from the console, so nothing was done.", {
@@ -110,43 +93,96 @@ const sessionRequired = createMiddleware<ConsoleEnv>(async (c, next) => {
   await next();
 });
 
-const showLogin = (c: Context<ConsoleEnv>) => loginPage(c, { next: safeNext(c.req.query("next")) });
+/** Whether the token form is on: always without Access, with Access only by CONSOLE_TOKEN_SIGN_IN=on. */
+const tokenSignIn = (c: Context<ConsoleEnv>) =>
+  accessOf(c.var.settings) === undefined || c.var.settings.CONSOLE_TOKEN_SIGN_IN === true;
+
+function showLogin(c: Context<ConsoleEnv>): Promise<Response> {
+  if (weakTokens(c.env).length > 0 || (accessOf(c.var.settings) === undefined && tokensOf(c.env).length === 0)) {
+    return consoleOffPage(c);
+  }
+  return loginPage(c, { next: safeNext(c.req.query("next")), form: tokenSignIn(c) });
+}
 
 async function signIn(c: Context<ConsoleEnv>): Promise<Response> {
-  const client = c.req.header("cf-connecting-ip") ?? "unknown";
+  if (weakTokens(c.env).length > 0 || (accessOf(c.var.settings) === undefined && tokensOf(c.env).length === 0)) {
+    return consoleOffPage(c);
+  }
   const next = safeNext(await field(c, "next"));
-  const wait = blockedFor(client);
-  if (wait > 0) {
-    log("warn", "console_sign_in_failed", { client, outcome: "limited" });
-    c.header("Retry-After", String(wait));
+  if (!tokenSignIn(c)) {
+    return loginPage(c, {
+      next,
+      form: false,
+      status: 403,
+      problem: "Token sign-in is off: this relay is behind Cloudflare Access. Open the console through Access.",
+    });
+  }
+  const anonymous = { id: "anonymous", role: "viewer" as const, via: "console" as const };
+  const op = { env: c.env, actor: anonymous, ip: c.req.header("cf-connecting-ip"), now: Date.now() };
+  const checked = await checkedToken(c, (await formOf(c)).get("token") ?? "");
+  if ("limited" in checked) {
+    if (checked.firstRefusal) {
+      await recordAnonymous(op, "limited");
+    }
+    c.header("Retry-After", String(checked.limited));
     return loginPage(c, {
       next,
       status: 429,
-      problem: `Too many failed sign-ins from your address: try again in ${Math.ceil(wait / 60)} minutes.`,
+      problem: `Too many failed sign-ins from your address: try again in ${Math.ceil(checked.limited / 60)} minutes.`,
     });
   }
-  const given = (await formOf(c)).get("token") ?? "";
-  if (!(await sameSecret(given, c.var.token))) {
-    const failures = recordFailure(client);
-    log("warn", "console_sign_in_failed", { client, outcome: "wrong_token", failures });
+  if ("wrong" in checked) {
+    await recordAnonymous(op, "wrong_token");
     // Every wrong guess costs the guesser a second.
     await new Promise((resolve) => setTimeout(resolve, FAILURE_DELAY_MS));
-    return loginPage(c, { next, status: 401, problem: "That is not the admin token." });
+    return loginPage(c, { next, status: 401, problem: "That is not a token of this relay." });
   }
-  clearFailures(client);
-  setCookie(c, SESSION_COOKIE, await newSessionValue(c.var.token), {
-    httpOnly: true,
-    secure: true,
-    sameSite: "Strict",
-    path: "/console",
-    maxAge: SESSION_SECONDS,
-  });
+  const actor = { id: checked.token.actor, role: checked.token.role, via: "console" as const };
+  // On record first: a sign-in whose row cannot be written makes no session.
+  await recordEvent({ ...op, actor }, { action: "sign_in", target: actor.id }, "ok");
+  await startSession(c, checked.token);
   return c.redirect(next, 303);
 }
 
-function signOut(c: Context<ConsoleEnv>): Response {
-  deleteCookie(c, SESSION_COOKIE, { path: "/console", secure: true, httpOnly: true, sameSite: "Strict" });
+/** A failed sign-in on record, with no role (nobody is signed in); best effort, the answer stands either way. */
+async function recordAnonymous(op: OpContext, outcome: "wrong_token" | "limited"): Promise<void> {
+  try {
+    await insertActivity(op.env.LEDGER, {
+      at: op.now,
+      actor: "anonymous",
+      role: "none",
+      via: "console",
+      action: "sign_in_failed",
+      ip: op.ip,
+      outcome,
+    });
+  } catch (error) {
+    log("error", "activity_unavailable", { action: "sign_in_failed", error: describe(error) });
+  }
+  log("warn", "console_sign_in_failed", { client: op.ip, outcome });
+}
+
+async function signOut(c: Context<ConsoleEnv>): Promise<Response> {
+  await recordEvent(opContext(c), { action: "sign_out", target: c.var.actor.id }, "ok");
+  await endSession(c);
   return c.redirect(withNotice("/console/login", "signed_out"), 303);
+}
+
+async function signOutEverywhere(c: Context<ConsoleEnv>): Promise<Response> {
+  await endAllSessions(opContext(c));
+  await endSession(c);
+  return c.redirect(withNotice("/console/login", "signed_out_everywhere"), 303);
+}
+
+/** Where a visitor without a session goes: the sign-in form (HTML), or 401 for a JSON request. */
+function toLogin(c: Context<ConsoleEnv>, error: RelayError): Response {
+  if (/application\/json/.test(c.req.header("accept") ?? "")) return errorResponse(error);
+  const url = new URL(c.req.url);
+  const wanted = c.req.method === "GET" ? `${url.pathname}${url.search}` : "/console";
+  return c.redirect(
+    wanted === "/console" ? "/console/login" : `/console/login?next=${encodeURIComponent(wanted)}`,
+    303,
+  );
 }
 
 export const consoleApp = new Hono<ConsoleEnv>()
@@ -154,11 +190,11 @@ export const consoleApp = new Hono<ConsoleEnv>()
   .get("/style.css", (c) =>
     c.body(STYLE, 200, { "Content-Type": "text/css; charset=utf-8", "Cache-Control": "public, max-age=300" }),
   )
-  .use(tokenRequired, withoutEmptyParams)
+  .use(identify, withoutEmptyParams, csrfRequired)
   .get("/login", showLogin)
   .post("/login", signIn)
-  .use(sessionRequired)
   .post("/logout", signOut)
+  .post("/sessions/end-all", signOutEverywhere)
   .get("/", overviewPage)
   .get("/calls", callsPage)
   .get("/calls/:id", callPage)
@@ -174,10 +210,13 @@ export const consoleApp = new Hono<ConsoleEnv>()
   .get("/rules", rulesPage)
   .post("/rules", editRules)
   .post("/rules/save", saveRulesFromConsole)
-  .post("/rules/restore", confirmRestore)
-  .post("/rules/restore/confirm", restoreRules)
+  .get("/rules/versions/:version", versionPage)
+  .post("/rules/versions/:version/restore", confirmRestore)
+  .post("/rules/versions/:version/restore/confirm", restoreVersion)
   .get("/try", tryPage)
   .post("/try", tryPayload)
+  .get("/activity", activityListPage)
+  .get("/activity/:id", activityRowPage)
   .all("*", async (c) => {
     const path = new URL(c.req.url).pathname;
     if (c.req.method === "GET" && path === "/console/") return c.redirect("/console", 301);
@@ -188,6 +227,9 @@ export const consoleApp = new Hono<ConsoleEnv>()
       return errorPage(c, 403, "This form was sent from another site, so nothing was done.", { title: "Refused" });
     }
     if (error instanceof RelayError) {
+      if (error.code === "session_ended" || error.code === "unauthorized") return toLogin(c, error);
+      if (error.code === "admin_disabled") return consoleOffPage(c);
+      for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
       return errorPage(c, error.status, error.message, {
         code: error.code,
         ...(typeof error.details.parameter === "string" && { parameter: error.details.parameter }),

@@ -1,12 +1,15 @@
+import { parseJsonBody } from "../json.ts";
+
 /**
  * For the rules editor: the line of a JSON text on which each value starts, by the issue path that names it
  * (`routes[2].to[0]`, as src/issues.ts writes paths), so that an issue can say "line 23". Only used on text
- * that JSON.parse accepted; anything unexpected simply yields fewer lines.
+ * that the depth-checked parser accepted; anything unexpected simply yields fewer lines.
  */
 export function lineFinder(text: string): (path: string) => number | undefined {
   const lines = new Map<string, number>();
   try {
-    JSON.parse(text);
+    // The API's depth-checked parser: past MAX_DEPTH it throws, so the recursive scan below stays shallow.
+    parseJsonBody(new TextEncoder().encode(text));
     scan(text, lines);
   } catch {
     // not JSON (or, unexpectedly, JSON this scanner does not follow): no lines

@@ -20,6 +20,7 @@ export const NAV = [
   { href: "/console/destinations", label: "Destinations" },
   { href: "/console/rules", label: "Rules" },
   { href: "/console/try", label: "Try a payload" },
+  { href: "/console/activity", label: "Activity" },
 ] as const;
 
 export type NavHref = (typeof NAV)[number]["href"];
@@ -30,10 +31,12 @@ export interface PageProps {
   active?: NavHref | undefined;
   /** The session's CSRF token; absent when signed out (no navigation is shown then). */
   csrf?: string | undefined;
+  /** Who is signed in, shown beside "Sign out". */
+  actor?: { id: string; role: string } | undefined;
   notice?: Child;
 }
 
-export const Page: FC<PropsWithChildren<PageProps>> = ({ title, active, csrf, notice, children }) => (
+export const Page: FC<PropsWithChildren<PageProps>> = ({ title, active, csrf, actor, notice, children }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -65,8 +68,9 @@ export const Page: FC<PropsWithChildren<PageProps>> = ({ title, active, csrf, no
             </nav>
           )}
           {csrf !== undefined && (
-            <form method="post" action="/console/logout">
+            <form method="post" action="/console/logout" class="who">
               <CsrfField token={csrf} />
+              {actor !== undefined && <span class="muted">{`${actor.id} (${actor.role})`}</span>}{" "}
               <button type="submit">Sign out</button>
             </form>
           )}
@@ -94,10 +98,21 @@ export async function render(
 }
 
 /** The props every signed-in page passes to Page. */
-export function framed(c: Context<ConsoleEnv>, active?: NavHref): { active?: NavHref; csrf?: string } {
+export function framed(
+  c: Context<ConsoleEnv>,
+  active?: NavHref,
+): { active?: NavHref; csrf?: string; actor?: { id: string; role: string } } {
   const csrf = c.get("csrf");
-  return { ...(active !== undefined && { active }), ...(csrf !== undefined && { csrf }) };
+  const actor = c.get("actor");
+  return {
+    ...(active !== undefined && { active }),
+    ...(csrf !== undefined && { csrf }),
+    ...(actor !== undefined && { actor: { id: actor.id, role: actor.role } }),
+  };
 }
+
+/** Whether the actor may change things: a viewer is shown no form it cannot use (docs/console.md). */
+export const canChange = (c: Context<ConsoleEnv>): boolean => c.get("actor")?.role === "operator";
 
 export const Time: FC<{ at: string | null | undefined }> = ({ at }) =>
   at === null || at === undefined ? <span class="muted">—</span> : <time datetime={at}>{shortTime(at)}</time>;
@@ -205,6 +220,7 @@ export const Text: FC<{ label: string; text: string }> = ({ label, text }) => (
 const NOTICES = {
   signed_in: () => "You are signed in.",
   signed_out: () => "You are signed out.",
+  signed_out_everywhere: () => "Every console session has ended, yours too.",
   resent: () => "The delivery was sent again; it shows as pending until its first attempt.",
   replayed: () => "The dead letter was sent again; it shows as pending on its call until its first attempt.",
   replayed_all: (n: number) => `${n} dead letter${n === 1 ? " was" : "s were"} sent again.`,
@@ -215,7 +231,7 @@ const NOTICES = {
     "Paused: its deliveries are held in arrival order and none is attempted until it is resumed (every consumer sees it within 2 s).",
   resumed: () => "Resumed: what it held goes out now, in arrival order.",
   rules_saved: () => "The rules are saved. This isolate routes by them at once; the others within RULES_CACHE_SECONDS.",
-  rules_restored: () => "The previous version of the rules is back in place; the replaced one is now the previous.",
+  rules_restored: (n: number) => `Version ${n} of the rules is back in force, stored as a new version.`,
 } as const;
 
 export type NoticeCode = keyof typeof NOTICES;

@@ -16,3 +16,10 @@ export function alertLink(
   if (alert.type === "deliveries_dead") return `${publicUrl}/console/dead-letters?destination=${d}`;
   return `${publicUrl}/console/destinations#${destinationAnchor(d)}`;
 }
+
+/** The activity log's row an alert names (who paused a destination by hand), under the public URL. */
+export function activityLink(alert: Pick<Alert, "activity">, publicUrl: string | undefined): string | undefined {
+  return publicUrl === undefined || alert.activity === undefined
+    ? undefined
+    : `${publicUrl}/console/activity/${alert.activity}`;
+}

@@ -42,6 +42,9 @@ td.id, th.id { min-width: 14ch; }
 td.why { min-width: 22ch; }
 pre { background: var(--panel); border: 1px solid var(--line); padding: .75rem; margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
 .text { max-height: 30rem; overflow: auto; margin: .5rem 0 1rem; }
+.diff .add { background: var(--ok-bg); color: var(--ok); }
+.diff .del { background: var(--bad-bg); color: var(--bad); }
+header.top .who span { color: var(--bar-text); font-size: .9rem; overflow-wrap: anywhere; }
 .scroll { overflow-x: auto; margin: .5rem 0 1rem; }
 table { border-collapse: collapse; width: 100%; font-size: .95rem; }
 th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }

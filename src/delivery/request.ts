@@ -3,8 +3,10 @@ import { signBody } from "../extend/signature.ts";
 import { hmacKey, InvalidKeyError } from "../hmac.ts";
 import type { DeadLetterReason } from "../queues/dead-letter.ts";
 import type { Delivery } from "../queues/delivery.ts";
+import { sendProblem } from "../rules/hosts.ts";
 import type { Destination } from "../rules/schema.ts";
 import { isRelaySecret, secretValue } from "../secrets.ts";
+import { consumerSettings, hostPolicy } from "../settings.ts";
 
 const USER_AGENT = `extend-relay/${version}`;
 const encoder = new TextEncoder();
@@ -42,6 +44,10 @@ export async function prepareRequest(
   nowSeconds: number,
 ): Promise<PreparedRequest> {
   const secrets: PreparedRequest["secrets"] = [];
+  const hosts = hostPolicy(consumerSettings(env));
+  const refuse = (problem: string | undefined, where: string) => {
+    if (problem !== undefined) throw new GiveUp("host_not_allowed", `Not sent (${where}): ${problem}.`);
+  };
   const secret = (name: string, where: string): string => {
     if (isRelaySecret(name)) {
       throw new GiveUp(
@@ -49,6 +55,8 @@ export async function prepareRequest(
         `The rules name the relay's own secret ${name} (${where}); it is never sent.`,
       );
     }
+    // Where a secret may go is the relay's configuration, not the rules' (src/rules/hosts.ts).
+    if (where !== "url") refuse(sendProblem(hosts, new URL(url).hostname, name), where);
     const value = secretValue(env, name);
     if (value === undefined) throw new GiveUp("secret_missing", `The Worker secret ${name} (${where}) is not set.`);
     secrets.push({ name, value });
@@ -62,6 +70,10 @@ export async function prepareRequest(
       `The Worker secret ${destination.url.secret} (url) does not hold an https URL without credentials (http only for localhost).`,
     );
   }
+  refuse(
+    sendProblem(hosts, new URL(url).hostname, typeof destination.url === "object" ? destination.url.secret : undefined),
+    "url",
+  );
 
   const headers: Record<string, string> = {
     "Content-Type": "application/json",

@@ -3,7 +3,7 @@ import { describe } from "../errors.ts";
 import { log } from "../log.ts";
 import type { HeldReason } from "../queues/ledger.ts";
 import type { HeldItem } from "./held.ts";
-import type { GateOutcome, GateStatus } from "./policy.ts";
+import type { GateOutcome, GateStatus, PausedBy } from "./policy.ts";
 
 /**
  * The consumers' side of the gates. A destination without limits is asked nothing per delivery: each isolate
@@ -52,7 +52,7 @@ export interface GateApi extends Rpc.DurableObjectBranded {
   /** How an admitted delivery (or, without a lease, any delivery to an unlimited destination) ended. */
   settle(name: string, lease: string | undefined, outcome: GateOutcome): Promise<GateView>;
   status(name: string): Promise<GateView>;
-  pause(name: string): Promise<GateView>;
+  pause(name: string, by?: PausedBy): Promise<GateView>;
   resume(name: string): Promise<GateView>;
   /** Dead letters of this destination (from the dead-letter consumer), for deliveries_dead. */
   dead(

@@ -30,6 +30,7 @@ import {
   type Limits,
   limitsOf,
   noteDead,
+  type PausedBy,
   pauseByHand,
   resume,
   settle,
@@ -133,9 +134,9 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
     return this.view(Date.now());
   }
 
-  async pause(name: string): Promise<GateView> {
+  async pause(name: string, by?: PausedBy): Promise<GateView> {
     await this.refresh(name);
-    this.apply(pauseByHand(this.state, Date.now()));
+    this.apply(pauseByHand(this.state, Date.now(), by));
     log("warn", "destination_paused", { destination: name, by: "hand" });
     return this.view(Date.now());
   }

@@ -17,6 +17,18 @@ export const MAX_WAIT_MS = 1000;
 export const MAX_COOLDOWN_SECONDS = 3600;
 /** A delivery admitted by its gate holds its place this long past its timeout, should it never be settled. */
 export const LEASE_MARGIN_MS = 31_000;
+/** "Recovered" needs this many successes in a row, or a success QUIET_MS after the last failure. */
+export const RECOVERY_SUCCESSES = 5;
+export const QUIET_MS = 5 * 60_000;
+/** One alert of a type per destination within this long; one due meanwhile is sent when it ends, if still true. */
+export const ALERT_TYPE_COOLDOWN_MS = 15 * 60_000;
+/**
+ * The breaker also opens when FAILURE_RATIO (three quarters) of the last 2 × circuit.failures attempts failed, all within
+ * RATIO_WINDOW_MS: a receiver failing now and then (30 % say) never gets there by chance, one that fails five
+ * times between two successes does.
+ */
+export const RATIO_WINDOW_MS = 10 * 60_000;
+export const FAILURE_RATIO = 0.75;
 
 export interface Limits {
   /** Milliseconds between two requests (from `rateLimit`), or none. */
@@ -43,6 +55,9 @@ export function isLimited(destination: Destination): boolean {
 export interface Pause {
   by: "circuit" | "hand";
   at: number;
+  /** By hand: who, and the activity log's row. */
+  actor?: string;
+  activity?: number;
   /** By the circuit: when the probe may go out. */
   probeAt?: number;
   cooldownSeconds?: number;
@@ -57,14 +72,28 @@ export interface GateState {
   lastError?: string;
   lastSuccessAt?: number;
   pause?: Pause;
-  /** What this episode (failing, paused) has alerted already: one alert per episode. */
+  /**
+   * What this episode (failing, paused) has alerted already: one alert per episode. An episode ends only when
+   * the destination has recovered (RECOVERY_SUCCESSES in a row, or a quiet spell), not at its first success.
+   */
   alerted: { failing?: true; paused?: true };
+  /** Successes in a row. */
+  successes?: number;
+  /** When this episode's trouble began (its first failure), kept across the successes in between. */
+  troubleSince?: number;
+  /** The recent attempts, for the failure ratio: [when, 1 failed | 0 succeeded], at most 2 × circuit.failures. */
+  recent?: [number, 0 | 1][];
+  /** When each alert type was last sent, and those held back by their cool-down (ALERT_TYPE_COOLDOWN_MS). */
+  sentAt?: Partial<Record<GateEvent["type"], number>>;
+  deferred?: GateEvent[];
   /** The earliest time the next request may go out under `rateLimit`. */
   nextSlotAt: number;
   /** Requests in flight (lease → when it expires, should its holder never settle it). */
   leases: Record<string, number>;
   /** The lease of the probe in flight. */
   probe?: string;
+  /** Failed attempts of this episode, successes in between included. */
+  episodeFailures?: number;
   /** Dead letters since the last deliveries_dead alert. */
   dead: {
     count: number;
@@ -162,6 +191,11 @@ export interface GateEvent {
   lastError?: string | undefined;
   reason?: string;
   probeAt?: number;
+  /** destination_paused by the failure ratio: the attempts of the window, `count` of them failed. */
+  attempts?: number;
+  /** destination_paused by hand: who, and the activity log's row of it. */
+  actor?: string;
+  activity?: number;
 }
 
 /** After this many failed attempts in a row destination_failing is raised: a quarter of the circuit's, at least 3. */
@@ -177,34 +211,69 @@ export function settle(state: GateState, limits: Limits, lease: string | undefin
   if (wasProbe) state.probe = undefined;
   const now = outcome.at;
   if (outcome.kind === "neutral") return [];
+  const windowSize = 2 * (limits.circuit === false ? DEFAULT_CIRCUIT.failures : limits.circuit.failures);
+  state.recent = [...(state.recent ?? []), [now, outcome.kind === "failed" ? 1 : 0] as [number, 0 | 1]]
+    .filter(([at]) => at > now - RATIO_WINDOW_MS)
+    .slice(-windowSize);
   if (outcome.kind === "delivered") {
     state.lastSuccessAt = now;
+    state.successes = (state.successes ?? 0) + 1;
     const events: GateEvent[] = [];
-    // Paused by hand, a success in flight recovers nothing yet: that is for the first one after resume.
-    const stillPaused = state.pause?.by === "hand";
-    if (!stillPaused && (state.alerted.failing || state.alerted.paused || state.pause?.by === "circuit")) {
-      events.push({
-        type: "destination_recovered",
-        count: state.failures,
-        firstAt: state.failingSince ?? state.pause?.at ?? now,
-        lastAt: now,
-        ...(state.lastStatus !== undefined && { lastStatus: state.lastStatus }),
-        ...(state.lastError !== undefined && { lastError: state.lastError }),
-      });
-    }
     // A success closes the circuit; a pause by hand stays until it is resumed by hand.
-    if (state.pause?.by === "circuit") state.pause = undefined;
+    const closes = state.pause?.by === "circuit";
+    if (closes) {
+      state.pause = undefined;
+      state.recent = [];
+    }
     state.failures = 0;
     state.failingSince = undefined;
-    state.alerted = state.pause?.by === "hand" ? { paused: true } : {};
+    const open = state.alerted.failing === true || state.alerted.paused === true || closes;
+    // A probe that succeeds ends a quiet spell too: the circuit held everything back for its cool-down.
+    const quiet = closes || state.lastFailureAt === undefined || now - state.lastFailureAt >= QUIET_MS;
+    // Paused by hand, a success in flight recovers nothing yet: that is for the ones after resume.
+    if (open && state.pause?.by !== "hand" && (quiet || state.successes >= RECOVERY_SUCCESSES)) {
+      // What was held back about this episode has nothing left to say; the recovery does, if it was heard of.
+      const heard =
+        (state.sentAt?.destination_failing ?? -1) >= (state.troubleSince ?? 0) ||
+        (state.sentAt?.destination_paused ?? -1) >= (state.troubleSince ?? 0) ||
+        state.alerted.paused === true;
+      state.deferred = (state.deferred ?? []).filter(
+        (e) => e.type !== "destination_failing" && e.type !== "destination_paused",
+      );
+      if (heard) {
+        events.push(
+          ...emit(
+            state,
+            {
+              type: "destination_recovered",
+              count: state.episodeFailures ?? 0,
+              firstAt: state.troubleSince ?? state.pause?.at ?? now,
+              lastAt: now,
+              ...(state.lastStatus !== undefined && { lastStatus: state.lastStatus }),
+              ...(state.lastError !== undefined && { lastError: state.lastError }),
+            },
+            now,
+          ),
+        );
+      }
+      state.alerted = {};
+      state.troubleSince = undefined;
+      state.episodeFailures = 0;
+    }
+    if (state.pause?.by === "hand") state.alerted = { ...state.alerted, paused: true };
     return events;
   }
   const status = statusOf(state, now);
+  state.successes = 0;
   state.failures++;
+  state.episodeFailures = (state.episodeFailures ?? 0) + 1;
   state.failingSince ??= now;
+  state.troubleSince ??= now;
   state.lastFailureAt = now;
   state.lastStatus = outcome.status;
   state.lastError = outcome.error;
+  // A new episode: a recovery still held back from the last one is no longer true.
+  state.deferred = (state.deferred ?? []).filter((e) => e.type !== "destination_recovered");
   const failing = () => ({
     count: state.failures,
     firstAt: state.failingSince ?? now,
@@ -213,15 +282,25 @@ export function settle(state: GateState, limits: Limits, lease: string | undefin
     ...(outcome.error !== undefined && { lastError: outcome.error }),
   });
   const events: GateEvent[] = [];
-  const pausesNow = limits.circuit !== false && state.pause === undefined && state.failures >= limits.circuit.failures;
+  const inRow = limits.circuit !== false && state.pause === undefined && state.failures >= limits.circuit.failures;
+  const failed = state.recent.filter(([, f]) => f === 1).length;
+  const byRatio =
+    limits.circuit !== false &&
+    state.pause === undefined &&
+    !inRow &&
+    state.recent.length >= 2 * limits.circuit.failures &&
+    failed / state.recent.length >= FAILURE_RATIO;
+  const pausesNow = inRow || byRatio;
   // Pausing says all that failing would: one alert, not two at once.
   if (state.pause === undefined && !pausesNow && !state.alerted.failing && state.failures >= failingThreshold(limits)) {
     state.alerted.failing = true;
-    events.push({
-      type: "destination_failing",
-      ...failing(),
-      ...(limits.circuit === false && { reason: "no_circuit" }),
-    });
+    events.push(
+      ...emit(
+        state,
+        { type: "destination_failing", ...failing(), ...(limits.circuit === false && { reason: "no_circuit" }) },
+        now,
+      ),
+    );
   }
   if (limits.circuit === false) return events;
   if (status === "probing" && (wasProbe || state.probe === undefined)) {
@@ -234,17 +313,48 @@ export function settle(state: GateState, limits: Limits, lease: string | undefin
   } else if (pausesNow) {
     const cooldownSeconds = limits.circuit.cooldownSeconds;
     state.pause = { by: "circuit", at: now, probeAt: now + cooldownSeconds * 1000, cooldownSeconds };
-    state.alerted.paused = true;
-    events.push({ type: "destination_paused", ...failing(), reason: "circuit", probeAt: state.pause.probeAt! });
+    if (!state.alerted.paused) {
+      state.alerted.paused = true;
+      events.push(
+        ...emit(
+          state,
+          {
+            type: "destination_paused",
+            ...failing(),
+            ...(byRatio && { count: failed, attempts: state.recent.length, firstAt: state.troubleSince ?? now }),
+            reason: byRatio ? "failure_ratio" : "circuit",
+            probeAt: state.pause.probeAt!,
+          },
+          now,
+        ),
+      );
+    }
   }
   return events;
 }
 
+/** Sends `event` now, or holds it back until its type's cool-down for this destination ends (replacing an older one). */
+function emit(state: GateState, event: GateEvent, now: number): GateEvent[] {
+  const last = state.sentAt?.[event.type];
+  if (last !== undefined && now < last + ALERT_TYPE_COOLDOWN_MS) {
+    state.deferred = [...(state.deferred ?? []).filter((e) => e.type !== event.type), event];
+    return [];
+  }
+  state.sentAt = { ...state.sentAt, [event.type]: now };
+  return [event];
+}
+
+/** Who paused a destination by hand, and the activity log's row of it (src/ops/destinations.ts). */
+export interface PausedBy {
+  actor: string;
+  activity: number;
+}
+
 /** Paused by hand: nothing goes out until it is resumed by hand (no probe). */
-export function pauseByHand(state: GateState, now: number): GateEvent[] {
+export function pauseByHand(state: GateState, now: number, by?: PausedBy): GateEvent[] {
   if (state.pause?.by === "hand") return [];
   const wasPaused = state.pause !== undefined;
-  state.pause = { by: "hand", at: now };
+  state.pause = { by: "hand", at: now, ...(by !== undefined && { actor: by.actor, activity: by.activity }) };
   state.probe = undefined;
   if (wasPaused) return [];
   state.alerted.paused = true;
@@ -255,6 +365,7 @@ export function pauseByHand(state: GateState, now: number): GateEvent[] {
       firstAt: now,
       lastAt: now,
       reason: "hand",
+      ...(by !== undefined && { actor: by.actor, activity: by.activity }),
       ...(state.lastStatus !== undefined && { lastStatus: state.lastStatus }),
       ...(state.lastError !== undefined && { lastError: state.lastError }),
     },
@@ -270,6 +381,7 @@ export function resume(state: GateState): void {
   state.probe = undefined;
   state.failures = 0;
   state.failingSince = undefined;
+  state.recent = [];
 }
 
 /**
@@ -289,10 +401,24 @@ export function noteDead(
   d.reason = dead.reason;
   d.lastStatus = dead.lastStatus;
   d.lastError = dead.lastError;
-  return flushDead(state, cooldownMs, now);
+  return flushDeadLetters(state, cooldownMs, now);
 }
 
+/**
+ * The alerts due now (the gate's alarm calls this): the dead letters counted since the last deliveries_dead
+ * alert once its cool-down is over, and the alerts their type's cool-down held back (ALERT_TYPE_COOLDOWN_MS).
+ */
 export function flushDead(state: GateState, cooldownMs: number, now: number): GateEvent[] {
+  const due = (state.deferred ?? []).filter((e) => now >= (state.sentAt?.[e.type] ?? 0) + ALERT_TYPE_COOLDOWN_MS);
+  state.deferred = (state.deferred ?? []).filter((e) => !due.includes(e));
+  for (const event of due) state.sentAt = { ...state.sentAt, [event.type]: now };
+  return [
+    ...due.map((e) => ({ ...e, lastAt: Math.max(e.lastAt, state.lastFailureAt ?? 0) })),
+    ...flushDeadLetters(state, cooldownMs, now),
+  ];
+}
+
+function flushDeadLetters(state: GateState, cooldownMs: number, now: number): GateEvent[] {
   const d = state.dead;
   if (d.count === 0 || (d.alertedAt !== undefined && now < d.alertedAt + cooldownMs)) return [];
   const event: GateEvent = {
@@ -308,7 +434,9 @@ export function flushDead(state: GateState, cooldownMs: number, now: number): Ga
   return [event];
 }
 
-/** When the dead letters counted since the last alert are due to be alerted. */
+/** When the next alert is due (flushDead): grouped dead letters, or one its type's cool-down held back. */
 export function deadDueAt(state: GateState, cooldownMs: number): number | undefined {
-  return state.dead.count > 0 ? (state.dead.alertedAt ?? 0) + cooldownMs : undefined;
+  const times = (state.deferred ?? []).map((e) => (state.sentAt?.[e.type] ?? 0) + ALERT_TYPE_COOLDOWN_MS);
+  if (state.dead.count > 0) times.push((state.dead.alertedAt ?? 0) + cooldownMs);
+  return times.length === 0 ? undefined : Math.min(...times);
 }

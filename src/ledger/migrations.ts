@@ -86,6 +86,44 @@ export const SCHEMA: readonly string[] = [
     chunk BLOB NOT NULL,
     PRIMARY KEY (call, part)
   ) WITHOUT ROWID`,
+  // Operators (docs/console.md): console sessions (only the SHA-256 of each cookie's id), the activity log
+  // (append-only: rows are inserted and, past retention, deleted; never updated) and every saved rules document.
+  `CREATE TABLE IF NOT EXISTS console_sessions (
+    id_hash TEXT PRIMARY KEY,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    token_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID`,
+  `CREATE INDEX IF NOT EXISTS console_sessions_by_expiry ON console_sessions (expires_at)`,
+  `CREATE TABLE IF NOT EXISTS activity (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    via TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    detail TEXT,
+    ip TEXT,
+    outcome TEXT NOT NULL
+  )`,
+  `CREATE INDEX IF NOT EXISTS activity_by_time ON activity (at)`,
+  `CREATE INDEX IF NOT EXISTS activity_by_actor ON activity (actor, id)`,
+  `CREATE INDEX IF NOT EXISTS activity_by_action ON activity (action, id)`,
+  `CREATE INDEX IF NOT EXISTS activity_by_target ON activity (target, id)`,
+  `CREATE TABLE IF NOT EXISTS rules_versions (
+    version INTEGER PRIMARY KEY AUTOINCREMENT,
+    saved_at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    via TEXT NOT NULL,
+    restored_from INTEGER,
+    hash TEXT NOT NULL,
+    text TEXT NOT NULL
+  )`,
 ];
 
 /** The part number (src/ledger/keys.ts partOf) of a relay 0.1 delivery row `d`, in SQL; NULL for another shape. */

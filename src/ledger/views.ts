@@ -1,7 +1,7 @@
 import type { HeldReason } from "../queues/ledger.ts";
 
 /**
- * What the ledger's answers look like (src/ledger/read.ts): the trace API's and the console's types, kept
+ * What the ledger's answers look like (src/ledger/calls.ts, deliveries.ts, dead-letters.ts, stats.ts): the trace API's and the console's types, kept
  * free of Workers types so that tests and scripts on Node can import them.
  */
 

@@ -33,6 +33,11 @@ export const alertSchema = z.object({
   probeAt: z.number().optional(),
   /** Deliveries held when the alert was raised. */
   held: z.int().optional(),
+  /** destination_paused by the failure ratio: the recent attempts, `count` of which failed. */
+  attempts: z.int().optional(),
+  /** destination_paused by hand: who paused it, and the activity log's row (docs/console.md). */
+  actor: z.string().optional(),
+  activity: z.int().optional(),
 });
 export type Alert = z.infer<typeof alertSchema>;
 

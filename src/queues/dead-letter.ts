@@ -15,6 +15,8 @@ export const DEAD_LETTER_REASONS = {
     "A secret's value cannot be used: a header secret with a line break, control or non-ASCII character, a `whsec_` key that is empty or not base64, or a `url` secret that is not an https URL. The secret is named, never shown.",
   secret_not_allowed:
     "The rules name one of the relay's own secrets (`EXTEND_WEBHOOK_SECRET`, `…_PREVIOUS`, `ADMIN_TOKEN`); it is never sent anywhere. Fix the rules and replay.",
+  host_not_allowed:
+    "The destination's host may not get this delivery: it is not in `DESTINATION_HOSTS`, or a secret the destination names is not bound to it in `SECRET_HOSTS`. The detail names the secret, never its value. Fix the rules (or the vars) and replay.",
   claim_unreadable:
     "A notification kept in R2 (PAYLOADS) could not be read back: R2 unavailable, the object gone, or not what was kept (its length or SHA-256 differs). The detail says which. Replay it once the object is back, or ask the sender to send the call again.",
   held_limit:

@@ -1,7 +1,10 @@
 import * as z from "zod";
+import { RelayError } from "../errors.ts";
 import { KNOWN_ACTIONS } from "../extend/actions.ts";
 import { type Issue, issuesOf } from "../issues.ts";
+import { MAX_DEPTH, parseJsonBody } from "../json.ts";
 import { isRelaySecret, RELAY_SECRETS, secretValue } from "../secrets.ts";
+import { type HostPolicy, sendProblem, unboundProblem } from "./hosts.ts";
 
 /**
  * The routing rules document (docs/rules.md): the one description of it. The KV loader, the admin API, the
@@ -198,48 +201,97 @@ export type Validation =
 
 /**
  * Validates a rules document. Errors refuse it whole; warnings (unknown Actions, routes that can never
- * deliver, secrets missing from `env` when given) are advice.
+ * deliver, secrets missing from `env` when given) are advice. With `hosts` (SECRET_HOSTS, DESTINATION_HOSTS),
+ * a destination that would send a secret, or anything, where the relay's configuration does not allow is an
+ * error by path (src/rules/hosts.ts); without it (the CLI, the KV loader) delivery checks the same.
  */
-export function validateRules(document: unknown, env?: object): Validation {
+export function validateRules(document: unknown, env?: object, hosts?: HostPolicy): Validation {
   const special = specialKeys(document);
   if (special.length > 0) return { ok: false, issues: special, warnings: [] };
   const result = rulesSchema.safeParse(document);
   if (!result.success) return { ok: false, issues: issuesOf(result.error), warnings: [] };
+  const refused = hosts === undefined ? [] : hostIssues(result.data, hosts);
+  if (refused.length > 0) return { ok: false, issues: refused, warnings: [] };
   return { ok: true, rules: result.data, warnings: warningsFor(result.data, env) };
+}
+
+/** Each place where a destination would send a secret (or anything) that the host policy does not allow. */
+function hostIssues(rules: Rules, policy: HostPolicy): Issue[] {
+  const issues: Issue[] = [];
+  for (const [id, d] of Object.entries(rules.destinations)) {
+    const at = (path: string) => `destinations.${id}.${path}`;
+    // A URL kept in a secret is known only at delivery, which checks it and what goes with it.
+    const host = typeof d.url === "string" ? new URL(d.url).hostname : undefined;
+    if (host !== undefined) {
+      const problem = sendProblem(policy, host);
+      if (problem !== undefined) issues.push({ path: at("url"), message: problem });
+    }
+    if (typeof d.alertWebhook === "string") {
+      const problem = sendProblem(policy, new URL(d.alertWebhook).hostname);
+      if (problem !== undefined) issues.push({ path: at("alertWebhook"), message: problem });
+    }
+    for (const { path, name } of secretsOf(d)) {
+      const bound = path === "url" || path === "alertWebhook" || host === undefined;
+      const problem = bound
+        ? unboundProblem(name, policy)
+        : sendProblem({ secretHosts: policy.secretHosts }, host, name);
+      if (problem !== undefined) issues.push({ path: at(path), message: problem });
+    }
+  }
+  return issues;
 }
 
 export type TextValidation = Validation & { document?: unknown };
 
 /**
- * Parses and validates a rules document's text (`env` as for validateRules); text that is not JSON is one issue
- * at (root) saying why. `document` is the parsed value when the rules are valid.
+ * Parses and validates a rules document's text (`env` as for validateRules) with the parser the API reads
+ * bodies with: text nested past MAX_DEPTH or not JSON is one issue at (root) saying why, found before anything
+ * recurses into it. `document` is the parsed value when the rules are valid.
  */
-export function validateRulesText(text: string, env?: object): TextValidation {
+export function validateRulesText(text: string, env?: object, hosts?: HostPolicy): TextValidation {
   let document: unknown;
   try {
-    document = JSON.parse(text);
+    document = parseJsonBody(new TextEncoder().encode(text)).value;
   } catch (error) {
-    return {
-      ok: false,
-      issues: [{ path: "(root)", message: `is not JSON: ${(error as Error).message}` }],
-      warnings: [],
-    };
+    if (!(error instanceof RelayError)) throw error;
+    const message =
+      error.code === "nesting_too_deep"
+        ? `nests objects or arrays more than ${MAX_DEPTH} levels deep`
+        : `is not JSON: ${error.message.replace(/^The body is not JSON: /, "")}`;
+    return { ok: false, issues: [{ path: "(root)", message }], warnings: [] };
   }
-  const validation = validateRules(document, env);
+  const validation = validateRules(document, env, hosts);
   return validation.ok ? { ...validation, document } : validation;
 }
 
-/** Every key in a JSON value that is, or has a dot-path segment that is, `__proto__`, `constructor` or `prototype`. */
-function specialKeys(value: unknown, path = ""): Issue[] {
-  if (typeof value !== "object" || value === null) return [];
-  if (Array.isArray(value)) return value.flatMap((item, i) => specialKeys(item, `${path}[${i}]`));
-  return Object.keys(value).flatMap((key) => {
-    const at = path === "" ? key : `${path}.${key}`;
-    if (key.split(".").some((segment) => SPECIAL_KEYS.has(segment))) {
-      return [{ path: at, message: "__proto__, constructor and prototype are not allowed as keys or path segments" }];
+/**
+ * Every key in a JSON value that is, or has a dot-path segment that is, `__proto__`, `constructor` or
+ * `prototype`, in document order. Walked with a stack of its own, so no depth of nesting can overflow the call
+ * stack (a document given as a value, not text, has not been through the depth check).
+ */
+function specialKeys(root: unknown): Issue[] {
+  const issues: Issue[] = [];
+  const stack: { value: unknown; path: string }[] = [{ value: root, path: "" }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!;
+    if (typeof value !== "object" || value === null) continue;
+    const children: { value: unknown; path: string }[] = [];
+    if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) children.push({ value: item, path: `${path}[${i}]` });
+    } else {
+      for (const key of Object.keys(value)) {
+        const at = path === "" ? key : `${path}.${key}`;
+        if (key.split(".").some((segment) => SPECIAL_KEYS.has(segment))) {
+          issues.push({
+            path: at,
+            message: "__proto__, constructor and prototype are not allowed as keys or path segments",
+          });
+        } else children.push({ value: (value as Record<string, unknown>)[key], path: at });
+      }
     }
-    return specialKeys((value as Record<string, unknown>)[key], at);
-  });
+    stack.push(...children.reverse());
+  }
+  return issues;
 }
 
 function warningsFor(rules: Rules, env?: object): Issue[] {

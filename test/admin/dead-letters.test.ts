@@ -1,9 +1,10 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { type BulkReplayAnswer, REPLAY_BATCH } from "../../src/admin/dead-letters.ts";
+import type { BulkReplayAnswer } from "../../src/admin/dead-letters.ts";
 import { getDeadLetter } from "../../src/ledger/dead-letters.ts";
 import { getDelivery } from "../../src/ledger/deliveries.ts";
 import { RESEND_BATCHES } from "../../src/ledger/resend.ts";
+import { REPLAY_BATCH } from "../../src/ops/dead-letters.ts";
 import type { DeadLetter } from "../../src/queues/dead-letter.ts";
 import { BATCH_BUDGET, BATCH_MESSAGES } from "../../src/queues/limits.ts";
 import { QUEUES } from "../../src/queues/names.ts";

@@ -172,3 +172,24 @@ it("acks an unreadable alert message and logs it", async () => {
   expect(result.explicitAcks).toEqual(["m0"]);
   expect(error.mock.calls.map(([line]) => JSON.parse(String(line)).event)).toEqual(["alert_unreadable"]);
 });
+
+describe("an alert webhook the rules name", () => {
+  it("is not posted to a host its secret is not bound to (SECRET_HOSTS), and the failure names the secret only", async () => {
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    await putRules({
+      version: 1,
+      destinations: { shop: { ...EXAMPLE_RULES.destinations.shop, alertWebhook: { secret: "SHOP_API_KEY" } } },
+      routes: [],
+    });
+    const alert = { ...paused, destination: "shop", id: `shop:destination_paused:${T}` };
+    await run([message(alert, { channels: ["destinationWebhook"] })], {
+      SHOP_API_KEY: "https://attacker.example/hook",
+    });
+    expect(posted).toEqual([]);
+    const logged = error.mock.calls.map(([line]) => String(line)).join("\n");
+    expect(logged).toContain(
+      "secret SHOP_API_KEY may be sent only to shop.test (SECRET_HOSTS), not to attacker.example",
+    );
+    expect(logged).not.toContain("attacker.example/hook");
+  });
+});

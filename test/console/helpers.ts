@@ -12,7 +12,7 @@ let clients = 0;
 /** A client address of its own, so that sign-in failures counted for one test never limit another. */
 export function freshClient(): string {
   clients++;
-  return `198.51.100.${clients % 250}:${clients}`;
+  return `2001:db8:${clients.toString(16)}::1`;
 }
 
 export function consoleFetch(path: string, init: RequestInit = {}): Promise<Response> {
@@ -41,9 +41,9 @@ export function cookieOf(response: Response): string {
   return header!.split(";")[0]!;
 }
 
-/** Signs in with the test token and returns the session cookie (`console_session=…`). */
-export async function signIn(): Promise<string> {
-  const response = await postLogin(ADMIN_TOKEN);
+/** Signs in with a token (the admin token unless told) and returns the session cookie (`__Host-console_session=…`). */
+export async function signIn(token = ADMIN_TOKEN): Promise<string> {
+  const response = await postLogin(token);
   expect(response.status).toBe(303);
   return cookieOf(response);
 }

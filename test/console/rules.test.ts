@@ -1,9 +1,11 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PREVIOUS_RULES_KEY, RULES_KEY } from "../../src/kv-keys.ts";
+import { listActivity } from "../../src/ledger/activity.ts";
+import { listVersions } from "../../src/ledger/rules-history.ts";
 import { readStoredRules } from "../../src/rules/save.ts";
-import { admin, EXAMPLE_RULES, putRules } from "../helpers.ts";
-import { expectRedirect, page, postForm, signIn, textOf } from "./helpers.ts";
+import { admin, clearLedger, EXAMPLE_RULES, putRules, VIEWER_TOKEN } from "../helpers.ts";
+import { csrfIn, expectRedirect, page, postForm, signIn, textOf } from "./helpers.ts";
 
 let cookie: string;
 beforeAll(async () => {
@@ -71,7 +73,8 @@ describe("the rules editor", () => {
     expect(await kv()).toEqual(EXAMPLE_RULES);
   });
 
-  it("saves after a confirmation step, keeps the replaced document, and restores it in one (confirmed) step", async () => {
+  it("saves after a confirmation step, as a new version of the history, on record", async () => {
+    await clearLedger();
     const before = (await readStoredRules(env.RULES))!;
     const ask = await postForm("/console/rules", cookie, {
       document: pretty(REPLACEMENT),
@@ -90,25 +93,56 @@ describe("the rules editor", () => {
     const saved = await postForm("/console/rules/save", cookie, { document: pretty(REPLACEMENT), base: before.hash });
     expectRedirect(saved, "/console/rules?notice=rules_saved");
     expect(await kv()).toEqual(REPLACEMENT);
-    expect(await kv(PREVIOUS_RULES_KEY)).toEqual(EXAMPLE_RULES);
     const after = (await readStoredRules(env.RULES))!;
     expect(after.savedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(after.version).toBe(2);
+    // The document in KV before the first save is version 1, found there; the save is version 2.
+    const versions = (await listVersions(env.LEDGER, { limit: 10 })).items;
+    expect(versions.map((v) => [v.version, v.via, v.actor, v.hash])).toEqual([
+      [2, "console", "admin-token", after.hash],
+      [1, "kv", "(in KV before the history)", before.hash],
+    ]);
+    const [row] = (await listActivity(env.LEDGER, { action: "rules.save", limit: 1 })).items;
+    expect(row).toMatchObject({
+      actor: "admin-token",
+      via: "console",
+      target: "2",
+      outcome: "ok",
+      detail: { before: 1, after: 2 },
+    });
     const editor = textOf(await (await page("/console/rules?notice=rules_saved", cookie)).text());
     expect(editor).toContain("The rules are saved.");
-    expect(editor).toContain(`Previous version ${before.hash}`);
+    expect(editor).toMatch(/2 .* admin-token saved \(console\) [0-9a-f]{12} in force/);
+  });
 
-    const askRestore = await postForm("/console/rules/restore", cookie);
-    expect(askRestore.status).toBe(200);
-    const restoreHtml = await askRestore.text();
-    expect(textOf(restoreHtml)).toContain("Restore the previous version?");
-    expect(await kv(), "asking restores nothing").toEqual(REPLACEMENT);
-    const restored = await postForm("/console/rules/restore/confirm", cookie, {
-      base: fieldIn(restoreHtml, "base")!,
-      previous: fieldIn(restoreHtml, "previous")!,
+  it("shows a version's line diff against the rules in force, and restores it after confirmation, as a new version", async () => {
+    // In force: the example rules, put back into KV around the relay by beforeEach. Version 2 is REPLACEMENT.
+    const version = await page("/console/rules/versions/2", cookie);
+    expect(version.status).toBe(200);
+    const html = await version.text();
+    expect(html).toContain('<span class="add">+    &quot;crm&quot;: {');
+    expect(html).toContain('<span class="del">-      &quot;name&quot;: &quot;orders&quot;,');
+    const ask = await postForm("/console/rules/versions/2/restore", cookie);
+    expect(ask.status).toBe(200);
+    const confirm = await ask.text();
+    expect(textOf(confirm)).toContain("Restore version 2?");
+    expect(await kv(), "asking restores nothing").toEqual(EXAMPLE_RULES);
+    const restored = await postForm("/console/rules/versions/2/restore/confirm", cookie, {
+      base: fieldIn(confirm, "base")!,
     });
-    expectRedirect(restored, "/console/rules?notice=rules_restored");
-    expect(await kv()).toEqual(EXAMPLE_RULES);
-    expect(await kv(PREVIOUS_RULES_KEY), "the restore can be undone too").toEqual(REPLACEMENT);
+    expectRedirect(restored, "/console/rules?notice=rules_restored&n=2");
+    expect(await kv()).toEqual(REPLACEMENT);
+    // The document written around the relay joined the history first (3), then the restore (4).
+    const versions = (await listVersions(env.LEDGER, { limit: 2 })).items;
+    expect(versions.map((v) => [v.version, v.via, v.restoredFrom])).toEqual([
+      [4, "console", 2],
+      [3, "kv", undefined],
+    ]);
+    const [row] = (await listActivity(env.LEDGER, { action: "rules.restore", limit: 1 })).items;
+    expect(row).toMatchObject({ target: "4", outcome: "ok", detail: { before: 3, after: 4, restored: 2 } });
+    expect(textOf(await (await page("/console/rules?notice=rules_restored&n=2", cookie)).text())).toContain(
+      "Version 2 of the rules is back in force",
+    );
   });
 
   it("saves nothing when the stored rules changed since the editor was opened (409)", async () => {
@@ -122,11 +156,67 @@ describe("the rules editor", () => {
     expect(await kv()).toEqual({ ...EXAMPLE_RULES, routes: [] });
   });
 
-  it("is the same code as PUT /admin/rules, which keeps the replaced document for undo too", async () => {
+  it("is the same code as PUT /admin/rules, whose save joins the history too", async () => {
     const response = await admin("/rules", { method: "PUT", body: JSON.stringify(REPLACEMENT) });
     expect(response.status).toBe(200);
-    expect(await kv(PREVIOUS_RULES_KEY)).toEqual(EXAMPLE_RULES);
+    const answer = await response.json<{ version: number; before: number }>();
+    const [latest] = (await listVersions(env.LEDGER, { limit: 1 })).items;
+    expect(latest).toMatchObject({ version: answer.version, via: "api", actor: "admin-token" });
     const html = textOf(await (await page("/console/rules", cookie)).text());
-    expect(html).toContain("Restore the previous version");
+    expect(html).toContain("admin-token saved (admin API)");
+  });
+
+  it("imports the old one-step undo's rules:previous into the history on the first save, then drops the key", async () => {
+    await clearLedger();
+    await env.RULES.put(PREVIOUS_RULES_KEY, JSON.stringify({ version: 1, destinations: {}, routes: [] }));
+    const response = await admin("/rules", { method: "PUT", body: JSON.stringify(REPLACEMENT) });
+    expect(await response.json()).toMatchObject({ version: 3, before: 2 });
+    const versions = (await listVersions(env.LEDGER, { limit: 10 })).items;
+    expect(versions.map((v) => [v.version, v.via])).toEqual([
+      [3, "api"],
+      [2, "kv"],
+      [1, "kv"],
+    ]);
+    expect(await env.RULES.get(PREVIOUS_RULES_KEY)).toBeNull();
+  });
+
+  it("shows a viewer the document and the history, and no form; a viewer's save is refused and on record", async () => {
+    const viewer = await signIn(VIEWER_TOKEN);
+    const html = await (await page("/console/rules", viewer)).text();
+    expect(html).not.toContain("<textarea");
+    expect(html).not.toContain('action="/console/rules/save"');
+    expect(textOf(html)).toContain('"stock-yx-to-shop"');
+    expect(textOf(html)).toContain("History");
+    const csrf = csrfIn(await (await page("/console", viewer)).text());
+    const refused = await postForm(
+      "/console/rules/save",
+      viewer,
+      { document: pretty(REPLACEMENT), base: "x" },
+      { csrf },
+    );
+    expect(refused.status).toBe(403);
+    expect(await kv()).toEqual(EXAMPLE_RULES);
+    const [row] = (await listActivity(env.LEDGER, { actor: "viewer-token", limit: 1 })).items;
+    expect(row).toMatchObject({ action: "rules.save", outcome: "forbidden", via: "console" });
+  });
+});
+
+describe("a document nested too deep", () => {
+  const DEEP = "[".repeat(100_000);
+  const DEEP_VALID = `${"[".repeat(50_000)}${"]".repeat(50_000)}`;
+  const DEEP_OBJECT = `{"version": 1, "destinations": {}, "routes": [], "x": ${'{"a":'.repeat(5_000)}1${"}".repeat(5_000)}}`;
+
+  it.each([
+    ["100,000 unclosed [", DEEP],
+    ["50,000 nested arrays", DEEP_VALID],
+    ["5,000 nested objects inside the rules", DEEP_OBJECT],
+  ])("is refused with 422 and an issue at (root) naming the depth limit, not a crash (%s)", async (_, text) => {
+    for (const intent of ["check", "save"]) {
+      const response = await postForm("/console/rules", cookie, { document: text, intent, base: "x" });
+      expect(response.status, intent).toBe(422);
+      const shown = textOf(await response.text());
+      expect(shown).toContain("(root): nests objects or arrays more than 64 levels deep");
+    }
+    expect(await kv()).toEqual(EXAMPLE_RULES);
   });
 });

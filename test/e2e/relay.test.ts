@@ -156,7 +156,7 @@ beforeAll(async () => {
   const urls = Object.fromEntries(Object.entries(receivers).map(([name, r]) => [name, `${r.url}/hooks/${name}`]));
   const put = await relay.admin("/rules", { method: "PUT", body: JSON.stringify(rulesDocument(urls)) });
   expect(put.status, await put.clone().text()).toBe(200);
-  expect(await put.json()).toEqual({ status: "stored", warnings: [] });
+  expect(await put.json()).toMatchObject({ status: "stored", warnings: [] });
 });
 
 afterAll(async () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
+  ALERT_TYPE_COOLDOWN_MS,
   admit,
+  deadDueAt,
   failingThreshold,
   flushDead,
   freshState,
@@ -9,6 +11,8 @@ import {
   MAX_COOLDOWN_SECONDS,
   noteDead,
   pauseByHand,
+  QUIET_MS,
+  RECOVERY_SUCCESSES,
   resume,
   settle,
   statusOf,
@@ -139,8 +143,12 @@ describe("the circuit", () => {
     ]);
     expect(statusOf(state, T + 20_002)).toBe("active");
     expect(state).toMatchObject({ failures: 0, alerted: {} });
-    // A new episode alerts again.
-    expect(trip(state, limits, 2, T + 30_000).map((e) => e.type)).toEqual(["destination_paused"]);
+    // A new episode alerts again, once the cool-down of that alert type for this destination is over.
+    expect(trip(state, limits, 2, T + 30_000)).toEqual([]);
+    expect(deadDueAt(state, 3_600_000)).toBe(T + 1 + ALERT_TYPE_COOLDOWN_MS);
+    expect(flushDead(state, 3_600_000, T + 1 + ALERT_TYPE_COOLDOWN_MS).map((e) => e.type)).toEqual([
+      "destination_paused",
+    ]);
   });
 
   it("raises recovered after failing without a pause, and nothing for a success that follows no alert", () => {
@@ -149,7 +157,10 @@ describe("the circuit", () => {
     trip(state, limits, 2);
     expect(settle(state, limits, undefined, { kind: "delivered", at: T + 5 })).toEqual([]);
     trip(state, limits, 6, T + 10);
-    expect(settle(state, limits, undefined, { kind: "delivered", at: T + 20 }).map((e) => e.type)).toEqual([
+    for (let i = 1; i < RECOVERY_SUCCESSES; i++) {
+      expect(settle(state, limits, undefined, { kind: "delivered", at: T + 20 + i })).toEqual([]);
+    }
+    expect(settle(state, limits, undefined, { kind: "delivered", at: T + 30 }).map((e) => e.type)).toEqual([
       "destination_recovered",
     ]);
   });
@@ -206,5 +217,102 @@ describe("deliveries_dead", () => {
       },
     ]);
     expect(flushDead(state, cooldown, T + 200_000)).toEqual([]);
+  });
+});
+
+describe("a flapping receiver (finding 4)", () => {
+  /** `cycles` times: 5 failed attempts then 1 success, one attempt every `stepMs`, through the gate's decisions. */
+  function flap(state: GateState, limits: Limits, cycles: number, stepMs = 1000, from = T) {
+    const events: ReturnType<typeof settle> = [];
+    let now = from;
+    for (let cycle = 0; cycle < cycles; cycle++) {
+      for (let i = 0; i < 6; i++) {
+        now += stepMs;
+        // What is paused is held, not attempted; the gate's alarm sends what its cool-downs deferred.
+        events.push(...flushDead(state, 60 * 60_000, now));
+        const admitted = admit(state, limits, now, 0, LEASE_MS, lease);
+        if ("held" in admitted) continue;
+        const outcome = i < 5 ? fail(now) : ({ kind: "delivered", at: now } as const);
+        events.push(...settle(state, limits, admitted.go.lease, outcome));
+      }
+    }
+    return { events, now };
+  }
+  const count = (events: { type: string }[], type: string) => events.filter((e) => e.type === type).length;
+
+  it("raises no alert storm in 600 attempts, and the breaker opens on the failure ratio", () => {
+    const state = freshState();
+    const limits = circuit(20, 300);
+    const { events } = flap(state, limits, 100);
+    // On main: 100 destination_failing and 100 destination_recovered, and the circuit never opened.
+    expect(count(events, "destination_failing")).toBe(1);
+    expect(count(events, "destination_recovered")).toBeLessThanOrEqual(1);
+    expect(count(events, "destination_paused")).toBe(1);
+    expect(events.length).toBeLessThanOrEqual(3);
+    expect(events.find((e) => e.type === "destination_paused")).toMatchObject({ reason: "failure_ratio" });
+    expect(state.pause?.by).toBe("circuit");
+  });
+
+  it("says recovered only after several successes in a row, or a quiet spell without failures", () => {
+    const state = freshState();
+    const limits = circuit(20, 300);
+    expect(count(flap(state, limits, 3).events, "destination_failing")).toBe(1);
+    const success = (at: number) => settle(state, limits, undefined, { kind: "delivered", at });
+    const after = T + 100_000;
+    settle(state, limits, undefined, fail(after));
+    expect([1, 2, 3, 4].flatMap((i) => success(after + i))).toEqual([]);
+    expect(success(after + 5).map((e) => e.type)).toEqual(["destination_recovered"]);
+
+    const quiet = freshState();
+    for (let i = 0; i < 5; i++) settle(quiet, limits, undefined, fail(T + i));
+    expect(settle(quiet, limits, undefined, { kind: "delivered", at: T + 10 })).toEqual([]);
+    expect(settle(quiet, limits, undefined, { kind: "delivered", at: T + 4 + QUIET_MS }).map((e) => e.type)).toEqual([
+      "destination_recovered",
+    ]);
+  });
+
+  it("keeps one alert of a type per destination per cool-down, and sends what it held back once that is over", () => {
+    const state = freshState();
+    const limits: Limits = { circuit: false };
+    const episode = (from: number) => {
+      const events = [];
+      for (let i = 0; i < 5; i++) events.push(...settle(state, limits, undefined, fail(from + i)));
+      for (let i = 0; i < RECOVERY_SUCCESSES; i++) {
+        events.push(...settle(state, limits, undefined, { kind: "delivered", at: from + 10 + i }));
+      }
+      return events.map((e) => e.type);
+    };
+    expect(episode(T)).toEqual(["destination_failing", "destination_recovered"]);
+    // Failing again five minutes later: held back, and so is its recovery; nothing is sent in between.
+    expect(episode(T + 5 * 60_000)).toEqual([]);
+    // It recovered before the cool-down ended: what was held back has nothing left to say.
+    expect(deadDueAt(state, 60 * 60_000)).toBeUndefined();
+    // Failing again, and still failing when the cool-down ends: that is sent then.
+    for (let i = 0; i < 5; i++) settle(state, limits, undefined, fail(T + 10 * 60_000 + i));
+    expect(deadDueAt(state, 60 * 60_000)).toBe(T + 4 + ALERT_TYPE_COOLDOWN_MS);
+    expect(flushDead(state, 60 * 60_000, T + ALERT_TYPE_COOLDOWN_MS + 20).map((e) => e.type)).toEqual([
+      "destination_failing",
+    ]);
+  });
+});
+
+describe("the alert of a pause by the failure ratio", () => {
+  it("says how many of the recent attempts failed, not 'in a row'", async () => {
+    const { alertText } = await import("../../src/alerts/text.ts");
+    const text = alertText(
+      {
+        id: "x",
+        type: "destination_paused",
+        destination: "wms",
+        count: 17,
+        attempts: 20,
+        firstAt: T,
+        lastAt: T + 1,
+        reason: "failure_ratio",
+        lastStatus: 503,
+      },
+      undefined,
+    );
+    expect(text.text).toContain("wms is paused: 17 of its last 20 attempts failed since");
   });
 });

@@ -3,9 +3,11 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { Env } from "../../src/env.ts";
 import worker from "../../src/index.ts";
+import { getActivity, insertActivity } from "../../src/ledger/activity.ts";
 import { getCall, getCallText } from "../../src/ledger/calls.ts";
 import { getDelivery } from "../../src/ledger/deliveries.ts";
 import { PRUNE_CHUNK, pruneLedger } from "../../src/ledger/retention.ts";
+import { findSession, insertSession } from "../../src/ledger/sessions.ts";
 import { writeLedger } from "../../src/ledger/write.ts";
 import type { CallRecord } from "../../src/queues/call.ts";
 import type { AttemptRecord } from "../../src/queues/ledger.ts";
@@ -148,5 +150,38 @@ describe("ledger retention", () => {
     expect(await getCall(env.LEDGER, "cron-old")).not.toBeNull();
     await worker.scheduled(createScheduledController(), env as Env);
     expect(await getCall(env.LEDGER, "cron-old")).toBeNull();
+  });
+});
+
+describe("the activity log and console sessions", () => {
+  it("are pruned by the Cron Trigger: rows past ACTIVITY_RETENTION_DAYS and ended sessions go, the rest stays", async () => {
+    const now = Date.now();
+    const row = (at: number) => ({
+      at,
+      actor: "a",
+      role: "operator" as const,
+      via: "api" as const,
+      action: "sign_in" as const,
+      outcome: "ok" as const,
+    });
+    const old = await insertActivity(env.LEDGER, row(now - 31 * DAY));
+    const kept = await insertActivity(env.LEDGER, row(now - 29 * DAY));
+    const session = {
+      actor: "admin-token",
+      role: "operator" as const,
+      tokenHash: "t",
+      createdAt: now - DAY,
+      expiresAt: now + DAY,
+    };
+    await insertSession(env.LEDGER, { ...session, idHash: "idle", lastSeenAt: now - 60 * 60_000 });
+    await insertSession(env.LEDGER, { ...session, idHash: "live", lastSeenAt: now - 60_000 });
+    await worker.scheduled(createScheduledController({ scheduledTime: now, cron: "*/10 * * * *" }), {
+      ...env,
+      ACTIVITY_RETENTION_DAYS: "30",
+    } as Env);
+    expect(await getActivity(env.LEDGER, old)).toBeNull();
+    expect(await getActivity(env.LEDGER, kept)).not.toBeNull();
+    expect(await findSession(env.LEDGER, "idle")).toBeNull();
+    expect(await findSession(env.LEDGER, "live")).not.toBeNull();
   });
 });

@@ -18,7 +18,7 @@ const tables = async () =>
     }>()
   ).results
     .map((r) => r.name)
-    .filter((name) => !name.startsWith("_cf")); // D1's own
+    .filter((name) => !name.startsWith("_cf") && !name.startsWith("sqlite_")); // D1's own, and SQLite's AUTOINCREMENT counters
 
 async function dropEverything(): Promise<void> {
   for (const name of await tables()) await env.LEDGER.prepare(`DROP TABLE IF EXISTS ${name}`).run();
@@ -27,6 +27,8 @@ async function dropEverything(): Promise<void> {
 }
 
 const V2_TABLES = [
+  "activity",
+  "console_sessions",
   "ledger_actions",
   "ledger_attempts",
   "ledger_calls",
@@ -37,6 +39,7 @@ const V2_TABLES = [
   "ledger_sender_attempts",
   "ledger_text_objects",
   "ledger_text_parts",
+  "rules_versions",
 ];
 
 describe("the ledger's tables", () => {

@@ -233,3 +233,15 @@ describe("what the rules may not do", () => {
     expect(result.warnings.map((w) => w.path)).toEqual(["destinations.wms.url"]);
   });
 });
+
+describe("the key check", () => {
+  it("walks a document of any depth without overflowing the stack, and still finds __proto__ at the bottom", () => {
+    let deep: unknown = JSON.parse('{"__proto__": 1}');
+    for (let i = 0; i < 20_000; i++) deep = { a: deep };
+    const result = validateRules({ version: 1, destinations: {}, routes: [], x: deep });
+    expect(result.ok).toBe(false);
+    const issues = result.ok ? [] : result.issues;
+    expect(issues).toHaveLength(1);
+    expect(issues[0]!.path).toBe(`x${".a".repeat(20_000)}.__proto__`);
+  });
+});

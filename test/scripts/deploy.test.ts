@@ -4,12 +4,14 @@
  * output formats and records every invocation. Nothing here needs an account or the network.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { runDeploy } from "../../scripts/deploy.ts";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
 import { schemaScript } from "../../src/ledger/migrations.ts";
 import { QUEUES } from "../../src/queues/names.ts";
+import { tempDir } from "../temp.ts";
 import { fakeAccount } from "./fake-wrangler/account.ts";
 import type { FakeCall } from "./fake-wrangler/state.ts";
 
@@ -185,7 +187,11 @@ describe("npm run deploy against a fake wrangler", () => {
     expect(run.stdout).toMatch(
       /^ {2}npx wrangler secret put EXTEND_WEBHOOK_SECRET +# required: the relay refuses every call until it is set$/m,
     );
-    expect(run.stdout).toMatch(/^ {2}npx wrangler secret put ADMIN_TOKEN +# optional: /m);
+    expect(run.stdout).toMatch(/^ {2}npx wrangler secret put ADMIN_TOKEN +# optional with Cloudflare Access: /m);
+    expect(run.stdout).toMatch(/^ {2}npx wrangler secret put VIEWER_TOKEN +# optional: a read-only bearer/m);
+    expect(run.stdout).toMatch(/^Operators: Cloudflare Access is not configured, so \/console and \/admin are open/m);
+    expect(run.stdout).toContain("Application Audience (AUD) tag");
+    expect(run.stdout).toMatch(/workers_dev is on: .* serves \/console and \/admin too/);
     expect(created(fake.calls())).toEqual([]);
   });
 
@@ -231,5 +237,34 @@ describe("npm run deploy against a fake wrangler", () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^error: wrangler config .*no-such\.toml does not exist/);
     expect(fake.calls()).toEqual([]);
+  });
+});
+
+describe("npm run deploy and the operators' settings", () => {
+  it("refuses to deploy a config that sets the test-only DEV_CLOCK, running nothing", async () => {
+    const dir = tempDir("deploy-clock");
+    const config = join(dir, "wrangler.toml");
+    writeFileSync(
+      config,
+      readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace('DEV_CLOCK = ""', 'DEV_CLOCK = "on"'),
+    );
+    const lines: string[] = [];
+    const code = await runDeploy(
+      ["--dry-run", "--config", config],
+      { out: (l) => lines.push(l), err: (l) => lines.push(l) },
+      dir,
+    );
+    expect(code).toBe(2);
+    expect(lines.join("\n")).toContain("sets DEV_CLOCK, the test-only clock");
+  });
+
+  it("says in the dry run which Access application to make and which vars to set", async () => {
+    const lines: string[] = [];
+    expect(await runDeploy(["--dry-run"], { out: (l) => lines.push(l), err: (l) => lines.push(l) }, ROOT)).toBe(0);
+    const text = lines.join("\n");
+    expect(text).toContain("Self-hosted: domain <your host>, paths console and admin (not webhook");
+    expect(text).toContain(
+      'ACCESS_TEAM_DOMAIN = "https://<team>.cloudflareaccess.com", ACCESS_AUD = "<AUD tag>", OPERATORS =',
+    );
   });
 });

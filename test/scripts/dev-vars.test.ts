@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseDevVars } from "../../scripts/lib/dev-vars.ts";
+import { ensureDevVars, parseDevVars, readDevVars } from "../../scripts/lib/dev-vars.ts";
 import { envFileLine, startWranglerDev } from "../../scripts/lib/wrangler-dev.ts";
 import { tempDir } from "../temp.ts";
 
@@ -109,4 +109,24 @@ describe("startWranglerDev secrets", () => {
     }
     expect(dev.process.exitCode !== null || dev.process.signalCode !== null).toBe(true);
   }, 120_000);
+});
+
+describe("ensureDevVars", () => {
+  it("creates .dev.vars with random 64-hex tokens, and gives an older file's short token a random one", () => {
+    const dir = tempDir("dev-vars");
+    const example = join(dir, "example");
+    const path = join(dir, ".dev.vars");
+    writeFileSync(example, "EXTEND_WEBHOOK_SECRET=s\nADMIN_TOKEN=dev-admin-token-replaced-by-npm-run-dev-000\n");
+    expect(ensureDevVars(path, example)).toEqual({ created: true, replaced: ["ADMIN_TOKEN", "VIEWER_TOKEN"] });
+    const created = readDevVars(path);
+    expect(created.ADMIN_TOKEN).toMatch(/^[0-9a-f]{64}$/);
+    expect(created.VIEWER_TOKEN).toMatch(/^[0-9a-f]{64}$/);
+    expect(created.EXTEND_WEBHOOK_SECRET).toBe("s");
+    expect(ensureDevVars(path, example)).toEqual({ created: false, replaced: [] });
+    expect(readDevVars(path)).toEqual(created);
+    writeFileSync(path, `ADMIN_TOKEN=dev-admin-token\nVIEWER_TOKEN=${"v".repeat(40)}\n`);
+    expect(ensureDevVars(path, example)).toEqual({ created: false, replaced: ["ADMIN_TOKEN"] });
+    expect(readDevVars(path).ADMIN_TOKEN).toMatch(/^[0-9a-f]{64}$/);
+    expect(readDevVars(path).VIEWER_TOKEN).toBe("v".repeat(40));
+  });
 });

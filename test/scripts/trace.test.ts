@@ -28,7 +28,7 @@ function running(): DevLoop {
 }
 
 function trace(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { ADMIN_TOKEN: _, ...env } = process.env;
+  const { ADMIN_TOKEN: _, VIEWER_TOKEN: __, ...env } = process.env;
   return new Promise((done) => {
     const child = spawn(join(ROOT, "node_modules", ".bin", "node"), ["scripts/trace.ts", ...args], {
       cwd: ROOT,
@@ -190,7 +190,7 @@ describe("npm run trace against a relay", () => {
     expect(code).toBe(2);
     expect(stdout).toBe("");
     expect(stderr).toBe(
-      `error: the relay at ${running().relay.url} refused the admin token from --token (401: unauthorized: The admin token is wrong.). Pass its ADMIN_TOKEN with --token or set ADMIN_TOKEN.\n`,
+      `error: the relay at ${running().relay.url} refused the admin token from --token (401: unauthorized: The token is wrong.). Pass its ADMIN_TOKEN with --token or set ADMIN_TOKEN.\n`,
     );
     expect(stderr).not.toContain(wrong);
   });

@@ -2,17 +2,19 @@
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import { cursorParam, oneOfParam, textParam } from "../../admin/query.ts";
-import { resendDelivery } from "../../admin/trace.ts";
 import { KNOWN_ACTIONS } from "../../extend/actions.ts";
 import { parseCall } from "../../extend/envelope.ts";
 import { getCall, getCallText, hasCall, listCalls } from "../../ledger/calls.ts";
 import { CALL_STATUSES, type CallTrace, type DeliveryView, worstStatus } from "../../ledger/views.ts";
+import { resendDelivery } from "../../ops/deliveries.ts";
+import { opContext } from "../../ops/record.ts";
 import { explain, type RouteVerdict } from "../../rules/explain.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
 import {
   Attempts,
   CsrfField,
+  canChange,
   framed,
   List,
   noticeOf,
@@ -242,7 +244,9 @@ export async function callPage(c: Context<ConsoleEnv>): Promise<Response> {
       {trace.deliveries.length === 0 ? (
         <p>No deliveries: no route matched any notification.</p>
       ) : (
-        trace.deliveries.map((delivery) => <Delivery delivery={delivery} csrf={c.get("csrf")!} />)
+        trace.deliveries.map((delivery) => (
+          <Delivery delivery={delivery} csrf={canChange(c) ? c.get("csrf") : undefined} />
+        ))
       )}
     </Page>,
   );
@@ -341,7 +345,7 @@ export const Verdicts: FC<{ verdicts: { index: number; action: string; notMatche
   );
 };
 
-const Delivery: FC<{ delivery: DeliveryView; csrf: string }> = ({ delivery, csrf }) => (
+const Delivery: FC<{ delivery: DeliveryView; csrf: string | undefined }> = ({ delivery, csrf }) => (
   <section class="card" id={`delivery-${delivery.destination}`} aria-labelledby={`title-${delivery.destination}`}>
     <h3 id={`title-${delivery.destination}`}>
       {`${delivery.destination} `}
@@ -375,25 +379,27 @@ const Delivery: FC<{ delivery: DeliveryView; csrf: string }> = ({ delivery, csrf
       )}
     </dl>
     <Attempts attempts={delivery.attempts} label={`Attempts to ${delivery.destination}`} empty="No attempts yet." />
-    <form
-      class="actions"
-      method="post"
-      action={`/console/deliveries/${encodeURIComponent(delivery.deliveryId)}/resend`}
-    >
-      <CsrfField token={csrf} />
-      <input type="hidden" name="call" value={delivery.callId} />
-      <button type="submit" class="secondary" aria-label={`Resend to ${delivery.destination}`}>
-        Resend
-      </button>
-      <span class="muted">Sends it again under the same delivery id, attempts afresh.</span>
-    </form>
+    {csrf !== undefined && (
+      <form
+        class="actions"
+        method="post"
+        action={`/console/deliveries/${encodeURIComponent(delivery.deliveryId)}/resend`}
+      >
+        <CsrfField token={csrf} />
+        <input type="hidden" name="call" value={delivery.callId} />
+        <button type="submit" class="secondary" aria-label={`Resend to ${delivery.destination}`}>
+          Resend
+        </button>
+        <span class="muted">Sends it again under the same delivery id, attempts afresh.</span>
+      </form>
+    )}
   </section>
 );
 
 /** POST /console/deliveries/:id/resend: the admin API's resend, then back to the call. */
 export async function resendFromConsole(c: Context<ConsoleEnv>): Promise<Response> {
   const id = c.req.param("id")!;
-  await resendDelivery(c.env, id);
+  await resendDelivery(opContext(c), id);
   const call = await field(c, "call");
   return c.redirect(
     withNotice(call === undefined ? "/console/calls" : `/console/calls/${encodeURIComponent(call)}`, "resent"),

@@ -1,17 +1,30 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
-import { removeDeadLetter, replayDeadLetter, replayDeadLetters } from "../../admin/dead-letters.ts";
 import { cursorParam, textParam } from "../../admin/query.ts";
 import { bodyFor } from "../../delivery/body.ts";
 import { deadLetterCounts, getDeadLetter, listDeadLetters } from "../../ledger/dead-letters.ts";
 import { getDelivery } from "../../ledger/deliveries.ts";
+import { deleteDeadLetter, replayDeadLetter, replayDeadLetters } from "../../ops/dead-letters.ts";
+import { opContext } from "../../ops/record.ts";
 import { ClaimUnreadable } from "../../payloads.ts";
 import { DEAD_LETTER_REASONS } from "../../queues/dead-letter.ts";
 import type { Delivery } from "../../queues/delivery.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
-import { Attempts, CsrfField, framed, noticeOf, Page, render, Scroll, Text, Time, withNotice } from "../layout.tsx";
+import {
+  Attempts,
+  CsrfField,
+  canChange,
+  framed,
+  noticeOf,
+  Page,
+  render,
+  Scroll,
+  Text,
+  Time,
+  withNotice,
+} from "../layout.tsx";
 import { currentRules } from "../rules-state.ts";
 import { errorPage } from "./errors.tsx";
 
@@ -43,7 +56,7 @@ export async function deadLettersPage(c: Context<ConsoleEnv>): Promise<Response>
       ...(destination === undefined ? [] : [destination]),
     ]),
   ];
-  const csrf = c.get("csrf")!;
+  const csrf = canChange(c) ? c.get("csrf") : undefined;
   return render(
     c,
     <Page title="Dead letters" notice={noticeOf(c)} {...framed(c, "/console/dead-letters")}>
@@ -171,34 +184,40 @@ export async function deadLettersPage(c: Context<ConsoleEnv>): Promise<Response>
   );
 }
 
-const ReplayAll: FC<{ destination?: string; csrf: string; count: number }> = ({ destination, csrf, count }) => (
-  <form class="inline" method="post" action="/console/dead-letters/replay">
-    <CsrfField token={csrf} />
-    {destination !== undefined && <input type="hidden" name="destination" value={destination} />}
-    <button type="submit" class="secondary">
-      {destination === undefined ? `Replay all (${count})` : `Replay all of ${destination} (${count})`}
-    </button>
-  </form>
-);
-
-const RecordAction: FC<{ id: string; action: "replay" | "delete"; csrf: string; back?: string | undefined }> = ({
-  id,
-  action,
+const ReplayAll: FC<{ destination?: string; csrf: string | undefined; count: number }> = ({
+  destination,
   csrf,
-  back,
-}) => (
-  <form class="inline" method="post" action={`/console/dead-letters/${encodeURIComponent(id)}/${action}`}>
-    <CsrfField token={csrf} />
-    {back !== undefined && <input type="hidden" name="back" value={back} />}
-    <button
-      type="submit"
-      class={action === "delete" ? "danger" : "secondary"}
-      aria-label={`${action === "delete" ? "Delete" : "Replay"} ${id}`}
-    >
-      {action === "delete" ? "Delete" : "Replay"}
-    </button>
-  </form>
-);
+  count,
+}) =>
+  csrf === undefined ? null : (
+    <form class="inline" method="post" action="/console/dead-letters/replay">
+      <CsrfField token={csrf} />
+      {destination !== undefined && <input type="hidden" name="destination" value={destination} />}
+      <button type="submit" class="secondary">
+        {destination === undefined ? `Replay all (${count})` : `Replay all of ${destination} (${count})`}
+      </button>
+    </form>
+  );
+
+const RecordAction: FC<{
+  id: string;
+  action: "replay" | "delete";
+  csrf: string | undefined;
+  back?: string | undefined;
+}> = ({ id, action, csrf, back }) =>
+  csrf === undefined ? null : (
+    <form class="inline" method="post" action={`/console/dead-letters/${encodeURIComponent(id)}/${action}`}>
+      <CsrfField token={csrf} />
+      {back !== undefined && <input type="hidden" name="back" value={back} />}
+      <button
+        type="submit"
+        class={action === "delete" ? "danger" : "secondary"}
+        aria-label={`${action === "delete" ? "Delete" : "Replay"} ${id}`}
+      >
+        {action === "delete" ? "Delete" : "Replay"}
+      </button>
+    </form>
+  );
 
 /** GET /console/dead-letters/:id: the record, its attempts, and the body it sends when replayed. */
 export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> {
@@ -212,7 +231,7 @@ export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> 
       code: "dead_letter_not_found",
     });
   }
-  const csrf = c.get("csrf")!;
+  const csrf = canChange(c) ? c.get("csrf") : undefined;
   if ("unreadable" in stored) {
     return render(
       c,
@@ -343,14 +362,14 @@ function readable(text: string): string {
 
 /** POST /console/dead-letters/:id/replay: the admin API's replay of one. */
 export async function replayOneFromConsole(c: Context<ConsoleEnv>): Promise<Response> {
-  await replayDeadLetter(c.env, c.req.param("id")!);
+  await replayDeadLetter(opContext(c), c.req.param("id")!);
   const back = await field(c, "back");
   return c.redirect(withNotice(listPath(back), "replayed"), 303);
 }
 
 /** POST /console/dead-letters/:id/delete: the admin API's delete. */
 export async function deleteFromConsole(c: Context<ConsoleEnv>): Promise<Response> {
-  await removeDeadLetter(c.env.LEDGER, c.req.param("id")!);
+  await deleteDeadLetter(opContext(c), c.req.param("id")!);
   const back = await field(c, "back");
   return c.redirect(withNotice(listPath(back), "deleted"), 303);
 }
@@ -366,7 +385,7 @@ export async function replayAllFromConsole(c: Context<ConsoleEnv>): Promise<Resp
   let skipped = new Set<string>();
   let more = false;
   for (let round = 0; round < REPLAY_ROUNDS; round++) {
-    const answer = await replayDeadLetters(c.env, destination);
+    const answer = await replayDeadLetters(opContext(c), destination);
     replayed += answer.replayed.length;
     skipped = new Set([...skipped, ...answer.skipped.map((s) => s.deliveryId)]);
     more = answer.more;

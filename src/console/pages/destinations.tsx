@@ -1,11 +1,14 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
-import { type DestinationState, destinationStates, setPaused } from "../../admin/destinations.ts";
+import { type DestinationState, destinationStates } from "../../admin/destinations.ts";
+import { type ActivityRow, pausingRow } from "../../ledger/activity.ts";
 import { stats } from "../../ledger/stats.ts";
+import { setPaused } from "../../ops/destinations.ts";
+import { opContext } from "../../ops/record.ts";
 import type { Destination } from "../../rules/schema.ts";
 import type { ConsoleEnv } from "../env.ts";
-import { CsrfField, framed, noticeOf, Page, render, Time, withNotice } from "../layout.tsx";
+import { CsrfField, canChange, framed, noticeOf, Page, render, Time, withNotice } from "../layout.tsx";
 import { destinationAnchor } from "../links.ts";
 import { currentRules } from "../rules-state.ts";
 
@@ -28,7 +31,17 @@ export async function destinationsPage(c: Context<ConsoleEnv>): Promise<Response
           stats(c.env.LEDGER, c.env.PAYLOADS, Date.now() - DAY),
         ])
       : [[], undefined];
-  const csrf = c.get("csrf")!;
+  const csrf = canChange(c) ? c.get("csrf") : undefined;
+  // Who paused each destination paused by hand: the activity row that did it.
+  const pausedBy = new Map<string, ActivityRow>();
+  await Promise.all(
+    states
+      .filter((state) => state.pausedBy === "hand" && state.pausedAt !== undefined)
+      .map(async (state) => {
+        const row = await pausingRow(c.env.LEDGER, state.name, Date.parse(state.pausedAt!));
+        if (row !== null) pausedBy.set(state.name, row);
+      }),
+  );
   return render(
     c,
     <Page title="Destinations" notice={noticeOf(c)} {...framed(c, "/console/destinations")}>
@@ -56,8 +69,8 @@ export async function destinationsPage(c: Context<ConsoleEnv>): Promise<Response
                 <h2 id={`${destinationAnchor(state.name)}-h`}>
                   {state.name} <StateBadge state={state} />
                 </h2>
-                <GateFacts state={state} />
-                <PauseForm state={state} csrf={csrf} />
+                <GateFacts state={state} by={pausedBy.get(state.name)} />
+                {csrf !== undefined && <PauseForm state={state} csrf={csrf} />}
                 <DestinationFacts destination={destination} />
                 <p>
                   {s === undefined
@@ -89,7 +102,7 @@ export const StateBadge: FC<{ state: DestinationState }> = ({ state }) => {
 };
 
 /** What the gate says: why it is paused and until when, what it holds, how it has been failing. */
-const GateFacts: FC<{ state: DestinationState }> = ({ state }) => (
+const GateFacts: FC<{ state: DestinationState; by?: ActivityRow | undefined }> = ({ state, by }) => (
   <dl class="facts">
     {state.state === "unknown" && (
       <>
@@ -104,6 +117,15 @@ const GateFacts: FC<{ state: DestinationState }> = ({ state }) => (
           <Time at={state.pausedAt} />
           {state.pausedBy === "hand" ? " (by hand: nothing goes out until it is resumed)" : ""}
         </dd>
+        {by !== undefined && (
+          <>
+            <dt>Paused by</dt>
+            <dd>
+              {`${by.actor} `}
+              <a href={`/console/activity/${by.id}`}>{`activity #${by.id}`}</a>
+            </dd>
+          </>
+        )}
       </>
     )}
     {state.probeAt !== undefined && (
@@ -234,7 +256,7 @@ const DestinationFacts: FC<{ destination: Destination }> = ({ destination }) => 
 export async function pauseFromConsole(c: Context<ConsoleEnv>): Promise<Response> {
   const name = c.req.param("name")!;
   const paused = c.req.path.endsWith("/pause");
-  await setPaused(c.env, c.var.settings, name, paused);
+  await setPaused(opContext(c), c.var.settings, name, paused);
   return c.redirect(
     `${withNotice("/console/destinations", paused ? "paused" : "resumed")}#${destinationAnchor(name)}`,
     303,

@@ -2,24 +2,46 @@
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { versionParam } from "../../admin/rules.ts";
 import { RelayError } from "../../errors.ts";
 import type { Issue } from "../../issues.ts";
-import { readStoredRules, restorePreviousRules, type StoredRules, saveRules } from "../../rules/save.ts";
+import { getVersion, listVersions, type RulesVersion } from "../../ledger/rules-history.ts";
+import { opContext } from "../../ops/record.ts";
+import { restoreRules, saveRules } from "../../ops/rules.ts";
+import { canonicalLines, lineDiff, withContext } from "../../rules/diff.ts";
+import { readStoredRules, type StoredRules } from "../../rules/save.ts";
 import { type Rules, type TextValidation, validateRulesText } from "../../rules/schema.ts";
+import { hostPolicy } from "../../settings.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
 import { lineFinder } from "../json-lines.ts";
-import { CsrfField, framed, Issues, noticeOf, Page, render, Text, Time, withNotice } from "../layout.tsx";
+import {
+  CsrfField,
+  canChange,
+  framed,
+  Issues,
+  noticeOf,
+  Page,
+  render,
+  Scroll,
+  Text,
+  Time,
+  withNotice,
+} from "../layout.tsx";
 import { rulesState } from "../rules-state.ts";
 import { errorPage } from "./errors.tsx";
 
 /**
  * The rules editor: the stored document in a text area; "Check" validates it on the server (issues by path
- * and line); "Save" asks for confirmation, then stores it as PUT /admin/rules does, keeping the document it
- * replaces so that one step can undo it. The document names secrets; their values never appear here.
+ * and line); "Save" asks for confirmation, then stores it as PUT /admin/rules does (src/ops/rules.ts), as a
+ * new version of the rules history. Below it the history: every version, each with a line diff against the
+ * rules in force and a restore. A viewer sees the document and the history, no form. The document names
+ * secrets; their values never appear here.
  */
 
 const NONE = "none";
+/** Versions the Rules page lists (the newest); each version's page links to the ones around it. */
+const HISTORY_SHOWN = 30;
 const BLANK = JSON.stringify({ version: 1, destinations: {}, routes: [] }, null, 2);
 
 /** GET /console/rules */
@@ -46,7 +68,7 @@ interface EditorProps {
 }
 
 async function editor(c: Context<ConsoleEnv>, props: EditorProps): Promise<Response> {
-  const previous = await readStoredRules(c.env.RULES, "previous");
+  const history = await listVersions(c.env.LEDGER, { limit: HISTORY_SHOWN });
   const csrf = c.get("csrf")!;
   const { checked } = props;
   const lines = lineFinder(props.text);
@@ -82,53 +104,42 @@ async function editor(c: Context<ConsoleEnv>, props: EditorProps): Promise<Respo
           <Issues issues={checked?.warnings ?? props.storedWarnings ?? []} lines={checked && lines} />
         </div>
       )}
-      <form class="stack" method="post" action="/console/rules">
-        <CsrfField token={csrf} />
-        <input type="hidden" name="base" value={props.base} />
-        <label for="document">Rules document (JSON)</label>
-        <p class="hint" id="document-hint">
-          Secrets are named, as <code>{'{"secret": "NAME"}'}</code>, never written here. See docs/rules.md for the
-          fields.
-        </p>
-        <textarea
-          id="document"
-          name="document"
-          rows={30}
-          spellcheck={false}
-          aria-describedby={checked !== undefined && !checked.ok ? "document-hint document-issues" : "document-hint"}
-          aria-invalid={checked !== undefined && !checked.ok ? "true" : undefined}
-        >
-          {props.text}
-        </textarea>
-        <div class="actions">
-          <button type="submit" name="intent" value="check" class="secondary">
-            Check
-          </button>
-          <button type="submit" name="intent" value="save">
-            Save…
-          </button>
-        </div>
-      </form>
-      <h2>Undo</h2>
-      {previous === null ? (
-        <p>No previous version is kept yet: the first save through the console or the admin API keeps one.</p>
-      ) : (
-        <form class="actions" method="post" action="/console/rules/restore">
+      {canChange(c) ? (
+        <form class="stack" method="post" action="/console/rules">
           <CsrfField token={csrf} />
-          <span>
-            {`Previous version ${previous.hash}`}
-            {previous.savedAt !== undefined && (
-              <>
-                {", saved "}
-                <Time at={previous.savedAt} />
-              </>
-            )}
-          </span>
-          <button type="submit" class="secondary">
-            Restore the previous version…
-          </button>
+          <input type="hidden" name="base" value={props.base} />
+          <label for="document">Rules document (JSON)</label>
+          <p class="hint" id="document-hint">
+            Secrets are named, as <code>{'{"secret": "NAME"}'}</code>, never written here. See docs/rules.md for the
+            fields.
+          </p>
+          <textarea
+            id="document"
+            name="document"
+            rows={30}
+            spellcheck={false}
+            aria-describedby={checked !== undefined && !checked.ok ? "document-hint document-issues" : "document-hint"}
+            aria-invalid={checked !== undefined && !checked.ok ? "true" : undefined}
+          >
+            {props.text}
+          </textarea>
+          <div class="actions">
+            <button type="submit" name="intent" value="check" class="secondary">
+              Check
+            </button>
+            <button type="submit" name="intent" value="save">
+              Save…
+            </button>
+          </div>
         </form>
+      ) : (
+        <>
+          <h2>The document</h2>
+          <Text label="The rules document" text={props.text} />
+        </>
       )}
+      <h2>History</h2>
+      <History versions={history.items} inForce={props.stored?.hash} more={history.next !== undefined} />
     </Page>,
     props.status ?? (checked !== undefined && !checked.ok ? 422 : 200),
   );
@@ -141,6 +152,7 @@ const StoredFacts: FC<{ stored: StoredRules | null }> = ({ stored }) =>
     <dl class="facts">
       <dt>Version</dt>
       <dd>
+        {stored.version !== undefined && `${stored.version} · `}
         <code>{stored.hash}</code>
       </dd>
       <dt>Saved</dt>
@@ -158,7 +170,7 @@ const StoredFacts: FC<{ stored: StoredRules | null }> = ({ stored }) =>
 export async function editRules(c: Context<ConsoleEnv>): Promise<Response> {
   const text = (await field(c, "document")) ?? "";
   const base = (await field(c, "base")) ?? NONE;
-  const checked = validateRulesText(text, c.env);
+  const checked = validateRulesText(text, c.env, hostPolicy(c.var.settings));
   const stored = await readStoredRules(c.env.RULES);
   if ((await field(c, "intent")) !== "save" || !checked.ok) return editor(c, { text, base, stored, checked });
   const current = stored === null ? undefined : validateRulesText(stored.text, {});
@@ -167,7 +179,7 @@ export async function editRules(c: Context<ConsoleEnv>): Promise<Response> {
   return render(
     c,
     <Page title="Save the rules?" {...framed(c, "/console/rules")}>
-      <p>{`${Object.keys(checked.rules.destinations).length} destinations, ${checked.rules.routes.length} routes. They replace version ${stored?.hash ?? "(none)"}, which is kept as the previous version.`}</p>
+      <p>{`${Object.keys(checked.rules.destinations).length} destinations, ${checked.rules.routes.length} routes. They replace version ${stored?.hash ?? "(none)"}, which stays in the history.`}</p>
       {changes !== undefined && changes.length > 0 && (
         <>
           <h2>Changes</h2>
@@ -246,10 +258,10 @@ export async function saveRulesFromConsole(c: Context<ConsoleEnv>): Promise<Resp
       status: 409,
     });
   }
-  const checked = validateRulesText(text, c.env);
+  const checked = validateRulesText(text, c.env, hostPolicy(c.var.settings));
   if (!checked.ok) return editor(c, { text, base, stored, checked });
   try {
-    await saveRules(c.env, checked.document);
+    await saveRules(opContext(c), hostPolicy(c.var.settings), checked.document);
   } catch (error) {
     if (error instanceof RelayError && error.code === "rules_invalid") {
       return editor(c, { text, base, stored, checked: { ok: false, issues: issuesIn(error), warnings: [] } });
@@ -261,28 +273,144 @@ export async function saveRulesFromConsole(c: Context<ConsoleEnv>): Promise<Resp
 
 const issuesIn = (error: RelayError) => (error.details.issues as Issue[] | undefined) ?? [];
 
-/** POST /console/rules/restore: asks to confirm putting the previous version back. */
-export async function confirmRestore(c: Context<ConsoleEnv>): Promise<Response> {
-  const [stored, previous] = await Promise.all([
-    readStoredRules(c.env.RULES),
-    readStoredRules(c.env.RULES, "previous"),
-  ]);
-  if (previous === null) return errorPage(c, 404, "There is no previous version of the rules to restore.");
-  const checked = validateRulesText(previous.text, c.env);
+/** The history as a table: version, when, who, how, and which one is in force. */
+const History: FC<{ versions: RulesVersion[]; inForce: string | undefined; more: boolean }> = ({
+  versions,
+  inForce,
+  more,
+}) =>
+  versions.length === 0 ? (
+    <p>No version is kept yet: the first save through the console or the admin API starts the history.</p>
+  ) : (
+    <Scroll label="Rules history">
+      <table>
+        <caption class="muted">{more ? `The newest ${versions.length} versions` : "Newest first"}</caption>
+        <thead>
+          <tr>
+            <th scope="col" class="num">
+              Version
+            </th>
+            <th scope="col">Saved</th>
+            <th scope="col">By</th>
+            <th scope="col">How</th>
+            <th scope="col">Text</th>
+          </tr>
+        </thead>
+        <tbody>
+          {versions.map((v) => (
+            <tr>
+              <th scope="row" class="num">
+                <a href={`/console/rules/versions/${v.version}`}>{String(v.version)}</a>
+              </th>
+              <td>
+                <Time at={v.savedAt} />
+              </td>
+              <td class="id">{v.actor}</td>
+              <td>{howSaved(v)}</td>
+              <td>
+                <code>{v.hash}</code>
+                {v.hash === inForce && (
+                  <>
+                    {" "}
+                    <span class="badge s-delivered">in force</span>
+                  </>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Scroll>
+  );
+
+const howSaved = (v: RulesVersion) =>
+  v.via === "kv"
+    ? "found in KV"
+    : `${v.restoredFrom !== undefined ? `restored version ${v.restoredFrom}` : "saved"} (${v.via === "api" ? "admin API" : "console"})`;
+
+/** A version, or the 404 page. */
+async function versionOf(c: Context<ConsoleEnv>) {
+  const number = versionParam(c.req.param("version"), "version")!;
+  const found = await getVersion(c.env.LEDGER, number);
+  if (found === null) {
+    throw new RelayError("rules_version_not_found", `The rules history has no version ${number}.`);
+  }
+  return found;
+}
+
+/** The line diff from the rules in force (-) to `text` (+), with 3 lines of context. */
+const Diff: FC<{ from: string | undefined; to: string }> = ({ from, to }) => {
+  const parse = (text: string) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return text;
+    }
+  };
+  const lines = lineDiff(from === undefined ? [] : canonicalLines(parse(from)), canonicalLines(parse(to)));
+  if (lines.every((line) => line.startsWith(" "))) return <p>It holds the same rules as the version in force.</p>;
+  return (
+    <section class="text diff" aria-label="Changes from the rules in force" tabindex={0}>
+      <pre>
+        {withContext(lines, 3).map((line) => (
+          <span class={line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : undefined}>{`${line}\n`}</span>
+        ))}
+      </pre>
+    </section>
+  );
+};
+
+/** GET /console/rules/versions/:version: a version, what it changes against the rules in force, a restore. */
+export async function versionPage(c: Context<ConsoleEnv>): Promise<Response> {
+  const [version, stored] = await Promise.all([versionOf(c), readStoredRules(c.env.RULES)]);
   const csrf = c.get("csrf")!;
   return render(
     c,
-    <Page title="Restore the previous version?" {...framed(c, "/console/rules")}>
-      <p>
-        {`Version ${previous.hash}`}
-        {previous.savedAt !== undefined && (
-          <>
-            {", saved "}
-            <Time at={previous.savedAt} />
-          </>
-        )}
-        {`, replaces version ${stored?.hash ?? "(none)"}, which becomes the previous version (so this can be undone too).`}
-      </p>
+    <Page title={`Rules version ${version.version}`} {...framed(c, "/console/rules")}>
+      <dl class="facts">
+        <dt>Saved</dt>
+        <dd>
+          <Time at={version.savedAt} />
+        </dd>
+        <dt>By</dt>
+        <dd class="id">{`${version.actor} (${version.role})`}</dd>
+        <dt>How</dt>
+        <dd>{howSaved(version)}</dd>
+        <dt>Text</dt>
+        <dd>
+          <code>{version.hash}</code>
+          {version.hash === stored?.hash ? " (in force now)" : ""}
+        </dd>
+      </dl>
+      <nav aria-label="Versions" class="actions">
+        {version.version > 1 && <a href={`/console/rules/versions/${version.version - 1}`}>Older version</a>}
+        <a href={`/console/rules/versions/${version.version + 1}`}>Newer version</a>
+        <a href="/console/rules">The rules in force</a>
+      </nav>
+      <h2>Changes from the rules in force</h2>
+      <p class="muted">Lines only in force are marked -, lines only in this version +; keys are sorted.</p>
+      <Diff from={stored?.text} to={version.text} />
+      {canChange(c) && version.hash !== stored?.hash && (
+        <form class="actions" method="post" action={`/console/rules/versions/${version.version}/restore`}>
+          <CsrfField token={csrf} />
+          <button type="submit" class="secondary">{`Restore version ${version.version}…`}</button>
+        </form>
+      )}
+      <h2>The document</h2>
+      <Text label={`Rules version ${version.version}`} text={version.text} />
+    </Page>,
+  );
+}
+
+/** POST /console/rules/versions/:version/restore: asks to confirm, with its warnings (or why it cannot be). */
+export async function confirmRestore(c: Context<ConsoleEnv>): Promise<Response> {
+  const [version, stored] = await Promise.all([versionOf(c), readStoredRules(c.env.RULES)]);
+  const checked = validateRulesText(version.text, c.env, hostPolicy(c.var.settings));
+  const csrf = c.get("csrf")!;
+  return render(
+    c,
+    <Page title={`Restore version ${version.version}?`} {...framed(c, "/console/rules")}>
+      <p>{`Version ${version.version} (${version.hash}) replaces the rules in force (${stored?.hash ?? "none"}); it is stored as a new version, so this can be undone too.`}</p>
       {checked.ok ? (
         <>
           <h2>Warnings</h2>
@@ -293,32 +421,45 @@ export async function confirmRestore(c: Context<ConsoleEnv>): Promise<Response> 
               <Issues issues={checked.warnings} />
             </div>
           )}
-          <form class="actions" method="post" action="/console/rules/restore/confirm">
+          <form class="actions" method="post" action={`/console/rules/versions/${version.version}/restore/confirm`}>
             <CsrfField token={csrf} />
             <input type="hidden" name="base" value={stored?.hash ?? NONE} />
-            <input type="hidden" name="previous" value={previous.hash} />
             <button type="submit">Restore it</button>
-            <a href="/console/rules">Cancel</a>
+            <a href={`/console/rules/versions/${version.version}`}>Cancel</a>
           </form>
         </>
       ) : (
         <div class="problem" role="alert">
-          <p>The previous version does not validate any more, so it cannot be restored:</p>
+          <p>This version does not validate any more, so it cannot be restored:</p>
           <Issues issues={checked.issues} />
         </div>
       )}
-      <h2>The previous version</h2>
-      <Text label="The previous version" text={previous.text} />
+      <h2>Changes from the rules in force</h2>
+      <Diff from={stored?.text} to={version.text} />
     </Page>,
+    checked.ok ? 200 : 422,
   );
 }
 
-/** POST /console/rules/restore/confirm: puts the previous version back (src/rules/save.ts). */
-export async function restoreRules(c: Context<ConsoleEnv>): Promise<Response> {
-  const [stored, previous] = await Promise.all([unchanged(c), readStoredRules(c.env.RULES, "previous")]);
-  if (stored === "changed" || previous?.hash !== (await field(c, "previous"))) {
-    return errorPage(c, 409, "The rules changed since you asked, so nothing was restored. Open the Rules page again.");
+/** POST /console/rules/versions/:version/restore/confirm: restores it (src/ops/rules.ts, as the admin API does). */
+export async function restoreVersion(c: Context<ConsoleEnv>): Promise<Response> {
+  const version = await versionOf(c);
+  if ((await unchanged(c)) === "changed") {
+    return errorPage(c, 409, "The rules changed since you asked, so nothing was restored. Open the version again.");
   }
-  await restorePreviousRules(c.env);
-  return c.redirect(withNotice("/console/rules", "rules_restored"), 303);
+  try {
+    await restoreRules(opContext(c), hostPolicy(c.var.settings), version.version);
+  } catch (error) {
+    if (error instanceof RelayError && error.code === "rules_invalid") {
+      return errorPage(
+        c,
+        422,
+        `${error.message} ${issuesIn(error)
+          .map((i) => `${i.path}: ${i.message}`)
+          .join("; ")}`,
+      );
+    }
+    throw error;
+  }
+  return c.redirect(withNotice("/console/rules", "rules_restored", { n: version.version }), 303);
 }

@@ -9,16 +9,23 @@ import { ROOT, startWranglerDev, type WranglerDev } from "../../../scripts/lib/w
 
 export const FIXTURE_DIR = join(ROOT, "fixtures", "extend");
 export const FIXTURE_SECRET = "fixture-secret";
-export const ADMIN_TOKEN = "e2e-admin-token";
+export const ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef0123456";
+export const VIEWER_TOKEN = "e2e-viewer-token-0123456789abcdef012345";
 
 /** Secrets every e2e relay gets; destination secrets are the ones the test rules name. */
 export const SECRETS = {
   EXTEND_WEBHOOK_SECRET: FIXTURE_SECRET,
   ADMIN_TOKEN,
+  VIEWER_TOKEN,
   WMS_SECRET: "wms-e2e-secret",
   SHOP_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
   SHOP_API_KEY: "shop-e2e-api-key",
 };
+
+/** SECRET_HOSTS for the e2e relays: the test secrets bound to the loopback receivers. */
+export const LOOPBACK_SECRET_HOSTS = JSON.stringify(
+  Object.fromEntries(["WMS_SECRET", "SHOP_SECRET", "SHOP_API_KEY"].map((name) => [name, ["127.0.0.1", "localhost"]])),
+);
 
 /** Every sample call as its exact bytes, by file name, with the signature fixtures/extend/signatures.json holds. */
 export function loadFixtures(): { name: string; body: Buffer; signature: string }[] {
@@ -73,7 +80,8 @@ export async function startRelay(
   options: { vars?: Record<string, string>; secrets?: Record<string, string>; persistTo?: string } = {},
 ): Promise<Relay> {
   const dev = await startWranglerDev({
-    vars: options.vars ?? {},
+    // The test receivers listen on loopback: every destination secret may go there (docs/rules.md).
+    vars: { SECRET_HOSTS: LOOPBACK_SECRET_HOSTS, ...options.vars },
     secrets: options.secrets ?? SECRETS,
     ...(options.persistTo !== undefined && { persistTo: options.persistTo }),
   });
