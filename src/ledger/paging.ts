@@ -1,7 +1,7 @@
 import type { Page } from "./views.ts";
 
 /**
- * Pages of the ledger's lists (docs/admin-api.md, "Paging"): newest first, at most `limit` items, and a cursor
+ * Pages of the ledger's lists (docs/admin-api.md, "The ledger: calls and deliveries"): newest first, at most `limit` items, and a cursor
  * for the next page when there is one. A cursor is the key of the last item shown (numbers), opaque to clients.
  */
 

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join, normalize } from "node:path";
 import { describe, expect, it } from "vitest";
 import { blocksIn, GENERATED_PAGES, refreshTables } from "../../scripts/lib/docs-tables.ts";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
@@ -59,8 +59,87 @@ describe("code, tests and docs", () => {
     const outside = new RegExp(["SPEC", "(§|\\.md)"].join(" ?"));
     const files = execFileSync("git", ["ls-files"], { cwd: ROOT, encoding: "utf8" })
       .split("\n")
-      .filter((file) => /\.(ts|tsx|js|md|toml|json|sql)$|^\.ci\//.test(file) && file !== "package-lock.json");
+      .filter((file) => /\.(ts|tsx|js|md|toml|json|sql)$|^\.ci\//.test(file) && file !== "package-lock.json")
+      // A file deleted but not yet committed is still listed.
+      .filter((file) => existsSync(join(ROOT, file)));
     expect(files.length).toBeGreaterThan(100);
     expect(files.filter((file) => outside.test(read(file)))).toEqual([]);
+  });
+});
+
+/** The tracked files under `folders`, as paths from the repository's root. */
+function tracked(...folders: string[]): string[] {
+  return execFileSync("git", ["ls-files", "--", ...folders], { cwd: ROOT, encoding: "utf8" })
+    .split("\n")
+    .filter((file) => file !== "" && existsSync(join(ROOT, file)));
+}
+
+/** A page's text without its fenced code blocks, where a `#` starts a comment, not a heading. */
+const prose = (text: string) => text.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, "");
+
+/** The `##` and `###` headings of a page, as written. */
+const headingsOf = (text: string) => [...prose(text).matchAll(/^#{2,3} (.+?)\s*$/gm)].map((m) => m[1]!);
+
+/** The anchors GitHub gives a page's headings (any level): lower case, punctuation dropped, spaces as hyphens. */
+function anchorsOf(text: string): Set<string> {
+  const anchors = new Set<string>();
+  for (const [, title] of prose(text).matchAll(/^#{1,6} (.+?)\s*$/gm)) {
+    const slug = title!
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+      .replace(/\s/g, "-");
+    let anchor = slug;
+    for (let n = 1; anchors.has(anchor); n++) anchor = `${slug}-${n}`;
+    anchors.add(anchor);
+  }
+  return anchors;
+}
+
+describe("what cites the docs", () => {
+  // A citation may run over a comment's line break, the heading's words on two lines.
+  const citations = tracked("src", "scripts", "test").flatMap((file) => {
+    const text = read(file).replace(/\n\s*(?:\*|\/\/|#)?\s*/g, " ");
+    return [...text.matchAll(/docs\/([a-z-]+\.md)(?:, ["“]([^"”]+)["”])?/g)].map((m) => ({
+      file,
+      page: `docs/${m[1]}`,
+      heading: m[2],
+    }));
+  });
+
+  it("finds the citations in code, scripts and tests", () => {
+    expect(citations.filter((c) => c.heading !== undefined).length).toBeGreaterThan(20);
+  });
+
+  it("names only pages that exist, and only their ## or ### headings", () => {
+    const missing = citations.filter(
+      ({ page, heading }) =>
+        !existsSync(join(ROOT, page)) || (heading !== undefined && !headingsOf(read(page)).includes(heading)),
+    );
+    expect(
+      missing.map(({ file, page, heading }) => `${file}: ${page}${heading === undefined ? "" : `, "${heading}"`}`),
+    ).toEqual([]);
+  });
+
+  it("links between the README and the pages reach a file, and a heading when they name one", () => {
+    const pages = [
+      "README.md",
+      ...readdirSync(join(ROOT, "docs"))
+        .filter((f) => f.endsWith(".md"))
+        .map((f) => `docs/${f}`),
+    ];
+    const broken: string[] = [];
+    for (const page of pages) {
+      for (const [, target, anchor] of prose(read(page)).matchAll(
+        /\]\((?!https?:|mailto:)([^)#\s]*)(?:#([^)\s]+))?\)/g,
+      )) {
+        const file = target === "" ? page : normalize(join(dirname(page), target!));
+        if (!existsSync(join(ROOT, file))) broken.push(`${page} → ${target}`);
+        else if (anchor !== undefined && file.endsWith(".md") && !anchorsOf(read(file)).has(anchor)) {
+          broken.push(`${page} → ${target}#${anchor}`);
+        }
+      }
+    }
+    expect(pages.length).toBeGreaterThan(5);
+    expect(broken).toEqual([]);
   });
 });
