@@ -12,6 +12,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { schemaScript } from "../src/ledger/migrations.ts";
+import { TEXTS_PREFIX } from "../src/ledger/texts.ts";
+import { CLAIMS_PREFIX } from "../src/queues/claim.ts";
 import { QUEUES } from "../src/queues/names.ts";
 import { sendProblem } from "../src/rules/hosts.ts";
 import { secretsOf, validateRulesText } from "../src/rules/schema.ts";
@@ -393,15 +395,14 @@ export function lifecycleDays(configText: string): number {
 
 /** `wrangler r2 bucket lifecycle set`'s file: one rule over the whole bucket. */
 export function lifecycleRules(days: number) {
+  // Claims and call texts only: the ledger records waiting for D1 (WAITING_PREFIX) stay until they are written.
   return {
-    rules: [
-      {
-        id: "extend-relay-backstop",
-        enabled: true,
-        conditions: { prefix: "" },
-        deleteObjectsTransition: { condition: { type: "Age", maxAge: days * 86_400 } },
-      },
-    ],
+    rules: [CLAIMS_PREFIX, TEXTS_PREFIX].map((prefix) => ({
+      id: `extend-relay-backstop-${prefix.replaceAll("/", "-").replace(/-$/, "")}`,
+      enabled: true,
+      conditions: { prefix },
+      deleteObjectsTransition: { condition: { type: "Age", maxAge: days * 86_400 } },
+    })),
   };
 }
 

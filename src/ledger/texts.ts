@@ -13,9 +13,12 @@ import { log } from "../log.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+/** Every text object is under this prefix (R2's lifecycle rule, npm run deploy, is set on it). */
+export const TEXTS_PREFIX = "ledger/texts/";
+
 /** The objects' keys: one folder per UTC day, so that retention drops a day's texts by their day. */
 export const textKey = (day: number): string =>
-  `ledger/texts/${new Date(day * 86_400_000).toISOString().slice(0, 10)}/${crypto.randomUUID()}`;
+  `${TEXTS_PREFIX}${new Date(day * 86_400_000).toISOString().slice(0, 10)}/${crypto.randomUUID()}`;
 
 export const dayOf = (ms: number): number => Math.floor(ms / 86_400_000);
 

@@ -11,7 +11,9 @@ import { writeLedger } from "./write.ts";
  * deleted only once its records are written. Losing one takes deleting it by hand.
  */
 
-const PREFIX = "ledger/waiting/";
+/** Where they wait in PAYLOADS; R2's lifecycle rules (npm run deploy) never reach here. */
+export const WAITING_PREFIX = "ledger/waiting/";
+const PREFIX = WAITING_PREFIX;
 /** Objects one redrive writes at most, so that a round stays short whatever the backlog. */
 export const REDRIVE_OBJECTS = 50;
 

@@ -19,15 +19,19 @@ export const claimSchema = z.object({
 
 export type Claim = z.infer<typeof claimSchema>;
 
+/** Every claim's object is under this prefix in PAYLOADS (R2's lifecycle rule, npm run deploy, is set on it). */
+export const CLAIMS_PREFIX = "claims/";
+
 /** Where the door keeps a call's claims in PAYLOADS: one prefix per call. */
-export const claimKey = (callId: string, name: string): string => `claims/${encodeURIComponent(callId)}/${name}`;
+export const claimKey = (callId: string, name: string): string =>
+  `${CLAIMS_PREFIX}${encodeURIComponent(callId)}/${name}`;
 
 /**
  * Where the door keeps a large body as it streams in, before its call's Id is known (src/ingress/body.ts). Its
  * claims name it, and the ledger deletes it with them.
  */
-export const bodyKey = (): string => `claims/bodies/${crypto.randomUUID()}`;
-export const BODY_KEY_LENGTH = "claims/bodies/".length + 36;
+export const bodyKey = (): string => `${CLAIMS_PREFIX}bodies/${crypto.randomUUID()}`;
+export const BODY_KEY_LENGTH = `${CLAIMS_PREFIX}bodies/`.length + 36;
 
 /** Where claim number `k` of a text goes. */
 export const claimMark = (k: number): string => `\u0000${k}\u0000`;

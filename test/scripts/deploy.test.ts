@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { runDeploy } from "../../scripts/deploy.ts";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
 import { schemaScript } from "../../src/ledger/migrations.ts";
+import { WAITING_PREFIX } from "../../src/ledger/waiting.ts";
 import { QUEUES } from "../../src/queues/names.ts";
 import { tempDir } from "../temp.ts";
 import { fakeAccount } from "./fake-wrangler/account.ts";
@@ -135,19 +136,20 @@ describe("npm run deploy against a fake wrangler", () => {
     for (const statement of statements) {
       expect(statement).toMatch(/^(CREATE (TABLE|INDEX) IF NOT EXISTS |INSERT OR IGNORE INTO ledger_meta )/);
     }
-    // The bucket's lifecycle rule: everything past the longest the ledger keeps anything (14 days here) and slack.
+    // The bucket's lifecycle rules: claims and call texts past the longest the ledger keeps anything (14 days here)
+    // and slack. Never the ledger records waiting for D1: losing one of those takes an operator (docs/ledger.md).
     const rules = fake.calls().find((c) => c.args[0] === "r2")!;
     expect(rules.args.slice(0, 5)).toEqual(["r2", "bucket", "lifecycle", "set", "extend-relay-payloads"]);
-    expect(JSON.parse(rules.file!)).toEqual({
-      rules: [
-        {
-          id: "extend-relay-backstop",
-          enabled: true,
-          conditions: { prefix: "" },
-          deleteObjectsTransition: { condition: { type: "Age", maxAge: 24 * 86_400 } },
-        },
-      ],
+    const lifecycle = JSON.parse(rules.file!) as { rules: { conditions: { prefix: string } }[] };
+    expect(lifecycle).toEqual({
+      rules: ["claims/", "ledger/texts/"].map((prefix) => ({
+        id: `extend-relay-backstop-${prefix.replaceAll("/", "-").replace(/-$/, "")}`,
+        enabled: true,
+        conditions: { prefix },
+        deleteObjectsTransition: { condition: { type: "Age", maxAge: 24 * 86_400 } },
+      })),
     });
+    expect(lifecycle.rules.filter((r) => WAITING_PREFIX.startsWith(r.conditions.prefix))).toEqual([]);
     expect(first.stdout).toContain(
       "[4/6] payloads: R2 bucket extend-relay-payloads deletes objects older than 24 days",
     );
