@@ -1,6 +1,7 @@
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { describe } from "../errors.ts";
 import { log } from "../log.ts";
+import { TEXTS_PREFIX } from "../r2-keys.ts";
 
 /**
  * Where the ledger keeps each call's text as the sender wrote it (docs/ledger.md, "How it is stored"), so that any
@@ -12,9 +13,6 @@ import { log } from "../log.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-/** Every text object is under this prefix (R2's lifecycle rule, npm run deploy, is set on it). */
-export const TEXTS_PREFIX = "ledger/texts/";
 
 /** The objects' keys: one folder per UTC day, so that retention drops a day's texts by their day. */
 export const textKey = (day: number): string =>

@@ -1,6 +1,7 @@
 import { describe } from "../errors.ts";
 import { log } from "../log.ts";
 import { type LedgerRecord, ledgerMessageSchema } from "../queues/ledger.ts";
+import { WAITING_PREFIX } from "../r2-keys.ts";
 import { writeLedger } from "./write.ts";
 
 /**
@@ -11,8 +12,6 @@ import { writeLedger } from "./write.ts";
  * deleted only once its records are written. Losing one takes deleting it by hand.
  */
 
-/** Where they wait in PAYLOADS; R2's lifecycle rules (npm run deploy) never reach here. */
-export const WAITING_PREFIX = "ledger/waiting/";
 const PREFIX = WAITING_PREFIX;
 /** Objects one redrive writes at most, so that a round stays short whatever the backlog. */
 export const REDRIVE_OBJECTS = 50;

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { CLAIMS_PREFIX } from "../r2-keys.ts";
 
 /**
  * A claim check (docs/delivery.md, "Large notifications"): a notification too large to ride in a queue message
@@ -18,9 +19,6 @@ export const claimSchema = z.object({
 });
 
 export type Claim = z.infer<typeof claimSchema>;
-
-/** Every claim's object is under this prefix in PAYLOADS (R2's lifecycle rule, npm run deploy, is set on it). */
-export const CLAIMS_PREFIX = "claims/";
 
 /** Where the door keeps a call's claims in PAYLOADS: one prefix per call. */
 export const claimKey = (callId: string, name: string): string =>
