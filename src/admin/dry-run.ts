@@ -1,4 +1,6 @@
+import { bodyFor } from "../delivery/body.ts";
 import { claimsNeeded, fanOut, placeholderClaim, planMessages } from "../delivery/planner.ts";
+import { TransformFailed } from "../delivery/transform.ts";
 import {
   type Call,
   callOf,
@@ -9,10 +11,12 @@ import {
   warehouseOf,
 } from "../extend/envelope.ts";
 import { parseJsonBody } from "../json.ts";
+import type { Delivery } from "../queues/delivery.ts";
 import { batchMessages } from "../queues/limits.ts";
 import { explain, type RouteVerdict } from "../rules/explain.ts";
 import { type CompiledRules, compileRules } from "../rules/matcher.ts";
 import { checkedRules } from "../rules/save.ts";
+import type { Destination } from "../rules/schema.ts";
 import { loadRules } from "../rules/store.ts";
 import { hostPolicy, type Settings } from "../settings.ts";
 
@@ -35,7 +39,19 @@ export interface DryRun {
     /** Too large for a queue message: the door would keep it in R2 and its messages would carry its claim. */
     keptInR2?: true;
   }[];
-  deliveries: { deliveryId: string; destination: string; routes: string[]; notifications: number; bytes: number }[];
+  deliveries: {
+    deliveryId: string;
+    destination: string;
+    routes: string[];
+    notifications: number;
+    bytes: number;
+    /** A coalesced notification: what must match for two to coalesce ([Action, key, warehouse]), and the window. */
+    coalesced?: { key: [string, string, string | null]; windowSeconds: number };
+    /** Deliveries sharing a business key go one at a time (`order: "key"`). */
+    keys?: string[];
+    /** For a destination with a `transform`: the JSON the receiver would get, or why it would be a dead letter. */
+    transformed?: { output: unknown } | { error: string };
+  }[];
   batches: number;
 }
 
@@ -58,8 +74,11 @@ export async function dryRunBody(body: Uint8Array, env: { RULES: KVNamespace }, 
   return dryRun(call, compiled);
 }
 
-/** How `compiled` routes `call`: per notification its verdicts and destinations, then the planned deliveries. */
-export function dryRun(call: Call, compiled: CompiledRules, now = Date.now()): DryRun {
+/**
+ * How `compiled` routes `call`: per notification its verdicts and destinations, then the planned deliveries, each
+ * with how it is shaped (coalesced, ordered, and a transform's output).
+ */
+export async function dryRun(call: Call, compiled: CompiledRules, now = Date.now()): Promise<DryRun> {
   const { envelope } = call;
   const fanouts = fanOut(compiled, envelope.Notifications);
   // Notifications too large for a queue message would be kept in R2 (nothing is kept here).
@@ -80,13 +99,42 @@ export function dryRun(call: Call, compiled: CompiledRules, now = Date.now()): D
         notMatched: verdicts.filter((v) => !v.matched),
       };
     }),
-    deliveries: messages.map((m) => ({
-      deliveryId: m.body.deliveryId,
-      destination: m.body.destination,
-      routes: m.body.routes,
-      notifications: m.body.indices.length,
-      bytes: m.bytes,
-    })),
+    deliveries: await Promise.all(
+      messages.map(async ({ body, bytes }) => {
+        const destination = compiled.rules.destinations[body.destination];
+        return {
+          deliveryId: body.deliveryId,
+          destination: body.destination,
+          routes: body.routes,
+          notifications: body.indices.length,
+          bytes,
+          ...(body.coalesce !== undefined && {
+            coalesced: {
+              key: JSON.parse(body.coalesce.key) as [string, string, string | null],
+              windowSeconds: body.coalesce.window,
+            },
+          }),
+          ...(destination?.order === "key" && body.keys !== undefined && { keys: body.keys }),
+          ...(destination?.transform !== undefined && { transformed: await transformedBody(body, destination) }),
+        };
+      }),
+    ),
     batches: batchMessages(messages).length,
   };
+}
+
+/** What a transform makes of a planned delivery; a claimed notification is not read back in a dry run. */
+async function transformedBody(
+  message: Delivery,
+  destination: Destination,
+): Promise<{ output: unknown } | { error: string }> {
+  if (message.claims !== undefined && message.claims.length > 0) {
+    return { error: "too large for a queue message: it would be kept in R2, and is not transformed in a dry run" };
+  }
+  try {
+    return { output: JSON.parse(await bodyFor(message, 1, undefined, destination)) as unknown };
+  } catch (error) {
+    if (error instanceof TransformFailed) return { error: error.message };
+    throw error;
+  }
 }

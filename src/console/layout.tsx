@@ -201,7 +201,12 @@ export const Attempts: FC<{ attempts: readonly AttemptView[] | undefined; label:
               <td class="num">
                 <Ms ms={a.durationMs} />
               </td>
-              <td>{a.outcome.replace("_", " ")}</td>
+              <td>
+                {a.outcome.replace("_", " ")}
+                {a.rules !== undefined && (
+                  <span class="muted">{` (shaped by rules ${typeof a.rules === "number" ? `v${a.rules}` : a.rules})`}</span>
+                )}
+              </td>
             </tr>
           ))}
         </tbody>

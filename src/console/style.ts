@@ -58,7 +58,7 @@ dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 .s-dead { background: var(--bad-bg); color: var(--bad); }
 .s-retrying { background: var(--warn-bg); color: var(--warn); }
 .s-held { background: var(--held-bg); color: var(--held); }
-.s-pending, .s-no_deliveries { background: var(--idle-bg); color: var(--idle); }
+.s-pending, .s-no_deliveries, .s-superseded { background: var(--idle-bg); color: var(--idle); }
 .notice, .problem, .advice { border-left: 4px solid; padding: .6rem .9rem; margin: 0 0 1rem; }
 .notice { border-color: #1a7f37; background: var(--ok-bg); }
 .problem { border-color: #cf222e; background: var(--bad-bg); }

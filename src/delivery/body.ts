@@ -1,15 +1,34 @@
 import { withClaims } from "../payloads.ts";
 import { CLAIM_MARKS } from "../queues/claim.ts";
 import type { Delivery } from "../queues/delivery.ts";
+import type { Destination } from "../rules/schema.ts";
+import { transform } from "./transform.ts";
 
 /**
  * The bytes a receiver gets for attempt `attempt` of a delivery (docs/delivery.md, "What a receiver gets"): the
  * sender's own text with only this delivery's notifications and the relay's Attempt, every claimed notification
- * read back from PAYLOADS. The sender, the trace and the dead-letter page all read a body here.
- * Throws ClaimUnreadable (src/payloads.ts) when a claim cannot be read.
+ * read back from PAYLOADS; or, for a destination with a `transform`, what the expression makes of its notification
+ * (of each, as a JSON array, for a delivery planned with several before the destination had one). The sender, the
+ * trace and the dead-letter page all read a body here. Throws ClaimUnreadable (src/payloads.ts) when a claim
+ * cannot be read, TransformFailed (src/delivery/transform.ts) when the expression fails.
  */
-export async function bodyFor(delivery: Delivery, attempt: number, payloads: R2Bucket | undefined): Promise<string> {
-  return withClaims(bodyOf(delivery, attempt), delivery.claims, payloads);
+export async function bodyFor(
+  delivery: Delivery,
+  attempt: number,
+  payloads: R2Bucket | undefined,
+  destination?: Pick<Destination, "transform">,
+): Promise<string> {
+  const text = await withClaims(bodyOf(delivery, attempt), delivery.claims, payloads);
+  if (destination?.transform === undefined) return text;
+  const notifications = (JSON.parse(text) as { Notifications: { Action: string }[] }).Notifications;
+  const bindings = (notification: { Action: string }) => ({
+    action: notification.Action,
+    callId: delivery.callId,
+    receivedAt: new Date(delivery.receivedAt).toISOString(),
+    destination: delivery.destination,
+  });
+  const shaped = await Promise.all(notifications.map((n) => transform(destination.transform!, n, bindings(n))));
+  return shaped.length === 1 ? shaped[0]! : `[${shaped.join(",")}]`;
 }
 
 /** The text of attempt `attempt` with each claim still a mark: the whole body for a delivery without claims. */

@@ -2,6 +2,7 @@ import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
 import { cachedView, gateOf, mustAdmit, remember, report } from "../gate/client.ts";
 import { isLimited, LEASE_MARGIN_MS } from "../gate/policy.ts";
+import { ownerOf } from "../gate/shaping.ts";
 import { acceptedAt } from "../ledger/calls.ts";
 import { handToLedger } from "../ledger/handoff.ts";
 import { log } from "../log.ts";
@@ -11,10 +12,17 @@ import { deadLetter } from "../queues/dead-letter.ts";
 import { type Delivery, firstEnqueued, readDeliveriesMessage } from "../queues/delivery.ts";
 import type { HeldReason, LedgerRecord } from "../queues/ledger.ts";
 import { requeueDelivery, sendDeadLetter } from "../queues/send.ts";
-import { currentDestinations, destinationOf } from "../rules/destinations.ts";
+import { currentRules, destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
 import { consumerSettings } from "../settings.ts";
-import { type ForwardContext, forward, type Holder, heldRecord, SETTLE_RETRY_SECONDS } from "./forward.ts";
+import {
+  type ForwardContext,
+  forward,
+  type Holder,
+  heldRecord,
+  SETTLE_RETRY_SECONDS,
+  supersededBy,
+} from "./forward.ts";
 import { httpSender, type Sender } from "./senders.ts";
 import { CLAIMED_MEMORY_BYTES, MAX_CONNECTIONS, Slots } from "./slots.ts";
 
@@ -60,8 +68,9 @@ export async function consumeDeliveries(
 
   if (items.length > 0) {
     let destinations: Record<string, Destination> | undefined;
+    let rulesHash: string | undefined;
     try {
-      destinations = await currentDestinations(env, settings);
+      ({ destinations, hash: rulesHash } = await currentRules(env, settings));
     } catch (error) {
       // Without the rules no destination can be resolved: Queues hands these back in 30 s (not an attempt).
       log("error", "delivery_batch_deferred", { messages: items.length, error: describe(error) });
@@ -76,6 +85,7 @@ export async function consumeDeliveries(
         slots: new Slots(MAX_CONNECTIONS),
         memory: new Slots(CLAIMED_MEMORY_BYTES),
         sender,
+        ...(rulesHash !== undefined && { rulesHash }),
       };
       const made = await Promise.all(items.map((item, i) => handle(item.message, item.delivery, plans[i]!, ctx)));
       records.push(...made.flat());
@@ -137,8 +147,10 @@ type Plan =
   | { kind: "none" }
   /** A destination without limits that is active: goes now; `failures` tells whether a success must be reported. */
   | { kind: "direct"; failures: number }
-  | { kind: "go"; lease: string; at: number }
-  | { kind: "held"; reason: HeldReason }
+  | { kind: "go"; lease: string; at: number; owner?: string }
+  | { kind: "held"; reason: HeldReason; waitsFor?: string }
+  /** A coalesced notification that a newer one replaces (docs/rules.md, "Shaping deliveries"). */
+  | { kind: "superseded"; by: string }
   /** The gate holds its cap already: a dead letter, never a silent drop. */
   | { kind: "full"; held: number; cap: number }
   /** A destination with limits whose gate cannot be reached: the message comes back later. */
@@ -162,7 +174,7 @@ async function admitAll(
   await Promise.all(
     [...groups].map(async ([name, indices]) => {
       const destination = destinations[name]!;
-      const limited = isLimited(destination);
+      const limited = isLimited(destination) || indices.some((i) => items[i]!.delivery!.coalesce !== undefined);
       const view = limited ? undefined : await cachedView(env, name);
       if (!limited && !mustAdmit(view)) {
         for (const i of indices) plans[i] = { kind: "direct", failures: view?.failures ?? 0 };
@@ -176,6 +188,10 @@ async function admitAll(
             run: delivery.run ?? 0,
             attempts: delivery.attempts ?? 0,
             text: encodeMessage(delivery),
+            receivedAt: delivery.receivedAt,
+            index: delivery.indices[0] ?? 0,
+            ...(delivery.keys !== undefined && destination.order === "key" && { keys: delivery.keys }),
+            ...(delivery.coalesce !== undefined && { coalesce: delivery.coalesce }),
           };
         });
         const answer = await gateOf(env, name).admit(
@@ -186,12 +202,19 @@ async function admitAll(
         );
         remember(name, answer.view);
         answer.results.forEach((result, k) => {
+          const item = admitted[k]!;
           plans[indices[k]!] =
             "go" in result
-              ? { kind: "go", ...result.go }
+              ? { kind: "go", ...result.go, ...(item.keys !== undefined && { owner: ownerOf(item) }) }
               : "held" in result
-                ? { kind: "held", reason: result.held }
-                : { kind: "full", ...result.full };
+                ? {
+                    kind: "held",
+                    reason: result.held,
+                    ...(result.waitsFor !== undefined && { waitsFor: result.waitsFor }),
+                  }
+                : "superseded" in result
+                  ? { kind: "superseded", by: result.superseded }
+                  : { kind: "full", ...result.full };
         });
       } catch (error) {
         // Limits are a promise to the receiver: rather later than over them. Without limits, rather now.
@@ -213,7 +236,11 @@ async function handle(
   if (plan.kind === "held") {
     // The gate keeps it now, in order; it sends it itself when there is room. Waiting is not an attempt.
     message.ack();
-    return [heldRecord(delivery!, delivery!.attempts ?? 0, Date.now(), plan.reason)];
+    return [heldRecord(delivery!, delivery!.attempts ?? 0, Date.now(), plan.reason, plan.waitsFor)];
+  }
+  if (plan.kind === "superseded") {
+    message.ack();
+    return [supersededBy(delivery!, plan.by, Date.now())];
   }
   if (plan.kind === "full") {
     const d = delivery!;
@@ -275,7 +302,7 @@ function messageHolder(message: Message<unknown>, env: Env, destination: string 
     keep: (_delivery, _attempts, delaySeconds) => message.retry({ delaySeconds }),
     async report(outcome) {
       if (destination === undefined || plan.kind === "none") return;
-      if (plan.kind === "go") await report(env, destination, plan.lease, outcome);
+      if (plan.kind === "go") await report(env, destination, plan.lease, outcome, plan.owner);
       else if (
         outcome.kind === "failed" ||
         (outcome.kind === "delivered" && plan.kind === "direct" && plan.failures > 0)

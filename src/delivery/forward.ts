@@ -5,7 +5,7 @@ import { log } from "../log.ts";
 import { ClaimUnreadable } from "../payloads.ts";
 import { type DeadLetter, type DeadLetterReason, deadLetter } from "../queues/dead-letter.ts";
 import type { Delivery } from "../queues/delivery.ts";
-import type { AttemptRecord, HeldReason, HeldRecord } from "../queues/ledger.ts";
+import type { AttemptRecord, HeldReason, HeldRecord, SupersededRecord } from "../queues/ledger.ts";
 import { cut, RECORD_TEXT_LIMITS } from "../queues/limits.ts";
 import { destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
@@ -15,6 +15,7 @@ import { type AttemptResult, classify, nextDelaySeconds } from "./outcome.ts";
 import { GiveUp, prepareRequest } from "./request.ts";
 import type { Sender } from "./senders.ts";
 import type { Slots } from "./slots.ts";
+import { TransformFailed } from "./transform.ts";
 
 /**
  * One delivery attempt, wherever it is made: by the DELIVERIES consumer for a queue message
@@ -52,6 +53,8 @@ export interface ForwardContext {
   /** Of CLAIMED_MEMORY_BYTES, shared by the deliveries forwarded in one invocation. */
   memory: Slots;
   sender: Sender;
+  /** The hash of the rules `destinations` come from (src/rules/store.ts), recorded with a transformed attempt. */
+  rulesHash?: string;
 }
 
 export interface Forwarding {
@@ -110,7 +113,11 @@ export async function forward(
   }
   logVerdict(delivery, attempt, verdict);
   if (delivery === undefined) return [];
-  const records: (AttemptRecord | HeldRecord)[] = [attemptRecord(delivery, attempt, at, verdict, item.payload)];
+  const shapedBy =
+    destinationOf(ctx.destinations, delivery.destination)?.transform !== undefined ? ctx.rulesHash : undefined;
+  const records: (AttemptRecord | HeldRecord)[] = [
+    attemptRecord(delivery, attempt, at, verdict, item.payload, shapedBy),
+  ];
   if (held !== undefined) records.push(heldRecord(delivery, attempt, Date.now(), held));
   return records;
 }
@@ -181,8 +188,12 @@ async function decide(
     try {
       let body: Uint8Array;
       try {
-        body = encoder.encode(await bodyFor(delivery, attempt, ctx.env.PAYLOADS));
+        body = encoder.encode(await bodyFor(delivery, attempt, ctx.env.PAYLOADS, destination));
       } catch (error) {
+        if (error instanceof TransformFailed) {
+          // The same expression on the same notification fails the same way: a dead letter now, not retries.
+          throw new GiveUp("transform_failed", `The destination's transform failed: ${error.message}.`);
+        }
         if (!(error instanceof ClaimUnreadable)) throw error;
         return failed("claim_unreadable", `claim unreadable: ${error.message}`);
       }
@@ -239,9 +250,16 @@ async function decide(
 
 /** How an attempt counts for the circuit: only a request that went out and failed is a failure. */
 export function gateOutcome(verdict: Verdict, at: number): GateOutcome {
-  if (verdict.kind === "delivered") return { kind: "delivered", at };
-  if (!verdict.sent) return { kind: "neutral", at };
-  return { kind: "failed", at, status: verdict.fields.status, error: verdict.fields.error ?? verdict.fields.reason };
+  if (verdict.kind === "delivered") return { kind: "delivered", at, final: true };
+  const next = verdict.kind === "retry" ? { final: false, retryAt: at + verdict.delaySeconds * 1000 } : { final: true };
+  if (!verdict.sent) return { kind: "neutral", at, ...next };
+  return {
+    kind: "failed",
+    at,
+    status: verdict.fields.status,
+    error: verdict.fields.error ?? verdict.fields.reason,
+    ...next,
+  };
 }
 
 /** A first-time success is only in the ledger; everything else about an attempt is worth a line. */
@@ -260,6 +278,7 @@ function attemptRecord(
   at: number,
   verdict: Verdict,
   payload: string | undefined,
+  rules: string | undefined,
 ): AttemptRecord {
   const { status, error, durationMs } = verdict.fields;
   return {
@@ -272,6 +291,7 @@ function attemptRecord(
     ...(durationMs !== undefined && { durationMs }),
     outcome: verdict.kind === "dead" ? "dead_letter" : verdict.kind,
     ...(payload !== undefined && { payload }),
+    ...(rules !== undefined && { rules }),
     ...(verdict.kind === "dead" && {
       dead: { reason: verdict.reason, detail: cut(verdict.detail, RECORD_TEXT_LIMITS.detail) },
     }),
@@ -279,8 +299,26 @@ function attemptRecord(
 }
 
 /** A delivery held back by its destination's gate after `attempts` attempts, for the ledger. */
-export function heldRecord(delivery: Delivery, attempts: number, at: number, reason: HeldReason): HeldRecord {
-  return { kind: "held", ...deliveryFields(delivery), attempts, at, reason };
+export function heldRecord(
+  delivery: Delivery,
+  attempts: number,
+  at: number,
+  reason: HeldReason,
+  waitsFor?: string,
+): HeldRecord {
+  return {
+    kind: "held",
+    ...deliveryFields(delivery),
+    attempts,
+    at,
+    reason,
+    ...(waitsFor !== undefined && { waitsFor }),
+  };
+}
+
+/** A coalesced delivery that is not sent: `by` carries the newer state (docs/rules.md, "Shaping deliveries"). */
+export function supersededBy(delivery: Delivery, by: string, at: number): SupersededRecord {
+  return { kind: "superseded", ...deliveryFields(delivery), attempts: delivery.attempts ?? 0, at, by };
 }
 
 function deliveryFields(delivery: Delivery) {

@@ -4,13 +4,24 @@ import type { CallRecord } from "../queues/call.ts";
 import { BODY_KEY_LENGTH, type Claim, claimKey } from "../queues/claim.ts";
 import { type Delivery, deliveriesMessage, WRAPPER_BYTES } from "../queues/delivery.ts";
 import { MESSAGE_BUDGET, type Planned, plan, utf8Length } from "../queues/limits.ts";
-import type { CompiledRules } from "../rules/matcher.ts";
+import { actionMatches, type CompiledRoute, type CompiledRules } from "../rules/matcher.ts";
+import type { Coalesce } from "../rules/schema.ts";
+
+/** A notification that goes to its destination coalesced (docs/rules.md, "Shaping deliveries"). */
+export interface Coalesced {
+  index: number;
+  /** [Action, business key, warehouse] as JSON text: what must be equal for two notifications to coalesce. */
+  key: string;
+  window: number;
+}
 
 /** Which notifications (by position) go to a destination, and which routes picked them. */
 export interface Fanout {
   destination: string;
   indices: number[];
   routes: string[];
+  /** Those of `indices` that are coalesced: each then goes in a delivery of its own. */
+  coalesced?: Coalesced[];
 }
 
 /** What the rules made of one call: per destination its notifications, and per notification its routes. */
@@ -25,17 +36,24 @@ export interface Routing {
  * are first picked. A destination gets a notification once, however many routes pick it for it.
  */
 export function route(compiled: CompiledRules, notifications: readonly Notification[]): Routing {
-  const byDestination = new Map<string, { indices: number[]; routes: Set<string> }>();
+  const byDestination = new Map<string, { indices: number[]; routes: Set<string>; coalesced?: Coalesced[] }>();
   const matches = notifications.map((notification, index) => {
     const routes: string[] = [];
     const destinations = new Set<string>();
-    for (const matched of compiled.match(notification)) {
+    const picked = compiled.match(notification);
+    for (const matched of picked) {
       routes.push(matched.name);
       for (const destination of matched.to) {
         destinations.add(destination);
         let fanout = byDestination.get(destination);
         if (fanout === undefined) byDestination.set(destination, (fanout = { indices: [], routes: new Set() }));
-        if (fanout.indices.at(-1) !== index) fanout.indices.push(index);
+        if (fanout.indices.at(-1) !== index) {
+          fanout.indices.push(index);
+          const coalesced = compiled.coalesces
+            ? coalescedAs(compiled, destination, picked, notification, index)
+            : undefined;
+          if (coalesced !== undefined) (fanout.coalesced ??= []).push(coalesced);
+        }
         fanout.routes.add(matched.name);
       }
     }
@@ -45,8 +63,36 @@ export function route(compiled: CompiledRules, notifications: readonly Notificat
     destination,
     indices: f.indices,
     routes: [...f.routes],
+    ...(f.coalesced !== undefined && { coalesced: f.coalesced }),
   }));
   return { fanouts, matches };
+}
+
+/**
+ * Whether a notification goes to `destination` coalesced, and how: by the destination's `coalesce`, else by that
+ * of the first route (in document order) that sends it there. A notification without a business key is never
+ * coalesced: nothing says which others are about the same thing.
+ */
+function coalescedAs(
+  compiled: CompiledRules,
+  destination: string,
+  picked: readonly CompiledRoute[],
+  notification: Notification,
+  index: number,
+): Coalesced | undefined {
+  const covers = (c: Coalesce | undefined) =>
+    c?.actions.some((pattern) => actionMatches(pattern, notification.Action)) ? c : undefined;
+  const config =
+    covers(compiled.rules.destinations[destination]?.coalesce) ??
+    picked.map((r) => (r.to.includes(destination) ? covers(r.coalesce) : undefined)).find((c) => c !== undefined);
+  if (config === undefined) return undefined;
+  const key = keyOf(notification);
+  if (key === undefined) return undefined;
+  return {
+    index,
+    key: JSON.stringify([notification.Action, key, warehouseOf(notification) ?? null]),
+    window: config.windowSeconds,
+  };
 }
 
 /** Per destination, the notifications a call sends it (route() without the per-notification view). */
@@ -75,13 +121,19 @@ function sizing(call: PlannedCall, claims: readonly Claim[] | undefined, receive
       }
       return size;
     },
+    /** What ordering adds to a message for notification `index`: its key in `keys` (0 without one). */
+    keyBytes(index: number): number {
+      const key = keyOf(call.envelope.Notifications[index]!);
+      return key === undefined ? 0 : utf8Length(JSON.stringify(key)) + 1;
+    },
     message(
       destination: string,
       routes: string[],
       deliveryId: string,
       indices: number[],
-      part?: [number, number],
+      shaping: { part?: [number, number]; ordered?: boolean; coalesced?: Coalesced } = {},
     ): PlannedDelivery {
+      const keys = shaping.ordered === true ? keysOf(call, indices) : [];
       const body: Delivery = {
         v: 3,
         deliveryId,
@@ -91,19 +143,43 @@ function sizing(call: PlannedCall, claims: readonly Claim[] | undefined, receive
         indices,
         ...bodyAround(call, indices),
         ...(claims !== undefined && claims.length > 0 && { claims: [...claims] }),
-        ...(part !== undefined && { part }),
+        ...(shaping.part !== undefined && { part: shaping.part }),
         receivedAt,
+        ...(keys.length > 0 && { keys }),
+        ...(shaping.coalesced !== undefined && {
+          coalesce: { key: shaping.coalesced.key, window: shaping.coalesced.window },
+        }),
       };
       return plan(body);
     },
-    /** A message of `fanout` around no notification, its id and part number sized generously. */
-    overhead(fanout: Fanout, single: boolean): number {
+    /**
+     * A message of `fanout` around no notification, its id and part number sized generously, and room for an
+     * ordered destination's `keys` and a coalesced notification's `coalesce` (whose key is at most an Action, a
+     * business key of 200 characters and a warehouse).
+     */
+    overhead(fanout: Fanout, single: boolean, ordered: boolean): number {
       const generous = single
         ? this.message(fanout.destination, fanout.routes, `${id}.${fanout.destination}.n99999`, [])
-        : this.message(fanout.destination, fanout.routes, `${id}.${fanout.destination}.p9999`, [], [9999, 9999]);
-      return generous.bytes + WRAPPER_BYTES.delivery;
+        : this.message(fanout.destination, fanout.routes, `${id}.${fanout.destination}.p9999`, [], {
+            part: [9999, 9999],
+          });
+      const coalesce = fanout.coalesced === undefined ? 0 : COALESCE_ROOM;
+      return generous.bytes + WRAPPER_BYTES.delivery + (ordered ? 10 : 0) + coalesce;
     },
   };
+}
+
+/** Room for a coalesced delivery's `coalesce` member in a message: `,"coalesce":{"key":…,"window":3600}`. */
+const COALESCE_ROOM = 1200;
+
+/** The business keys of the notifications at `indices`, each once, in order. */
+function keysOf(call: PlannedCall, indices: readonly number[]): string[] {
+  const keys = new Set<string>();
+  for (const index of indices) {
+    const key = keyOf(call.envelope.Notifications[index]!);
+    if (key !== undefined) keys.add(key);
+  }
+  return [...keys];
 }
 
 /**
@@ -129,11 +205,15 @@ export function claimsNeeded(call: Call, fanouts: readonly Fanout[], compiled: C
     const s = sizing(call, placeholders, 0);
     let added = false;
     for (const fanout of fanouts) {
-      const overhead = s.overhead(fanout, compiled.rules.destinations[fanout.destination]?.mode === "single");
+      const config = compiled.rules.destinations[fanout.destination];
+      const single = config?.mode === "single" || fanout.coalesced !== undefined;
+      const ordered = config?.order === "key";
+      const overhead = s.overhead(fanout, single, ordered);
       if (overhead > MESSAGE_BUDGET) throw envelopeTooLarge(overhead);
       for (const index of fanout.indices) {
         if (claimed.has(index)) continue;
-        if (overhead + rawBytes(index) > MESSAGE_BUDGET || overhead + s.sizeOf(index) > MESSAGE_BUDGET) {
+        const size = s.sizeOf(index) + (ordered ? s.keyBytes(index) : 0);
+        if (overhead + rawBytes(index) > MESSAGE_BUDGET || overhead + size > MESSAGE_BUDGET) {
           claimed.add(index);
           added = true;
         }
@@ -175,22 +255,30 @@ export function planMessages(
   const planned: PlannedDelivery[] = [];
   for (const fanout of fanouts) {
     const { destination, indices, routes } = fanout;
-    if (compiled.rules.destinations[destination]?.mode === "single") {
-      for (const index of indices) {
-        const single = s.message(destination, routes, `${id}.${destination}.n${index}`, [index]);
-        if (single.bytes + WRAPPER_BYTES.delivery > MESSAGE_BUDGET) throw envelopeTooLarge(single.bytes);
-        planned.push(single);
-      }
-      continue;
+    const config = compiled.rules.destinations[destination];
+    const ordered = config?.order === "key";
+    // Coalesced notifications go in deliveries of their own, as every notification does in single mode.
+    const coalesced = fanout.coalesced === undefined ? undefined : new Map(fanout.coalesced.map((c) => [c.index, c]));
+    const single = config?.mode === "single";
+    const alone = single ? indices : coalesced === undefined ? [] : indices.filter((i) => coalesced.has(i));
+    for (const index of alone) {
+      const one = s.message(destination, routes, `${id}.${destination}.n${index}`, [index], {
+        ordered,
+        ...(coalesced?.has(index) === true && { coalesced: coalesced.get(index)! }),
+      });
+      if (one.bytes + WRAPPER_BYTES.delivery > MESSAGE_BUDGET) throw envelopeTooLarge(one.bytes);
+      planned.push(one);
     }
+    const rest = single ? [] : coalesced === undefined ? indices : indices.filter((i) => !coalesced.has(i));
+    if (rest.length === 0) continue;
     // Envelope mode: greedily fill parts in order. Ids and part numbers are sized generously first
     // (`.p9999`, [9999, 9999]) so that the final, shorter ones never push a part over budget.
-    const overhead = s.overhead(fanout, false);
+    const overhead = s.overhead({ ...fanout, coalesced: undefined }, false, ordered);
     const parts: number[][] = [];
     let current: number[] = [];
     let currentBytes = overhead;
-    for (const index of indices) {
-      const size = s.sizeOf(index);
+    for (const index of rest) {
+      const size = s.sizeOf(index) + (ordered ? s.keyBytes(index) : 0);
       if (overhead + size > MESSAGE_BUDGET) throw envelopeTooLarge(overhead + size);
       if (current.length > 0 && currentBytes + size > MESSAGE_BUDGET) {
         parts.push(current);
@@ -204,7 +292,12 @@ export function planMessages(
     parts.forEach((part, k) => {
       const split = parts.length > 1;
       const deliveryId = split ? `${id}.${destination}.p${k + 1}` : `${id}.${destination}`;
-      planned.push(s.message(destination, routes, deliveryId, part, split ? [k + 1, parts.length] : undefined));
+      planned.push(
+        s.message(destination, routes, deliveryId, part, {
+          ordered,
+          ...(split && { part: [k + 1, parts.length] as [number, number] }),
+        }),
+      );
     });
   }
   return planned;

@@ -32,7 +32,9 @@ export interface GateView {
 
 export type AdmitResult =
   | { go: { lease: string; at: number; probe: boolean } }
-  | { held: HeldReason }
+  | { held: HeldReason; waitsFor?: string }
+  /** A coalesced notification a newer one about the same thing replaces: it is not sent. */
+  | { superseded: string }
   /** Not held: the gate holds its cap already (MAX_HELD_PER_DESTINATION); the delivery becomes a dead letter. */
   | { full: { held: number; cap: number } };
 
@@ -41,16 +43,21 @@ export type AdmitResult =
  * admin API depend on this interface and not on the Durable Object's module.
  */
 export interface GateApi extends Rpc.DurableObjectBranded {
-  /** May these deliveries (in arrival order) go now? Those that may not are kept by the gate, in order. */
-  /** `cap`: the most it may hold (MAX_HELD_PER_DESTINATION); what would pass it is answered `full`. */
+  /**
+   * May these deliveries go now? Those that may not are kept by the gate, in order (the order the relay accepted
+   * them in). `cap`: the most it may hold (MAX_HELD_PER_DESTINATION); what would pass it is answered `full`.
+   */
   admit(
     name: string,
     items: HeldItem[],
     leaseMs: number,
     cap: number,
   ): Promise<{ results: AdmitResult[]; view: GateView }>;
-  /** How an admitted delivery (or, without a lease, any delivery to an unlimited destination) ended. */
-  settle(name: string, lease: string | undefined, outcome: GateOutcome): Promise<GateView>;
+  /**
+   * How an admitted delivery (or, without a lease, any delivery to an unlimited destination) ended; `owner`
+   * (src/gate/shaping.ts ownerOf) for a delivery with business keys to an ordered destination.
+   */
+  settle(name: string, lease: string | undefined, outcome: GateOutcome, owner?: string): Promise<GateView>;
   status(name: string): Promise<GateView>;
   pause(name: string, by?: PausedBy): Promise<GateView>;
   resume(name: string): Promise<GateView>;
@@ -98,9 +105,10 @@ export async function report(
   destination: string,
   lease: string | undefined,
   outcome: GateOutcome,
+  owner?: string,
 ): Promise<void> {
   try {
-    remember(destination, await gateOf(env, destination).settle(destination, lease, outcome));
+    remember(destination, await gateOf(env, destination).settle(destination, lease, outcome, owner));
   } catch (error) {
     log("warn", "gate_report_failed", { destination, outcome: outcome.kind, error: describe(error) });
   }

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { type ForwardContext, forward, type Holder, SETTLE_RETRY_SECONDS } from "../delivery/forward.ts";
+import { type ForwardContext, forward, type Holder, heldRecord, SETTLE_RETRY_SECONDS } from "../delivery/forward.ts";
 import { httpSender, type Sender } from "../delivery/senders.ts";
 import { CLAIMED_MEMORY_BYTES, MAX_CONNECTIONS, Slots } from "../delivery/slots.ts";
 import type { Env } from "../env.ts";
@@ -8,10 +8,10 @@ import { handToLedger } from "../ledger/handoff.ts";
 import { log } from "../log.ts";
 import type { Alert } from "../queues/alert.ts";
 import { decodeMessage } from "../queues/codec.ts";
-import { readDelivery } from "../queues/delivery.ts";
-import type { HeldReason, LedgerRecord } from "../queues/ledger.ts";
+import { type Delivery, readDelivery } from "../queues/delivery.ts";
+import type { HeldReason, LedgerRecord, SupersededRecord } from "../queues/ledger.ts";
 import { requeueDelivery, sendAlert, sendDeadLetter } from "../queues/send.ts";
-import { currentDestinations, destinationOf } from "../rules/destinations.ts";
+import { currentDestinations, currentRules, destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
 import { consumerSettings } from "../settings.ts";
 import type { AdmitResult, GateApi, GateView } from "./client.ts";
@@ -36,6 +36,7 @@ import {
   settle,
   statusOf,
 } from "./policy.ts";
+import { inAcceptedOrder, ownerOf, Shaper } from "./shaping.ts";
 
 /** A pump (one alarm) sends what is held for at most this long, then hands over to the next alarm. */
 const PUMP_MS = 20_000;
@@ -61,6 +62,8 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
   private state: GateState = freshState();
   private name = "";
   private held!: HeldRows;
+  /** Order per business key and coalescing (src/gate/shaping.ts), over the same storage. */
+  private shaper!: Shaper;
   /** Alerts not yet on the alerts queue. */
   private outbox: Alert[] = [];
   private pumping = false;
@@ -86,6 +89,7 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       this.held = new HeldRows(ctx.storage.sql);
+      this.shaper = new Shaper(ctx.storage.sql, this.held);
       const saved = ctx.storage.kv.get<{ name: string; state: GateState; outbox?: Alert[]; nearCap?: boolean }>("gate");
       if (saved !== undefined) {
         this.name = saved.name;
@@ -104,17 +108,41 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
   ): Promise<{ results: AdmitResult[]; view: GateView }> {
     const limits = await this.refresh(name);
     const now = Date.now();
-    const results: AdmitResult[] = [];
+    const results: AdmitResult[] = new Array(items.length);
     this.cap = cap;
-    for (const item of items) {
-      const answer = admit(this.state, limits, now, this.held.count, leaseMs, newLease, CONSUMER_WAIT_MS);
+    // Never a silent drop: what the gate cannot hold becomes a dead letter, named so (src/delivery/consumer.ts).
+    const full = (): AdmitResult => ({ full: { held: this.held.count, cap } });
+    for (const i of inAcceptedOrder(items)) {
+      const item = items[i]!;
+      if (item.coalesce !== undefined && item.attempts === 0 && this.held.count >= cap) {
+        results[i] = full();
+        continue;
+      }
+      const shaped = this.shaper.arrive(item, now);
+      if ("superseded" in shaped) {
+        results[i] = { superseded: shaped.superseded };
+        continue;
+      }
+      if ("held" in shaped && shaped.held === "coalescing") {
+        results[i] = { held: "coalescing" };
+        continue;
+      }
+      if ("held" in shaped) {
+        if (this.held.count >= cap) results[i] = full();
+        else {
+          this.held.hold(item, "ordered", now, { waits: shaped.waitsFor });
+          results[i] = { held: "ordered", waitsFor: shaped.waitsFor };
+        }
+        continue;
+      }
+      const answer = admit(this.state, limits, now, this.held.inLine, leaseMs, newLease, CONSUMER_WAIT_MS);
       if ("held" in answer && this.held.count >= cap) {
-        // Never a silent drop: what the gate cannot hold becomes a dead letter, named so (src/delivery/consumer.ts).
-        results.push({ full: { held: this.held.count, cap } });
+        results[i] = full();
         continue;
       }
       if ("held" in answer) this.held.hold(item, answer.held, now);
-      results.push(answer);
+      else this.shaper.claim(item, answer.go.at + leaseMs);
+      results[i] = answer;
     }
     this.checkCap(cap, now);
     this.wake?.();
@@ -123,8 +151,9 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
     return { results, view: this.view(now) };
   }
 
-  async settle(name: string, lease: string | undefined, outcome: GateOutcome): Promise<GateView> {
+  async settle(name: string, lease: string | undefined, outcome: GateOutcome, owner?: string): Promise<GateView> {
     const limits = await this.refresh(name);
+    if (owner !== undefined) this.shaper.settled(owner, outcome.final !== false, outcome.retryAt, outcome.at);
     this.apply(settle(this.state, limits, lease, outcome));
     return this.view(Date.now());
   }
@@ -164,6 +193,7 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
     try {
       const now = Date.now();
       expireLeases(this.state, now);
+      this.shaper.expire(now);
       const events = flushDead(this.state, this.cooldownMs(), now);
       await this.flushOutbox();
       this.apply(events);
@@ -235,7 +265,15 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
     const now = Date.now();
     const times: number[] = [];
     const status = statusOf(this.state, now);
-    if (this.held.count > 0) {
+    // Rows waiting for their key are woken when it is freed; for their window, by the alarm at its end.
+    const ready = this.held.count > 0 && this.held.anyReady(now);
+    const due = this.held.count > 0 ? this.held.nextDue(now) : undefined;
+    if (due !== undefined) times.push(due);
+    if (this.held.count > this.held.inLine) {
+      const lapse = this.shaper.nextExpiry();
+      if (lapse !== undefined) times.push(lapse);
+    }
+    if (ready) {
       if (status === "paused") {
         if (this.state.pause?.by === "hand") times.push(now + PAUSED_CHECK_MS);
       } else if (this.idle) {
@@ -358,7 +396,7 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
     };
     try {
       while (Date.now() < deadline && Date.now() >= this.restUntil) {
-        const row = this.held.next(this.sending);
+        const row = this.held.next(this.sending, Date.now());
         if (row === undefined) {
           if (running.size === 0) break;
           // Sends are still out: stay for what arrives meanwhile rather than wait for the next alarm.
@@ -366,14 +404,26 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
           continue;
         }
         let destinations: Record<string, Destination>;
+        let rulesHash: string | undefined;
         try {
-          destinations = await currentDestinations(this.env, settings);
+          ({ destinations, hash: rulesHash } = await currentRules(this.env, settings));
         } catch {
           break;
         }
         const destination = destinationOf(destinations, this.name);
         const limits = (this.limits = limitsOf(destination));
         const now = Date.now();
+        const keys = row.keys === null ? undefined : (JSON.parse(row.keys) as string[]);
+        const shape = { deliveryId: row.delivery_id, run: row.run, ...(keys !== undefined && { keys }) };
+        // Its key taken by an earlier delivery meanwhile (a retry): it waits for that one, on record.
+        const waitsFor = keys === undefined ? undefined : this.shaper.blocker(shape, now, row.seq);
+        if (waitsFor !== undefined) {
+          this.held.wait(row.seq, waitsFor);
+          const delivery = readDelivery(decodeMessage(row.text));
+          if (delivery !== undefined)
+            records.push(heldRecord(delivery, delivery.attempts ?? 0, now, "ordered", waitsFor));
+          continue;
+        }
         // A destination removed or disabled meanwhile: what it held ends as dead letters (with the reason), not kept.
         const gone = destination === undefined || !destination.enabled;
         const admitted = gone
@@ -385,10 +435,28 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
           await this.changed(Math.min(1000, Math.max(5, this.state.nextSlotAt - now - 1000 + 1)));
           continue;
         }
+        if (keys !== undefined && "go" in admitted) {
+          this.shaper.claim(shape, admitted.go.at + (destination?.timeoutMs ?? 0) + LEASE_MARGIN_MS);
+        }
+        // The latest state of a coalesced thing goes: what it replaced is superseded by it, on record.
+        if (row.ckey !== null) {
+          for (const text of this.shaper.carried(row.ckey)) {
+            const record = supersededRecord(text, row.delivery_id, now);
+            if (record !== undefined) records.push(record);
+          }
+        }
         this.save();
         progressed = true;
         this.sending.add(row.seq);
-        const ctx: ForwardContext = { env: this.env, settings, destinations, slots, memory, sender: this.sender };
+        const ctx: ForwardContext = {
+          env: this.env,
+          settings,
+          destinations,
+          slots,
+          memory,
+          sender: this.sender,
+          ...(rulesHash !== undefined && { rulesHash }),
+        };
         const sent = this.sendHeld(row, admitted.go, ctx, records).finally(() => {
           this.sending.delete(row.seq);
           running.delete(sent);
@@ -458,9 +526,36 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
         this.restUntil = Date.now() + SETTLE_RETRY_SECONDS * 1000;
         if (delivery !== undefined) this.held.rehold(row.seq, delivery, attempts, "in_line");
       },
-      report: async (outcome) => this.apply(settle(this.state, this.limits, lease, outcome)),
+      report: async (outcome) => {
+        this.shaper.settled(
+          ownerOf({ deliveryId: row.delivery_id, run: row.run }),
+          outcome.final !== false,
+          outcome.retryAt,
+          outcome.at,
+        );
+        this.apply(settle(this.state, this.limits, lease, outcome));
+      },
     };
   }
 }
 
 const newLease = (): string => crypto.randomUUID();
+
+/** The ledger's record of a held row that a newer notification about the same thing replaced. */
+function supersededRecord(text: string, by: string, at: number): SupersededRecord | undefined {
+  const delivery: Delivery | undefined = readDelivery(decodeMessage(text));
+  if (delivery === undefined) return undefined;
+  return {
+    kind: "superseded",
+    deliveryId: delivery.deliveryId,
+    destination: delivery.destination,
+    callId: delivery.callId,
+    routes: delivery.routes,
+    indices: delivery.indices,
+    receivedAt: delivery.receivedAt,
+    run: delivery.run ?? 0,
+    attempts: delivery.attempts ?? 0,
+    at,
+    by,
+  };
+}

@@ -47,9 +47,17 @@ export function limitsOf(destination: Destination | undefined): Limits {
   };
 }
 
-/** Whether a destination has limits, so that every delivery to it must be admitted by its gate. */
+/**
+ * Whether every delivery to a destination must be admitted by its gate: it has limits, or shapes its deliveries
+ * (`order`, `coalesce`, or routes that coalesce for it, which its deliveries say themselves).
+ */
 export function isLimited(destination: Destination): boolean {
-  return destination.rateLimit !== undefined || destination.concurrency !== undefined;
+  return (
+    destination.rateLimit !== undefined ||
+    destination.concurrency !== undefined ||
+    destination.order !== undefined ||
+    destination.coalesce !== undefined
+  );
 }
 
 export interface Pause {
@@ -171,10 +179,16 @@ export function expireLeases(state: GateState, now: number): void {
 }
 
 /** How an attempt ended, for the circuit: `neutral` when no request went out (the relay gave up on it). */
-export type GateOutcome =
+export type GateOutcome = (
   | { kind: "delivered"; at: number }
   | { kind: "failed"; at: number; status?: number | undefined; error?: string | undefined }
-  | { kind: "neutral"; at: number };
+  | { kind: "neutral"; at: number }
+) & {
+  /** Whether the delivery is settled for good (delivered or a dead letter); false while it is retried. */
+  final?: boolean;
+  /** When its next attempt is due (a retry). */
+  retryAt?: number;
+};
 
 /** An alert the gate raises; src/gate/gate.ts makes it an Alert with the destination and its held count. */
 export interface GateEvent {

@@ -126,7 +126,7 @@ export async function nextDeadLetters(
   const rows = (
     await db
       .prepare(
-        `SELECT ${DELIVERY_COLUMNS}, d.payload, c.claims FROM ${DELIVERY_FROM} ${where}
+        `SELECT ${DELIVERY_COLUMNS}, d.payload, c.claims, c.notifications FROM ${DELIVERY_FROM} ${where}
          ORDER BY d.dead_at, d.call, d.destination, d.part LIMIT ${where.param(limit + 1)}`,
       )
       .bind(...where.params)

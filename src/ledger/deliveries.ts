@@ -89,7 +89,7 @@ export async function findDeliveries(db: D1Database, ids: readonly string[]): Pr
   const rows = (
     await db
       .prepare(
-        `SELECT ${DELIVERY_COLUMNS}, d.payload, c.claims FROM ${DELIVERY_FROM}
+        `SELECT ${DELIVERY_COLUMNS}, d.payload, c.claims, c.notifications FROM ${DELIVERY_FROM}
          WHERE c.id IN (SELECT value FROM json_each(?1))`,
       )
       .bind(JSON.stringify(calls))

@@ -31,10 +31,14 @@ export const lastSeqOf = (seq: number): number => seqAt(timeOf(seq)) + SLOTS - 1
  * A delivery's status as stored: its place in "the worst of a call's deliveries" (views.ts), so that a call's
  * status is the MAX of its deliveries'. Delivered is 0, which SQLite stores in no bytes at all.
  */
-export const STATUS_CODES = { delivered: 0, pending: 2, held: 3, retrying: 4, dead: 5 } as const satisfies Record<
-  DeliveryStatus,
-  number
->;
+export const STATUS_CODES = {
+  delivered: 0,
+  superseded: 1,
+  pending: 2,
+  held: 3,
+  retrying: 4,
+  dead: 5,
+} as const satisfies Record<DeliveryStatus, number>;
 const STATUSES = Object.fromEntries(Object.entries(STATUS_CODES).map(([status, code]) => [code, status])) as Record<
   number,
   DeliveryStatus

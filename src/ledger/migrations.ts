@@ -205,20 +205,36 @@ const FROM_VERSION_1: readonly string[] = [
   ),
 ];
 
+/**
+ * Shaping (docs/rules.md, "Shaping deliveries"): a delivery's `ref` names the delivery it waits for (held, reason
+ * `ordered`) or the one that superseded it (status superseded); an attempt's `rules` is the hash of the rules whose
+ * transform shaped its body.
+ */
+const SHAPING: readonly string[] = [
+  "ALTER TABLE ledger_deliveries ADD COLUMN ref TEXT",
+  "ALTER TABLE ledger_attempts ADD COLUMN rules TEXT",
+];
+
 /** UPGRADES[k]: from version k + 1 to k + 2 (after SCHEMA's CREATE … IF NOT EXISTS made what is new). */
-export const UPGRADES: readonly (readonly string[])[] = [FROM_VERSION_1];
+export const UPGRADES: readonly (readonly string[])[] = [FROM_VERSION_1, SHAPING];
 
 export const LEDGER_VERSION = UPGRADES.length + 1;
 
 /**
- * The whole schema as one SQL script (for `wrangler d1 execute --file`, which `npm run deploy` runs): the current
- * tables, and the version only where none is recorded, so that a ledger of an older version is still upgraded by
- * the Worker and running the script again changes nothing.
+ * The version SCHEMA alone makes: a new ledger gets SCHEMA and then every upgrade after this version, so that
+ * columns added later are added one way only (SQLite adds a column once; the deploy script runs SCHEMA again).
+ */
+export const SCHEMA_VERSION = 2;
+
+/**
+ * The whole schema as one SQL script (for `wrangler d1 execute --file`, which `npm run deploy` runs): SCHEMA's
+ * tables, and its version only where none is recorded, so that the Worker adds what came after it (and upgrades a
+ * ledger of an older version) on first use, and running the script again changes nothing.
  */
 export function schemaScript(): string {
   const statements = [
     ...SCHEMA,
-    `INSERT OR IGNORE INTO ledger_meta (key, value) VALUES ('schema', '${LEDGER_VERSION}')`,
+    `INSERT OR IGNORE INTO ledger_meta (key, value) VALUES ('schema', '${SCHEMA_VERSION}')`,
   ];
   return `${statements.map((sql) => `${sql.replace(/\n\s+/g, " ")};`).join("\n")}\n`;
 }

@@ -4,18 +4,18 @@ import { type Delivery, readDelivery } from "../queues/delivery.ts";
 import { callTexts } from "./calls.ts";
 import { STATUS_CODES } from "./keys.ts";
 import { namesOf } from "./names.ts";
-import { type DeliveryRow, deliveryIdsOf, type PlanEntry, parsed } from "./rows.ts";
+import { type DeliveryRow, deliveryIdsOf, type NotificationEntry, type PlanEntry, parsed } from "./rows.ts";
 
 /**
  * The message each delivery would be sent again with (a resend, a replay): the one kept with it (a dead letter's),
  * else rebuilt from its call's text and the notifications it holds, exactly as the door planned it. "unreadable"
  * when what is kept cannot be read; undefined when there is nothing to send (not attempted yet, or the call's
- * text is gone). Rows need `payload` and their call's `claims`.
+ * text is gone). Rows need `payload` and their call's `claims` and `notifications`.
  */
 export async function messagesOf(
   db: D1Database,
   payloads: R2Bucket | undefined,
-  rows: readonly (DeliveryRow & { payload: string | null; claims: string | null })[],
+  rows: readonly (DeliveryRow & { payload: string | null; claims: string | null; notifications?: string | null })[],
 ): Promise<(Delivery | "unreadable" | undefined)[]> {
   const rebuild = rows.filter(
     (row) => row.payload === null && row.stuck === null && row.status !== STATUS_CODES.pending,
@@ -41,6 +41,9 @@ export async function messagesOf(
     try {
       const claims = parsed<{ n?: Claim[] }>(row.claims, {}).n;
       const parts = plan.filter((e) => e[0] === row.destination && e[1] > 0).length;
+      // Its business keys, so that a replay to a destination with `order: "key"` lines up behind its key too.
+      const entries = parsed<NotificationEntry[]>(row.notifications ?? null, []);
+      const keys = [...new Set(entry[3].flatMap((n) => (entries[n]?.[2] == null ? [] : [entries[n][2]!])))];
       return {
         v: 3,
         deliveryId: ids[i]!,
@@ -53,6 +56,7 @@ export async function messagesOf(
         ...(row.part > 0 && { part: [row.part, parts] as [number, number] }),
         receivedAt: row.received_at,
         ...(row.run > 0 && { run: row.run }),
+        ...(keys.length > 0 && { keys }),
       } satisfies Delivery;
     } catch {
       return "unreadable";

@@ -1,6 +1,7 @@
 import type { HeldReason } from "../queues/ledger.ts";
 import { deliveryIdOf, outcomeOfCode, SEQ_EPOCH, statusOfCode } from "./keys.ts";
 import { namesOf } from "./names.ts";
+import { versionsOf } from "./rules-history.ts";
 import type { AttemptView, DeliveryView } from "./views.ts";
 
 /**
@@ -13,8 +14,8 @@ export const RECEIVED_AT = `COALESCE(c.received_at, (c.seq >> 9) + ${SEQ_EPOCH})
 
 /** A delivery with what its call says of it: `d` the delivery, `c` its call. */
 export const DELIVERY_COLUMNS = `d.call, d.destination, d.part, d.status, d.at, d.run, d.attempts, d.last_status,
-  d.last_error, d.held_reason, d.dead_at, d.dead, d.stuck, d.delivery_id, c.id AS call_id, ${RECEIVED_AT} AS received_at,
-  c.plan`;
+  d.last_error, d.held_reason, d.dead_at, d.dead, d.stuck, d.delivery_id, d.ref, c.id AS call_id,
+  ${RECEIVED_AT} AS received_at, c.plan`;
 export const DELIVERY_FROM = "ledger_deliveries d JOIN ledger_calls c ON c.seq = d.call";
 
 export interface DeliveryRow {
@@ -32,13 +33,15 @@ export interface DeliveryRow {
   dead: string | null;
   stuck: number | null;
   delivery_id: string | null;
+  /** The delivery it waits for (held, ordered) or was superseded by. */
+  ref: string | null;
   call_id: string;
   received_at: number;
   plan: string | null;
   payload?: string | null;
 }
 
-export const ATTEMPT_COLUMNS = "call, destination, part, run, attempt, at, status, error, duration_ms, outcome";
+export const ATTEMPT_COLUMNS = "call, destination, part, run, attempt, at, status, error, duration_ms, outcome, rules";
 
 export interface AttemptRow {
   call: number;
@@ -51,6 +54,7 @@ export interface AttemptRow {
   error: string | null;
   duration_ms: number | null;
   outcome: number;
+  rules: string | null;
 }
 
 /** One planned delivery in a call's `plan`: [destination, part, [routes], [notification positions]]. */
@@ -99,6 +103,8 @@ export async function deliveryViews(
     parsed<PlanEntry[]>(row.plan, []).find((e) => e[0] === row.destination && e[1] === row.part),
   );
   const name = await namesOf(db, [...rows.map((r) => r.destination), ...plans.flatMap((p) => p?.[2] ?? [])]);
+  const shaped = attempts === undefined ? [] : rows.flatMap((r) => attempts(r).flatMap((a) => a.rules ?? []));
+  const versions = await versionsOf(db, shaped);
   return rows.map((row, i) => {
     const status = statusOfCode(row.status);
     const dead = parsed<{ reason?: string; detail?: string; source?: string }>(row.dead, {});
@@ -125,14 +131,19 @@ export async function deliveryViews(
         },
       }),
       ...(status === "held" && {
-        held: { reason: (row.held_reason ?? "in_line") as HeldReason, since: iso(row.at)! },
+        held: {
+          reason: (row.held_reason ?? "in_line") as HeldReason,
+          since: iso(row.at)!,
+          ...(row.ref !== null && { waitsFor: row.ref }),
+        },
       }),
-      ...(attempts !== undefined && { attempts: attempts(row).map(attemptView) }),
+      ...(status === "superseded" && row.ref !== null && { supersededBy: row.ref }),
+      ...(attempts !== undefined && { attempts: attempts(row).map((a) => attemptView(a, versions)) }),
     };
   });
 }
 
-function attemptView(row: AttemptRow): AttemptView {
+function attemptView(row: AttemptRow, versions: ReadonlyMap<string, number>): AttemptView {
   return {
     attempt: row.attempt,
     at: iso(row.at)!,
@@ -141,5 +152,6 @@ function attemptView(row: AttemptRow): AttemptView {
     ...(row.duration_ms !== null && { durationMs: row.duration_ms }),
     outcome: outcomeOfCode(row.outcome),
     ...(row.run > 0 && { replay: true as const }),
+    ...(row.rules !== null && { rules: versions.get(row.rules) ?? row.rules }),
   };
 }

@@ -96,3 +96,19 @@ export async function importVersions(db: D1Database, documents: NewVersion[]): P
   await ensureLedger(db);
   await db.batch(documents.map((d) => versionStatement(db, d)));
 }
+
+/**
+ * The latest version of each of `hashes` in the history (a transformed attempt records the hash of the rules that
+ * shaped it); a hash the history does not know is left out.
+ */
+export async function versionsOf(db: D1Database, hashes: readonly string[]): Promise<Map<string, number>> {
+  const wanted = [...new Set(hashes)];
+  if (wanted.length === 0) return new Map();
+  const { results } = await db
+    .prepare(
+      "SELECT hash, MAX(version) AS version FROM rules_versions WHERE hash IN (SELECT value FROM json_each(?1)) GROUP BY hash",
+    )
+    .bind(JSON.stringify(wanted))
+    .all<{ hash: string; version: number }>();
+  return new Map(results.map((r) => [r.hash, r.version]));
+}

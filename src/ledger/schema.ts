@@ -1,4 +1,4 @@
-import { LEDGER_VERSION, SCHEMA, UPGRADES } from "./migrations.ts";
+import { LEDGER_VERSION, SCHEMA, SCHEMA_VERSION, UPGRADES } from "./migrations.ts";
 
 export { LEDGER_VERSION, SCHEMA, schemaScript, UPGRADES } from "./migrations.ts";
 
@@ -41,7 +41,7 @@ async function migrate(db: D1Database): Promise<void> {
       .first();
     if (old !== null) version = 1;
   }
-  const upgrades = version === 0 ? [] : UPGRADES.slice(version - 1).flat();
+  const upgrades = UPGRADES.slice((version === 0 ? SCHEMA_VERSION : version) - 1).flat();
   const statements = [...SCHEMA, ...upgrades].map((sql) => db.prepare(sql));
   statements.push(
     db

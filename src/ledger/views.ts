@@ -5,8 +5,15 @@ import type { HeldReason } from "../queues/ledger.ts";
  * free of Workers types so that tests and scripts on Node can import them.
  */
 
-export type DeliveryStatus = "pending" | "retrying" | "held" | "delivered" | "dead";
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ["pending", "retrying", "held", "delivered", "dead"];
+export type DeliveryStatus = "pending" | "retrying" | "held" | "delivered" | "superseded" | "dead";
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
+  "pending",
+  "retrying",
+  "held",
+  "delivered",
+  "superseded",
+  "dead",
+];
 /** A call's status: the worst of its deliveries, or no_deliveries. */
 export type CallStatus = DeliveryStatus | "no_deliveries";
 export const CALL_STATUSES: readonly CallStatus[] = [...DELIVERY_STATUSES, "no_deliveries"];
@@ -14,6 +21,7 @@ export const CALL_STATUSES: readonly CallStatus[] = [...DELIVERY_STATUSES, "no_d
 export const CALL_STATUS_RANK: readonly CallStatus[] = [
   "no_deliveries",
   "delivered",
+  "superseded",
   "pending",
   "held",
   "retrying",
@@ -37,6 +45,8 @@ export interface AttemptView {
   outcome: "delivered" | "retry" | "dead_letter";
   /** Present on the attempts of a replay (or a resend). */
   replay?: true;
+  /** For a body a transform shaped: the rules version (or, if not in the history, their hash) that shaped it. */
+  rules?: number | string;
 }
 
 export interface DeliveryView {
@@ -54,8 +64,10 @@ export interface DeliveryView {
   lastError?: string;
   deliveredAt?: string;
   dead?: { reason: string; detail: string; at: string; source: string };
-  /** Why its destination's gate holds it back, and since when (docs/flow-control.md). */
-  held?: { reason: HeldReason; since: string };
+  /** Why its destination's gate holds it back, and since when (docs/flow-control.md); `waitsFor` when ordered. */
+  held?: { reason: HeldReason; since: string; waitsFor?: string };
+  /** Not sent: a newer notification about the same thing went in this delivery (coalescing). */
+  supersededBy?: string;
   attempts?: AttemptView[];
 }
 
@@ -111,6 +123,8 @@ export interface DeadLetterPage extends Page<DeadLetterSummary> {
 
 export interface DestinationStats {
   delivered: number;
+  /** Coalesced notifications not sent because a newer one about the same thing was (docs/rules.md). */
+  superseded: number;
   retrying: number;
   held: number;
   dead: number;
@@ -124,6 +138,7 @@ export interface DestinationStats {
 /** A destination's figures when the ledger has none for it in the window. */
 export const noDestinationStats = (): DestinationStats => ({
   delivered: 0,
+  superseded: 0,
   retrying: 0,
   held: 0,
   dead: 0,

@@ -28,7 +28,7 @@ export const SENDER_ATTEMPTS_KEPT = 10;
  */
 const MAX_JSON_BYTES = 1_000_000;
 
-const { delivered, pending, held, dead } = STATUS_CODES;
+const { delivered, superseded, pending, held, dead } = STATUS_CODES;
 const callSeq = (column: string) => `(SELECT seq FROM ledger_calls WHERE id = ${column})`;
 
 /** The statement of one kind of row, over `value` (one row's JSON array) of `json_each(?1)`. */
@@ -70,9 +70,9 @@ const KINDS = {
     SELECT ${callSeq("value->>0")}, value->>1, value->>2, ${pending}, value->>3 FROM json_each(?1) WHERE true
     ON CONFLICT DO NOTHING`,
   attempt: `INSERT OR IGNORE INTO ledger_attempts (call, destination, part, run, attempt, at, status, error,
-      duration_ms, outcome)
+      duration_ms, outcome, rules)
     SELECT ${callSeq("value->>0")}, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7,
-      value->>8, value->>9 FROM json_each(?1)`,
+      value->>8, value->>9, value->>10 FROM json_each(?1)`,
   /** A delivery moves forward only: a later run, or a later attempt of the same run (or a dead letter of it). */
   delivery: `INSERT INTO ledger_deliveries (call, destination, part, status, at, run, attempts, last_status, last_error,
       dead_at, dead, stuck, payload, delivery_id)
@@ -85,18 +85,28 @@ const KINDS = {
       last_error = COALESCE(excluded.last_error, CASE WHEN excluded.status = ${dead} THEN ledger_deliveries.last_error END),
       dead_at = excluded.dead_at, dead = excluded.dead, stuck = excluded.stuck,
       payload = COALESCE(excluded.payload, ledger_deliveries.payload),
-      delivery_id = COALESCE(excluded.delivery_id, ledger_deliveries.delivery_id), held_reason = NULL
+      delivery_id = COALESCE(excluded.delivery_id, ledger_deliveries.delivery_id), held_reason = NULL, ref = NULL
     WHERE excluded.run > ledger_deliveries.run OR (excluded.run = ledger_deliveries.run AND
       (excluded.attempts >= ledger_deliveries.attempts OR excluded.status = ${dead}))`,
   /**
    * Held back by the gate after `attempts` attempts of a run: moves the delivery on only from the same point or an
    * earlier one, so a held record that arrives after the attempt that released it changes nothing.
    */
-  held: `INSERT INTO ledger_deliveries (call, destination, part, status, at, run, attempts, held_reason)
-    SELECT ${callSeq("value->>0")}, value->>1, value->>2, ${held}, value->>3, value->>4, value->>5, value->>6
+  held: `INSERT INTO ledger_deliveries (call, destination, part, status, at, run, attempts, held_reason, ref)
+    SELECT ${callSeq("value->>0")}, value->>1, value->>2, ${held}, value->>3, value->>4, value->>5, value->>6,
+      value->>7
     FROM json_each(?1) WHERE true
     ON CONFLICT (call, destination, part) DO UPDATE SET status = ${held}, at = excluded.at, run = excluded.run,
-      attempts = excluded.attempts, held_reason = excluded.held_reason
+      attempts = excluded.attempts, held_reason = excluded.held_reason, ref = excluded.ref
+    WHERE excluded.run > ledger_deliveries.run OR (excluded.run = ledger_deliveries.run
+      AND excluded.attempts >= ledger_deliveries.attempts
+      AND ledger_deliveries.status NOT IN (${delivered}, ${superseded}, ${dead}))`,
+  /** Superseded by a newer notification about the same thing (coalescing): never sent, `ref` names the newer. */
+  superseded: `INSERT INTO ledger_deliveries (call, destination, part, status, at, run, attempts, ref)
+    SELECT ${callSeq("value->>0")}, value->>1, value->>2, ${superseded}, value->>3, value->>4, value->>5, value->>6
+    FROM json_each(?1) WHERE true
+    ON CONFLICT (call, destination, part) DO UPDATE SET status = ${superseded}, at = excluded.at, run = excluded.run,
+      attempts = excluded.attempts, held_reason = NULL, ref = excluded.ref
     WHERE excluded.run > ledger_deliveries.run OR (excluded.run = ledger_deliveries.run
       AND excluded.attempts >= ledger_deliveries.attempts AND ledger_deliveries.status NOT IN (${delivered}, ${dead}))`,
 } as const;
@@ -128,6 +138,7 @@ function statements(
     attempt: [],
     delivery: [],
     held: [],
+    superseded: [],
   };
   const extras: Extras = { parts: [], duplicates: new Map() };
   const number = (name: string) => numbers.get(name)!;
@@ -139,7 +150,7 @@ function statements(
   // A delivery attempted in this same write needs no pending row first.
   const written = new Set<string>();
   for (const record of records) {
-    if (record.kind === "attempt") written.add(record.deliveryId);
+    if (record.kind === "attempt" || record.kind === "superseded") written.add(record.deliveryId);
     if (record.kind === "dead") written.add(record.record.deliveryId);
   }
   for (const record of records) {
@@ -156,6 +167,18 @@ function statements(
     } else if (record.kind === "held") {
       name(record.callId, record.receivedAt);
       addHeld(rows, record, number);
+    } else if (record.kind === "superseded") {
+      name(record.callId, record.receivedAt);
+      const part = partOf(record.deliveryId, record.callId, record.destination);
+      rows.superseded.push([
+        record.callId,
+        number(record.destination),
+        part ?? 0,
+        record.at,
+        record.run,
+        record.attempts,
+        record.by,
+      ]);
     } else addDead(rows, record.record, number, name);
   }
   rows.call = [...calls.values()];
@@ -277,6 +300,7 @@ function addAttempt(rows: Rows, a: AttemptRecord, number: (name: string) => numb
     a.error ?? null,
     a.durationMs ?? null,
     outcome,
+    a.rules ?? null,
   ]);
   const isDead = a.outcome === "dead_letter";
   rows.delivery.push([
@@ -300,7 +324,7 @@ function addAttempt(rows: Rows, a: AttemptRecord, number: (name: string) => numb
 /** Statements run in KINDS' order: an attempt in the same batch is written first, the hold's WHERE then decides. */
 function addHeld(rows: Rows, h: HeldRecord, number: (name: string) => number): void {
   const part = partOf(h.deliveryId, h.callId, h.destination);
-  rows.held.push([h.callId, number(h.destination), part ?? 0, h.at, h.run, h.attempts, h.reason]);
+  rows.held.push([h.callId, number(h.destination), part ?? 0, h.at, h.run, h.attempts, h.reason, h.waitsFor ?? null]);
 }
 
 function addDead(
@@ -365,7 +389,7 @@ function jsonRows(db: D1Database, sql: string, rows: readonly unknown[][]): D1Pr
 function namesIn(records: readonly LedgerRecord[]): Set<string> {
   const names = new Set<string>();
   for (const r of records) {
-    if (r.kind === "attempt" || r.kind === "held") names.add(r.destination);
+    if (r.kind === "attempt" || r.kind === "held" || r.kind === "superseded") names.add(r.destination);
     else if (r.kind === "dead") names.add(r.record.destination);
     else {
       for (const n of r.notifications ?? []) {
@@ -457,7 +481,11 @@ export function idsOf(records: readonly LedgerRecord[]): { calls: string[]; deli
   return {
     calls: records.flatMap((r) => (r.kind === "call" ? [r.id] : [])),
     deliveries: records.flatMap((r) =>
-      r.kind === "attempt" || r.kind === "held" ? [r.deliveryId] : r.kind === "dead" ? [r.record.deliveryId] : [],
+      r.kind === "attempt" || r.kind === "held" || r.kind === "superseded"
+        ? [r.deliveryId]
+        : r.kind === "dead"
+          ? [r.record.deliveryId]
+          : [],
     ),
   };
 }

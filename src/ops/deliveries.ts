@@ -12,12 +12,28 @@ export async function foundDelivery(env: OpContext["env"], id: string) {
   return delivery;
 }
 
+/** Superseded deliveries followed this far at most to the one that carried the latest state. */
+const SUPERSEDED_HOPS = 50;
+
+/**
+ * The delivery that carries what `delivery` would: itself, or for a superseded one (coalescing) the delivery that
+ * superseded it, followed to the latest state (docs/rules.md, "Shaping deliveries").
+ */
+async function latestState(env: OpContext["env"], delivery: Awaited<ReturnType<typeof foundDelivery>>) {
+  let current = delivery;
+  for (let hop = 0; hop < SUPERSEDED_HOPS && current.supersededBy !== undefined; hop++) {
+    current = await foundDelivery(env, current.supersededBy);
+  }
+  return current;
+}
+
 /**
  * Sends a delivery again, whatever its status (`delivery.resend`): same delivery id, a new run with attempts
- * afresh (POST /admin/deliveries/:id/replay, and the console's "Resend").
+ * afresh (POST /admin/deliveries/:id/replay, and the console's "Resend"). A superseded one sends the latest state
+ * of what it was about instead: the delivery that superseded it.
  */
 export async function resendDelivery(op: OpContext, id: string): Promise<ResendResult> {
-  const delivery = await foundDelivery(op.env, id);
+  const delivery = await latestState(op.env, await foundDelivery(op.env, id));
   const message = delivery.message;
   if (delivery.unreadable) {
     throw new RelayError("not_replayable", `Delivery ${delivery.deliveryId} holds no readable delivery message.`);
@@ -31,7 +47,11 @@ export async function resendDelivery(op: OpContext, id: string): Promise<ResendR
   const change = {
     action: "delivery.resend" as const,
     target: id,
-    detail: { destination: delivery.destination, status: delivery.status },
+    detail: {
+      destination: delivery.destination,
+      status: delivery.status,
+      ...(delivery.deliveryId !== id && { sent: delivery.deliveryId }),
+    },
   };
   return recorded(op, change, async () => {
     let result: ResendResult;

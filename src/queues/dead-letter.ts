@@ -19,6 +19,8 @@ export const DEAD_LETTER_REASONS = {
     "The destination's host may not get this delivery: it is not in `DESTINATION_HOSTS`, or a secret the destination names is not bound to it in `SECRET_HOSTS`. The detail names the secret, never its value. Fix the rules (or the vars) and replay.",
   claim_unreadable:
     "A notification kept in R2 (PAYLOADS) could not be read back: R2 unavailable, the object gone, or not what was kept (its length or SHA-256 differs). The detail says which. Replay it once the object is back, or ask the sender to send the call again.",
+  transform_failed:
+    "The destination's `transform` (a JSONata expression) failed on this notification or returned nothing; the detail has JSONata's message. Fix the expression in the rules and replay: a replay transforms again with the rules in force.",
   held_limit:
     "The destination's gate already held `MAX_HELD_PER_DESTINATION` deliveries (a long pause, or a receiver far slower than its traffic), so this one was not held. Resume or fix the destination, then replay.",
   unreadable_message: "A queue message that is not a delivery message this relay can read (kept in `raw`).",

@@ -26,6 +26,13 @@ export const deliverySchema = z.object({
   part: z.tuple([z.int(), z.int()]).optional(),
   /** When the relay accepted the sender's call (ms since epoch). */
   receivedAt: z.number(),
+  /**
+   * The business keys of its notifications, for a destination with `order: "key"` (docs/rules.md, "Shaping
+   * deliveries"): its gate sends deliveries sharing a key one at a time, in the order the relay accepted them.
+   */
+  keys: z.array(z.string()).optional(),
+  /** A coalesced notification's [Action, business key, warehouse] (as JSON text) and its window in seconds. */
+  coalesce: z.object({ key: z.string(), window: z.int().min(1) }).optional(),
   /** Attempts already made in this run (absent: none). The next attempt is number attempts + 1. */
   attempts: z.int().min(0).optional(),
   /** Replays so far (absent: none); a replay starts a new run with attempts afresh. */

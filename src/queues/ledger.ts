@@ -23,6 +23,8 @@ export const attemptRecordSchema = z.object({
    * has no text of its call to rebuild it from.
    */
   payload: z.string().optional(),
+  /** For a transformed body: the rules (their hash, src/rules/save.ts rulesHash) whose expression shaped it. */
+  rules: z.string().optional(),
   dead: z.object({ reason: z.string(), detail: z.string() }).optional(),
 });
 
@@ -36,6 +38,10 @@ export const HELD_REASONS = {
   rate_limit: "The destination's `rateLimit` has no room within the next second; it goes out at its turn.",
   concurrency: "The destination already has `concurrency` requests in flight; it goes out when one finishes.",
   in_line: "Deliveries that arrived earlier are held for this destination; it goes out after them, in order.",
+  ordered:
+    'The destination has `order: "key"` and an earlier delivery with one of its business keys is not settled yet (`waitsFor` names it); it goes out once that one is delivered or a dead letter.',
+  coalescing:
+    "The notification is coalesced (`coalesce`): it waits for its window to close, and a newer one about the same thing replaces it meanwhile.",
 } as const;
 
 export type HeldReason = keyof typeof HELD_REASONS;
@@ -55,9 +61,21 @@ export const heldRecordSchema = z.object({
   attempts: z.int(),
   at: z.number(),
   reason: z.enum(HELD),
+  /** With reason `ordered`: the delivery it waits for. */
+  waitsFor: z.string().optional(),
 });
 
 export type HeldRecord = z.infer<typeof heldRecordSchema>;
+
+/**
+ * A coalesced delivery that is not sent, because a newer notification about the same thing was accepted within its
+ * window (docs/rules.md, "Shaping deliveries"): `by` carries the newer state.
+ */
+export const supersededRecordSchema = heldRecordSchema
+  .omit({ kind: true, reason: true, waitsFor: true })
+  .extend({ kind: z.literal("superseded"), by: z.string() });
+
+export type SupersededRecord = z.infer<typeof supersededRecordSchema>;
 
 /** A dead letter on its way into the ledger (from the dead-letter consumer, or waiting after a failed write). */
 export const deadRecordSchema = z.object({ kind: z.literal("dead"), record: deadLetterSchema });
@@ -67,6 +85,7 @@ export const ledgerRecordSchema = z.discriminatedUnion("kind", [
   callRecordSchema,
   attemptRecordSchema,
   heldRecordSchema,
+  supersededRecordSchema,
   deadRecordSchema,
 ]);
 

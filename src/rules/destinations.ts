@@ -14,3 +14,12 @@ export async function currentDestinations(
 ): Promise<Record<string, Destination>> {
   return (await loadRules(env.RULES, settings.RULES_CACHE_SECONDS)).rules.destinations;
 }
+
+/** The destinations of the current rules, with the hash of the document they are in. */
+export async function currentRules(
+  env: { RULES: KVNamespace },
+  settings: Pick<Settings, "RULES_CACHE_SECONDS">,
+): Promise<{ destinations: Record<string, Destination>; hash?: string }> {
+  const compiled = await loadRules(env.RULES, settings.RULES_CACHE_SECONDS);
+  return { destinations: compiled.rules.destinations, ...(compiled.hash !== undefined && { hash: compiled.hash }) };
+}

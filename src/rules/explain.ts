@@ -1,5 +1,5 @@
 import { type Notification, warehouseOf } from "../extend/envelope.ts";
-import { conditionTest, valueAt } from "./matcher.ts";
+import { actionMatches, conditionTest, valueAt } from "./matcher.ts";
 import type { Route, Rules } from "./schema.ts";
 
 /** For the dry run: every route's verdict on one notification, with the reason when it did not match. */
@@ -11,12 +11,6 @@ export interface RouteVerdict {
   /** With reason "where": the dot path of the first condition that did not hold. */
   condition?: string;
   detail?: string;
-}
-
-export function actionMatches(pattern: string, action: string): boolean {
-  if (pattern === "*") return true;
-  if (pattern.endsWith("*")) return action.startsWith(pattern.slice(0, -1));
-  return pattern === action;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { type Notification, warehouseOf } from "../extend/envelope.ts";
-import type { Condition, Route, Rules } from "./schema.ts";
+import type { Coalesce, Condition, Route, Rules } from "./schema.ts";
 
 /**
  * Rules compiled once per document into an index by Action (exact, prefix, `*`) and warehouse, so that
@@ -13,6 +13,7 @@ export interface CompiledRoute {
   /** Enabled destinations only. */
   to: readonly string[];
   where: readonly Predicate[];
+  coalesce?: Coalesce;
 }
 
 export interface Predicate {
@@ -27,6 +28,10 @@ interface Bucket {
 
 export interface CompiledRules {
   rules: Rules;
+  /** Whether any destination or route coalesces (so that routing need not look for it otherwise). */
+  coalesces: boolean;
+  /** The hash of the stored document's text (src/rules/save.ts rulesHash), when it came from KV. */
+  hash?: string;
   /** The enabled routes that match, in document order. */
   match(notification: Notification): CompiledRoute[];
 }
@@ -42,7 +47,13 @@ export function compileRules(rules: Rules): CompiledRules {
     if (!route.enabled) return;
     const to = route.to.filter((id) => rules.destinations[id]?.enabled === true);
     if (to.length === 0) return;
-    const compiled: CompiledRoute = { index, name: route.name, to, where: compileWhere(route.where) };
+    const compiled: CompiledRoute = {
+      index,
+      name: route.name,
+      to,
+      where: compileWhere(route.where),
+      ...(route.coalesce !== undefined && { coalesce: route.coalesce }),
+    };
     for (const action of new Set(route.actions)) {
       let bucket: Bucket;
       if (action === "*") bucket = any;
@@ -55,6 +66,9 @@ export function compileRules(rules: Rules): CompiledRules {
 
   return {
     rules,
+    coalesces:
+      Object.values(rules.destinations).some((d) => d.coalesce !== undefined) ||
+      rules.routes.some((r) => r.coalesce !== undefined),
     match(notification) {
       const action = notification.Action;
       const warehouse = warehouseOf(notification);
@@ -107,6 +121,13 @@ function mergeInOrder(lists: (readonly CompiledRoute[])[]): readonly CompiledRou
   const seen = new Set<CompiledRoute>();
   for (const list of lists) for (const route of list) seen.add(route);
   return [...seen].sort((a, b) => a.index - b.index);
+}
+
+/** Whether an Action is what `pattern` names: `*` any, a trailing `*` a prefix, else exactly that one. */
+export function actionMatches(pattern: string, action: string): boolean {
+  if (pattern === "*") return true;
+  if (pattern.endsWith("*")) return action.startsWith(pattern.slice(0, -1));
+  return pattern === action;
 }
 
 /** The value at a dot path such as `Details.Order.Warehouse`, or undefined. */

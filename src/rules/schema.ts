@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { compileProblem, MAX_EXPRESSION_LENGTH } from "../delivery/transform.ts";
 import { RelayError } from "../errors.ts";
 import { KNOWN_ACTIONS } from "../extend/actions.ts";
 import { type Issue, issuesOf } from "../issues.ts";
@@ -112,26 +113,74 @@ const circuit = z.union([
   }),
 ]);
 
-const destination = z.strictObject({
-  url: destinationUrlOrSecret,
-  signing: signing.default({ scheme: "none" }),
-  headers: z.record(headerName, headerValue).default({}),
-  timeoutMs: z.int().min(1000).max(30_000).default(10_000),
-  maxAttempts: z.int().min(1).max(100).default(12),
-  mode: z.enum(["envelope", "single"]).default("envelope"),
-  enabled: z.boolean().default(true),
-  description: z.string().optional(),
-  techContact: z
-    .email("must be an email address, such as ops@example.com")
-    .optional()
-    .describe("Who hears of this destination's trouble, by email (docs/alerts.md)."),
-  alertWebhook: destinationUrlOrSecret
-    .optional()
-    .describe("Where this destination's alerts are posted as well (Slack, Teams), besides ALERT_WEBHOOK."),
-  rateLimit: rateLimit.optional(),
-  concurrency: z.int().min(1).max(100).optional().describe("At most this many requests in flight at once."),
-  circuit: circuit.default(DEFAULT_CIRCUIT),
-});
+const actionPattern = z
+  .string()
+  .min(1)
+  .refine(
+    (action) => action === "*" || !action.slice(0, -1).includes("*"),
+    "may hold `*` only at the end (a prefix) or alone (any Action)",
+  );
+
+/**
+ * Coalescing (docs/rules.md, "Shaping deliveries"): notifications of these Actions with the same Action, business
+ * key and warehouse, bound for one destination within `windowSeconds` of the first, go out once: the latest.
+ */
+const coalesce = z
+  .strictObject({
+    windowSeconds: z.int().min(1).max(3600),
+    actions: z.array(actionPattern).min(1, "must list at least one Action"),
+  })
+  .describe("Send only the latest of a burst of notifications about one thing (stock balances, say).");
+
+/** A JSONata expression: compiled here, so that one that does not compile is refused with its position. */
+const transform = z
+  .string()
+  .min(1)
+  .max(MAX_EXPRESSION_LENGTH)
+  .superRefine((expression, ctx) => {
+    const problem = compileProblem(expression);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .describe(
+    "A JSONata expression applied to each notification; its result is the JSON the receiver gets. Needs mode single.",
+  );
+
+const destination = z
+  .strictObject({
+    url: destinationUrlOrSecret,
+    signing: signing.default({ scheme: "none" }),
+    headers: z.record(headerName, headerValue).default({}),
+    timeoutMs: z.int().min(1000).max(30_000).default(10_000),
+    maxAttempts: z.int().min(1).max(100).default(12),
+    mode: z.enum(["envelope", "single"]).default("envelope"),
+    enabled: z.boolean().default(true),
+    description: z.string().optional(),
+    techContact: z
+      .email("must be an email address, such as ops@example.com")
+      .optional()
+      .describe("Who hears of this destination's trouble, by email (docs/alerts.md)."),
+    alertWebhook: destinationUrlOrSecret
+      .optional()
+      .describe("Where this destination's alerts are posted as well (Slack, Teams), besides ALERT_WEBHOOK."),
+    rateLimit: rateLimit.optional(),
+    concurrency: z.int().min(1).max(100).optional().describe("At most this many requests in flight at once."),
+    circuit: circuit.default(DEFAULT_CIRCUIT),
+    order: z
+      .literal("key")
+      .optional()
+      .describe("Deliveries with the same business key go out one at a time, in the order the relay accepted them."),
+    coalesce: coalesce.optional(),
+    transform: transform.optional(),
+  })
+  .superRefine((d, ctx) => {
+    if (d.transform !== undefined && d.mode !== "single") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["mode"],
+        message: 'must be "single" with a transform: each request carries one notification, shaped by the expression',
+      });
+    }
+  });
 
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 const condition = z.union([
@@ -141,14 +190,6 @@ const condition = z.union([
   z.strictObject({ exists: z.boolean() }),
   z.strictObject({ not: z.union([scalar, z.array(scalar).min(1)]) }),
 ]);
-
-const actionPattern = z
-  .string()
-  .min(1)
-  .refine(
-    (action) => action === "*" || !action.slice(0, -1).includes("*"),
-    "may hold `*` only at the end (a prefix) or alone (any Action)",
-  );
 
 const route = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, "must be 1 to 100 letters, digits or . _ : -"),
@@ -160,6 +201,7 @@ const route = z.strictObject({
   to: z.array(z.string()).min(1, "must name at least one destination"),
   enabled: z.boolean().default(true),
   description: z.string().optional(),
+  coalesce: coalesce.optional(),
 });
 
 export const rulesSchema = z
@@ -191,6 +233,7 @@ export type Rules = z.output<typeof rulesSchema>;
 export type Route = Rules["routes"][number];
 export type Destination = Rules["destinations"][string];
 export type Condition = z.output<typeof condition>;
+export type Coalesce = z.output<typeof coalesce>;
 
 /** An empty document: what "no rules in KV" means (everything matches nothing). */
 export const EMPTY_RULES: Rules = { version: 1, destinations: {}, routes: [] };

@@ -2,6 +2,7 @@ import { describe, RelayError } from "../errors.ts";
 import { RULES_KEY } from "../kv-keys.ts";
 import { log } from "../log.ts";
 import { type CompiledRules, compileRules } from "./matcher.ts";
+import { rulesHash } from "./save.ts";
 import { EMPTY_RULES, validateRulesText } from "./schema.ts";
 
 interface Cached {
@@ -47,6 +48,8 @@ async function refresh(kv: KVNamespace, cacheSeconds: number): Promise<CompiledR
     return cached.compiled;
   }
   const compiled = compile(text);
+  // Which rules shaped a transformed body, for its attempt's record (the rules history knows it by this hash).
+  if (text !== null) compiled.hash = await rulesHash(text);
   cached = { text, compiled, expiresAt };
   return compiled;
 }

@@ -6,6 +6,7 @@ import { decodeMessage } from "../../src/queues/codec.ts";
 import { readDeliveriesMessage } from "../../src/queues/delivery.ts";
 import { BATCH_BUDGET, BATCH_MESSAGES, MESSAGE_BUDGET, utf8Length } from "../../src/queues/limits.ts";
 import { compileRules } from "../../src/rules/matcher.ts";
+import { rulesSchema } from "../../src/rules/schema.ts";
 import { EXAMPLE_RULES, envelope, FIXTURES, putRules, requestBody, signedPost } from "../helpers.ts";
 
 beforeEach(() => {
@@ -93,5 +94,61 @@ describe("planning a large call", () => {
 describe("utf8Length", () => {
   it.each(["", "abc", "Åsa", "€", "😀", "a\ud800b", "\udc00"])("agrees with TextEncoder for %j", (text) => {
     expect(utf8Length(text)).toBe(new TextEncoder().encode(text).byteLength);
+  });
+});
+
+describe('planning shaped deliveries (docs/rules.md, "Shaping deliveries")', () => {
+  const rules = compileRules(
+    rulesSchema.parse({
+      version: 1,
+      destinations: {
+        wms: { url: "https://wms.test/", order: "key" },
+        shop: { url: "https://shop.test/", coalesce: { windowSeconds: 10, actions: ["BalanceChanged"] } },
+        erp: { url: "https://erp.test/" },
+      },
+      routes: [
+        { name: "orders", actions: ["Order*"], to: ["wms", "erp"] },
+        { name: "stock", actions: ["BalanceChanged", "AvailableBalanceChanged"], to: ["shop"] },
+        {
+          name: "stock-erp",
+          actions: ["AvailableBalanceChanged"],
+          to: ["erp"],
+          coalesce: { windowSeconds: 5, actions: ["*"] },
+        },
+      ],
+    }),
+  );
+  const plan = (notifications: unknown[]) => {
+    const call = parseCall(new TextEncoder().encode(envelope(notifications)));
+    return planMessages(call, route(rules, call.envelope.Notifications).fanouts, rules, 1_000).map((m) => m.body);
+  };
+
+  it("gives an ordered destination's deliveries the business keys they carry, each once, and others none", () => {
+    const bodies = plan([
+      { Action: "OrderCreated", Details: { OrderNumber: "A1" } },
+      { Action: "OrderChanged", Details: { OrderNumber: "A1" } },
+      { Action: "OrderCreated", Details: { OrderNumber: 42 } },
+      { Action: "OrderCreated", Details: {} },
+    ]);
+    expect(bodies.find((b) => b.destination === "wms")).toMatchObject({ indices: [0, 1, 2, 3], keys: ["A1", "42"] });
+    expect(bodies.find((b) => b.destination === "erp")!.keys).toBeUndefined();
+  });
+
+  it("puts each coalesced notification in a delivery of its own with its [Action, key, warehouse] and window", () => {
+    const bodies = plan([
+      { Action: "BalanceChanged", Details: { ProductNumber: "P1", Warehouse: "YX" } },
+      { Action: "AvailableBalanceChanged", Details: { ProductNumber: "P1", Warehouse: "YX" } },
+      { Action: "BalanceChanged", Details: { Warehouse: "YX" } },
+    ]);
+    const shop = bodies.filter((b) => b.destination === "shop");
+    expect(shop.map((b) => [b.deliveryId.split(".").slice(1).join("."), b.indices, b.coalesce])).toEqual([
+      ["shop.n0", [0], { key: JSON.stringify(["BalanceChanged", "P1", "YX"]), window: 10 }],
+      // Not listed by the destination's coalesce, and one without a business key: an envelope as ever.
+      ["shop", [1, 2], undefined],
+    ]);
+    // The route's coalesce applies where the destination has none.
+    expect(bodies.filter((b) => b.destination === "erp").map((b) => [b.indices, b.coalesce])).toEqual([
+      [[1], { key: JSON.stringify(["AvailableBalanceChanged", "P1", "YX"]), window: 5 }],
+    ]);
   });
 });

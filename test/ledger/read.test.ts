@@ -140,6 +140,7 @@ describe("stats", () => {
     expect(result.destinations).toEqual({
       wms: {
         delivered: 2,
+        superseded: 0,
         retrying: 0,
         held: 0,
         dead: 0,
@@ -151,6 +152,7 @@ describe("stats", () => {
       },
       shop: {
         delivered: 1,
+        superseded: 0,
         retrying: 1,
         held: 0,
         dead: 1,

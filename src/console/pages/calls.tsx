@@ -345,9 +345,16 @@ export const Verdicts: FC<{ verdicts: { index: number; action: string; notMatche
   );
 };
 
+/** The call a delivery id belongs to (call Ids hold no dots). */
+const callOfDelivery = (deliveryId: string) => deliveryId.slice(0, deliveryId.indexOf("."));
+
+/** A delivery's card's id: its destination's name for the call's first, else what its id adds (`wms.n1`). */
+const cardId = (d: DeliveryView) =>
+  d.deliveryId === `${d.callId}.${d.destination}` ? d.destination : d.deliveryId.slice(d.callId.length + 1);
+
 const Delivery: FC<{ delivery: DeliveryView; csrf: string | undefined }> = ({ delivery, csrf }) => (
-  <section class="card" id={`delivery-${delivery.destination}`} aria-labelledby={`title-${delivery.destination}`}>
-    <h3 id={`title-${delivery.destination}`}>
+  <section class="card" id={`delivery-${cardId(delivery)}`} aria-labelledby={`title-${cardId(delivery)}`}>
+    <h3 id={`title-${cardId(delivery)}`}>
       {`${delivery.destination} `}
       <Status status={delivery.status} />
     </h3>
@@ -365,6 +372,34 @@ const Delivery: FC<{ delivery: DeliveryView; csrf: string | undefined }> = ({ de
           <dt>Delivered</dt>
           <dd>
             <Time at={delivery.deliveredAt} />
+          </dd>
+        </>
+      )}
+      {delivery.held !== undefined && (
+        <>
+          <dt>Held</dt>
+          <dd>
+            {`${delivery.held.reason.replace("_", " ")} since `}
+            <Time at={delivery.held.since} />
+            {delivery.held.waitsFor !== undefined && (
+              <>
+                {", waiting for "}
+                <a class="mono" href={`/console/calls/${encodeURIComponent(callOfDelivery(delivery.held.waitsFor))}`}>
+                  {delivery.held.waitsFor}
+                </a>
+              </>
+            )}
+          </dd>
+        </>
+      )}
+      {delivery.supersededBy !== undefined && (
+        <>
+          <dt>Superseded by</dt>
+          <dd>
+            <a class="mono" href={`/console/calls/${encodeURIComponent(callOfDelivery(delivery.supersededBy))}`}>
+              {delivery.supersededBy}
+            </a>
+            {" (a newer notification about the same thing; resending this sends that one)"}
           </dd>
         </>
       )}

@@ -105,6 +105,18 @@ function page(c: Context<ConsoleEnv>, props: TryProps): Promise<Response> {
   );
 }
 
+/** How a delivery would be shaped (docs/rules.md, "Shaping deliveries"), or a dash. */
+const Shaping: FC<{ delivery: DryRun["deliveries"][number] }> = ({ delivery: d }) => {
+  const parts = [
+    ...(d.coalesced !== undefined
+      ? [`coalesced for ${d.coalesced.windowSeconds} s: ${d.coalesced.key.filter((k) => k !== null).join(" · ")}`]
+      : []),
+    ...(d.keys !== undefined && d.keys.length > 0 ? [`in order per key: ${d.keys.join(", ")}`] : []),
+    ...(d.transformed !== undefined ? ["transformed (below)"] : []),
+  ];
+  return parts.length === 0 ? <span class="muted">—</span> : <List items={parts} />;
+};
+
 const Result: FC<{ run: DryRun }> = ({ run }) => (
   <section aria-labelledby="result">
     <h2 id="result">{`Call ${run.id}`}</h2>
@@ -165,6 +177,7 @@ const Result: FC<{ run: DryRun }> = ({ run }) => (
                 <th scope="col" class="num">
                   Bytes
                 </th>
+                <th scope="col">Shaped</th>
               </tr>
             </thead>
             <tbody>
@@ -179,11 +192,28 @@ const Result: FC<{ run: DryRun }> = ({ run }) => (
                   </td>
                   <td class="num">{d.notifications}</td>
                   <td class="num">{d.bytes}</td>
+                  <td>
+                    <Shaping delivery={d} />
+                  </td>
                 </tr>
               ))}
             </tbody>
           </table>
         </Scroll>
+        {run.deliveries
+          .filter((d) => d.transformed !== undefined)
+          .map((d) => (
+            <>
+              <h4>{`What ${d.destination} would get for ${d.deliveryId}`}</h4>
+              {"output" in d.transformed! ? (
+                <pre class="mono" tabindex={0}>
+                  {JSON.stringify(d.transformed.output, null, 2)}
+                </pre>
+              ) : (
+                <p class="problem">{`A dead letter transform_failed: ${d.transformed!.error}`}</p>
+              )}
+            </>
+          ))}
         <p class="muted">{`${run.batches} sendBatch call${run.batches === 1 ? "" : "s"}.`}</p>
       </>
     )}
