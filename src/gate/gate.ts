@@ -153,7 +153,7 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
 
   async settle(name: string, lease: string | undefined, outcome: GateOutcome, owner?: string): Promise<GateView> {
     const limits = await this.refresh(name);
-    if (owner !== undefined) this.shaper.settled(owner, outcome.final !== false, outcome.retryAt, outcome.at);
+    if (owner !== undefined) this.ordered(owner, outcome);
     this.apply(settle(this.state, limits, lease, outcome));
     return this.view(Date.now());
   }
@@ -331,6 +331,12 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
       });
     }
     this.nearCap = near;
+  }
+
+  /** An owner of business keys settled: what waited for its keys may go, at once (not after an idle pause). */
+  private ordered(owner: string, outcome: GateOutcome): void {
+    const woken = this.shaper.settled(owner, outcome.final !== false, outcome.retryAt, outcome.at);
+    if (woken.length > 0) this.idle = false;
   }
 
   // --- alerts ---
@@ -527,12 +533,7 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
         if (delivery !== undefined) this.held.rehold(row.seq, delivery, attempts, "in_line");
       },
       report: async (outcome) => {
-        this.shaper.settled(
-          ownerOf({ deliveryId: row.delivery_id, run: row.run }),
-          outcome.final !== false,
-          outcome.retryAt,
-          outcome.at,
-        );
+        if (row.keys !== null) this.ordered(ownerOf({ deliveryId: row.delivery_id, run: row.run }), outcome);
         this.apply(settle(this.state, this.limits, lease, outcome));
       },
     };

@@ -1,10 +1,11 @@
 /**
- * Soak with faults: 500 signed sender calls fanned out to three receivers that fail 30% of the time at
+ * Soak with faults: 500 signed sender calls fanned out to five receivers that fail 30% of the time at
  * random (500 / 503, and now and then by answering later than the destination's timeout). Half-way through,
- * destination `b` is paused by hand; it is resumed once every call is sent. Afterwards every (call,
- * destination) the rules call for is accounted for: delivered (by X-Relay-Delivery-Id) or a dead letter in
- * the admin API. Nothing unaccounted; repeats only ever under the same delivery id; nothing reached `b` while
- * it was paused.
+ * destination `b` is paused by hand; it is resumed once every call is sent. `o` has `order: "key"`, `s` coalesces
+ * stock balances (docs/rules.md, "Shaping deliveries"). Afterwards every (call, destination) the rules call for
+ * (per notification for `s`) is accounted for: delivered (by X-Relay-Delivery-Id), a dead letter in the admin API,
+ * or superseded by a delivery that was delivered. Nothing unaccounted; repeats only ever under the same delivery
+ * id; nothing reached `b` while it was paused; `o` never had two deliveries of one key out of order or at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RefNotification, type RefRules, refFanout } from "../rules/reference.ts";
@@ -40,7 +41,12 @@ const faulty: Behaviour = () => {
 };
 
 /** maxAttempts per destination: high enough for most to get through, low enough on `c` that some dead-letter. */
-const DESTINATIONS = { a: 10, b: 8, c: 3 } as const;
+const DESTINATIONS = { a: 10, b: 8, c: 3, o: 4, s: 12 } as const;
+/** How `o` and `s` shape their deliveries. */
+const SHAPING: Partial<Record<keyof typeof DESTINATIONS, Record<string, unknown>>> = {
+  o: { order: "key" },
+  s: { coalesce: { windowSeconds: 2, actions: ["AvailableBalanceChanged", "BalanceChanged"] } },
+};
 type Destination = keyof typeof DESTINATIONS;
 
 const RULES = {
@@ -50,6 +56,8 @@ const RULES = {
     { name: "orders-and-stock", actions: ["Order*", "AvailableBalanceChanged", "BalanceChanged"], to: ["b"] },
     { name: "yx", actions: ["*"], warehouses: ["YX"], to: ["c"] },
     { name: "rp", actions: ["Purchase*"], where: { "Details.OrderNumber": { prefix: "RP-" } }, to: ["b", "c"] },
+    { name: "ordered", actions: ["OrderCreated"], to: ["o"] },
+    { name: "stock", actions: ["AvailableBalanceChanged", "BalanceChanged"], to: ["s"] },
   ],
 };
 
@@ -75,7 +83,9 @@ function makeCalls(): Call[] {
     const count = 1 + Math.floor(random() * 3);
     const notifications = Array.from({ length: count }, (_, k) => {
       const sample = SAMPLES[Math.floor(random() * SAMPLES.length)]!;
-      return { ...sample, Details: { ...sample.Details, Seq: `${i}.${k}` } };
+      // Orders of 40 numbers: each key of the ordered destination gets a few deliveries, one at a time.
+      const order = sample.Action === "OrderCreated" && { OrderNumber: `3339${800 + Math.floor(random() * 40)}` };
+      return { ...sample, Details: { ...sample.Details, ...order, Seq: `${i}.${k}` } };
     });
     return {
       id,
@@ -99,7 +109,12 @@ beforeAll(async () => {
   const destinations = Object.fromEntries(
     Object.entries(DESTINATIONS).map(([name, maxAttempts]) => [
       name,
-      { url: `${receivers[name as Destination].url}/${name}`, timeoutMs: TIMEOUT_MS, maxAttempts },
+      {
+        url: `${receivers[name as Destination].url}/${name}`,
+        timeoutMs: TIMEOUT_MS,
+        maxAttempts,
+        ...SHAPING[name as Destination],
+      },
     ]),
   );
   const put = await relay.admin("/rules", { method: "PUT", body: JSON.stringify({ ...RULES, destinations }) });
@@ -118,15 +133,18 @@ function report(figures: Record<string, number | string>): void {
   process.stderr.write(`\n${line}\n`);
 }
 
-describe("soak: 500 calls, three receivers failing 30% of the time, one paused half-way", () => {
+describe("soak: 500 calls, five receivers failing 30% of the time, one paused half-way, one ordered, one coalescing", () => {
   it("accounts for every expected (call, destination): delivered or dead-lettered, never lost", async () => {
     const started = Date.now();
     const calls = makeCalls();
-    const rules = { ...RULES, destinations: { a: {}, b: {}, c: {} } } as unknown as RefRules;
+    const rules = { ...RULES, destinations: { a: {}, b: {}, c: {}, o: {}, s: {} } } as unknown as RefRules;
     const expected = new Map<string, { destination: Destination; call: Call; indices: number[] }>();
     for (const call of calls) {
       for (const [destination, indices] of refFanout(rules, call.notifications)) {
-        expected.set(`${call.id}.${destination}`, { destination: destination as Destination, call, indices });
+        if (destination === "s") {
+          // Coalesced notifications (all of s's have a business key) go one per delivery.
+          for (const i of indices) expected.set(`${call.id}.s.n${i}`, { destination: "s", call, indices: [i] });
+        } else expected.set(`${call.id}.${destination}`, { destination: destination as Destination, call, indices });
       }
     }
 
@@ -135,6 +153,8 @@ describe("soak: 500 calls, three receivers failing 30% of the time, one paused h
     const accepted = new Map<string, number>();
     let pausing: Promise<Response> | undefined;
     let pausedAt = 0;
+    /** When each call's request started and when its answer came: the door accepted it in between. */
+    const sends = new Map<string, { start: number; end: number }>();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < calls.length) {
@@ -143,7 +163,9 @@ describe("soak: 500 calls, three receivers failing 30% of the time, one paused h
             pausedAt = Date.now();
           }
           const call = calls[next++]!;
+          const start = Date.now();
           const response = await relay!.send(call.body);
+          sends.set(call.id, { start, end: Date.now() });
           const json = (await response.json()) as { status: string; deliveries: number };
           expect(response.status, JSON.stringify(json)).toBe(202);
           accepted.set(call.id, json.deliveries);
@@ -164,13 +186,44 @@ describe("soak: 500 calls, three receivers failing 30% of the time, one paused h
     expect((await relay!.admin("/destinations/b/resume", { method: "POST" })).status).toBe(200);
     const duringPause = receivers.b.requests.filter((r) => r.at > pausedAt + 2500 && r.at < resumedAt);
 
-    // Wait until every expected delivery is delivered or dead-lettered.
+    // Wait until every expected delivery is delivered, dead-lettered, or superseded by one that was delivered.
     let deadIds = new Set<string>();
+    let supersededBy = new Map<string, string>();
     const deliveredIds = () =>
       new Set(Object.values(receivers).flatMap((r) => r.delivered().map((q) => q.deliveryId!)));
+    /** The delivery that finally carried what `id` was superseded for (superseded ones in between followed). */
+    const carrier = (id: string) => {
+      let at = id;
+      for (let hops = 0; supersededBy.has(at) && hops < 100; hops++) at = supersededBy.get(at)!;
+      return at;
+    };
     const unaccounted = () => {
       const delivered = deliveredIds();
-      return [...expected.keys()].filter((id) => !delivered.has(id) && !deadIds.has(id));
+      return [...expected.keys()].filter((id) => {
+        if (delivered.has(id) || deadIds.has(id)) return false;
+        return !supersededBy.has(id) || !delivered.has(carrier(id));
+      });
+    };
+    /** The ledger's superseded deliveries of `s`, each with the delivery that superseded it. */
+    const superseded = async () => {
+      const found = new Map<string, string>();
+      let cursor: string | undefined;
+      do {
+        const query = new URLSearchParams({
+          destination: "s",
+          status: "superseded",
+          limit: "100",
+          ...(cursor !== undefined && { cursor }),
+        });
+        const page = (await (await relay!.admin(`/deliveries?${query}`)).json()) as {
+          items: { deliveryId: string; supersededBy?: string }[];
+          cursor?: string;
+        };
+        for (const item of page.items)
+          if (item.supersededBy !== undefined) found.set(item.deliveryId, item.supersededBy);
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      return found;
     };
     try {
       await waitFor(
@@ -178,6 +231,7 @@ describe("soak: 500 calls, three receivers failing 30% of the time, one paused h
         async () => {
           if (unaccounted().length > 0) {
             deadIds = new Set((await relay!.deadLetters()).map((d) => d.deliveryId));
+            supersededBy = await superseded();
           }
           return unaccounted().length === 0 ? true : undefined;
         },
@@ -199,10 +253,20 @@ describe("soak: 500 calls, three receivers failing 30% of the time, one paused h
         deadLetters: deadLetters.length,
         deliveredAndDeadLettered: [...delivered].filter((id) => deadIds.has(id)).length,
         unaccounted: unaccounted().length,
+        unaccountedBy: JSON.stringify(
+          Object.fromEntries(
+            Object.keys(DESTINATIONS).map((d) => [
+              d,
+              unaccounted().filter((id) => expected.get(id)!.destination === d).length,
+            ]),
+          ),
+        ),
         duplicateDeliveries: successes.length - delivered.size,
         attempts: requests.length,
         failedAttempts: requests.filter((r) => r.answered === 500 || r.answered === 503).length,
         timedOutAttempts: requests.filter((r) => r.answered === "aborted" || r.answered === undefined).length,
+        superseded: supersededBy.size,
+        deliveriesToS: receivers.s.delivered().length,
         heldWhilePaused: whilePaused.held,
         attemptsAtBWhilePaused: duringPause.length,
         sendSeconds: Math.round((sentAt - started) / 100) / 10,
@@ -211,6 +275,9 @@ describe("soak: 500 calls, three receivers failing 30% of the time, one paused h
     }
     expect(unaccounted()).toEqual([]);
     expect(duringPause).toEqual([]);
+    // Coalescing sent fewer than it was given: each (product, warehouse) about once per window.
+    const toS = [...expected.values()].filter((e) => e.destination === "s").length;
+    expect(supersededBy.size).toBeGreaterThan(toS / 2);
 
     // Nothing arrived that the rules did not ask for, and every arrival carried exactly its call's matched notifications.
     for (const [name, receiver] of Object.entries(receivers)) {
@@ -229,6 +296,31 @@ describe("soak: 500 calls, three receivers failing 30% of the time, one paused h
         byId.set(request.deliveryId!, [...(byId.get(request.deliveryId!) ?? []), request.attempt!]);
       for (const [id, attempts] of byId) expect(new Set(attempts).size, id).toBe(attempts.length);
     }
+    // `o`: the deliveries of one business key went one at a time, in the order the relay accepted them. In the
+    // order requests arrived at `o`: once another delivery of a key was tried, an earlier one never was again; and
+    // none was tried before one the door had surely accepted before it (answered before it was even sent).
+    const byKey = new Map<string, string[]>();
+    for (const request of receivers.o.requests) {
+      const wanted = expected.get(request.deliveryId!)!;
+      for (const i of wanted.indices) {
+        const d = wanted.call.notifications[i]!.Details as { OrderNumber?: string; Order?: { OrderNumber: string } };
+        const key = d.OrderNumber ?? d.Order!.OrderNumber;
+        const list = byKey.get(key) ?? [];
+        if (list.at(-1) !== request.deliveryId) list.push(request.deliveryId!);
+        byKey.set(key, list);
+      }
+    }
+    const sendOf = (deliveryId: string) => sends.get(deliveryId.split(".")[0]!)!;
+    const outOfOrder = [...byKey].flatMap(([key, tried]) =>
+      tried.flatMap((id, i) => {
+        const before = tried.slice(0, i);
+        if (before.includes(id)) return [`${key}: ${id} tried again after another`];
+        const overtaken = before.filter((earlier) => sendOf(id).end < sendOf(earlier).start);
+        return overtaken.length > 0 ? [`${key}: ${id} tried after ${overtaken.join(", ")}`] : [];
+      }),
+    );
+    report({ orderedKeys: byKey.size, orderedRequests: receivers.o.requests.length });
+    expect(outOfOrder).toEqual([]);
     // Dead letters are expected deliveries whose attempts ran out (these receivers never fail permanently).
     for (const dead of await relay!.deadLetters()) {
       expect(expected.has(dead.deliveryId), dead.deliveryId).toBe(true);
@@ -238,7 +330,7 @@ describe("soak: 500 calls, three receivers failing 30% of the time, one paused h
       });
     }
 
-    // The ledger holds every accepted pair with the status its receiver saw, and every call.
+    // The ledger holds every accepted pair with the status its receiver saw (superseded for what was), and every call.
     const ledgerStatus = async () => {
       const statuses = new Map<string, string>();
       for (const destination of Object.keys(DESTINATIONS)) {
@@ -256,7 +348,12 @@ describe("soak: 500 calls, three receivers failing 30% of the time, one paused h
       return statuses;
     };
     const delivered = deliveredIds();
-    const wanted = new Map([...expected.keys()].map((id) => [id, deadIds.has(id) ? "dead" : "delivered"]));
+    const wanted = new Map(
+      [...expected.keys()].map((id) => [
+        id,
+        deadIds.has(id) ? "dead" : supersededBy.has(id) && !delivered.has(id) ? "superseded" : "delivered",
+      ]),
+    );
     const statuses = await waitFor(
       "the ledger to show every delivery as its receiver saw it",
       async () => {
