@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { startWranglerDev, type WranglerDev } from "../scripts/lib/wrangler-dev.ts";
 import { SECRETS, sign } from "./lib/fixtures.ts";
+import { relayConfig } from "./lib/snapshot.ts";
 import { sleep } from "./lib/stats.ts";
 
 export interface LimitedRun {
@@ -79,6 +80,7 @@ export async function runFlow(
 ): Promise<{ limited: LimitedRun; backlog: HeldBacklogRun }> {
   const sink = await receiver();
   const dev = await startWranglerDev({
+    config: relayConfig(),
     secrets: SECRETS,
     vars: { RULES_CACHE_SECONDS: "1" },
   });

@@ -29,7 +29,7 @@ export interface IngressRun extends LoadResult {
 }
 
 /** Waits until `source` has `expected` arrivals or none arrive for `quietMs`; true when all arrived. */
-async function drain(
+export async function drain(
   receiver: Receiver,
   source: string,
   expected: number,

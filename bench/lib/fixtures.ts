@@ -8,9 +8,18 @@ import { KNOWN_ACTIONS } from "../../src/extend/actions.ts";
 
 export const SECRETS = {
   EXTEND_WEBHOOK_SECRET: "bench-extend-secret",
-  ADMIN_TOKEN: "bench-admin-token",
+  // The relay refuses to run its admin API with a bearer shorter than 32 characters.
+  ADMIN_TOKEN: "bench-admin-token-0123456789abcdef0123456",
   WMS_SECRET: "bench-wms-secret",
   SHOP_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+};
+
+/**
+ * Vars every bench relay is started with: the bench's destination secrets may be sent to the loopback receivers
+ * (SECRET_HOSTS; a relay refuses rules that would send a secret to a host it is not bound to).
+ */
+export const RELAY_BASE_VARS: Record<string, string> = {
+  SECRET_HOSTS: JSON.stringify({ WMS_SECRET: ["127.0.0.1"], SHOP_SECRET: ["127.0.0.1"] }),
 };
 
 /** `sha256=<HEX>` as Extend Commerce writes it, with the bench's sender secret. */
@@ -131,6 +140,26 @@ export function signedCall(notifications = 2, notificationBytes = 480): SignedCa
       Notifications: list,
     }).replace(/"Price":(\d+)(?=[,}])/g, '"Price":$1.00'),
   );
+  return { id, body, signature: sign(body) };
+}
+
+/**
+ * A large sender call of exactly `totalBytes`: the standard call's two ~480-byte notifications (→ wms, shop; erp)
+ * and a third, an OrderCreated (→ wms and shop) padded to fill the rest, far beyond a queue message's 128 KB, so
+ * the relay keeps it in R2 and its messages carry a claim. Three deliveries, two of them carrying the large one.
+ */
+export function signedLargeCall(totalBytes: number): SignedCall {
+  const id = newId();
+  const build = (padding: number) =>
+    Buffer.from(
+      JSON.stringify({
+        Id: id,
+        Attempt: 1,
+        Properties: { NotificationId: crypto.randomUUID() },
+        Notifications: [orderCreated(0, 240), balanceChanged(1, 290), orderCreated(2, padding)],
+      }),
+    );
+  const body = build(totalBytes - build(0).length);
   return { id, body, signature: sign(body) };
 }
 

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, startWranglerDev, type WranglerDev } from "../../scripts/lib/wrangler-dev.ts";
-import { benchRules, SECRETS } from "./fixtures.ts";
+import { benchRules, RELAY_BASE_VARS, SECRETS } from "./fixtures.ts";
+import { relayConfig } from "./snapshot.ts";
 
 /** Also the receiver's source name (first path segment of the target's deliveries). */
 export type TargetName = RelayName | "main" | "baseline" | NoDevtoolsName;
@@ -63,7 +64,7 @@ export const labelOf = (name: TargetName): string =>
   name === "baseline"
     ? "baseline"
     : isNoDevtools(name)
-      ? `${name === "relay-nodevtools" ? "relay" : "baseline"}, no devtools session`
+      ? `${name === "relay-nodevtools" ? "relay" : "baseline"}, no devtools`
       : name === "main"
         ? `main (${AGAINST})`
         : settingOf(name) === ""
@@ -113,10 +114,26 @@ export async function startTargets(receiverUrl: string): Promise<Targets> {
             devtools: name === "baseline",
           })
         : name === "relay-nodevtools"
-          ? startWranglerDev({ secrets: SECRETS, onOutput: count(name), devtools: false })
+          ? startWranglerDev({
+              config: relayConfig(),
+              secrets: SECRETS,
+              vars: RELAY_BASE_VARS,
+              onOutput: count(name),
+              devtools: false,
+            })
           : name === "main"
-            ? startWranglerDev({ config: join(against!.dir, "wrangler.toml"), secrets: SECRETS, onOutput: count(name) })
-            : startWranglerDev({ secrets: SECRETS, vars: RELAY_VARS[name], onOutput: count(name) }),
+            ? startWranglerDev({
+                config: join(against!.dir, "wrangler.toml"),
+                secrets: SECRETS,
+                vars: RELAY_BASE_VARS,
+                onOutput: count(name),
+              })
+            : startWranglerDev({
+                config: relayConfig(),
+                secrets: SECRETS,
+                vars: { ...RELAY_BASE_VARS, ...RELAY_VARS[name] },
+                onOutput: count(name),
+              }),
     ),
   );
   const started = results.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
