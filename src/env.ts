@@ -1,5 +1,6 @@
 import type { Actor } from "./auth/actor.ts";
 import type { ClientLimiter } from "./auth/limiter.ts";
+import type { MetricsWriter } from "./delivery/metrics.ts";
 import type { GateApi } from "./gate/client.ts";
 import type { RelaySecret } from "./secrets.ts";
 import type { Settings, VarName } from "./settings.ts";
@@ -29,6 +30,8 @@ export type Env = {
   ALERTS: Queue<string>;
   /** Cloudflare Email Service, for alerts to a destination's techContact; absent: no email. */
   ALERTS_EMAIL?: SendEmail;
+  /** Workers Analytics Engine: one data point per attempt (src/delivery/metrics.ts); absent: none written. */
+  METRICS?: MetricsWriter;
 } & { [K in RelaySecret]?: string } & { [K in VarName]?: string };
 
 /**

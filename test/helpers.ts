@@ -86,6 +86,7 @@ export async function clearLedger(): Promise<void> {
     // ledger_names stays: a name's number never changes, and isolates remember them.
     [
       "ledger_attempts",
+      "ledger_hourly",
       "ledger_deliveries",
       "ledger_keys",
       "ledger_actions",

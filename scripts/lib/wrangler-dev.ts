@@ -50,6 +50,8 @@ export interface WranglerDev {
   port: number;
   /** The local KV / D1 / Queues state folder. */
   persistTo: string;
+  /** The devtools inspector's port (the `wrangler dev` command only), for a CPU profile (DEVELOPERS.md). */
+  inspectorPort?: number;
   process: ChildProcess;
   /** Everything wrangler printed so far (for diagnostics). */
   output(): string;
@@ -102,6 +104,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
   const config = options.config ?? join(ROOT, "wrangler.toml");
   const spawnOptions = { cwd: ROOT, env: { ...wranglerEnv(), CI: "true" }, detached: true };
   let secretsDir: string | undefined;
+  let inspectorPort: number | undefined;
   let child: ChildProcess;
   if (options.devtools === false) {
     // Options, secrets included, on stdin (scripts/lib/start-worker.ts), never on a command line.
@@ -112,6 +115,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
     const { vars = {}, secrets = {} } = options;
     child.stdin?.end(JSON.stringify({ config, port, persistTo, vars, secrets }));
   } else {
+    inspectorPort = await freePort();
     const args = [
       "dev",
       "--config",
@@ -121,7 +125,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
       "--port",
       String(port),
       "--inspector-port",
-      String(await freePort()),
+      String(inspectorPort),
       "--persist-to",
       persistTo,
       "--show-interactive-dev-session=false",
@@ -195,5 +199,13 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  return { url, port, persistTo, process: child, output: () => output, stop };
+  return {
+    url,
+    port,
+    persistTo,
+    ...(inspectorPort !== undefined && { inspectorPort }),
+    process: child,
+    output: () => output,
+    stop,
+  };
 }

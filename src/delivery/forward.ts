@@ -11,6 +11,7 @@ import { destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
 import type { Settings } from "../settings.ts";
 import { bodyFor, claimedMemory } from "./body.ts";
+import { recordAttempt } from "./metrics.ts";
 import { type AttemptResult, classify, nextDelaySeconds } from "./outcome.ts";
 import { GiveUp, prepareRequest } from "./request.ts";
 import type { Sender } from "./senders.ts";
@@ -115,9 +116,9 @@ export async function forward(
   if (delivery === undefined) return [];
   const shapedBy =
     destinationOf(ctx.destinations, delivery.destination)?.transform !== undefined ? ctx.rulesHash : undefined;
-  const records: (AttemptRecord | HeldRecord)[] = [
-    attemptRecord(delivery, attempt, at, verdict, item.payload, shapedBy),
-  ];
+  const made = attemptRecord(delivery, attempt, at, verdict, item.payload, shapedBy);
+  recordAttempt(ctx.env.METRICS, made);
+  const records: (AttemptRecord | HeldRecord)[] = [made];
   if (held !== undefined) records.push(heldRecord(delivery, attempt, Date.now(), held));
   return records;
 }

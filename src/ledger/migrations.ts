@@ -215,8 +215,47 @@ const SHAPING: readonly string[] = [
   "ALTER TABLE ledger_attempts ADD COLUMN rules TEXT",
 ];
 
+/**
+ * The upper bounds (ms) of the latency buckets of ledger_hourly (src/ledger/hourly.ts): columns l0 … l11, the last
+ * for anything slower.
+ */
+export const LATENCY_BOUNDS = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000] as const;
+const LATENCY_COLUMNS = [...LATENCY_BOUNDS, Number.POSITIVE_INFINITY].map((_, i) => `l${i}`);
+/** Which bucket an attempt's duration falls in, in SQL over `d`; NULL (no bucket) when there was no answer. */
+const bucketOf = (d: string) =>
+  `CASE WHEN ${d} IS NULL THEN NULL ${LATENCY_BOUNDS.map((bound, i) => `WHEN ${d} <= ${bound} THEN ${i}`).join(" ")} ELSE ${LATENCY_BOUNDS.length} END`;
+
+/**
+ * Hourly figures per destination (docs/ledger.md, "Hourly figures"), for the console's pictures: each attempt adds
+ * itself to its hour's row as it is inserted (a trigger, so that an attempt written twice, which INSERT OR IGNORE
+ * skips, is counted once), its duration to a latency bucket. What the ledger already held is counted once, here.
+ */
+const HOURLY: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS ledger_hourly (
+    hour INTEGER NOT NULL,
+    destination INTEGER NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    retried INTEGER NOT NULL DEFAULT 0,
+    dead INTEGER NOT NULL DEFAULT 0,
+    ${LATENCY_COLUMNS.map((c) => `${c} INTEGER NOT NULL DEFAULT 0`).join(", ")},
+    PRIMARY KEY (hour, destination)
+  ) WITHOUT ROWID`,
+  `INSERT INTO ledger_hourly (hour, destination, delivered, retried, dead, ${LATENCY_COLUMNS.join(", ")})
+    SELECT at / 3600000, destination, SUM(outcome = 0), SUM(outcome = 4), SUM(outcome = 5),
+      ${LATENCY_COLUMNS.map((_, i) => `SUM(${bucketOf("duration_ms")} IS ${i})`).join(", ")}
+    FROM ledger_attempts GROUP BY at / 3600000, destination`,
+  `CREATE TRIGGER IF NOT EXISTS ledger_hourly_count AFTER INSERT ON ledger_attempts BEGIN
+    INSERT INTO ledger_hourly (hour, destination, delivered, retried, dead, ${LATENCY_COLUMNS.join(", ")})
+    VALUES (NEW.at / 3600000, NEW.destination, NEW.outcome = 0, NEW.outcome = 4, NEW.outcome = 5,
+      ${LATENCY_COLUMNS.map((_, i) => `(${bucketOf("NEW.duration_ms")}) IS ${i}`).join(", ")})
+    ON CONFLICT (hour, destination) DO UPDATE SET delivered = delivered + excluded.delivered,
+      retried = retried + excluded.retried, dead = dead + excluded.dead,
+      ${LATENCY_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(", ")};
+  END`,
+];
+
 /** UPGRADES[k]: from version k + 1 to k + 2 (after SCHEMA's CREATE … IF NOT EXISTS made what is new). */
-export const UPGRADES: readonly (readonly string[])[] = [FROM_VERSION_1, SHAPING];
+export const UPGRADES: readonly (readonly string[])[] = [FROM_VERSION_1, SHAPING, HOURLY];
 
 export const LEDGER_VERSION = UPGRADES.length + 1;
 

@@ -12,7 +12,8 @@ import { dayOf } from "./texts.ts";
  * DEAD_LETTER_TTL_SECONDS (or when replayed or deleted), deliveries still on their way only three days after the
  * retention (a retried delivery writes its row again should it outlive that), and a call once it has no
  * deliveries left and is past the retention itself, with what it kept in R2 (its notifications' claims). The R2
- * objects of call texts go by their day, three days after the retention.
+ * objects of call texts go by their day, three days after the retention; hourly figures after the retention or
+ * HOURLY_DAYS, whichever is longer.
  */
 
 export const PRUNE_CHUNK = 500;
@@ -112,9 +113,17 @@ export async function pruneLedger(
       .run();
     if (objects.length < PRUNE_CHUNK) break;
   }
+  // Hourly figures are a few rows a destination and hour: kept at least HOURLY_DAYS, so a week's picture stays whole.
+  await db
+    .prepare("DELETE FROM ledger_hourly WHERE hour < ?1")
+    .bind(Math.floor((options.now - Math.max(options.retentionDays, HOURLY_DAYS) * DAY) / 3_600_000))
+    .run();
   pruned.more = chunks >= limit;
   return pruned;
 }
+
+/** The least ledger_hourly keeps, in days, whatever LEDGER_RETENTION_DAYS says (src/ledger/hourly.ts). */
+export const HOURLY_DAYS = 8;
 
 /** Deletes R2 objects (a missing one is no error); throws when R2 fails, so that their rows stay for next time. */
 async function deleteObjects(payloads: R2Bucket | undefined, keys: readonly string[]): Promise<number> {

@@ -4,6 +4,7 @@ import { bodyOf } from "../../src/delivery/body.ts";
 import { getCall, getCallText, hasCall, listCalls } from "../../src/ledger/calls.ts";
 import { getDeadLetter, listDeadLetters, nextDeadLetters } from "../../src/ledger/dead-letters.ts";
 import { getDelivery, listDeliveries } from "../../src/ledger/deliveries.ts";
+import { hourly } from "../../src/ledger/hourly.ts";
 import { forgetNames } from "../../src/ledger/names.ts";
 import { ensureLedger, LEDGER_VERSION, resetLedgerCheck, SCHEMA, schemaScript } from "../../src/ledger/schema.ts";
 import { stats } from "../../src/ledger/stats.ts";
@@ -41,12 +42,14 @@ const V2_TABLES = [
   "ledger_text_parts",
   "rules_versions",
 ];
+/** What the Worker adds to SCHEMA's tables when it upgrades a ledger (src/ledger/migrations.ts UPGRADES). */
+const TABLES = [...V2_TABLES, "ledger_hourly"].sort();
 
 describe("the ledger's tables", () => {
   it("are created by the Worker itself on first use, with the version recorded", async () => {
     await dropEverything();
     expect(await hasCall(env.LEDGER, "anything")).toBe(false);
-    expect(await tables()).toEqual(V2_TABLES);
+    expect(await tables()).toEqual(TABLES);
     expect(await env.LEDGER.prepare("SELECT value FROM ledger_meta WHERE key = 'schema'").first("value")).toBe(
       String(LEDGER_VERSION),
     );
@@ -344,7 +347,15 @@ describe("a ledger of relay 0.1", () => {
   it("is upgraded in place on first use: every call, delivery, attempt, sender attempt and text answers as before", async () => {
     await version1Ledger();
     expect(await hasCall(env.LEDGER, "a1")).toBe(true);
-    expect(await tables()).toEqual(V2_TABLES);
+    expect(await tables()).toEqual(TABLES);
+    // Its attempts are counted in the hourly figures once, by the upgrade (src/ledger/hourly.ts).
+    const figures = await hourly(env.LEDGER, { since: T0 - 3_600_000, until: T0 + 86_400_000 });
+    const total = Object.values(figures)
+      .flat()
+      .reduce((sum, h) => sum + h.delivered + h.retried + h.dead, 0);
+    expect(total).toBe(
+      (await env.LEDGER.prepare("SELECT COUNT(*) AS n FROM ledger_attempts").first<{ n: number }>())!.n,
+    );
 
     const a1 = (await getCall(env.LEDGER, "a1"))!;
     expect(a1).toMatchObject({ id: "a1", receivedAt: new Date(T0).toISOString(), senderAttempts: [1, 2] });
