@@ -496,6 +496,10 @@ describe("the ledger's reads", () => {
       [(db) => nextDeadLetters(db, env.PAYLOADS, "wms", 100), /ledger_dead_letters_by_destination/],
       [(db) => getDelivery(db, env.PAYLOADS, `${id}.wms`), /sqlite_autoindex_ledger_calls_1 \(id=\?\)/],
       [(db) => stats(db, env.PAYLOADS, since), /SEARCH ledger_deliveries USING PRIMARY KEY \(call>\?\)/],
+      [
+        (db) => hourly(db, { since: since - 6 * 86_400_000, until: Date.now(), destinations: ["wms"] }),
+        /SEARCH ledger_hourly USING PRIMARY KEY \(hour>\? AND hour<\?\)/,
+      ],
     ];
     // The names the filters use exist, so that the queries run rather than answer nothing at once.
     await writeLedger(env.LEDGER, env.PAYLOADS, [
