@@ -12,7 +12,7 @@ import type { Destination } from "../rules/schema.ts";
 import type { Settings } from "../settings.ts";
 import { bodyFor, claimedMemory } from "./body.ts";
 import { recordAttempt } from "./metrics.ts";
-import { type AttemptResult, classify, nextDelaySeconds } from "./outcome.ts";
+import { type AttemptResult, classify, nextDelaySeconds, type ReceiverAnswer } from "./outcome.ts";
 import { GiveUp, prepareRequest } from "./request.ts";
 import type { Sender } from "./senders.ts";
 import type { Slots } from "./slots.ts";
@@ -139,6 +139,7 @@ export type Verdict =
 
 export interface AttemptFields {
   status?: number | undefined;
+  answer?: ReceiverAnswer;
   error?: string | undefined;
   durationMs?: number | undefined;
   delaySeconds?: number;
@@ -214,7 +215,8 @@ async function decide(
     const outcome = classify(result);
     const status = result.kind === "response" ? result.status : undefined;
     const error = result.kind === "response" || outcome.kind === "delivered" ? undefined : outcome.reason;
-    const fields = { status, error, durationMs };
+    const answer = result.kind === "response" ? result.answer : undefined;
+    const fields = { status, error, durationMs, ...(answer !== undefined && { answer }) };
     if (outcome.kind === "delivered") return { kind: "delivered", sent: true, fields };
     if (outcome.kind === "retry" && attempt < destination.maxAttempts) {
       const delaySeconds = nextDelaySeconds(outcome, attempt, ctx.settings.RETRY_SCHEDULE);
@@ -266,7 +268,9 @@ export function gateOutcome(verdict: Verdict, at: number): GateOutcome {
 /** A first-time success is only in the ledger; everything else about an attempt is worth a line. */
 function logVerdict(delivery: Delivery | undefined, attempt: number, verdict: Verdict): void {
   const ids = { deliveryId: delivery?.deliveryId, destination: delivery?.destination, attempt };
-  const fields = verdict.kind === "dead" ? { ...verdict.fields, reason: verdict.reason } : verdict.fields;
+  // The receiver's answer stays out of the logs: its body is the receiver's, and logs hold no bodies.
+  const { answer: _, ...logged } = verdict.fields;
+  const fields = verdict.kind === "dead" ? { ...logged, reason: verdict.reason } : logged;
   const outcome = verdict.kind === "dead" ? "dead_letter" : verdict.kind;
   if (verdict.kind !== "delivered") log("warn", "delivery_attempt", { ...ids, ...fields, outcome });
   else if (attempt > 1) log("info", "delivery_recovered", { ...ids, ...fields });
@@ -281,7 +285,7 @@ function attemptRecord(
   payload: string | undefined,
   rules: string | undefined,
 ): AttemptRecord {
-  const { status, error, durationMs } = verdict.fields;
+  const { status, error, durationMs, answer } = verdict.fields;
   return {
     kind: "attempt",
     ...deliveryFields(delivery),
@@ -293,6 +297,7 @@ function attemptRecord(
     outcome: verdict.kind === "dead" ? "dead_letter" : verdict.kind,
     ...(payload !== undefined && { payload }),
     ...(rules !== undefined && { rules }),
+    ...(answer !== undefined && { answer }),
     ...(verdict.kind === "dead" && {
       dead: { reason: verdict.reason, detail: cut(verdict.detail, RECORD_TEXT_LIMITS.detail) },
     }),

@@ -1,8 +1,17 @@
 /**
  * What one delivery attempt's result means, and when to try again: pure functions of their inputs.
  */
+/**
+ * What a receiver answered to a failed attempt, for the operator who inspects it (docs/console.md): its headers and
+ * the start of its body, secrets the request carried masked.
+ */
+export interface ReceiverAnswer {
+  headers: [string, string][];
+  body: string;
+}
+
 export type AttemptResult =
-  | { kind: "response"; status: number; retryAfter: string | null }
+  | { kind: "response"; status: number; retryAfter: string | null; answer?: ReceiverAnswer }
   | { kind: "timeout"; timeoutMs: number }
   | { kind: "network"; error: string };
 

@@ -208,11 +208,13 @@ const FROM_VERSION_1: readonly string[] = [
 /**
  * Shaping (docs/rules.md, "Shaping deliveries"): a delivery's `ref` names the delivery it waits for (held, reason
  * `ordered`) or the one that superseded it (status superseded); an attempt's `rules` is the hash of the rules whose
- * transform shaped its body.
+ * transform shaped its body; a failed attempt's `answer` is what the receiver answered.
  */
 const SHAPING: readonly string[] = [
   "ALTER TABLE ledger_deliveries ADD COLUMN ref TEXT",
   "ALTER TABLE ledger_attempts ADD COLUMN rules TEXT",
+  // A failed attempt's answer, as JSON {headers, body} (src/delivery/senders.ts): what the console inspects.
+  "ALTER TABLE ledger_attempts ADD COLUMN answer TEXT",
 ];
 
 /**

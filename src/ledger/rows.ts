@@ -41,7 +41,8 @@ export interface DeliveryRow {
   payload?: string | null;
 }
 
-export const ATTEMPT_COLUMNS = "call, destination, part, run, attempt, at, status, error, duration_ms, outcome, rules";
+export const ATTEMPT_COLUMNS =
+  "call, destination, part, run, attempt, at, status, error, duration_ms, outcome, rules, answer";
 
 export interface AttemptRow {
   call: number;
@@ -55,6 +56,8 @@ export interface AttemptRow {
   duration_ms: number | null;
   outcome: number;
   rules: string | null;
+  /** A failed attempt's answer as JSON {headers, body}. */
+  answer: string | null;
 }
 
 /** One planned delivery in a call's `plan`: [destination, part, [routes], [notification positions]]. */

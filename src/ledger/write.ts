@@ -70,9 +70,9 @@ const KINDS = {
     SELECT ${callSeq("value->>0")}, value->>1, value->>2, ${pending}, value->>3 FROM json_each(?1) WHERE true
     ON CONFLICT DO NOTHING`,
   attempt: `INSERT OR IGNORE INTO ledger_attempts (call, destination, part, run, attempt, at, status, error,
-      duration_ms, outcome, rules)
+      duration_ms, outcome, rules, answer)
     SELECT ${callSeq("value->>0")}, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7,
-      value->>8, value->>9, value->>10 FROM json_each(?1)`,
+      value->>8, value->>9, value->>10, value->>11 FROM json_each(?1)`,
   /** A delivery moves forward only: a later run, or a later attempt of the same run (or a dead letter of it). */
   delivery: `INSERT INTO ledger_deliveries (call, destination, part, status, at, run, attempts, last_status, last_error,
       dead_at, dead, stuck, payload, delivery_id)
@@ -301,6 +301,7 @@ function addAttempt(rows: Rows, a: AttemptRecord, number: (name: string) => numb
     a.durationMs ?? null,
     outcome,
     a.rules ?? null,
+    a.answer === undefined ? null : JSON.stringify(a.answer),
   ]);
   const isDead = a.outcome === "dead_letter";
   rows.delivery.push([

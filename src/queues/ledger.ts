@@ -25,6 +25,8 @@ export const attemptRecordSchema = z.object({
   payload: z.string().optional(),
   /** For a transformed body: the rules (their hash, src/rules/save.ts rulesHash) whose expression shaped it. */
   rules: z.string().optional(),
+  /** A failed attempt's answer: the receiver's headers and the start of its body (src/delivery/senders.ts). */
+  answer: z.object({ headers: z.array(z.tuple([z.string(), z.string()])), body: z.string() }).optional(),
   dead: z.object({ reason: z.string(), detail: z.string() }).optional(),
 });
 
