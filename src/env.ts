@@ -28,6 +28,8 @@ export type Env = {
   LIMITER: DurableObjectNamespace<ClientLimiter>;
   /** Alerts on their way out (src/alerts/), JSON text. */
   ALERTS: Queue<string>;
+  /** Bulk actions, a chunk per message (src/ops/jobs.ts), JSON text. */
+  JOBS: Queue<string>;
   /** Cloudflare Email Service, for alerts to a destination's techContact; absent: no email. */
   ALERTS_EMAIL?: SendEmail;
   /** Workers Analytics Engine: one data point per attempt (src/delivery/metrics.ts); absent: none written. */

@@ -11,6 +11,7 @@ import { pruneLedger } from "./ledger/retention.ts";
 import { pruneSessions } from "./ledger/sessions.ts";
 import { redrive } from "./ledger/waiting.ts";
 import { log } from "./log.ts";
+import { consumeJobs } from "./ops/jobs.ts";
 import { QUEUES } from "./queues/names.ts";
 import { parseSettings, type Settings } from "./settings.ts";
 
@@ -36,6 +37,8 @@ export default {
         return consumeLedger(batch, env, "failed");
       case QUEUES.alerts:
         return consumeAlerts(batch, env);
+      case QUEUES.jobs:
+        return consumeJobs(batch, env);
       default:
         throw new Error(
           `extend-relay has no consumer for queue "${batch.queue}" (src/queues/names.ts lists the queues).`,

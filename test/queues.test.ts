@@ -27,7 +27,7 @@ describe("the queues", () => {
   it("are the ones wrangler.toml declares, each with a consumer, by exact name", () => {
     const producers = tables("queues.producers").map((t) => t.queue);
     const consumers = tables("queues.consumers");
-    expect(producers).toEqual([QUEUES.deliveries, QUEUES.deadLetters, QUEUES.ledger, QUEUES.alerts]);
+    expect(producers).toEqual([QUEUES.deliveries, QUEUES.deadLetters, QUEUES.ledger, QUEUES.alerts, QUEUES.jobs]);
     expect(consumers.map((c) => c.queue)).toEqual([
       QUEUES.deliveries,
       QUEUES.deadLetters,
@@ -35,6 +35,7 @@ describe("the queues", () => {
       QUEUES.ledger,
       QUEUES.ledgerFailed,
       QUEUES.alerts,
+      QUEUES.jobs,
     ]);
     const byName = Object.fromEntries(consumers.map((c) => [c.queue, c]));
     expect(byName[QUEUES.deliveries]!.dead_letter_queue).toBe(QUEUES.deadLetters);

@@ -15,6 +15,8 @@ export const ACTIONS = [
   "dead_letter.replay",
   "dead_letters.replay_all",
   "dead_letter.delete",
+  "deliveries.bulk_replay",
+  "dead_letters.bulk_delete",
   "delivery.resend",
   "sessions.end_all",
   "ledger.redrive",

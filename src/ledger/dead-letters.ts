@@ -190,3 +190,22 @@ export async function deleteDeadLetter(db: D1Database, id: string): Promise<bool
   ]);
   return true;
 }
+
+/** Drops the dead letters among `keys` ([call, destination, part]) with their attempts (a bulk delete); how many. */
+export async function deleteDeadLetterKeys(db: D1Database, keys: readonly [number, number, number][]): Promise<number> {
+  if (keys.length === 0) return 0;
+  const dead = `SELECT value->>0, value->>1, value->>2 FROM json_each(?1)`;
+  const list = JSON.stringify(keys);
+  const [, deleted] = await db.batch([
+    db
+      .prepare(
+        `DELETE FROM ledger_attempts WHERE (call, destination, part) IN (SELECT call, destination, part
+           FROM ledger_deliveries WHERE (call, destination, part) IN (${dead}) AND status = ${DEAD})`,
+      )
+      .bind(list),
+    db
+      .prepare(`DELETE FROM ledger_deliveries WHERE (call, destination, part) IN (${dead}) AND status = ${DEAD}`)
+      .bind(list),
+  ]);
+  return deleted!.meta.changes;
+}

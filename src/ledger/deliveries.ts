@@ -31,14 +31,16 @@ export interface DeliveryFilter {
   cursor?: Cursor | undefined;
 }
 
-/** Deliveries newest first (by when their call was accepted), by destination, status and time. */
-export async function listDeliveries(db: D1Database, filter: DeliveryFilter): Promise<Page<DeliveryView>> {
-  await ensureLedger(db);
+/**
+ * The WHERE, ORDER BY and FROM of deliveries matching `filter` (its cursor included); undefined when the
+ * destination was never named, so that nothing matches.
+ */
+async function matching(db: D1Database, filter: Omit<DeliveryFilter, "limit">) {
   const where = new Where();
   let order = "d.call DESC, d.destination DESC, d.part DESC";
   if (filter.destination !== undefined) {
     const number = await numberOf(db, filter.destination);
-    if (number === undefined) return { items: [] };
+    if (number === undefined) return undefined;
     where.and(`d.destination = ${where.param(number)}`);
     order = "d.call DESC, d.part DESC";
   }
@@ -47,10 +49,9 @@ export async function listDeliveries(db: D1Database, filter: DeliveryFilter): Pr
   // own condition, spelled out, is what lets SQLite use it.
   const unsettled = filter.status !== undefined && filter.status !== "delivered" && filter.destination === undefined;
   if (unsettled) where.and("d.status > 0");
-  const from =
-    filter.status !== undefined && filter.status !== "delivered" && filter.destination === undefined
-      ? DELIVERY_FROM.replace("ledger_deliveries d", "ledger_deliveries d INDEXED BY ledger_deliveries_unsettled")
-      : DELIVERY_FROM;
+  const from = unsettled
+    ? DELIVERY_FROM.replace("ledger_deliveries d", "ledger_deliveries d INDEXED BY ledger_deliveries_unsettled")
+    : DELIVERY_FROM;
   if (filter.since !== undefined) where.and(`d.call >= ${where.param(seqAt(filter.since))}`);
   if (filter.until !== undefined) where.and(`d.call < ${where.param(seqAt(filter.until))}`);
   if (filter.cursor !== undefined) {
@@ -59,6 +60,15 @@ export async function listDeliveries(db: D1Database, filter: DeliveryFilter): Pr
       `(d.call, d.destination, d.part) < (${where.param(call)}, ${where.param(destination)}, ${where.param(part)})`,
     );
   }
+  return { where, order, from };
+}
+
+/** Deliveries newest first (by when their call was accepted), by destination, status and time. */
+export async function listDeliveries(db: D1Database, filter: DeliveryFilter): Promise<Page<DeliveryView>> {
+  await ensureLedger(db);
+  const query = await matching(db, filter);
+  if (query === undefined) return { items: [] };
+  const { where, order, from } = query;
   const rows = (
     await db
       .prepare(
@@ -76,7 +86,66 @@ export async function listDeliveries(db: D1Database, filter: DeliveryFilter): Pr
   );
 }
 
-export type StoredDelivery = DeliveryRow & { payload: string | null; claims: string | null };
+/** How many deliveries match `filter` (a bulk action's preview), counted from the same index its list reads. */
+export async function countDeliveries(
+  db: D1Database,
+  filter: Omit<DeliveryFilter, "limit" | "cursor">,
+): Promise<number> {
+  await ensureLedger(db);
+  const query = await matching(db, filter);
+  if (query === undefined) return 0;
+  const { where, from } = query;
+  const row = await db
+    .prepare(`SELECT COUNT(*) AS n FROM ${from} ${where}`)
+    .bind(...where.params)
+    .first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+/**
+ * The next `limit` deliveries matching `filter` after `cursor`, newest first, with what sending each again needs
+ * (a bulk action's chunk), and the cursor after them (undefined when none are left).
+ */
+export async function nextMatching(
+  db: D1Database,
+  payloads: R2Bucket | undefined,
+  filter: Omit<DeliveryFilter, "limit" | "cursor">,
+  limit: number,
+  cursor: Cursor | undefined,
+): Promise<{
+  ids: string[];
+  /** Each one's key in ledger_deliveries: [call, destination, part]. */
+  keys: [number, number, number][];
+  messages: (Delivery | "unreadable" | undefined)[];
+  cursor: Cursor | undefined;
+}> {
+  await ensureLedger(db);
+  const query = await matching(db, { ...filter, ...(cursor !== undefined && { cursor }) });
+  if (query === undefined) return { ids: [], keys: [], messages: [], cursor: undefined };
+  const { where, order, from } = query;
+  const rows = (
+    await db
+      .prepare(
+        `SELECT ${DELIVERY_COLUMNS}, d.payload, c.claims, c.notifications FROM ${from} ${where} ORDER BY ${order}
+         LIMIT ${where.param(limit)}`,
+      )
+      .bind(...where.params)
+      .all<StoredDelivery>()
+  ).results;
+  const last = rows.at(-1);
+  return {
+    ids: await deliveryIdsOf(db, rows),
+    keys: rows.map((r) => [r.call, r.destination, r.part]),
+    messages: await messagesOf(db, payloads, rows),
+    cursor: rows.length < limit || last === undefined ? undefined : [last.call, last.destination, last.part],
+  };
+}
+
+export type StoredDelivery = DeliveryRow & {
+  payload: string | null;
+  claims: string | null;
+  notifications: string | null;
+};
 
 /**
  * The rows of deliveries by their ids (with what rebuilding their messages needs), in the order asked, null for

@@ -233,6 +233,22 @@ const bucketOf = (d: string) =>
  * skips, is counted once), its duration to a latency bucket. What the ledger already held is counted once, here.
  */
 const HOURLY: readonly string[] = [
+  // Bulk actions on a filtered set of deliveries (src/ledger/jobs.ts): where each got to, for its progress page.
+  `CREATE TABLE IF NOT EXISTS ledger_jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    filter TEXT NOT NULL,
+    total INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    cursor TEXT,
+    state TEXT NOT NULL,
+    error TEXT,
+    actor TEXT NOT NULL,
+    activity INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  )`,
   `CREATE TABLE IF NOT EXISTS ledger_hourly (
     hour INTEGER NOT NULL,
     destination INTEGER NOT NULL,

@@ -10,6 +10,8 @@ export const QUEUES = {
   ledgerFailed: "extend-relay-ledger-failed",
   /** Alerts on their way to the tech contact and the alert webhooks (src/alerts/). */
   alerts: "extend-relay-alerts",
+  /** Bulk actions on a filtered set of deliveries, a chunk per message (src/ops/jobs.ts). */
+  jobs: "extend-relay-jobs",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

@@ -3,6 +3,7 @@ import type { CallRecord } from "./call.ts";
 import { encodeMessage } from "./codec.ts";
 import type { DeadLetter } from "./dead-letter.ts";
 import { type Delivery, nextAttempt } from "./delivery.ts";
+import type { JobMessage } from "./job.ts";
 import type { LedgerRecord } from "./ledger.ts";
 import { batchMessages, MESSAGE_BUDGET, type Planned, utf8Length } from "./limits.ts";
 
@@ -78,4 +79,9 @@ export function sendAlert(queue: Queue<string>, message: AlertMessage, delaySeco
   return queue
     .send(encodeMessage(message), { ...text, ...(delaySeconds !== undefined && { delaySeconds }) })
     .then(() => {});
+}
+
+/** JOBS: go on with a bulk action (src/ops/jobs.ts). */
+export function sendJob(queue: Queue<string>, message: JobMessage): Promise<void> {
+  return queue.send(encodeMessage(message), text).then(() => {});
 }
