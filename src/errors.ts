@@ -102,6 +102,11 @@ export const ERRORS = {
     status: 503,
     hint: "The destination's gate (its Durable Object) could not be reached; transient, try again.",
   },
+  not_paused_by_circuit: {
+    status: 409,
+    hint: "Only a destination its circuit breaker paused has a probe to send now; one paused by hand is resumed instead.",
+  },
+  job_not_found: { status: 404, hint: "No bulk action with that id (`GET /admin/jobs` lists the latest)." },
   // Operators: who is asking, and what they may do (docs/console.md)
   access_denied: {
     status: 401,

@@ -6,6 +6,7 @@ import { consumeDeliveries } from "./delivery/consumer.ts";
 import type { Env } from "./env.ts";
 import { describe } from "./errors.ts";
 import { pruneActivity } from "./ledger/activity.ts";
+import { pruneAlertsSent } from "./ledger/alerts.ts";
 import { consumeLedger } from "./ledger/consumer.ts";
 import { pruneLedger } from "./ledger/retention.ts";
 import { pruneSessions } from "./ledger/sessions.ts";
@@ -97,6 +98,7 @@ export default {
  */
 async function pruneOperators(db: D1Database, settings: Settings, now: number, activity: boolean): Promise<void> {
   const sessions = await pruneSessions(db, now, settings.CONSOLE_IDLE_MINUTES * 60_000);
-  const rows = activity ? await pruneActivity(db, now - settings.ACTIVITY_RETENTION_DAYS * 86_400_000) : 0;
+  const before = now - settings.ACTIVITY_RETENTION_DAYS * 86_400_000;
+  const rows = activity ? (await pruneActivity(db, before)) + (await pruneAlertsSent(db, before)) : 0;
   if (sessions + rows > 0) log("info", "retention_operators", { sessions, activity: rows });
 }

@@ -87,6 +87,8 @@ export async function clearLedger(): Promise<void> {
     [
       "ledger_attempts",
       "ledger_hourly",
+      "ledger_alerts",
+      "ledger_jobs",
       "ledger_deliveries",
       "ledger_keys",
       "ledger_actions",

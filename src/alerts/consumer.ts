@@ -1,6 +1,7 @@
 import { activityLink, alertLink } from "../console/links.ts";
 import type { Env } from "../env.ts";
 import { describe } from "../errors.ts";
+import { insertAlertsSent } from "../ledger/alerts.ts";
 import { log } from "../log.ts";
 import { ALERT_CHANNELS, type Alert, type AlertChannel, alertMessageSchema } from "../queues/alert.ts";
 import { decodeMessage } from "../queues/codec.ts";
@@ -79,6 +80,7 @@ async function deliverAlert(
   }
   const sent = results.filter(([, r]) => r === "sent").map(([c]) => c);
   if (sent.length > 0) log("info", "alert_sent", { type: alert.type, destination: alert.destination, channels: sent });
+  await logAlert(env, alert, text, results, destination);
   if (failed.length === 0) {
     message.ack();
     return;
@@ -133,6 +135,47 @@ async function sendTo(
     : undefined;
   if (refused !== undefined) return { failed: `alertWebhook not sent: ${refused}`, retry: false };
   return post(url, typeof hook === "string" ? "alertWebhook" : hook.secret, alert, text.text, settings);
+}
+
+/** Who a channel's alert goes to, as the alerts page shows it: an email address, or the name of a webhook's setting. */
+function recipientOf(channel: AlertChannel, destination: Destination | undefined): string {
+  if (channel === "webhook") return "ALERT_WEBHOOK";
+  if (channel === "email") return destination?.techContact ?? "(no techContact)";
+  const hook = destination?.alertWebhook;
+  if (hook === undefined) return "(no alertWebhook)";
+  return typeof hook === "string" ? `alertWebhook (${URL.canParse(hook) ? new URL(hook).host : "?"})` : hook.secret;
+}
+
+/** The alerts log (src/ledger/alerts.ts): what went to whom; best effort, an alert is never held up by it. */
+async function logAlert(
+  env: Env,
+  alert: Alert,
+  text: { subject: string; text: string },
+  results: readonly (readonly [AlertChannel, Sent])[],
+  destination: Destination | undefined,
+): Promise<void> {
+  const rows = results.flatMap(([channel, result]) =>
+    result === "skipped"
+      ? []
+      : [
+          {
+            alert: alert.id,
+            type: alert.type,
+            ...(alert.destination !== undefined && { destination: alert.destination }),
+            channel,
+            recipient: recipientOf(channel, destination),
+            outcome: result === "sent" ? ("sent" as const) : ("failed" as const),
+            ...(typeof result === "object" && { error: result.failed }),
+            subject: text.subject,
+            text: text.text,
+          },
+        ],
+  );
+  try {
+    await insertAlertsSent(env.LEDGER, rows, Date.now());
+  } catch (error) {
+    log("warn", "alert_log_failed", { type: alert.type, destination: alert.destination, error: describe(error) });
+  }
 }
 
 /** Posts the alert as JSON with `text` first (Slack, Teams), then its fields. `name` names the URL, never shows it. */

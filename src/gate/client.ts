@@ -60,6 +60,8 @@ export interface GateApi extends Rpc.DurableObjectBranded {
   settle(name: string, lease: string | undefined, outcome: GateOutcome, owner?: string): Promise<GateView>;
   status(name: string): Promise<GateView>;
   pause(name: string, by?: PausedBy): Promise<GateView>;
+  /** A destination the circuit breaker paused sends its probe now; `probed` false when it was not so paused. */
+  probe(name: string): Promise<GateView & { probed: boolean }>;
   resume(name: string): Promise<GateView>;
   /** Dead letters of this destination (from the dead-letter consumer), for deliveries_dead. */
   dead(

@@ -32,6 +32,7 @@ import {
   noteDead,
   type PausedBy,
   pauseByHand,
+  probeNow,
   resume,
   settle,
   statusOf,
@@ -168,6 +169,17 @@ export class DestinationGate extends DurableObject<Env> implements GateApi {
     this.apply(pauseByHand(this.state, Date.now(), by));
     log("warn", "destination_paused", { destination: name, by: "hand" });
     return this.view(Date.now());
+  }
+
+  async probe(name: string): Promise<GateView & { probed: boolean }> {
+    await this.refresh(name);
+    const probed = probeNow(this.state, Date.now());
+    if (probed) {
+      this.idle = false;
+      log("info", "destination_probe", { destination: name, by: "hand", held: this.held.count });
+    }
+    this.apply([]);
+    return { ...this.view(Date.now()), probed };
   }
 
   async resume(name: string): Promise<GateView> {

@@ -387,6 +387,16 @@ export function pauseByHand(state: GateState, now: number, by?: PausedBy): GateE
 }
 
 /**
+ * Probe now (by hand): a destination the circuit breaker paused sends its probe at once rather than at the end of
+ * its cool-down; true when it was so paused. A pause by hand is ended only by resume.
+ */
+export function probeNow(state: GateState, now: number): boolean {
+  if (state.pause?.by !== "circuit") return false;
+  state.pause.probeAt = now;
+  return true;
+}
+
+/**
  * Resumed by hand: the circuit closes and its count starts again; the first success after it raises
  * destination_recovered when the episode had alerted.
  */

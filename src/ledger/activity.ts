@@ -12,6 +12,7 @@ export const ACTIONS = [
   "rules.restore",
   "destination.pause",
   "destination.resume",
+  "destination.probe",
   "dead_letter.replay",
   "dead_letters.replay_all",
   "dead_letter.delete",

@@ -233,6 +233,21 @@ const bucketOf = (d: string) =>
  * skips, is counted once), its duration to a latency bucket. What the ledger already held is counted once, here.
  */
 const HOURLY: readonly string[] = [
+  // Every alert sent, or that a channel refused, for the console's Alerts page (src/ledger/alerts.ts).
+  `CREATE TABLE IF NOT EXISTS ledger_alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    alert TEXT NOT NULL,
+    type TEXT NOT NULL,
+    destination TEXT,
+    channel TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    subject TEXT NOT NULL,
+    text TEXT NOT NULL
+  )`,
+  `CREATE INDEX IF NOT EXISTS ledger_alerts_by_destination ON ledger_alerts (destination, id)`,
   // Bulk actions on a filtered set of deliveries (src/ledger/jobs.ts): where each got to, for its progress page.
   `CREATE TABLE IF NOT EXISTS ledger_jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -38,3 +38,36 @@ export async function setPaused(
     return { destination, view };
   });
 }
+
+/**
+ * Probes a destination its circuit breaker paused now, rather than at the end of its cool-down
+ * (`destination.probe`): its oldest held delivery goes; if it succeeds the rest follow. 409 `not_paused_by_circuit`
+ * for one that is not so paused.
+ */
+export async function probeDestination(op: OpContext, settings: Settings, name: string): Promise<GateView> {
+  const destination = destinationOf(await currentDestinations(op.env, settings), name);
+  if (destination === undefined) {
+    throw new RelayError("destination_not_found", `The rules have no destination "${name}".`);
+  }
+  return recorded(op, { action: "destination.probe", target: name }, async () => {
+    let view: GateView & { probed: boolean };
+    try {
+      view = await gateOf(op.env, name).probe(name);
+    } catch (error) {
+      log("error", "gate_unavailable", { destination: name, error: describe(error) });
+      throw new RelayError(
+        "gate_unavailable",
+        `The gate of "${name}" could not be reached; nothing changed. Try again.`,
+      );
+    }
+    if (!view.probed) {
+      throw new RelayError(
+        "not_paused_by_circuit",
+        `"${name}" is not paused by its circuit breaker, so it has no probe to send; ${view.status === "paused" ? "resume it instead" : "it is already sending"}.`,
+      );
+    }
+    const { probed: _, ...shown } = view;
+    remember(name, shown);
+    return shown;
+  });
+}

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ALERT_TRIES } from "../../src/alerts/consumer.ts";
 import { alertText } from "../../src/alerts/text.ts";
+import { listAlertsSent } from "../../src/ledger/alerts.ts";
 import type { Alert, AlertMessage } from "../../src/queues/alert.ts";
 import { QUEUES } from "../../src/queues/names.ts";
 import { consume, EXAMPLE_RULES, putRules, sentBodies } from "../helpers.ts";
@@ -191,5 +192,29 @@ describe("an alert webhook the rules name", () => {
       "secret SHOP_API_KEY may be sent only to shop.test (SECRET_HOSTS), not to attacker.example",
     );
     expect(logged).not.toContain("attacker.example/hook");
+  });
+});
+
+describe("the alerts log", () => {
+  it("keeps what went to whom (an address or a setting's name, never a URL), sent or refused", async () => {
+    answer = (url) => new Response(null, { status: url.includes("ops.test") ? 500 : 200 });
+    const wmsAlert: Alert = { ...paused, id: `wms:destination_paused:${T + 1}` };
+    const shopAlert: Alert = { ...paused, id: `shop:destination_paused:${T + 1}`, destination: "shop" };
+    await run([message(wmsAlert), message(shopAlert)]);
+    const wms = (await listAlertsSent(env.LEDGER, { destination: "wms", limit: 50 })).filter(
+      (a) => a.alert === wmsAlert.id,
+    );
+    expect(wms.map((a) => [a.channel, a.recipient, a.outcome]).sort()).toEqual([
+      ["destinationWebhook", "alertWebhook (chat.test)", "sent"],
+      ["email", "wms-team@example.com", "sent"],
+      ["webhook", "ALERT_WEBHOOK", "failed"],
+    ]);
+    expect(wms.every((a) => a.type === "destination_paused" && a.text.includes("wms is paused"))).toBe(true);
+    expect(wms.find((a) => a.outcome === "failed")!.error).toContain("HTTP 500");
+    const shop = (await listAlertsSent(env.LEDGER, { destination: "shop", limit: 50 })).filter(
+      (a) => a.alert === shopAlert.id,
+    );
+    expect(shop.map((a) => a.recipient)).toContain("SHOP_ALERT_HOOK");
+    expect(JSON.stringify(shop)).not.toContain(HOOK_SECRET_URL);
   });
 });
