@@ -151,3 +151,35 @@ export function redact(text: string, secrets: PreparedRequest["secrets"]): strin
   for (const { name, value } of secrets) out = out.replaceAll(value, `[secret ${name}]`);
   return out;
 }
+
+/** Headers whose value is a signature: masked too, as a viewer could otherwise send the same request again. */
+const SIGNATURES = new Set(["ms-signature", "webhook-signature"]);
+
+/**
+ * The request an attempt sends, as an operator may see it (docs/console.md, "A delivery's requests"): its URL and
+ * headers, every secret value masked by its name and every signature masked, and the body; `curl` the same as a
+ * command to paste (the masks to be filled in by whoever holds the secrets). GiveUp, as for sending, when it cannot
+ * be built (a secret not set, a host not allowed).
+ */
+export async function maskedRequest(
+  delivery: Delivery,
+  destination: Destination,
+  body: string,
+  attempt: number,
+  env: object,
+  nowSeconds: number,
+): Promise<{ url: string; headers: [string, string][]; body: string; curl: string }> {
+  const prepared = await prepareRequest(delivery, destination, encoder.encode(body), attempt, env, nowSeconds);
+  const url = redact(prepared.url, prepared.secrets);
+  const headers = Object.entries(prepared.init.headers).map(
+    ([name, value]) =>
+      [name, SIGNATURES.has(name.toLowerCase()) ? "[signature]" : redact(value, prepared.secrets)] as [string, string],
+  );
+  const quote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
+  const curl = [
+    `curl -X POST ${quote(url)}`,
+    ...headers.map(([name, value]) => `  -H ${quote(`${name}: ${value}`)}`),
+    `  --data-binary ${quote(redact(body, prepared.secrets))}`,
+  ].join(" \\\n");
+  return { url, headers, body: redact(body, prepared.secrets), curl };
+}
