@@ -2,15 +2,13 @@
  * Core costs in Node (tinybench): the relay's pure functions, timed without any runtime around them.
  * Each figure is the median over ROUNDS tinybench runs of the per-operation median latency.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { Bench } from "tinybench";
 import { fanOut, planMessages } from "../src/delivery/planner.ts";
 import { envelopeSchema, parseCall } from "../src/extend/envelope.ts";
-import { parseSignatureHeader, verifySignature } from "../src/extend/signature.ts";
 import { batchMessages } from "../src/queues/limits.ts";
 import { compileRules } from "../src/rules/matcher.ts";
 import { validateRules } from "../src/rules/schema.ts";
-import { benchRules, manyRoutes, SECRETS, sign, signedCall } from "./lib/fixtures.ts";
+import { benchRules, manyRoutes, signedCall } from "./lib/fixtures.ts";
 import { median } from "./lib/stats.ts";
 
 export const ROUNDS = 3;
@@ -31,18 +29,12 @@ async function measure(tasks: Record<string, () => unknown>, time = 250): Promis
   return Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
 }
 
-export interface SignatureRow {
-  size: number;
-  relayMs: number;
-  nodeMs: number;
-}
 interface MatchRow {
   routes: number;
   ns: number;
   matched: number;
 }
 export interface CoreResults {
-  signature: SignatureRow[];
   matching: MatchRow[];
   planning: {
     notifications: number;
@@ -56,31 +48,6 @@ export interface CoreResults {
 }
 
 export async function runCore(): Promise<CoreResults> {
-  // Signature: the relay's verifySignature (WebCrypto, key imported once) against createHmac + timingSafeEqual.
-  const signature: SignatureRow[] = [];
-  const secrets = [SECRETS.EXTEND_WEBHOOK_SECRET];
-  for (const size of [1024, 16 * 1024, 128 * 1024, 1024 * 1024]) {
-    const body = Buffer.alloc(size, 0x61);
-    const header = sign(body);
-    const parsed = parseSignatureHeader(header);
-    if (typeof parsed === "string") throw new Error("bench signature malformed");
-    if (!(await verifySignature(body, parsed, secrets))) throw new Error("bench signature does not verify");
-    const expected = Buffer.from(parsed);
-    const result = await measure(
-      {
-        relay: async () => {
-          if (!(await verifySignature(body, parsed, secrets))) throw new Error("mismatch");
-        },
-        node: () => {
-          const mac = createHmac("sha256", SECRETS.EXTEND_WEBHOOK_SECRET).update(body).digest();
-          if (!timingSafeEqual(mac, expected)) throw new Error("mismatch");
-        },
-      },
-      size >= 128 * 1024 ? 400 : 250,
-    );
-    signature.push({ size, relayMs: result.relay!, nodeMs: result.node! });
-  }
-
   // Matching: one OrderCreated in YX against N routes of which three can match.
   const notification = parseCall(signedCall(1).body).envelope.Notifications[0]!;
   const matching: MatchRow[] = [];
@@ -108,7 +75,6 @@ export async function runCore(): Promise<CoreResults> {
     plan,
   });
   return {
-    signature,
     matching,
     planning: {
       notifications: 250,

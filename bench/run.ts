@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark in one go, a table per section on stdout, and BENCHMARKS.md written at the
  * repository root (targets, machine, method, figures, cost per million calls, analysis). Load goes only to
- * 127.0.0.1. A full run takes 15–25 minutes on a 2-core machine; `--quick` (one round each) about four.
+ * 127.0.0.1. A full run takes 20–30 minutes on a 2-core machine; `--quick` (one round each) about five.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -9,7 +9,7 @@ import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, startWranglerDev } from "../scripts/lib/wrangler-dev.ts";
 import { MAX_CONNECTIONS } from "../src/delivery/slots.ts";
-import { ROUNDS as CORE_ROUNDS, type CoreResults, runCore, type SignatureRow } from "./core.ts";
+import { ROUNDS as CORE_ROUNDS, type CoreResults, runCore } from "./core.ts";
 import { type HeldBacklogRun, type LimitedRun, runFlow } from "./flow.ts";
 import type { MemoryPoint, Shape } from "./growth-memory.ts";
 import {
@@ -40,15 +40,8 @@ import { type LedgerSize, ledgerSize } from "./lib/ledger-size.ts";
 import { byPrefix, r2Objects } from "./lib/r2.ts";
 import { startReceiver } from "./lib/receiver.ts";
 import { bytes, compactTable, fmt, median, table as paddedTable, ratio, sleep } from "./lib/stats.ts";
-import {
-  AGAINST,
-  labelOf,
-  RELAY_NAMES,
-  settingOf,
-  startTargets,
-  TARGET_NAMES,
-  type TargetName,
-} from "./lib/targets.ts";
+import { AGAINST, labelOf, startTargets, TARGET_NAMES, type TargetName } from "./lib/targets.ts";
+import { type CoalesceRun, type OrderRun, runCoalesce, runOrder, runTransform, type TransformRun } from "./shaping.ts";
 
 const QUICK = process.argv.includes("--quick");
 /** "No slower than main": runs on this 2-core machine move ±10 % between rounds, so that is the line. */
@@ -80,6 +73,18 @@ const HELD_BACKLOG = 10_000;
 /** Large calls: 5 MB calls per Worker, and 10 MiB calls per Worker for the memory peak. */
 const LARGE_CALLS = QUICK ? 3 : 15;
 const PEAK_CALLS = QUICK ? 2 : 5;
+/** Shaping deliveries (bench/shaping.ts): a coalesced storm, order per key, a transform. */
+const COALESCE = QUICK
+  ? { calls: 1000, products: 10, seconds: 10, windowSeconds: 2 }
+  : { calls: 10_000, products: 100, seconds: 60, windowSeconds: 10 };
+const ORDER = QUICK ? { keys: 100, perKey: 3, failureShare: 0.1 } : { keys: 1000, perKey: 5, failureShare: 0.1 };
+const TRANSFORM = QUICK ? { calls: 200, rounds: 1 } : { calls: 400, rounds: 3 };
+/** Coalesced deliveries at most, as a share of calls: 700 for 10,000 BalanceChanged on 100 products in 60 s. */
+const COALESCE_SHARE_LIMIT = 0.07;
+/** The ordered destination's throughput against the unordered one's, the same calls to both. */
+const ORDER_LIMIT = 0.7;
+/** CPU ms per notification of a 10-field JSONata mapping (Node). */
+const TRANSFORM_MS_LIMIT = 0.3;
 
 /** Calls per ledger batch when the ledger queue's batches are full: 100 messages of ~10 deliveries (3⅓ calls). */
 const FULL_LEDGER_BATCH = 300;
@@ -199,9 +204,6 @@ async function measureAll(): Promise<Results> {
     ),
   ) as MemoryPoint[];
 
-  log("signature verification in workerd (bench/signature-worker)");
-  const signatureWorkerd = await measureSignatureInWorkerd();
-
   log("ledger writes in workerd (bench/ledger-worker, local D1)");
   const ledgerWrites = await measureLedgerInWorkerd();
 
@@ -264,6 +266,13 @@ async function measureAll(): Promise<Results> {
     { perSecond: FLOW_RATE, seconds: QUICK ? 10 : 30, backlog: QUICK ? 1000 : HELD_BACKLOG },
     log,
   );
+
+  log("shaping deliveries: coalescing, order per key, a JSONata transform (bench/shaping.ts)");
+  const shaping = {
+    coalesce: await runCoalesce(COALESCE, log),
+    order: await runOrder(ORDER, log),
+    transform: await runTransform(TRANSFORM, log),
+  };
   const machine = {
     date: new Date().toISOString(),
     seconds: (Date.now() - started) / 1000,
@@ -272,7 +281,6 @@ async function measureAll(): Promise<Results> {
   };
   return {
     core,
-    signatureWorkerd,
     memory,
     ingress,
     delivery,
@@ -282,6 +290,7 @@ async function measureAll(): Promise<Results> {
     r2Standard,
     backlog,
     flow,
+    shaping,
     large,
     machine,
   };
@@ -299,35 +308,6 @@ interface R2Standard {
   waiting: number;
   /** Claims and anything else (none for standard calls). */
   claims: number;
-}
-
-interface WorkerdSignatureRow {
-  size: number;
-  relayMicros: number;
-  nodeMicros: number | null;
-}
-
-/** The same comparison on the Workers runtime: a bench-only Worker times both in workerd. */
-async function measureSignatureInWorkerd(): Promise<WorkerdSignatureRow[]> {
-  const worker = await tracked(startWranglerDev({ config: join(ROOT, "bench", "signature-worker", "wrangler.toml") }));
-  try {
-    const rows: WorkerdSignatureRow[] = [];
-    for (const [size, iterations] of [
-      [1024, 2000],
-      [16 * 1024, 1000],
-      [128 * 1024, 200],
-      [1024 * 1024, 150],
-    ] as const) {
-      const response = await fetch(`${worker.url}/?size=${size}&iterations=${iterations}`, {
-        signal: AbortSignal.timeout(120_000),
-      });
-      if (!response.ok) throw new Error(`signature worker answered ${response.status}: ${await response.text()}`);
-      rows.push((await response.json()) as WorkerdSignatureRow);
-    }
-    return rows;
-  } finally {
-    await worker.stop();
-  }
 }
 
 interface LedgerWrites {
@@ -391,11 +371,11 @@ interface Results {
   /** When and how the figures were taken, and what else used the machine meanwhile (CPUs on average, busiest 30 s). */
   machine: { date: string; seconds: number; args: string; foreign: { average: number; busiest30s: number } };
   flow: { limited: LimitedRun; backlog: HeldBacklogRun };
+  shaping: { coalesce: CoalesceRun; order: OrderRun; transform: TransformRun };
   ledgerWrites: LedgerWrites[];
   stored: LedgerSize;
   r2Standard: R2Standard;
   backlog: BacklogRun | undefined;
-  signatureWorkerd: WorkerdSignatureRow[];
   core: CoreResults;
   memory: MemoryPoint[];
   ingress: IngressRun[];
@@ -476,31 +456,14 @@ function render(r: Results, padded: boolean): string {
       ...(["rps", "p50", "p99", "cpuMs"] as const).map((key) => ratio(m(a, key), m(b, key))),
       "",
     ];
-    for (const name of RELAY_NAMES) ingressRows.push(ratioRow(name, "baseline"));
+    ingressRows.push(ratioRow("relay", "baseline"));
     ingressRows.push(ratioRow("relay-nodevtools", "baseline-nodevtools", "no devtools: relay ÷ baseline"));
     if (AGAINST !== undefined) ingressRows.push(ratioRow("relay", "main"));
   }
   const cs = `c=${CONNECTIONS.join(" / ")}`;
-  for (const name of RELAY_NAMES) {
-    const setting = settingOf(name) === "" ? "" : ` (${settingOf(name)})`;
-    verdicts.push(
-      targetRow(
-        `Door${setting} req/s ÷ baseline, ${cs}`,
-        "≥ 0.80×",
-        against(name, "baseline", "rps"),
-        (v) => v >= 0.8,
-        0.8,
-      ),
-      targetRow(
-        `Door${setting} p99 ÷ baseline, ${cs}`,
-        "≤ 1.25×",
-        against(name, "baseline", "p99"),
-        (v) => v <= 1.25,
-        1.25,
-      ),
-    );
-  }
   verdicts.push(
+    targetRow(`Door req/s ÷ baseline, ${cs}`, "≥ 0.80×", against("relay", "baseline", "rps"), (v) => v >= 0.8, 0.8),
+    targetRow(`Door p99 ÷ baseline, ${cs}`, "≤ 1.25×", against("relay", "baseline", "p99"), (v) => v <= 1.25, 1.25),
     targetRow(
       `Door req/s ÷ baseline, both no devtools, ${cs}`,
       "≥ 0.80×",
@@ -533,54 +496,12 @@ function render(r: Results, padded: boolean): string {
   );
 
   // 2. Core
-  const workerdOf = (size: number) => r.signatureWorkerd.find((row) => row.size === size);
-  const sig = r.core.signature.map((row) => {
-    const w = workerdOf(row.size);
-    return [
-      bytes(row.size),
-      fmt(row.relayMs * 1000, 1),
-      fmt(row.nodeMs * 1000, 1),
-      ratio(row.nodeMs, row.relayMs),
-      w === undefined ? "–" : fmt(w.relayMicros, 1),
-      w?.nodeMicros == null ? "–" : fmt(w.nodeMicros, 1),
-      w?.nodeMicros == null ? "–" : ratio(w.nodeMicros, w.relayMicros),
-    ];
-  });
-  const [small, big] = r.core.signature.slice(-2) as [SignatureRow, SignatureRow];
-  const kb = (big.size - small.size) / 1024;
-  const relayPerKb = ((big.relayMs - small.relayMs) / kb) * 1000;
-  const nodePerKb = ((big.nodeMs - small.nodeMs) / kb) * 1000;
-  sig.push(["per KB (marginal)", fmt(relayPerKb, 3), fmt(nodePerKb, 3), ratio(nodePerKb, relayPerKb), "", "", ""]);
-  verdicts.push(
-    targetRow(
-      "Signature per KB (marginal), Node",
-      "≥ 0.70× node:crypto",
-      [nodePerKb / relayPerKb],
-      (v) => v >= 0.7,
-      0.7,
-    ),
-  );
-  const workerdRows = r.signatureWorkerd.filter((row) => row.nodeMicros !== null);
-  verdicts.push(
-    targetRow(
-      `Signature in workerd, ${bytes(workerdRows[0]?.size ?? 0)} … ${bytes(workerdRows.at(-1)?.size ?? 0)}`,
-      "≥ 0.70× node:crypto",
-      workerdRows.map((row) => row.nodeMicros! / row.relayMicros),
-      (v) => v >= 0.7,
-      0.7,
-    ),
-  );
   const first = r.core.matching[0]!;
   const last = r.core.matching.at(-1)!;
   verdicts.push(targetRow("Matching 10,000 vs 10 routes", "≤ 2×", [last.ns / first.ns], (v) => v <= 2, 2));
   const p = r.core.planning;
   sections.push(
-    `## 2. Core costs (Node ${process.version}, tinybench; workerd)\n\nMedians of ${CORE_ROUNDS} runs. \`verifySignature\` (WebCrypto) against \`createHmac\` + \`timingSafeEqual\`, in Node and in workerd (bench/signature-worker); *speed*: node:crypto time ÷ relay time.\n\n` +
-      table(
-        ["body", "relay µs", "node:crypto µs", "speed", "workerd relay µs", "workerd node:crypto µs", "workerd speed"],
-        sig,
-      ) +
-      `\n\nMatching one notification against ${r.core.matching.map((row) => row.routes.toLocaleString("en")).join(" / ")} routes: ${r.core.matching.map((row) => fmt(row.ns, 0)).join(" / ")} ns (${first.matched} matched). A ${p.notifications}-notification call: parse ${fmt(p.parseMs, 3)} ms (JSON.parse + Zod alone ${fmt(p.plainParseMs, 3)}), fan-out and planning ${fmt(p.planMs, 3)} ms → ${p.messages} messages in ${p.batches} batch(es).`,
+    `## 2. Core costs (Node ${process.version}, tinybench)\n\nMedians of ${CORE_ROUNDS} runs. Matching one notification against ${r.core.matching.map((row) => row.routes.toLocaleString("en")).join(" / ")} routes: ${r.core.matching.map((row) => fmt(row.ns, 0)).join(" / ")} ns (${first.matched} matched). A ${p.notifications}-notification call: parse ${fmt(p.parseMs, 3)} ms (JSON.parse + Zod alone ${fmt(p.plainParseMs, 3)}), fan-out and planning ${fmt(p.planMs, 3)} ms → ${p.messages} messages in ${p.batches} batch(es).`,
   );
 
   // 3. Delivery
@@ -600,12 +521,11 @@ function render(r: Results, padded: boolean): string {
   ];
   for (const target of DELIVERY_TARGETS) if (target !== "baseline") dRows.push(dRatio(target, "baseline"));
   if (AGAINST !== undefined) dRows.push(dRatio("relay", "main"));
-  const cpuRatios = RELAY_NAMES.map((name) => dm(name, "cpuMsPerDelivery") / dm("baseline", "cpuMsPerDelivery"));
   verdicts.push(
     targetRow(
-      `Consumer CPU per delivery ÷ bare consumer (${RELAY_NAMES.map((n) => (settingOf(n) === "" ? "relay" : settingOf(n))).join(" / ")})`,
+      "Consumer CPU per delivery ÷ bare consumer",
       `≤ ${CONSUMER_CPU_LIMIT.toFixed(2)}×`,
-      cpuRatios,
+      [dm("relay", "cpuMsPerDelivery") / dm("baseline", "cpuMsPerDelivery")],
       (v) => v <= CONSUMER_CPU_LIMIT,
       CONSUMER_CPU_LIMIT,
     ),
@@ -653,7 +573,7 @@ function render(r: Results, padded: boolean): string {
     times(mem[i]!.retainedBytes / point.bodyBytes),
   ]);
   sections.push(
-    `## 4. Growth with call size\n\n*p50/max ms*: the relay under \`wrangler dev\`, one call at a time, ${QUICK ? 5 : 15} per shape. *Node ms*: verify, parse, match, plan and JSON in Node; *held*: what one call keeps reachable when enqueued (bench/growth-memory.ts). ⚠: grew > 1.25× faster than the body.\n\n` +
+    `## 4. Growth with call size\n\n*p50/max ms*: the relay under \`wrangler dev\`, one call at a time, ${QUICK ? 5 : 15} per shape. *Node ms*: the door's read and verify (\`readSignedBody\`), parse, match, plan and JSON in Node; *held*: what one call keeps reachable when enqueued (bench/growth-memory.ts). ⚠: grew > 1.25× faster than the body.\n\n` +
       table(["call", "body", "HTTP", "p50 ms", "max ms", "Node ms", "held ÷ body"], growthRows),
   );
 
@@ -801,6 +721,68 @@ function render(r: Results, padded: boolean): string {
       `\n\nAn ${REFUSED_BYTES / 1024 / 1024} MiB call was answered ${L.refusedStatus}. R2 per large call: ${perLarge(L.r2.bodies)} put of its body, ${perLarge(L.r2.claims)} other claims, a share of the ledger's text objects (${L.r2.texts} for ${L.r2.calls} large and ${WARM_SMALL_CALLS} small calls), and a get per delivery carrying the claim (2; from src/payloads.ts, as the local R2 counts no reads).`,
   );
 
+  // 8. Shaping deliveries
+  const { coalesce: co, order: or, transform: tr } = r.shaping;
+  const coalesceLimit = Math.round(co.calls * COALESCE_SHARE_LIMIT);
+  const orderRatio = or.ordered.perSecond / or.unordered.perSecond;
+  const storm = `${co.calls.toLocaleString("en")} BalanceChanged on ${co.products} products in ${co.seconds} s, ${co.windowSeconds} s window`;
+  const orderRun = `${or.keys.toLocaleString("en")} keys × ${or.perKey}, ${fmt(or.failureShare * 100, 0)} % first attempts failing`;
+  verdicts.push(
+    [
+      `Coalescing ${storm}`,
+      `≤ ${coalesceLimit} deliveries, 0 stale, 0 missing`,
+      `${co.deliveries} deliveries, ${co.stale} stale, ${co.lastStateMissing} missing`,
+      verdict(co.deliveries <= coalesceLimit && co.stale === 0 && co.lastStateMissing === 0),
+    ],
+    [
+      `Order per key, ${orderRun}: ordered ÷ unordered rate`,
+      `≥ ${ORDER_LIMIT.toFixed(2)}×, 0 out of order`,
+      `${measured(orderRatio, ORDER_LIMIT)}, ${or.outOfOrder} out of order`,
+      verdict(orderRatio >= ORDER_LIMIT && or.outOfOrder === 0),
+    ],
+    targetRow(
+      "10-field JSONata mapping, CPU ms per notification (Node)",
+      `≤ ${TRANSFORM_MS_LIMIT}`,
+      [tr.cpuMsPerNotification],
+      (v) => v <= TRANSFORM_MS_LIMIT,
+      TRANSFORM_MS_LIMIT,
+    ).map((cell, i) => (i === 2 ? fmt(tr.cpuMsPerNotification, 3) : cell)),
+    [
+      "Consumer rate with that transform ÷ without",
+      "measured",
+      ratio(tr.withPerSecond, tr.withoutPerSecond),
+      "reported",
+    ],
+  );
+  sections.push(
+    `## 8. Shaping deliveries (bench/shaping.ts)\n\nEach run starts its own relay (no devtools) and receiver. *Stale*: arrived after a newer balance of its product; *missing*: products whose last balance never arrived; *rate*: delivered ÷ (last − first arrival), the same calls failing their first attempt at both destinations (RETRY_SCHEDULE=1). Transform rates as in section 3, ${tr.deliveries} calls a round.\n\n` +
+      table(
+        ["run", "delivered", "measured"],
+        [
+          [
+            `coalescing ${storm}`,
+            `${co.deliveries} (${fmt((co.deliveries / co.calls) * 100, 1)} % of calls)`,
+            `${co.stale} stale, ${co.lastStateMissing} missing; last delivery ${fmt(co.tailSeconds, 1)} s after the last call`,
+          ],
+          [
+            `ordered, ${orderRun}`,
+            String(or.ordered.delivered),
+            `${fmt(or.ordered.perSecond, 0)}/s over ${fmt(or.ordered.seconds, 1)} s, ${or.outOfOrder} out of order`,
+          ],
+          [
+            "unordered, the same calls",
+            String(or.unordered.delivered),
+            `${fmt(or.unordered.perSecond, 0)}/s over ${fmt(or.unordered.seconds, 1)} s`,
+          ],
+          [
+            "consumer with / without a 10-field transform",
+            `${tr.deliveries} each`,
+            `${fmt(tr.withPerSecond, 0)} / ${fmt(tr.withoutPerSecond, 0)} deliveries/s (${ratio(tr.withPerSecond, tr.withoutPerSecond)})`,
+          ],
+        ],
+      ),
+  );
+
   // The cost per million calls, from the figures above.
   sections.push(costModel(r, classA, table));
 
@@ -813,9 +795,6 @@ function render(r: Results, padded: boolean): string {
   } catch {
     notes = "";
   }
-  const settings = RELAY_NAMES.filter((n) => settingOf(n) !== "")
-    .map(settingOf)
-    .join(", ");
   const markdown = `# Benchmarks
 
 Written by \`npm run bench\` (bench/run.ts); the analysis is bench/ANALYSIS.md; earlier runs are in git history.
@@ -830,8 +809,8 @@ ${machine}
 
 ## Method
 
-- **Reproduce**: \`npm ci && npm run bench -- --against <ref>\` (15–25 min on 2 cores); \`--quick\` checks that it runs; \`--render <file>\` rewrites this file from a run's saved figures.
-- **Workers** on loopback, each with fresh local D1, R2, Queues and KV inside its workerd: *relay* (wrangler.toml as shipped, bench rules: three loopback destinations), *relay (${settings})*${AGAINST === undefined ? "" : `, *${labelOf("main")}* (that commit, from a git worktree)`}, and *baseline* (bench/baseline: reads the body, enqueues it; its consumer makes the same three requests per call). *No devtools*: started through wrangler's API (scripts/lib/start-worker.ts), without the devtools session the \`wrangler dev\` command keeps on each isolate and relays every console line through; production has none.
+- **Reproduce**: \`npm ci && npm run bench -- --against <ref>\` (20–30 min on 2 cores); \`--quick\` checks that it runs; \`--render <file>\` rewrites this file from a run's saved figures.
+- **Workers** on loopback, each with fresh local D1, R2, Queues and KV inside its workerd: *relay* (wrangler.toml as shipped, bench rules: three loopback destinations)${AGAINST === undefined ? "" : `, *${labelOf("main")}* (that commit, from a git worktree)`}, and *baseline* (bench/baseline: reads the body, enqueues it; its consumer makes the same three requests per call). *No devtools*: started through wrangler's API (scripts/lib/start-worker.ts), without the devtools session the \`wrangler dev\` command keeps on each isolate and relays every console line through; production has none.
 - **Calls** are pre-signed, each with a fresh Id; the *standard call* is ~1.1 KB, two notifications, three deliveries. Receivers answer 200 on their own thread.
 - **Figures**: medians over rounds, the Workers' order rotated per round. *CPU*: utime + stime of a Worker's whole process group (/proc), simulators and wrangler's Node included.
 

@@ -1,7 +1,8 @@
 /**
  * The loopback receiver the consumers deliver to: answers every POST at once with 200 and counts
- * arrivals per first path segment (the target's name: /relay/…, /relay-warn/…, /baseline, …). While held, it answers nothing until released (the delivery run
- * uses that to let a backlog build up), and counts each arrival when it answers it.
+ * arrivals per first path segment (the target's name: /relay/…, /main/…, /baseline, …). While held, it answers
+ * nothing until released (the delivery run uses that to let a backlog build up), and counts each arrival when it
+ * answers it.
  * It runs on its own thread so that counting does not share an event loop with the load generator.
  */
 import { createServer } from "node:http";

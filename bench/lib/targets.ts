@@ -1,7 +1,7 @@
 /**
  * The Workers under test, all under `wrangler dev` on loopback with their own state folders: the relay
- * (this repository's wrangler.toml as shipped), the same relay with the settings in RELAY_VARS, and the
- * baseline (bench/baseline/). Every relay gets the same bench rules through the admin API; every consumer
+ * (this repository's wrangler.toml as shipped), the baseline (bench/baseline/), both also with no devtools
+ * session, and with `--against` the relay as another commit has it. Every relay gets the same bench rules through the admin API; every consumer
  * delivers to the same loopback receiver, under its own path prefix.
  */
 import { execFileSync } from "node:child_process";
@@ -13,9 +13,7 @@ import { benchRules, RELAY_BASE_VARS, SECRETS } from "./fixtures.ts";
 import { relayConfig } from "./snapshot.ts";
 
 /** Also the receiver's source name (first path segment of the target's deliveries). */
-export type TargetName = RelayName | "main" | "baseline" | NoDevtoolsName;
-/** The relays started from this tree's wrangler.toml, with the vars in RELAY_VARS. */
-export type RelayName = "relay" | "relay-warn";
+export type TargetName = "relay" | "main" | "baseline" | NoDevtoolsName;
 /**
  * The relay as shipped and the baseline, each started with no devtools session on its isolate (as in production;
  * `wrangler dev` keeps one and relays every console line through it). Ingress only: the consumers log nothing
@@ -35,41 +33,21 @@ export const AGAINST: string | undefined = (() => {
   return at < 0 ? undefined : process.argv[at + 1];
 })();
 
-/**
- * The relay as shipped and the operator settings that trade its per-call work away: the `--var`s each
- * is started with over the same wrangler.toml.
- */
-const RELAY_VARS: Record<RelayName, Record<string, string>> = {
-  relay: {},
-  "relay-warn": { LOG_LEVEL: "warn" },
-};
-export const RELAY_NAMES = Object.keys(RELAY_VARS) as RelayName[];
-
-/** A relay's settings as the report writes them, e.g. "LOG_LEVEL=warn"; "" for the relay as shipped. */
-export const settingOf = (name: RelayName): string =>
-  Object.entries(RELAY_VARS[name])
-    .map(([key, value]) => `${key}=${value}`)
-    .join(", ");
-
 /** Every target, in the order the tables list them. */
 export const TARGET_NAMES: readonly TargetName[] = [
-  ...RELAY_NAMES,
+  "relay",
   ...(AGAINST ? (["main"] as const) : []),
   "baseline",
   ...NO_DEVTOOLS,
 ];
 
-/** How the report names a target: "relay", "relay (LOG_LEVEL=warn)", …, "main (<ref>)", "baseline". */
+/** How the report names a target: "relay", "main (<ref>)", "baseline", "relay, no devtools", … */
 export const labelOf = (name: TargetName): string =>
-  name === "baseline"
-    ? "baseline"
-    : isNoDevtools(name)
-      ? `${name === "relay-nodevtools" ? "relay" : "baseline"}, no devtools`
-      : name === "main"
-        ? `main (${AGAINST})`
-        : settingOf(name) === ""
-          ? "relay"
-          : `relay (${settingOf(name)})`;
+  isNoDevtools(name)
+    ? `${name === "relay-nodevtools" ? "relay" : "baseline"}, no devtools`
+    : name === "main"
+      ? `main (${AGAINST})`
+      : name;
 
 /** A checkout of `ref` beside this one, sharing its node_modules; remove() deletes it. */
 function worktree(ref: string): { dir: string; remove(): void } {
@@ -131,7 +109,7 @@ export async function startTargets(receiverUrl: string): Promise<Targets> {
             : startWranglerDev({
                 config: relayConfig(),
                 secrets: SECRETS,
-                vars: { ...RELAY_BASE_VARS, ...RELAY_VARS[name] },
+                vars: RELAY_BASE_VARS,
                 onOutput: count(name),
               }),
     ),

@@ -32,21 +32,6 @@ function hexValue(code: number): number {
   return -1;
 }
 
-/**
- * True when `signature` is the HMAC of `body` under one of `secrets`. WebCrypto's verify compares in
- * constant time; every secret is tried, so timing does not tell which one (if any) matched.
- */
-export async function verifySignature(
-  body: BufferSource,
-  signature: Uint8Array,
-  secrets: readonly string[],
-): Promise<boolean> {
-  const results = await Promise.all(
-    secrets.map(async (secret) => crypto.subtle.verify("HMAC", await hmacKey(secret, "utf8"), signature, body)),
-  );
-  return results.includes(true);
-}
-
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, "0"));
 
 /** The `ms-signature` header value for `body` under `secret`, as Extend Commerce writes it. */
