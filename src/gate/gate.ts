@@ -1,5 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
-import { type ForwardContext, forward, type Holder, heldRecord, SETTLE_RETRY_SECONDS } from "../delivery/forward.ts";
+import {
+  type ForwardContext,
+  forward,
+  type Holder,
+  heldRecord,
+  SETTLE_RETRY_SECONDS,
+  supersededBy,
+} from "../delivery/forward.ts";
 import { httpSender, type Sender } from "../delivery/senders.ts";
 import { CLAIMED_MEMORY_BYTES, MAX_CONNECTIONS, Slots } from "../delivery/slots.ts";
 import type { Env } from "../env.ts";
@@ -8,7 +15,7 @@ import { handToLedger } from "../ledger/handoff.ts";
 import { log } from "../log.ts";
 import type { Alert } from "../queues/alert.ts";
 import { decodeMessage } from "../queues/codec.ts";
-import { type Delivery, readDelivery } from "../queues/delivery.ts";
+import { readDelivery } from "../queues/delivery.ts";
 import type { HeldReason, LedgerRecord, SupersededRecord } from "../queues/ledger.ts";
 import { requeueDelivery, sendAlert, sendDeadLetter } from "../queues/send.ts";
 import { currentDestinations, currentRules, destinationOf } from "../rules/destinations.ts";
@@ -556,19 +563,6 @@ const newLease = (): string => crypto.randomUUID();
 
 /** The ledger's record of a held row that a newer notification about the same thing replaced. */
 function supersededRecord(text: string, by: string, at: number): SupersededRecord | undefined {
-  const delivery: Delivery | undefined = readDelivery(decodeMessage(text));
-  if (delivery === undefined) return undefined;
-  return {
-    kind: "superseded",
-    deliveryId: delivery.deliveryId,
-    destination: delivery.destination,
-    callId: delivery.callId,
-    routes: delivery.routes,
-    indices: delivery.indices,
-    receivedAt: delivery.receivedAt,
-    run: delivery.run ?? 0,
-    attempts: delivery.attempts ?? 0,
-    at,
-    by,
-  };
+  const delivery = readDelivery(decodeMessage(text));
+  return delivery === undefined ? undefined : supersededBy(delivery, by, at);
 }

@@ -2,9 +2,8 @@ import * as z from "zod";
 import { callRecordSchema } from "./call.ts";
 import { deadLetterSchema } from "./dead-letter.ts";
 
-/** One delivery attempt, for the ledger. */
-export const attemptRecordSchema = z.object({
-  kind: z.literal("attempt"),
+/** Which delivery a record is about: what the ledger keys its rows by, in every kind of record about one. */
+const deliveryFields = {
   deliveryId: z.string(),
   destination: z.string(),
   callId: z.string(),
@@ -12,6 +11,12 @@ export const attemptRecordSchema = z.object({
   indices: z.array(z.int()),
   receivedAt: z.number(),
   run: z.int(),
+};
+
+/** One delivery attempt, for the ledger. */
+export const attemptRecordSchema = z.object({
+  kind: z.literal("attempt"),
+  ...deliveryFields,
   attempt: z.int(),
   at: z.number(),
   status: z.int().optional(),
@@ -52,13 +57,7 @@ const HELD = Object.keys(HELD_REASONS) as [HeldReason, ...HeldReason[]];
 /** A delivery held back by its destination's gate (src/gate/): waiting is not an attempt. */
 export const heldRecordSchema = z.object({
   kind: z.literal("held"),
-  deliveryId: z.string(),
-  destination: z.string(),
-  callId: z.string(),
-  routes: z.array(z.string()),
-  indices: z.array(z.int()),
-  receivedAt: z.number(),
-  run: z.int(),
+  ...deliveryFields,
   /** Attempts made so far in this run; the next one, when released, is attempts + 1. */
   attempts: z.int(),
   at: z.number(),
