@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
+import * as z from "zod";
 import { version } from "../package.json";
 import { admin } from "./admin/index.ts";
 import { weakTokens } from "./auth/tokens.ts";
@@ -11,13 +12,14 @@ import { log } from "./log.ts";
 import { secretValue } from "./secrets.ts";
 import { accessOf, settingsOf } from "./settings.ts";
 
-/** GET /healthz answers this. */
-export interface Health {
-  status: "ok";
-  version: string;
-  webhookSecret: boolean;
-  adminEnabled: boolean;
-}
+/** GET /healthz answers this (public, outside the admin API and its document). */
+export const healthSchema = z.strictObject({
+  status: z.literal("ok"),
+  version: z.string(),
+  webhookSecret: z.boolean(),
+  adminEnabled: z.boolean(),
+});
+export type Health = z.infer<typeof healthSchema>;
 
 /** Parses the settings once per isolate and hands them to every handler; a bad var → 503 `misconfigured`. */
 const settings = createMiddleware<AppEnv>(async (c, next) => {

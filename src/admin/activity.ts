@@ -1,46 +1,36 @@
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
-import { ACTIONS, type ActivityRow, getActivity, listActivity } from "../ledger/activity.ts";
+import { type ActivityFilter, type ActivityRow, getActivity, listActivity } from "../ledger/activity.ts";
 import { listSessions } from "../ledger/sessions.ts";
 import { opContext } from "../ops/record.ts";
 import { endAllSessions } from "../ops/sessions.ts";
-import { limitParam, oneOfParam, textParam, timeParam } from "./query.ts";
+import { described, query } from "./openapi.ts";
+import { checkedQuery, QUERIES } from "./query.ts";
+import type { ActivityPage, ActivityRowView } from "./schemas.ts";
 
-/** GET /admin/activity answers this: newest first, `cursor` for the next page. */
-export interface ActivityPage {
-  items: ActivityRow[];
-  cursor?: string;
+export type { ActivityPage } from "./schemas.ts";
+
+// The activity log's actions as src/ledger/activity.ts has them are the ones the API's schemas name.
+
+/**
+ * The filters of GET /admin/activity and /console/activity, each checked on its own (a bad one is a 400
+ * `invalid_query` naming it); `limit` is the caller's.
+ */
+export function activityFilter(c: Context<AppEnv>, limit: number): ActivityFilter {
+  const { cursor, ...filter } = checkedQuery(FILTER, c.req.query());
+  return { ...filter, limit, before: cursor };
 }
 
-/** ?cursor= of the activity list: the id of the last row shown, as this API wrote it. */
-export function activityCursor(raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const match = /^a([1-9]\d{0,15})$/.exec(raw);
-  if (match === null) {
-    throw new RelayError("invalid_query", `cursor must be a cursor this API returned (got "${raw.slice(0, 100)}").`, {
-      parameter: "cursor",
-    });
-  }
-  return Number(match[1]);
-}
+const FILTER = QUERIES.activity.omit({ limit: true });
 
-/** The filters of GET /admin/activity and /console/activity, each checked on its own. */
-export function activityFilter(c: Context<AppEnv>, limit: number) {
-  return {
-    actor: textParam(c, "actor"),
-    action: oneOfParam(c, "action", ACTIONS),
-    target: textParam(c, "target"),
-    since: timeParam(c, "since"),
-    until: timeParam(c, "until"),
-    limit,
-    before: activityCursor(c.req.query("cursor")),
-  };
-}
-
-export async function activityPage(c: Context<AppEnv>, limit: number): Promise<ActivityPage> {
-  const page = await listActivity(c.env.LEDGER, activityFilter(c, limit));
+async function pageOf(c: Context<AppEnv>, filter: ActivityFilter): Promise<ActivityPage> {
+  const page = await listActivity(c.env.LEDGER, filter);
   return { items: page.items, ...(page.next !== undefined && { cursor: `a${page.next}` }) };
+}
+
+export function activityPage(c: Context<AppEnv>, limit: number): Promise<ActivityPage> {
+  return pageOf(c, activityFilter(c, limit));
 }
 
 export async function activityRow(c: Context<AppEnv>): Promise<ActivityRow> {
@@ -52,8 +42,17 @@ export async function activityRow(c: Context<AppEnv>): Promise<ActivityRow> {
 
 /** Who is asking, the activity log, and the console's sessions (docs/admin-api.md, "Operators"). */
 export const operatorsAdmin = new Hono<AppEnv>()
-  .get("/whoami", (c) => c.json(c.var.actor))
-  .get("/activity", async (c) => c.json((await activityPage(c, limitParam(c))) satisfies ActivityPage))
-  .get("/activity/:id", async (c) => c.json(await activityRow(c)))
-  .get("/sessions", async (c) => c.json({ sessions: await listSessions(c.env.LEDGER, Date.now()) }))
-  .post("/sessions/end-all", async (c) => c.json(await endAllSessions(opContext(c))));
+  .get("/whoami", described("GET /admin/whoami"), (c) => c.json(c.var.actor))
+  .get("/activity", described("GET /admin/activity"), query("GET /admin/activity"), async (c) => {
+    const { cursor, ...filter } = c.req.valid("query");
+    return c.json((await pageOf(c, { ...filter, before: cursor })) satisfies ActivityPage);
+  })
+  .get("/activity/:id", described("GET /admin/activity/:id"), async (c) =>
+    c.json((await activityRow(c)) satisfies ActivityRowView),
+  )
+  .get("/sessions", described("GET /admin/sessions"), async (c) =>
+    c.json({ sessions: await listSessions(c.env.LEDGER, Date.now()) }),
+  )
+  .post("/sessions/end-all", described("POST /admin/sessions/end-all"), async (c) =>
+    c.json(await endAllSessions(opContext(c))),
+  );

@@ -3,39 +3,17 @@ import type { AppEnv, Env } from "../env.ts";
 import { describe, RelayError } from "../errors.ts";
 import type { GateView } from "../gate/client.ts";
 import { gateOf } from "../gate/client.ts";
-import type { GateStatus } from "../gate/policy.ts";
 import { log } from "../log.ts";
 import { setPaused } from "../ops/destinations.ts";
 import { opContext } from "../ops/record.ts";
 import { currentDestinations, destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
 import type { Settings } from "../settings.ts";
+import { described } from "./openapi.ts";
+import type { DestinationState } from "./schemas.ts";
 
 /** One destination as GET /admin/destinations shows it: its limits from the rules and its gate's state. */
-export interface DestinationState {
-  name: string;
-  enabled: boolean;
-  techContact?: string;
-  rateLimit?: Destination["rateLimit"];
-  concurrency?: number;
-  circuit: Destination["circuit"];
-  /** `unknown` when its gate could not be reached just now. */
-  state: GateStatus | "unknown";
-  pausedBy?: "circuit" | "hand";
-  pausedAt?: string;
-  /** Paused by the circuit: when the probe goes out. */
-  probeAt?: string;
-  cooldownSeconds?: number;
-  /** Failed attempts in a row. */
-  failures: number;
-  failingSince?: string;
-  held: number;
-  inFlight: number;
-  lastStatus?: number;
-  lastError?: string;
-  lastFailureAt?: string;
-  lastSuccessAt?: string;
-}
+export type { DestinationState };
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
@@ -76,17 +54,6 @@ export async function destinationStates(
   return Promise.all(Object.entries(destinations).map(async ([name, d]) => stateOf(name, d, await viewOf(env, name))));
 }
 
-async function list(c: Context<AppEnv>): Promise<Response> {
-  return c.json({ destinations: await destinationStates(c.env, await destinationsOf(c.env, c.var.settings)) });
-}
-
-async function show(c: Context<AppEnv>): Promise<Response> {
-  const name = c.req.param("name")!;
-  const destination = destinationOf(await destinationsOf(c.env, c.var.settings), name);
-  if (destination === undefined) throw notFound(name);
-  return c.json(stateOf(name, destination, await viewOf(c.env, name)));
-}
-
 const notFound = (name: string) => new RelayError("destination_not_found", `The rules have no destination "${name}".`);
 
 async function viewOf(env: Env, name: string): Promise<GateView | undefined> {
@@ -100,10 +67,17 @@ async function viewOf(env: Env, name: string): Promise<GateView | undefined> {
 
 /** /admin/destinations (docs/admin-api.md, "Destinations"). */
 export const destinationsAdmin = new Hono<AppEnv>()
-  .get("/", list)
-  .get("/:name", show)
-  .post("/:name/pause", (c) => pauseOrResume(c, true))
-  .post("/:name/resume", (c) => pauseOrResume(c, false));
+  .get("/", described("GET /admin/destinations"), async (c) =>
+    c.json({ destinations: await destinationStates(c.env, await destinationsOf(c.env, c.var.settings)) }),
+  )
+  .get("/:name", described("GET /admin/destinations/:name"), async (c) => {
+    const name = c.req.param("name");
+    const destination = destinationOf(await destinationsOf(c.env, c.var.settings), name);
+    if (destination === undefined) throw notFound(name);
+    return c.json(stateOf(name, destination, await viewOf(c.env, name)));
+  })
+  .post("/:name/pause", described("POST /admin/destinations/:name/pause"), (c) => pauseOrResume(c, true))
+  .post("/:name/resume", described("POST /admin/destinations/:name/resume"), (c) => pauseOrResume(c, false));
 
 async function pauseOrResume(c: Context<AppEnv>, paused: boolean): Promise<Response> {
   const name = c.req.param("name")!;

@@ -13,12 +13,13 @@ import {
 import { parseJsonBody } from "../json.ts";
 import type { Delivery } from "../queues/delivery.ts";
 import { batchMessages } from "../queues/limits.ts";
-import { explain, type RouteVerdict } from "../rules/explain.ts";
+import { explain } from "../rules/explain.ts";
 import { type CompiledRules, compileRules } from "../rules/matcher.ts";
 import { checkedRules } from "../rules/save.ts";
 import type { Destination } from "../rules/schema.ts";
 import { loadRules } from "../rules/store.ts";
 import { hostPolicy, type Settings } from "../settings.ts";
+import type { DryRun } from "./schemas.ts";
 
 /**
  * The routing dry run, shared by POST /admin/route and the console's "Try a payload": how the door would
@@ -26,34 +27,8 @@ import { hostPolicy, type Settings } from "../settings.ts";
  * signature is needed. (It plans with the delivery planner, so it lives here rather than in rules/.)
  */
 
-/** POST /admin/route answers this. */
-export interface DryRun {
-  id: string;
-  notifications: {
-    index: number;
-    action: string;
-    warehouse: string | null;
-    matched: string[];
-    destinations: string[];
-    notMatched: RouteVerdict[];
-    /** Too large for a queue message: the door would keep it in R2 and its messages would carry its claim. */
-    keptInR2?: true;
-  }[];
-  deliveries: {
-    deliveryId: string;
-    destination: string;
-    routes: string[];
-    notifications: number;
-    bytes: number;
-    /** A coalesced notification: what must match for two to coalesce ([Action, key, warehouse]), and the window. */
-    coalesced?: { key: [string, string, string | null]; windowSeconds: number };
-    /** Deliveries sharing a business key go one at a time (`order: "key"`). */
-    keys?: string[];
-    /** For a destination with a `transform`: the JSON the receiver would get, or why it would be a dead letter. */
-    transformed?: { output: unknown } | { error: string };
-  }[];
-  batches: number;
-}
+/** POST /admin/route answers this (its schema is in src/admin/schemas.ts). */
+export type { DryRun };
 
 /**
  * The dry run of a body: an envelope, or `{"envelope": …, "rules": …}` to try rules before storing them

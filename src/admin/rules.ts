@@ -1,32 +1,19 @@
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
-import type { Issue } from "../issues.ts";
 import { readBody, readJsonBody } from "../json.ts";
 import { RULES_KEY } from "../kv-keys.ts";
-import { getVersion, listVersions, type RulesVersion } from "../ledger/rules-history.ts";
+import { getVersion, listVersions } from "../ledger/rules-history.ts";
 import { opContext } from "../ops/record.ts";
 import { restoreRules, saveRules } from "../ops/rules.ts";
 import { checkedRules, readStoredRules } from "../rules/save.ts";
 import { hostPolicy } from "../settings.ts";
 import { dryRunBody } from "./dry-run.ts";
-import { limitParam } from "./query.ts";
+import { described, pathParams, query } from "./openapi.ts";
+import { versionNumber } from "./query.ts";
+import type { RulesAnswer, RulesVersionDocument, VersionsPage } from "./schemas.ts";
 
-export type { DryRun } from "./dry-run.ts";
-
-/** PUT /admin/rules and POST /admin/rules/validate answer this; a save also its version and the one before. */
-export interface RulesAnswer {
-  status: "stored" | "valid";
-  warnings: Issue[];
-  version?: number;
-  before?: number | null;
-}
-
-/** GET /admin/rules/versions answers this: newest first, with which one is in force. */
-export interface VersionsPage {
-  items: (RulesVersion & { inForce: boolean })[];
-  cursor?: string;
-}
+export type { DryRun, RulesAnswer, VersionsPage } from "./schemas.ts";
 
 const body = (c: Context<AppEnv>) => readJsonBody(c.req.raw, c.var.settings.MAX_BODY_BYTES);
 
@@ -54,49 +41,54 @@ async function dryRun(c: Context<AppEnv>): Promise<Response> {
   return c.json(await dryRunBody(bytes, c.env, c.var.settings));
 }
 
-/** ?cursor= of the versions list: a version number, as this API wrote it. */
+/** A rules version (the console's ?cursor= and :version): a 400 `invalid_query` naming `name` when it is not one. */
 export function versionParam(raw: string | undefined, name: string): number | undefined {
   if (raw === undefined) return undefined;
-  if (!/^[1-9]\d{0,9}$/.test(raw)) {
-    throw new RelayError("invalid_query", `${name} must be a version number (got "${raw.slice(0, 100)}").`, {
-      parameter: name,
-    });
-  }
-  return Number(raw);
-}
-
-async function versions(c: Context<AppEnv>): Promise<Response> {
-  const [page, stored] = await Promise.all([
-    listVersions(c.env.LEDGER, { limit: limitParam(c), before: versionParam(c.req.query("cursor"), "cursor") }),
-    readStoredRules(c.env.RULES),
-  ]);
-  const inForce = page.items.find((v) => v.hash === stored?.hash)?.version;
-  return c.json({
-    items: page.items.map((v) => ({ ...v, inForce: v.version === inForce })),
-    ...(page.next !== undefined && { cursor: String(page.next) }),
-  } satisfies VersionsPage);
-}
-
-async function version(c: Context<AppEnv>): Promise<Response> {
-  const number = versionParam(c.req.param("version"), "version")!;
-  const found = await getVersion(c.env.LEDGER, number);
-  if (found === null) throw new RelayError("rules_version_not_found", `The rules history has no version ${number}.`);
-  const { text, ...facts } = found;
-  return c.json({ ...facts, document: JSON.parse(text) as unknown });
-}
-
-async function restore(c: Context<AppEnv>): Promise<Response> {
-  const number = versionParam(c.req.param("version"), "version")!;
-  const saved = await restoreRules(opContext(c), hostPolicy(c.var.settings), number);
-  return c.json({ status: "stored", ...saved } satisfies RulesAnswer);
+  const parsed = versionNumber.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  throw new RelayError("invalid_query", `${name} must be a version number (got "${raw.slice(0, 100)}").`, {
+    parameter: name,
+  });
 }
 
 /** The rules half of the admin API (docs/admin-api.md), its history, and the routing dry run. */
 export const rulesAdmin = new Hono<AppEnv>()
-  .get("/rules", getRules)
-  .put("/rules", putRules)
-  .post("/rules/validate", validateRulesDocument)
-  .get("/rules/versions", versions)
-  .get("/rules/versions/:version", version)
-  .post("/rules/versions/:version/restore", restore)
-  .post("/route", dryRun);
+  .get("/rules", described("GET /admin/rules"), getRules)
+  .put("/rules", described("PUT /admin/rules"), putRules)
+  .post("/rules/validate", described("POST /admin/rules/validate"), validateRulesDocument)
+  .get("/rules/versions", described("GET /admin/rules/versions"), query("GET /admin/rules/versions"), async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    const [page, stored] = await Promise.all([
+      listVersions(c.env.LEDGER, { limit, before: cursor }),
+      readStoredRules(c.env.RULES),
+    ]);
+    const inForce = page.items.find((v) => v.hash === stored?.hash)?.version;
+    return c.json({
+      items: page.items.map((v) => ({ ...v, inForce: v.version === inForce })),
+      ...(page.next !== undefined && { cursor: String(page.next) }),
+    } satisfies VersionsPage);
+  })
+  .get(
+    "/rules/versions/:version",
+    described("GET /admin/rules/versions/:version"),
+    pathParams("GET /admin/rules/versions/:version"),
+    async (c) => {
+      const { version } = c.req.valid("param");
+      const found = await getVersion(c.env.LEDGER, version);
+      if (found === null) {
+        throw new RelayError("rules_version_not_found", `The rules history has no version ${version}.`);
+      }
+      const { text, ...facts } = found;
+      return c.json({ ...facts, document: JSON.parse(text) as unknown } satisfies RulesVersionDocument);
+    },
+  )
+  .post(
+    "/rules/versions/:version/restore",
+    described("POST /admin/rules/versions/:version/restore"),
+    pathParams("POST /admin/rules/versions/:version/restore"),
+    async (c) => {
+      const saved = await restoreRules(opContext(c), hostPolicy(c.var.settings), c.req.valid("param").version);
+      return c.json({ status: "stored", ...saved } satisfies RulesAnswer);
+    },
+  )
+  .post("/route", described("POST /admin/route"), dryRun);

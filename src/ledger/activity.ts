@@ -1,4 +1,5 @@
 import type { Role } from "../auth/actor.ts";
+import type { Action, Outcome } from "./activity-names.ts";
 import { ensureLedger } from "./schema.ts";
 
 /**
@@ -7,32 +8,7 @@ import { ensureLedger } from "./schema.ts";
  * ACTIVITY_RETENTION_DAYS by the Cron Trigger; nothing updates one.
  */
 
-export const ACTIONS = [
-  "rules.save",
-  "rules.restore",
-  "destination.pause",
-  "destination.resume",
-  "destination.probe",
-  "dead_letter.replay",
-  "dead_letters.replay_all",
-  "dead_letter.delete",
-  "deliveries.bulk_replay",
-  "dead_letters.bulk_delete",
-  "delivery.resend",
-  "sessions.end_all",
-  "ledger.redrive",
-  "sign_in",
-  "sign_in_failed",
-  "sign_out",
-] as const;
-export type Action = (typeof ACTIONS)[number];
-
-/**
- * How it ended: `ok` (made), `failed` (the row was written but the change then failed; `detail.row` names that
- * row), `forbidden` (a viewer asked), or for `sign_in_failed` why: `wrong_token`, `limited`.
- */
-export const OUTCOMES = ["ok", "failed", "forbidden", "wrong_token", "limited"] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+export { ACTIONS, type Action, OUTCOMES, type Outcome } from "./activity-names.ts";
 
 export interface ActivityEntry {
   at: number;

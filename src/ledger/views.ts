@@ -1,22 +1,18 @@
-import type { HeldReason } from "../queues/ledger.ts";
+import * as z from "zod";
+import { HELD_REASONS, type HeldReason } from "../queues/ledger.ts";
 
 /**
- * What the ledger's answers look like (src/ledger/calls.ts, deliveries.ts, dead-letters.ts, stats.ts): the trace API's and the console's types, kept
- * free of Workers types so that tests and scripts on Node can import them.
+ * What the ledger's answers look like (src/ledger/calls.ts, deliveries.ts, dead-letters.ts, stats.ts): the admin
+ * API's schemas (its OpenAPI document, src/admin/api.ts) and the types inferred from them, which the console shares.
+ * Free of Workers types, so that tests and scripts on Node can import them.
  */
 
-export type DeliveryStatus = "pending" | "retrying" | "held" | "delivered" | "superseded" | "dead";
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
-  "pending",
-  "retrying",
-  "held",
-  "delivered",
-  "superseded",
-  "dead",
-];
+export const DELIVERY_STATUSES = ["pending", "retrying", "held", "delivered", "superseded", "dead"] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 /** A call's status: the worst of its deliveries, or no_deliveries. */
-export type CallStatus = DeliveryStatus | "no_deliveries";
-export const CALL_STATUSES: readonly CallStatus[] = [...DELIVERY_STATUSES, "no_deliveries"];
+export const CALL_STATUSES = [...DELIVERY_STATUSES, "no_deliveries"] as const;
+export type CallStatus = (typeof CALL_STATUSES)[number];
+const HELD = Object.keys(HELD_REASONS) as [HeldReason, ...HeldReason[]];
 /** Call statuses from best to worst: what "the worst of its deliveries" means. */
 export const CALL_STATUS_RANK: readonly CallStatus[] = [
   "no_deliveries",
@@ -36,61 +32,77 @@ export function worstStatus(statuses: readonly DeliveryStatus[]): CallStatus {
   );
 }
 
-export interface AttemptView {
-  attempt: number;
-  at: string;
-  status?: number;
-  error?: string;
-  durationMs?: number;
-  outcome: "delivered" | "retry" | "dead_letter";
-  /** Present on the attempts of a replay (or a resend). */
-  replay?: true;
-  /** For a body a transform shaped: the rules version (or, if not in the history, their hash) that shaped it. */
-  rules?: number | string;
-}
+/** A time in an answer: ISO-8601 in UTC, as `Date.prototype.toISOString` writes it. */
+export const isoTime = () => z.iso.datetime();
 
-export interface DeliveryView {
-  deliveryId: string;
-  callId: string;
-  destination: string;
-  status: DeliveryStatus;
-  routes: string[];
-  /** The positions in the call of the notifications it carries. */
-  notifications: number[];
-  receivedAt: string;
-  updatedAt: string;
-  attemptCount: number;
-  lastStatus?: number;
-  lastError?: string;
-  deliveredAt?: string;
-  dead?: { reason: string; detail: string; at: string; source: string };
-  /** Why its destination's gate holds it back, and since when (docs/flow-control.md); `waitsFor` when ordered. */
-  held?: { reason: HeldReason; since: string; waitsFor?: string };
-  /** Not sent: a newer notification about the same thing went in this delivery (coalescing). */
-  supersededBy?: string;
-  attempts?: AttemptView[];
-}
+export const attemptViewSchema = z
+  .strictObject({
+    attempt: z.int(),
+    at: isoTime(),
+    status: z.int().optional(),
+    error: z.string().optional().describe("No answer; on a dead letter's last attempt, its reason."),
+    durationMs: z.number().optional(),
+    outcome: z.enum(["delivered", "retry", "dead_letter"]),
+    replay: z.literal(true).optional(),
+    rules: z
+      .union([z.int(), z.string()])
+      .optional()
+      .describe("For a body a transform shaped: that rules version (or hash)."),
+  })
+  .meta({ id: "Attempt" });
+export type AttemptView = z.infer<typeof attemptViewSchema>;
 
-export interface CallTrace {
-  id: string;
-  receivedAt: string;
-  /**
-   * The `Attempt` of every call with this Id the door answered 2xx, in arrival order: the first acceptance and at
-   * most 10 more.
-   */
-  senderAttempts: unknown[];
-  /** Duplicates in all (those listed and those only counted), when there were any. */
-  duplicates?: number;
-  notifications: {
-    index: number;
-    action: string;
-    warehouse: string | null;
-    key: string | null;
-    routes: string[];
-    destinations: string[];
-  }[];
-  deliveries: DeliveryView[];
-}
+export const deliveryViewSchema = z
+  .strictObject({
+    deliveryId: z.string(),
+    callId: z.string(),
+    destination: z.string(),
+    status: z.enum(DELIVERY_STATUSES),
+    routes: z.array(z.string()),
+    notifications: z.array(z.int()).describe("Its notifications' positions in the call."),
+    receivedAt: isoTime(),
+    updatedAt: isoTime(),
+    attemptCount: z.int().describe("In its current run."),
+    lastStatus: z.int().optional(),
+    lastError: z.string().optional(),
+    deliveredAt: isoTime().optional(),
+    dead: z
+      .strictObject({ reason: z.string(), detail: z.string(), at: isoTime(), source: z.string() })
+      .optional()
+      .describe("A dead letter's [reason](operations.md#dead-letter-reasons), sentence and time."),
+    held: z
+      .strictObject({ reason: z.enum(HELD), since: isoTime(), waitsFor: z.string().optional() })
+      .optional()
+      .describe("Why its gate holds it ([flow control](flow-control.md))."),
+    supersededBy: z
+      .string()
+      .optional()
+      .describe("Not sent: a newer notification about the same thing went in this delivery."),
+    attempts: z.array(attemptViewSchema).optional(),
+  })
+  .meta({ id: "Delivery" });
+export type DeliveryView = z.infer<typeof deliveryViewSchema>;
+
+export const callTraceSchema = z
+  .strictObject({
+    id: z.string(),
+    receivedAt: isoTime(),
+    senderAttempts: z.array(z.unknown()).describe("The `Attempt` of each copy the door answered 2xx (at most 11)."),
+    duplicates: z.int().optional(),
+    notifications: z.array(
+      z.strictObject({
+        index: z.int(),
+        action: z.string(),
+        warehouse: z.string().nullable(),
+        key: z.string().nullable().describe("The [business key](ledger.md#the-business-key)."),
+        routes: z.array(z.string()),
+        destinations: z.array(z.string()),
+      }),
+    ),
+    deliveries: z.array(deliveryViewSchema),
+  })
+  .meta({ id: "CallTrace" });
+export type CallTrace = z.infer<typeof callTraceSchema>;
 
 /** A page of a list: newest first; `cursor` asks for the next page and is absent on the last. */
 export interface Page<T> {
@@ -98,42 +110,61 @@ export interface Page<T> {
   cursor?: string;
 }
 
-export interface CallSummary {
-  id: string;
-  receivedAt: string;
-  actions: string[];
-  keys: string[];
-  deliveries: number;
-  status: CallStatus;
-}
+/** The schema of a page of `item`s, named `id`. */
+export const pageSchema = <T extends z.ZodType>(item: T, id: string) =>
+  z.strictObject({ items: z.array(item), cursor: z.string().optional() }).meta({ id });
 
-export interface DeadLetterSummary {
-  deliveryId: string;
-  destination: string;
-  reason: string;
-  deadAt: string;
-  attempts: number;
-  lastStatus?: number;
-}
+export const callSummarySchema = z
+  .strictObject({
+    id: z.string(),
+    receivedAt: isoTime(),
+    actions: z.array(z.string()),
+    keys: z.array(z.string()),
+    deliveries: z.int(),
+    status: z.enum(CALL_STATUSES).describe("The worst of its deliveries'."),
+  })
+  .meta({ id: "CallSummary" });
+export type CallSummary = z.infer<typeof callSummarySchema>;
 
-export interface DeadLetterPage extends Page<DeadLetterSummary> {
-  /** Kept for clients of the first version, which could only order its first 10,000 records: always false. */
-  truncated: false;
-}
+export const callPageSchema = pageSchema(callSummarySchema, "CallPage");
+export const deliveryPageSchema = pageSchema(deliveryViewSchema, "DeliveryPage");
 
-export interface DestinationStats {
-  delivered: number;
-  /** Coalesced notifications not sent because a newer one about the same thing was (docs/rules.md). */
-  superseded: number;
-  retrying: number;
-  held: number;
-  dead: number;
-  pending: number;
-  p50Ms: number | null;
-  p95Ms: number | null;
-  lastDeliveredAt: string | null;
-  lastFailedAt: string | null;
-}
+export const deadLetterSummarySchema = z
+  .strictObject({
+    deliveryId: z.string(),
+    destination: z.string(),
+    reason: z.string(),
+    deadAt: isoTime(),
+    attempts: z.int(),
+    lastStatus: z.int().optional(),
+  })
+  .meta({ id: "DeadLetterSummary" });
+export type DeadLetterSummary = z.infer<typeof deadLetterSummarySchema>;
+
+export const deadLetterPageSchema = z
+  .strictObject({
+    items: z.array(deadLetterSummarySchema),
+    cursor: z.string().optional(),
+    truncated: z.literal(false).describe("Always false, kept for clients of relay 0.1."),
+  })
+  .meta({ id: "DeadLetterPage" });
+export type DeadLetterPage = z.infer<typeof deadLetterPageSchema>;
+
+export const destinationStatsSchema = z
+  .strictObject({
+    delivered: z.int(),
+    superseded: z.int(),
+    retrying: z.int(),
+    held: z.int(),
+    dead: z.int(),
+    pending: z.int(),
+    p50Ms: z.number().nullable().describe("Percentiles of attempt durations (nearest rank)."),
+    p95Ms: z.number().nullable(),
+    lastDeliveredAt: isoTime().nullable(),
+    lastFailedAt: isoTime().nullable(),
+  })
+  .meta({ id: "DestinationStats" });
+export type DestinationStats = z.infer<typeof destinationStatsSchema>;
 
 /** A destination's figures when the ledger has none for it in the window. */
 export const noDestinationStats = (): DestinationStats => ({
@@ -149,10 +180,14 @@ export const noDestinationStats = (): DestinationStats => ({
   lastFailedAt: null,
 });
 
-export interface Stats {
-  since: string;
-  destinations: Record<string, DestinationStats>;
-  actions: Record<string, number>;
-  /** Ledger records that could not be written yet and wait in R2 for D1 (docs/ledger.md, "When D1 is down"). */
-  ledger: { waiting: number; waitingSince?: string };
-}
+export const statsSchema = z
+  .strictObject({
+    since: isoTime(),
+    destinations: z.record(z.string(), destinationStatsSchema),
+    actions: z.record(z.string(), z.int()).describe("Calls holding a notification of each Action."),
+    ledger: z
+      .strictObject({ waiting: z.int(), waitingSince: isoTime().optional() })
+      .describe("Ledger records waiting in R2 for D1."),
+  })
+  .meta({ id: "Stats" });
+export type Stats = z.infer<typeof statsSchema>;

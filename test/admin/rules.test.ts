@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { DryRun } from "../../src/admin/schemas.ts";
 import app from "../../src/index.ts";
 import { admin, clearRules, EXAMPLE_RULES, envelope, FIXTURES, putRules } from "../helpers.ts";
 
@@ -9,27 +10,6 @@ const json = (body: unknown): RequestInit => ({
   headers: { "content-type": "application/json" },
 });
 const put = (body: unknown): RequestInit => ({ ...json(body), method: "PUT" });
-
-interface Verdict {
-  route: string;
-  matched: boolean;
-  reason?: string;
-  condition?: string;
-  detail?: string;
-}
-interface DryRun {
-  id: string;
-  notifications: {
-    index: number;
-    action: string;
-    warehouse: string | null;
-    matched: string[];
-    destinations: string[];
-    notMatched: Verdict[];
-  }[];
-  deliveries: { deliveryId: string; destination: string; routes: string[]; notifications: number; bytes: number }[];
-  batches: number;
-}
 
 async function dryRun(body: unknown): Promise<DryRun> {
   const response = await admin("/route", json(body));

@@ -43,7 +43,7 @@ const V2_TABLES = [
   "rules_versions",
 ];
 /** What the Worker adds to SCHEMA's tables when it upgrades a ledger (src/ledger/migrations.ts UPGRADES). */
-const TABLES = [...V2_TABLES, "ledger_hourly"].sort();
+const TABLES = [...V2_TABLES, "ledger_alerts", "ledger_hourly", "ledger_jobs"].sort();
 
 describe("the ledger's tables", () => {
   it("are created by the Worker itself on first use, with the version recorded", async () => {

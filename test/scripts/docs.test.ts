@@ -2,8 +2,9 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize } from "node:path";
 import { describe, expect, it } from "vitest";
-import { blocksIn, GENERATED_PAGES, refreshTables } from "../../scripts/lib/docs-tables.ts";
+import { awaitedBlocks, blocksIn, GENERATED_PAGES, refreshTables } from "../../scripts/lib/docs-tables.ts";
 import { ROOT } from "../../scripts/lib/wrangler-dev.ts";
+import { API_KEYS, TAGS } from "../../src/admin/api.ts";
 import { ERRORS } from "../../src/errors.ts";
 import { ALERT_TYPES } from "../../src/queues/alert.ts";
 import { DEAD_LETTER_REASONS } from "../../src/queues/dead-letter.ts";
@@ -17,12 +18,26 @@ describe("the generated tables in docs/", () => {
     "docs/operations.md": ["dead-letter-reasons", "errors", "vars"],
     "docs/flow-control.md": ["held-reasons"],
     "docs/alerts.md": ["alert-examples"],
+    "docs/admin-api.md": ["admin-api"],
   };
 
-  it.each(GENERATED_PAGES)("%s is what the code says today (regenerate with: npm run docs)", (page) => {
+  it.each(GENERATED_PAGES)("%s is what the code says today (regenerate with: npm run docs)", async (page) => {
     const text = read(page);
     expect(blocksIn(text).sort()).toEqual(BLOCKS[page]);
-    expect(refreshTables(text)).toBe(text);
+    expect(refreshTables(text, await awaitedBlocks())).toBe(text);
+  });
+
+  it("describe every route of the admin API once, under its section, from its OpenAPI document", () => {
+    const text = read("docs/admin-api.md");
+    for (const key of API_KEYS) {
+      const heading = `### \`${key.replace(/:(\w+)/g, "{$1}")}\``;
+      expect(
+        text.split("\n").filter((line) => line === heading),
+        key,
+      ).toHaveLength(1);
+    }
+    const sections = [...text.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
+    expect(sections).toEqual(["Authentication", "Requests and answers", ...Object.keys(TAGS), "Schemas"]);
   });
 
   it("show every held reason, and each alert type's text as the relay writes it", () => {

@@ -6,6 +6,10 @@ import { createHmac, randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, startWranglerDev, type WranglerDev } from "../../../scripts/lib/wrangler-dev.ts";
+import { answerProblem } from "../../../src/admin/api.ts";
+import type { DeadLetterSummary, Page } from "../../../src/ledger/views.ts";
+
+export type { DeadLetterSummary };
 
 export const FIXTURE_DIR = join(ROOT, "fixtures", "extend");
 export const FIXTURE_SECRET = "fixture-secret";
@@ -61,19 +65,36 @@ export interface Relay {
   url: string;
   /** POST /webhook with a correct signature (unless `headers` brings its own). */
   send(body: string | Uint8Array, headers?: Record<string, string>): Promise<Response>;
+  /**
+   * A call of the admin API (as operator, unless `init` brings its own Authorization). Its answer must be one the
+   * API's OpenAPI document describes for the route and status, with a body its schema accepts: otherwise this
+   * throws, whatever the test expected (checkAnswer).
+   */
   admin(path: string, init?: RequestInit): Promise<Response>;
   /** Every dead-letter summary, all pages. */
   deadLetters(destination?: string): Promise<DeadLetterSummary[]>;
   stop(): Promise<void>;
 }
 
-export interface DeadLetterSummary {
-  deliveryId: string;
-  destination: string;
-  reason: string;
-  deadAt: string;
-  attempts: number;
-  lastStatus?: number;
+/**
+ * Throws unless `response` (to `method` on `path`, `/admin/…`) is an answer the admin API's document describes:
+ * a route of src/admin/api.ts, a status it declares, and a JSON body that its schema for that status accepts.
+ */
+export async function checkAnswer(method: string, path: string, response: Response): Promise<void> {
+  const pathname = new URL(path, "http://relay.test").pathname;
+  const text = await response.text();
+  const type = response.headers.get("content-type") ?? "";
+  let body: unknown;
+  try {
+    if (!type.startsWith("application/json")) throw new Error(`content-type ${type || "none"}`);
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new Error(
+      `${method.toUpperCase()} ${pathname} answered ${response.status} with a body that is not JSON (${(error as Error).message}): ${text.slice(0, 300)}`,
+    );
+  }
+  const problem = answerProblem(method, pathname, response.status, body);
+  if (problem !== undefined) throw new Error(`${problem}\nBody: ${text.slice(0, 1000)}`);
 }
 
 export async function startRelay(
@@ -86,10 +107,12 @@ export async function startRelay(
     ...(options.persistTo !== undefined && { persistTo: options.persistTo }),
   });
   const url = dev.url;
-  const admin = (path: string, init: RequestInit = {}) => {
+  const admin = async (path: string, init: RequestInit = {}) => {
     const headers = new Headers(init.headers);
     if (!headers.has("authorization")) headers.set("authorization", `Bearer ${ADMIN_TOKEN}`);
-    return fetch(`${url}/admin${path}`, { ...init, headers, signal: AbortSignal.timeout(30_000) });
+    const response = await fetch(`${url}/admin${path}`, { ...init, headers, signal: AbortSignal.timeout(30_000) });
+    await checkAnswer(init.method ?? "GET", `/admin${path}`, response.clone());
+    return response;
   };
   return {
     dev,
@@ -112,7 +135,7 @@ export async function startRelay(
         const response = await admin(`/dead-letters?${query}`);
         if (response.status !== 200)
           throw new Error(`GET /admin/dead-letters answered ${response.status}: ${await response.text()}`);
-        const json = (await response.json()) as { items: DeadLetterSummary[]; cursor?: string };
+        const json = (await response.json()) as Page<DeadLetterSummary>;
         all.push(...json.items);
         cursor = json.cursor;
         if (cursor === undefined) break;
