@@ -15,10 +15,12 @@ import { endAllSessions } from "../ops/sessions.ts";
 import { accessOf } from "../settings.ts";
 import type { ConsoleEnv } from "./env.ts";
 import { field, formOf } from "./forms.ts";
-import { withNotice } from "./layout.tsx";
-import { activityListPage, activityRowPage } from "./pages/activity.tsx";
-import { callPage, callsPage, resendFromConsole } from "./pages/calls.tsx";
+import { redirectWithNotice } from "./layout.tsx";
+import { activityListPage, activityRowPage, endAllPage } from "./pages/activity.tsx";
+import { callPage, callsPage, resendConfirmPage, resendFromConsole } from "./pages/calls.tsx";
 import {
+  askAllPage,
+  askOnePage,
   deadLetterPage,
   deadLettersPage,
   deleteFromConsole,
@@ -165,13 +167,13 @@ async function recordAnonymous(op: OpContext, outcome: "wrong_token" | "limited"
 async function signOut(c: Context<ConsoleEnv>): Promise<Response> {
   await recordEvent(opContext(c), { action: "sign_out", target: c.var.actor.id }, "ok");
   await endSession(c);
-  return c.redirect(withNotice("/console/login", "signed_out"), 303);
+  return redirectWithNotice(c, "/console/login", "signed_out");
 }
 
 async function signOutEverywhere(c: Context<ConsoleEnv>): Promise<Response> {
   await endAllSessions(opContext(c));
   await endSession(c);
-  return c.redirect(withNotice("/console/login", "signed_out_everywhere"), 303);
+  return redirectWithNotice(c, "/console/login", "signed_out_everywhere");
 }
 
 /** Where a visitor without a session goes: the sign-in form (HTML), or 401 for a JSON request. */
@@ -194,15 +196,22 @@ export const consoleApp = new Hono<ConsoleEnv>()
   .get("/login", showLogin)
   .post("/login", signIn)
   .post("/logout", signOut)
+  // Each irreversible or bulk change: GET its address for the page that asks, POST it to do it.
+  .get("/sessions/end-all", endAllPage)
   .post("/sessions/end-all", signOutEverywhere)
   .get("/", overviewPage)
   .get("/calls", callsPage)
   .get("/calls/:id", callPage)
+  .get("/deliveries/:id/resend", resendConfirmPage)
   .post("/deliveries/:id/resend", resendFromConsole)
   .get("/dead-letters", deadLettersPage)
+  // Before /dead-letters/:id, which the same address would match.
+  .get("/dead-letters/replay", askAllPage)
   .post("/dead-letters/replay", replayAllFromConsole)
   .get("/dead-letters/:id", deadLetterPage)
+  .get("/dead-letters/:id/replay", askOnePage)
   .post("/dead-letters/:id/replay", replayOneFromConsole)
+  .get("/dead-letters/:id/delete", askOnePage)
   .post("/dead-letters/:id/delete", deleteFromConsole)
   .get("/destinations", destinationsPage)
   .post("/destinations/:name/pause", pauseFromConsole)

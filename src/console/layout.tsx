@@ -1,5 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { html } from "hono/html";
 import type { Child, FC, PropsWithChildren } from "hono/jsx";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -34,13 +35,16 @@ export interface PageProps {
   /** Who is signed in, shown beside "Sign out". */
   actor?: { id: string; role: string } | undefined;
   notice?: Child;
+  /** Reload the page every this many seconds (the opt-in auto-refresh of the overview and the calls list). */
+  refresh?: number | undefined;
 }
 
-export const Page: FC<PropsWithChildren<PageProps>> = ({ title, active, csrf, actor, notice, children }) => (
+export const Page: FC<PropsWithChildren<PageProps>> = ({ title, active, csrf, actor, notice, refresh, children }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
+      {refresh !== undefined && <meta http-equiv="refresh" content={String(refresh)} />}
       <title>{`${title} · extend-relay console`}</title>
       <link rel="stylesheet" href="/console/style.css" />
       <link rel="icon" href="data:," />
@@ -70,7 +74,12 @@ export const Page: FC<PropsWithChildren<PageProps>> = ({ title, active, csrf, ac
           {csrf !== undefined && (
             <form method="post" action="/console/logout" class="who">
               <CsrfField token={csrf} />
-              {actor !== undefined && <span class="muted">{`${actor.id} (${actor.role})`}</span>}{" "}
+              {actor !== undefined && (
+                <span class="muted">
+                  <Wrap text={actor.id} />
+                  {` (${actor.role})`}
+                </span>
+              )}{" "}
               <button type="submit">Sign out</button>
             </form>
           )}
@@ -133,30 +142,110 @@ export const Ms: FC<{ ms: number | null | undefined }> = ({ ms }) =>
 export const List: FC<{ items: readonly string[] }> = ({ items }) =>
   items.length === 0 ? <span class="muted">—</span> : <span>{items.join(", ")}</span>;
 
-/** Validation issues or warnings, each by its path (and line, when known). */
-export const Issues: FC<{ issues: readonly Issue[]; lines?: (path: string) => number | undefined; id?: string }> = ({
+/**
+ * Text that wraps at its punctuation, never inside a word: a URL, an email address, an actor. A break opportunity
+ * (`<wbr>`) goes before each `/ . @ ? # & = _` (not inside `//`); browsers break after a `-` anyway. A part too
+ * long for the line still wraps (`overflow-wrap`), as a last resort.
+ */
+export const Wrap: FC<{ text: string }> = ({ text }) => (
+  <span class="wrap">
+    {text.split(/(?<=[^/])(?=[/.@?#&=_])(?!\/\/)/).map((part, i) => (i === 0 ? part : [<wbr />, part]))}
+  </span>
+);
+
+/**
+ * An attempt's error as a person reads it: the relay records a network error with the JavaScript error's name
+ * (`network error: Error: Network connection lost.`); the name says nothing, so it is left out here.
+ */
+export function readableError(error: string): string {
+  return error.replace(/(^|: )(?:[A-Z][A-Za-z]*)?Error: /g, "$1");
+}
+
+/** Where a validation issue is in the text the person sent: its line, and the lines around it, numbered. */
+export interface IssueLines {
+  line: (path: string) => number | undefined;
+  text: string;
+}
+
+/** Validation issues or warnings, each by its path (and line, when known, quoted with its neighbours). */
+export const Issues: FC<{ issues: readonly Issue[]; lines?: IssueLines | undefined; id?: string }> = ({
   issues,
   lines,
   id,
+}) => {
+  const all = lines?.text.split("\n") ?? [];
+  return (
+    <ul class="issues">
+      {issues.map((issue, i) => {
+        const line = lines?.line(issue.path);
+        return (
+          <li id={id === undefined ? undefined : `${id}-${i + 1}`}>
+            <code>{issue.path}</code>
+            {line === undefined ? "" : <span class="muted">{` (line ${line})`}</span>}: {issue.message}
+            {line !== undefined && all[line - 1] !== undefined && <Excerpt lines={all} line={line} />}
+          </li>
+        );
+      })}
+    </ul>
+  );
+};
+
+/** Lines line-1 … line+1 of a text, numbered, the line itself marked: the editor shows no line numbers. */
+const Excerpt: FC<{ lines: string[]; line: number }> = ({ lines, line }) => {
+  const from = Math.max(1, line - 1);
+  const to = Math.min(lines.length, line + 1);
+  const width = String(to).length;
+  return (
+    <pre class="excerpt">
+      {Array.from({ length: to - from + 1 }, (_, k) => from + k).map((n) => (
+        <span class={n === line ? "here" : undefined}>
+          {`${n === line ? ">" : " "}${String(n).padStart(width)} | ${lines[n - 1]!.slice(0, 160)}\n`}
+        </span>
+      ))}
+    </pre>
+  );
+};
+
+/**
+ * What went wrong with a form, above it: focused when the page loads (`autofocus`, no script needed), so that
+ * a keyboard or screen reader starts there and a phone shows it; a link leads to the field.
+ */
+export const ErrorSummary: FC<PropsWithChildren<{ id: string; field?: { id: string; label: string } }>> = ({
+  id,
+  field,
+  children,
 }) => (
-  <ul class="issues">
-    {issues.map((issue, i) => {
-      const line = lines?.(issue.path);
-      return (
-        <li id={id === undefined ? undefined : `${id}-${i + 1}`}>
-          <code>{issue.path}</code>
-          {line === undefined ? "" : <span class="muted">{` (line ${line})`}</span>}: {issue.message}
-        </li>
-      );
-    })}
-  </ul>
+  <div class="problem" role="alert" id={id} tabindex={-1} autofocus>
+    {children}
+    {field !== undefined && (
+      <p>
+        <a href={`#${field.id}`}>{field.label}</a>
+      </p>
+    )}
+  </div>
 );
 
-/** A table that scrolls sideways on a narrow screen, named for assistive technology. */
+/**
+ * A table that scrolls sideways if it must, named for assistive technology. It is no Tab stop of its own: on a
+ * phone its records are cards (`table.records`) and nothing is hidden sideways, and a browser makes a region
+ * that does overflow reachable by keyboard itself.
+ */
 export const Scroll: FC<PropsWithChildren<{ label: string }>> = ({ label, children }) => (
-  <section class="scroll" aria-label={label} tabindex={0}>
+  <section class="scroll" aria-label={label}>
     {children}
   </section>
+);
+
+/** A link to the page that asks before an action (Resend, Replay, Delete, Replay all), styled as a button. */
+export const ActionLink: FC<PropsWithChildren<{ href: string; label?: string; danger?: boolean }>> = ({
+  href,
+  label,
+  danger,
+  children,
+}) => (
+  <a class={`button ${danger === true ? "danger" : "secondary"}`} href={href} aria-label={label}>
+    {children}
+  </a>
 );
 
 /** A delivery's attempts, oldest first: number (and whether a replay), time, status, error, duration, outcome. */
@@ -169,7 +258,7 @@ export const Attempts: FC<{ attempts: readonly AttemptView[] | undefined; label:
     <p>{empty}</p>
   ) : (
     <Scroll label={label}>
-      <table>
+      <table class="records">
         <thead>
           <tr>
             <th scope="col" class="num">
@@ -189,19 +278,23 @@ export const Attempts: FC<{ attempts: readonly AttemptView[] | undefined; label:
         <tbody>
           {(attempts ?? []).map((a) => (
             <tr>
-              <th scope="row" class="num">
+              <th scope="row" class="num" data-label="Attempt">
                 {a.attempt}
                 {a.replay === true && <span class="muted"> (replay)</span>}
               </th>
-              <td>
+              <td data-label="Time">
                 <Time at={a.at} />
               </td>
-              <td class="num">{a.status ?? <span class="muted">—</span>}</td>
-              <td class="why">{a.error ?? <span class="muted">—</span>}</td>
-              <td class="num">
+              <td class="num" data-label="Status">
+                {a.status ?? <span class="muted">—</span>}
+              </td>
+              <td class="why" data-label="Error">
+                {a.error === undefined ? <span class="muted">—</span> : readableError(a.error)}
+              </td>
+              <td class="num" data-label="Duration">
                 <Ms ms={a.durationMs} />
               </td>
-              <td>
+              <td data-label="Outcome">
                 {a.outcome.replace("_", " ")}
                 {a.rules !== undefined && (
                   <span class="muted">{` (shaped by rules ${typeof a.rules === "number" ? `v${a.rules}` : a.rules})`}</span>
@@ -214,14 +307,76 @@ export const Attempts: FC<{ attempts: readonly AttemptView[] | undefined; label:
     </Scroll>
   );
 
-/** A block of text (a document, a body) that scrolls within the page; focusable so a keyboard can scroll it. */
+/** Lines beyond which a text is shown in a box of its own that scrolls (and so is a Tab stop); below, in full. */
+const LONG_TEXT_LINES = 24;
+
+/**
+ * A block of text (a document, a body). A short one is shown in full; a long one in a box that scrolls within
+ * the page, focusable so that a keyboard can scroll it (it surely overflows: more lines than the box holds).
+ */
 export const Text: FC<{ label: string; text: string }> = ({ label, text }) => (
-  <section class="text" aria-label={label} tabindex={0}>
+  <TextBox label={label} lines={text.split("\n").length}>
     <pre>{text}</pre>
-  </section>
+  </TextBox>
 );
 
-/** What the console says after an action it redirected from (`?notice=`); only these texts, never the query's. */
+/** The box of Text, for a text already marked up (a diff). */
+export const TextBox: FC<PropsWithChildren<{ label: string; lines: number; class?: string }>> = ({
+  label,
+  lines,
+  class: extra,
+  children,
+}) => {
+  const long = lines > LONG_TEXT_LINES;
+  return (
+    <section
+      class={["text", long ? "long" : undefined, extra].filter(Boolean).join(" ")}
+      aria-label={label}
+      tabindex={long ? 0 : undefined}
+    >
+      {children}
+    </section>
+  );
+};
+
+/** "Newest" and "Next page" under a list, or nothing on a list of one page. */
+export const Pager: FC<{ newest?: string | undefined; next?: string | undefined }> = ({ newest, next }) =>
+  newest === undefined && next === undefined ? null : (
+    <nav aria-label="Pages" class="pager">
+      {newest !== undefined && <a href={newest}>Newest</a>}
+      {next !== undefined && <a href={next}>Next page</a>}
+    </nav>
+  );
+
+/** How often the overview and the calls list may reload themselves (`?refresh=`, seconds); off unless asked. */
+export const REFRESH_SECONDS = ["30", "60"] as const;
+
+/** The opt-in auto-refresh: a link that turns it on (`?refresh=30`), or says it is on with a link that stops it. */
+export const AutoRefresh: FC<{ path: string; params: URLSearchParams; every: string | undefined }> = ({
+  path,
+  params,
+  every,
+}) => {
+  const other = new URLSearchParams([...params].filter(([key]) => key !== "refresh" && key !== "cursor"));
+  const href = (extra: Record<string, string>) => {
+    const query = new URLSearchParams([...other, ...Object.entries(extra)]).toString();
+    return query === "" ? path : `${path}?${query}`;
+  };
+  return (
+    <p class="refresh">
+      {every === undefined ? (
+        <a href={href({ refresh: "30" })}>Refresh every 30 seconds</a>
+      ) : (
+        <>
+          {`This page reloads itself every ${every} seconds. `}
+          <a href={href({})}>Stop refreshing</a>
+        </>
+      )}
+    </p>
+  );
+};
+
+/** What the console says after an action it redirected from; only these texts, never anything the request sent. */
 const NOTICES = {
   signed_in: () => "You are signed in.",
   signed_out: () => "You are signed out.",
@@ -233,33 +388,49 @@ const NOTICES = {
     `${n} dead letter${n === 1 ? " was" : "s were"} sent again, and more remain: use “Replay all” again.`,
   deleted: () => "The dead letter was deleted.",
   paused: () =>
-    "Paused: its deliveries are held in arrival order and none is attempted until it is resumed (every consumer sees it within 2 s).",
+    "Paused: its deliveries are held in arrival order and none is sent until it is resumed (in effect everywhere within 2 seconds).",
   resumed: () => "Resumed: what it held goes out now, in arrival order.",
-  rules_saved: () => "The rules are saved. This isolate routes by them at once; the others within RULES_CACHE_SECONDS.",
+  rules_saved: (n: number) =>
+    n === 0
+      ? "The rules are saved, and every new call is routed by them."
+      : `The rules are saved. Every new call is routed by them within ${n} seconds.`,
   rules_restored: (n: number) => `Version ${n} of the rules is back in force, stored as a new version.`,
 } as const;
 
 export type NoticeCode = keyof typeof NOTICES;
 
+/**
+ * The notice travels in a short-lived cookie, not in the address: it shows once, on the page the action
+ * redirects to, and not again on a reload or a bookmark. Over https the cookie is `__Host-` (this host only).
+ */
+const noticeCookie = (c: Context) =>
+  new URL(c.req.url).protocol === "https:" ? "__Host-console_notice" : "console_notice";
+const NOTICE_OPTIONS = { httpOnly: true, secure: true, sameSite: "Strict", path: "/" } as const;
+
+/** Redirects (303) to `path`, whose page then shows the notice `code` once. */
+export function redirectWithNotice(
+  c: Context<ConsoleEnv>,
+  path: string,
+  code: NoticeCode,
+  extra: { n?: number; skipped?: number } = {},
+): Response {
+  setCookie(c, noticeCookie(c), `${code}.${extra.n ?? 0}.${extra.skipped ?? 0}`, { ...NOTICE_OPTIONS, maxAge: 60 });
+  return c.redirect(path, 303);
+}
+
+/** The notice an action left for this page (and the cookie that held it removed), or nothing. */
 export function noticeOf(c: Context<ConsoleEnv>): Child {
-  const code = c.req.query("notice");
-  if (code === undefined || !Object.hasOwn(NOTICES, code)) return undefined;
-  const n = Number(/^\d{1,6}$/.test(c.req.query("n") ?? "") ? c.req.query("n") : 0);
-  const skipped = Number(/^\d{1,6}$/.test(c.req.query("skipped") ?? "") ? c.req.query("skipped") : 0);
+  const raw = getCookie(c, noticeCookie(c));
+  if (raw === undefined) return undefined;
+  deleteCookie(c, noticeCookie(c), NOTICE_OPTIONS);
+  const [, code = "", n = "0", skipped = "0"] = /^([a-z_]{1,40})\.(\d{1,6})\.(\d{1,6})$/.exec(raw) ?? [];
+  if (!Object.hasOwn(NOTICES, code)) return undefined;
   return (
     <div class="notice" role="status">
-      <p>{NOTICES[code as NoticeCode](n)}</p>
-      {skipped > 0 && (
+      <p>{NOTICES[code as NoticeCode](Number(n))}</p>
+      {Number(skipped) > 0 && (
         <p>{`${skipped} could not be replayed (no readable message); open them in the list below to read or delete them.`}</p>
       )}
     </div>
   );
-}
-
-/** `path?notice=code&…`: where an action redirects to. */
-export function withNotice(path: string, code: NoticeCode, extra: Record<string, string | number> = {}): string {
-  const url = new URL(path, "https://console.invalid");
-  url.searchParams.set("notice", code);
-  for (const [key, value] of Object.entries(extra)) url.searchParams.set(key, String(value));
-  return `${url.pathname}${url.search}`;
 }

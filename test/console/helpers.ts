@@ -81,6 +81,16 @@ export async function postForm(
   });
 }
 
+/**
+ * The notice an action's redirect leaves for the page it goes to: a short-lived cookie (so that a reload does not
+ * show it again), as a `name=value` pair to send with that page's request.
+ */
+export function noticeCookieOf(response: Response): string {
+  const pair = response.headers.getSetCookie().find((line) => line.startsWith("__Host-console_notice="));
+  expect(pair, "a Set-Cookie of the notice").toBeDefined();
+  return pair!.split(";")[0]!;
+}
+
 /** Asserts a 303 to `location` (a path; the query compared when given). */
 export function expectRedirect(response: Response, location: string | RegExp): void {
   expect(response.status).toBe(303);
@@ -92,7 +102,7 @@ export function expectRedirect(response: Response, location: string | RegExp): v
 /** The text of a page with its markup removed and entities decoded, for assertions on what a person reads. */
 export function textOf(html: string): string {
   return html
-    .replace(/<\/?(?:a|code|span|time|strong|em)\b[^>]*>/g, "")
+    .replace(/<\/?(?:a|code|span|time|strong|em|wbr)\b[^>]*>/g, "")
     .replace(/<[^>]*>/g, " ")
     .replaceAll("&lt;", "<")
     .replaceAll("&gt;", ">")

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { readableError } from "../../src/console/layout.tsx";
 import { getCall } from "../../src/ledger/calls.ts";
 import { getDeadLetter } from "../../src/ledger/dead-letters.ts";
 import { QUEUES } from "../../src/queues/names.ts";
@@ -16,8 +17,9 @@ import {
   putRules,
   sentDeliveries,
   signedPost,
+  VIEWER_TOKEN,
 } from "../helpers.ts";
-import { expectRedirect, page, postForm, signIn, textOf } from "./helpers.ts";
+import { expectRedirect, noticeCookieOf, page, postForm, signIn, textOf } from "./helpers.ts";
 
 let cookie: string;
 let orderId: string;
@@ -68,8 +70,8 @@ describe("the overview", () => {
     const html = await (await page("/console", cookie)).text();
     expect(html).toContain('aria-current="page">Overview');
     const overview = textOf(html);
-    expect(overview).toMatch(/wms 1 0 0 0 \d+ ms \d+ ms \d{4}-\d\d-\d\d [\d:]+Z — active/);
-    expect(overview).toMatch(/crm 0 0 0 0 — — — — active/);
+    expect(overview).toMatch(/wms active 1 0 0 0 \d+ ms \d+ ms \d{4}-\d\d-\d\d [\d:]+Z —/);
+    expect(overview).toMatch(/crm active 0 0 0 0 — — — —/);
     expect(overview).toContain("OrderCreated 1");
     expect(overview).toMatch(/Version [0-9a-f]{12}/);
     expect(overview).toContain("destinations.crm.signing.secret: secret CRM_SECRET is not set");
@@ -134,9 +136,11 @@ describe("calls", () => {
   it("Resend sends a delivery again with the admin API's code, then returns to the call with a notice", async () => {
     const send = vi.spyOn(env.DELIVERIES, "sendBatch").mockResolvedValue(undefined as never);
     const response = await postForm(`/console/deliveries/${orderId}.wms/resend`, cookie, { call: orderId });
-    expectRedirect(response, `/console/calls/${orderId}?notice=resent`);
+    expectRedirect(response, `/console/calls/${orderId}`);
     expect(sentDeliveries(send)).toEqual([expect.objectContaining({ deliveryId: `${orderId}.wms`, run: 1 })]);
-    const shown = await text(`/console/calls/${orderId}?notice=resent`);
+    const shown = textOf(
+      await (await page(`/console/calls/${orderId}`, `${cookie}; ${noticeCookieOf(response)}`)).text(),
+    );
     expect(shown).toContain("The delivery was sent again");
     expect(shown).toMatch(/wms pending/);
   });
@@ -162,24 +166,23 @@ describe("dead letters", () => {
     const send = vi.spyOn(env.DELIVERIES, "sendBatch").mockResolvedValue(undefined as never);
     expectRedirect(
       await postForm(`/console/dead-letters/${encodeURIComponent(first)}/replay`, cookie, { back: "wms" }),
-      "/console/dead-letters?destination=wms&notice=replayed",
+      "/console/dead-letters?destination=wms",
     );
     expect(await getDeadLetter(env.LEDGER, env.PAYLOADS, first)).toBeNull();
     expect(await text("/console/dead-letters")).toContain("wms 1 Replay all of wms (1)");
 
     expectRedirect(
       await postForm(`/console/dead-letters/${encodeURIComponent(second)}/delete`, cookie),
-      "/console/dead-letters?notice=deleted",
+      "/console/dead-letters",
     );
     expect(await getDeadLetter(env.LEDGER, env.PAYLOADS, second)).toBeNull();
 
-    expectRedirect(
-      await postForm("/console/dead-letters/replay", cookie, { destination: "shop" }),
-      "/console/dead-letters?destination=shop&notice=replayed_all&n=1",
-    );
+    const all = await postForm("/console/dead-letters/replay", cookie, { destination: "shop" });
+    expectRedirect(all, "/console/dead-letters?destination=shop");
+    expect(noticeCookieOf(all)).toBe("__Host-console_notice=replayed_all.1.0");
     expect(await getDeadLetter(env.LEDGER, env.PAYLOADS, third)).toBeNull();
     expect(sentDeliveries(send).map((m) => m.deliveryId)).toEqual([first, third]);
-    const after = await text("/console/dead-letters?notice=replayed_all&n=1");
+    const after = textOf(await (await page("/console/dead-letters", `${cookie}; ${noticeCookieOf(all)}`)).text());
     expect(after).toContain("1 dead letter was sent again.");
     expect(after).toContain("No dead letters.");
   });
@@ -193,10 +196,9 @@ describe("dead letters", () => {
     vi.spyOn(env.DELIVERIES, "sendBatch").mockResolvedValue(undefined as never);
     const records = Array.from({ length: 130 }, () => deadLetterRecord("wms", undefined, deliveryMessage("wms")));
     for (let i = 0; i < records.length; i += 50) await storeDeadLetters(...records.slice(i, i + 50));
-    expectRedirect(
-      await postForm("/console/dead-letters/replay", cookie, {}),
-      "/console/dead-letters?notice=replayed_all&n=130",
-    );
+    const all = await postForm("/console/dead-letters/replay", cookie, {});
+    expectRedirect(all, "/console/dead-letters");
+    expect(noticeCookieOf(all)).toBe("__Host-console_notice=replayed_all.130.0");
     expect(await text("/console/dead-letters")).toContain("No dead letters.");
   });
 });
@@ -232,8 +234,8 @@ describe("destinations", () => {
       },
     });
     const paused = await postForm(`/console/destinations/${name}/pause`, cookie);
-    expectRedirect(paused, `/console/destinations?notice=paused#destination-${name}`);
-    const shown = await text("/console/destinations?notice=paused");
+    expectRedirect(paused, `/console/destinations#destination-${name}`);
+    const shown = textOf(await (await page("/console/destinations", `${cookie}; ${noticeCookieOf(paused)}`)).text());
     expect(shown).toContain("Paused: its deliveries are held in arrival order");
     expect(shown).toMatch(new RegExp(`${name} paused by hand Paused since [\\d-]+ [\\d:]+Z \\(by hand`));
     expect(shown).toContain(`Resume ${name}`);
@@ -251,7 +253,9 @@ describe("destinations", () => {
     expect(await text("/console/destinations")).toContain("Held 2, to go out in arrival order");
     expect(textOf(await (await page("/console", cookie)).text())).toContain("paused by hand");
 
-    expectRedirect(await postForm(`/console/destinations/${name}/resume`, cookie), /notice=resumed/);
+    const resumed = await postForm(`/console/destinations/${name}/resume`, cookie);
+    expectRedirect(resumed, `/console/destinations#destination-${name}`);
+    expect(noticeCookieOf(resumed)).toBe("__Host-console_notice=resumed.0.0");
     await eventually(() => expect(sent).toEqual(messages.map((m) => m.deliveryId)));
     expect(await text("/console/destinations")).toContain(`${name} active Held none`);
   });
@@ -288,7 +292,7 @@ describe("try a payload", () => {
     expect(shown).toContain("0 AvailableBalanceChanged YX stock-yx-to-shop shop 1 OrderCreated — orders wms, shop");
     expect(shown).toContain('3 PurchasePartiallyDelivered rp-purchases where Details.OrderNumber is "95510"');
     expect(shown).toMatch(/[0-9a-f]+\.wms wms [a-z-, ]+ \d+ \d+/);
-    expect(shown).toMatch(/\d+ sendBatch call/);
+    expect(shown).toMatch(/Enqueued in \d+ batch/);
     expect(send).not.toHaveBeenCalled();
   });
 
@@ -296,6 +300,115 @@ describe("try a payload", () => {
     const response = await postForm("/console/try", cookie, { envelope: '{"Id": 5, "Notifications": []}' });
     expect(response.status).toBe(400);
     expect(textOf(await response.text())).toContain("Id: must be a string");
+  });
+});
+
+describe("asking first", () => {
+  it("a replay, a delete and a bulk replay each have a page that says what happens, and the lists link to it", async () => {
+    await clearLedger();
+    const records = [deadLetterRecord("wms"), deadLetterRecord("wms"), deadLetterRecord("shop")];
+    await storeDeadLetters(...records);
+    const id = records[0]!.deliveryId;
+    const list = await (await page("/console/dead-letters", cookie)).text();
+    // No form that acts at one click: links to the pages that ask.
+    expect(list.match(/method="post"/g)).toHaveLength(1); // the sign-out
+    expect(list).toContain(`href="/console/dead-letters/${id}/replay"`);
+    expect(list).toContain('href="/console/dead-letters/replay"');
+
+    const replay = await page(`/console/dead-letters/${encodeURIComponent(id)}/replay?back=wms`, cookie);
+    expect(replay.status).toBe(200);
+    const replayHtml = await replay.text();
+    expect(textOf(replayHtml)).toContain("Replay this dead letter? ");
+    expect(replayHtml).toContain(`action="/console/dead-letters/${id}/replay"`);
+    expect(replayHtml).toContain('name="back" value="wms"');
+    expect(textOf(replayHtml)).not.toContain("is paused");
+
+    const remove = textOf(await (await page(`/console/dead-letters/${encodeURIComponent(id)}/delete`, cookie)).text());
+    expect(remove).toContain("Delete this dead letter? ");
+    expect(remove).toContain("This cannot be undone.");
+    expect(remove).toContain("Delete it Cancel");
+
+    const all = textOf(await (await page("/console/dead-letters/replay?destination=wms", cookie)).text());
+    expect(all).toContain("Replay all 2 dead letters of wms?");
+    expect(all).toContain("wms: 2");
+    expect(all).toContain("Replay all 2 Cancel");
+    expect(textOf(await (await page("/console/dead-letters/replay", cookie)).text())).toContain(
+      "Replay all 3 dead letters?",
+    );
+    // Asking changes nothing.
+    expect(await getDeadLetter(env.LEDGER, env.PAYLOADS, id)).not.toBeNull();
+    expect(await text("/console/dead-letters/nope.wms/replay", 404)).toContain("There is no dead letter");
+  });
+
+  it("warns that a replay or a resend into a paused destination waits until it is resumed", async () => {
+    await clearLedger();
+    const record = deadLetterRecord("wms");
+    await storeDeadLetters(record);
+    vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response("ok"));
+    orderId = await sendOrder();
+    vi.restoreAllMocks();
+    expectRedirect(await postForm("/console/destinations/wms/pause", cookie), /destinations/);
+    try {
+      const replay = await text(`/console/dead-letters/${encodeURIComponent(record.deliveryId)}/replay`);
+      expect(replay).toMatch(
+        /wms is paused by hand since [\d-]+ [\d:]+Z: the replay will wait, held in arrival order, until it is resumed\./,
+      );
+      expect(await text("/console/dead-letters/replay")).toContain("wms is paused by hand");
+      const resend = await text(`/console/deliveries/${orderId}.wms/resend`);
+      expect(resend).toContain("Resend to wms?");
+      expect(resend).toContain("the delivery will wait, held in arrival order, until it is resumed");
+      expect(resend).toContain("It was delivered: the receiver gets it twice");
+      expect(await text(`/console/deliveries/${orderId}.shop/resend`)).not.toContain("is paused");
+    } finally {
+      await postForm("/console/destinations/wms/resume", cookie);
+    }
+  });
+
+  it("shows a viewer what an action would do, and no form", async () => {
+    const viewer = await signIn(VIEWER_TOKEN);
+    const html = await (await page(`/console/deliveries/${orderId}.wms/resend`, viewer)).text();
+    expect(textOf(html)).toContain("Only an operator can do this");
+    expect(html.match(/method="post"/g)).toHaveLength(1); // the sign-out
+    expect(await (await page(`/console/calls/${orderId}`, viewer)).text()).not.toContain("/resend");
+  });
+});
+
+describe("a notice", () => {
+  it("shows once: the page that shows it removes the cookie that held it; an unknown one shows nothing", async () => {
+    const shown = await page("/console/calls", `${cookie}; __Host-console_notice=deleted.0.0`);
+    expect(textOf(await shown.text())).toContain("The dead letter was deleted.");
+    expect(shown.headers.getSetCookie()).toContainEqual(expect.stringMatching(/^__Host-console_notice=; Max-Age=0/));
+    for (const value of ["nope.0.0", "deleted", "<script>.1.1"]) {
+      const html = await (await page("/console/calls", `${cookie}; __Host-console_notice=${value}`)).text();
+      expect(html, value).not.toContain('role="status"');
+    }
+  });
+});
+
+describe("auto-refresh", () => {
+  it("is off unless asked; ?refresh=30 reloads the overview and the calls list, keeping the filters", async () => {
+    expect(await (await page("/console", cookie)).text()).not.toContain("http-equiv");
+    const on = await (await page("/console?refresh=30", cookie)).text();
+    expect(on).toContain('<meta http-equiv="refresh" content="30"/>');
+    expect(textOf(on)).toContain("This page reloads itself every 30 seconds. Stop refreshing");
+    const calls = await (await page("/console/calls?status=delivered&refresh=60", cookie)).text();
+    expect(calls).toContain('<meta http-equiv="refresh" content="60"/>');
+    expect(calls).toContain('href="/console/calls?status=delivered">Stop refreshing');
+    expect(calls).toContain('<input type="hidden" name="refresh" value="60"/>');
+    expect(await text("/console?refresh=1", 400)).toContain("Parameter: refresh");
+  });
+});
+
+describe("attempt errors", () => {
+  it("read without the JavaScript error's name the relay recorded", () => {
+    expect(readableError("network error: Error: Network connection lost.")).toBe(
+      "network error: Network connection lost.",
+    );
+    expect(readableError("network error: TypeError: fetch failed")).toBe("network error: fetch failed");
+    expect(readableError("HTTP 500")).toBe("HTTP 500");
+    expect(readableError("Attempt 2 of 2 failed (network error: Error: x); no attempts are left.")).toBe(
+      "Attempt 2 of 2 failed (network error: x); no attempts are left.",
+    );
   });
 });
 

@@ -5,7 +5,7 @@ import { listActivity } from "../../src/ledger/activity.ts";
 import { listVersions } from "../../src/ledger/rules-history.ts";
 import { readStoredRules } from "../../src/rules/save.ts";
 import { admin, clearLedger, EXAMPLE_RULES, putRules, VIEWER_TOKEN } from "../helpers.ts";
-import { csrfIn, expectRedirect, page, postForm, signIn, textOf } from "./helpers.ts";
+import { csrfIn, expectRedirect, noticeCookieOf, page, postForm, signIn, textOf } from "./helpers.ts";
 
 let cookie: string;
 beforeAll(async () => {
@@ -91,7 +91,7 @@ describe("the rules editor", () => {
     expect(await kv(), "asking stores nothing").toEqual(EXAMPLE_RULES);
 
     const saved = await postForm("/console/rules/save", cookie, { document: pretty(REPLACEMENT), base: before.hash });
-    expectRedirect(saved, "/console/rules?notice=rules_saved");
+    expectRedirect(saved, "/console/rules");
     expect(await kv()).toEqual(REPLACEMENT);
     const after = (await readStoredRules(env.RULES))!;
     expect(after.savedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
@@ -110,7 +110,7 @@ describe("the rules editor", () => {
       outcome: "ok",
       detail: { before: 1, after: 2 },
     });
-    const editor = textOf(await (await page("/console/rules?notice=rules_saved", cookie)).text());
+    const editor = textOf(await (await page("/console/rules", `${cookie}; ${noticeCookieOf(saved)}`)).text());
     expect(editor).toContain("The rules are saved.");
     expect(editor).toMatch(/2 .* admin-token saved \(console\) [0-9a-f]{12} in force/);
   });
@@ -130,7 +130,7 @@ describe("the rules editor", () => {
     const restored = await postForm("/console/rules/versions/2/restore/confirm", cookie, {
       base: fieldIn(confirm, "base")!,
     });
-    expectRedirect(restored, "/console/rules?notice=rules_restored&n=2");
+    expectRedirect(restored, "/console/rules");
     expect(await kv()).toEqual(REPLACEMENT);
     // The document written around the relay joined the history first (3), then the restore (4).
     const versions = (await listVersions(env.LEDGER, { limit: 2 })).items;
@@ -140,7 +140,7 @@ describe("the rules editor", () => {
     ]);
     const [row] = (await listActivity(env.LEDGER, { action: "rules.restore", limit: 1 })).items;
     expect(row).toMatchObject({ target: "4", outcome: "ok", detail: { before: 3, after: 4, restored: 2 } });
-    expect(textOf(await (await page("/console/rules?notice=rules_restored&n=2", cookie)).text())).toContain(
+    expect(textOf(await (await page("/console/rules", `${cookie}; ${noticeCookieOf(restored)}`)).text())).toContain(
       "Version 2 of the rules is back in force",
     );
   });
@@ -151,7 +151,8 @@ describe("the rules editor", () => {
     const response = await postForm("/console/rules/save", cookie, { document: pretty(REPLACEMENT), base });
     expect(response.status).toBe(409);
     const text = textOf(await response.text());
-    expect(text).toContain("The stored rules changed since you opened them, so nothing was saved.");
+    expect(text).toContain("Someone saved the rules after you opened them, so nothing was saved");
+    expect(text).not.toContain("another tab");
     expect(text).toContain('"orders-to-crm"');
     expect(await kv()).toEqual({ ...EXAMPLE_RULES, routes: [] });
   });

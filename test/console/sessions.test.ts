@@ -11,6 +11,7 @@ import {
   cookieOf,
   expectRedirect,
   freshClient,
+  noticeCookieOf,
   ORIGIN,
   page,
   postForm,
@@ -168,7 +169,8 @@ describe("a session ends", () => {
   it("at sign-out, on the server: the old cookie is refused at once (303 for a page, 401 for JSON)", async () => {
     const cookie = await signIn();
     const response = await postForm("/console/logout", cookie);
-    expectRedirect(response, "/console/login?notice=signed_out");
+    expectRedirect(response, "/console/login");
+    expect(noticeCookieOf(response)).toBe("__Host-console_notice=signed_out.0.0");
     expect(response.headers.get("set-cookie")!.toLowerCase()).toContain("max-age=0");
     expectRedirect(await page("/console", cookie), "/console/login");
     const json = await consoleFetch("/console/rules", { headers: { cookie, accept: "application/json" } });
@@ -181,7 +183,7 @@ describe("a session ends", () => {
   it("everywhere at once when an operator signs out everywhere, on record", async () => {
     const [mine, theirs, viewer] = [await signIn(), await signIn(), await signIn(VIEWER_TOKEN)];
     expect((await postForm("/console/sessions/end-all", viewer)).status).toBe(403);
-    expectRedirect(await postForm("/console/sessions/end-all", mine), "/console/login?notice=signed_out_everywhere");
+    expectRedirect(await postForm("/console/sessions/end-all", mine), "/console/login");
     for (const cookie of [mine, theirs, viewer]) expectRedirect(await page("/console", cookie), "/console/login");
     const [row] = (await listActivity(env.LEDGER, { action: "sessions.end_all", limit: 1 })).items;
     expect(row).toMatchObject({ actor: "admin-token", outcome: "ok" });
@@ -248,10 +250,17 @@ describe("a session ends", () => {
 });
 
 describe("the activity page", () => {
-  it("offers an operator Sign out everywhere, and a viewer not", async () => {
-    const operator = await (await page("/console/activity", await signIn())).text();
-    expect(operator).toContain('action="/console/sessions/end-all"');
-    const viewer = await (await page("/console/activity", await signIn(VIEWER_TOKEN))).text();
-    expect(viewer).not.toContain('action="/console/sessions/end-all"');
+  it("offers an operator Sign out everywhere, which asks first, and a viewer not", async () => {
+    const [operator, viewer] = [await signIn(), await signIn(VIEWER_TOKEN)];
+    const activity = await (await page("/console/activity", operator)).text();
+    expect(activity).toContain('href="/console/sessions/end-all"');
+    expect(activity).not.toContain('action="/console/sessions/end-all"');
+    const ask = await (await page("/console/sessions/end-all", operator)).text();
+    expect(textOf(ask)).toContain("Sign out everywhere?");
+    expect(ask).toContain('action="/console/sessions/end-all"');
+    expect(await (await page("/console/activity", viewer)).text()).not.toContain("/console/sessions/end-all");
+    expect(await (await page("/console/sessions/end-all", viewer)).text()).not.toContain(
+      'action="/console/sessions/end-all"',
+    );
   });
 });

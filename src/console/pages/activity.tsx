@@ -4,7 +4,20 @@ import type { FC } from "hono/jsx";
 import { activityPage, activityRow } from "../../admin/activity.ts";
 import { ACTIONS, type ActivityRow } from "../../ledger/activity.ts";
 import type { ConsoleEnv } from "../env.ts";
-import { CsrfField, canChange, framed, noticeOf, Page, render, Scroll, Time } from "../layout.tsx";
+import {
+  ActionLink,
+  CsrfField,
+  canChange,
+  framed,
+  noticeOf,
+  Page,
+  Pager,
+  render,
+  Scroll,
+  Time,
+  Wrap,
+} from "../layout.tsx";
+import { OnlyOperators } from "./calls.tsx";
 
 const PAGE_SIZE = 50;
 
@@ -71,7 +84,7 @@ export async function activityListPage(c: Context<ConsoleEnv>): Promise<Response
         <p>{c.req.query("cursor") === undefined ? "No activity matches." : "No more activity matches."}</p>
       ) : (
         <Scroll label="Activity">
-          <table>
+          <table class="records">
             <caption class="muted">Newest first</caption>
             <thead>
               <tr>
@@ -86,43 +99,78 @@ export async function activityListPage(c: Context<ConsoleEnv>): Promise<Response
             <tbody>
               {page.items.map((row) => (
                 <tr id={`activity-${row.id}`}>
-                  <td>
+                  <td data-label="When">
                     <a href={`/console/activity/${row.id}`}>
                       <Time at={row.at} />
                     </a>
                   </td>
-                  <th scope="row" class="id">{`${row.actor} (${row.role}, ${row.via})`}</th>
-                  <td>{row.action}</td>
-                  <td>
+                  <th scope="row">
+                    <Wrap text={row.actor} />
+                    {` (${row.role}, ${row.via})`}
+                  </th>
+                  <td data-label="Action">{row.action}</td>
+                  <td data-label="Target">
                     <Target row={row} />
                   </td>
-                  <td>
+                  <td class="lead" data-label="Outcome">
                     <span class={`badge ${row.outcome === "ok" ? "s-delivered" : "s-dead"}`}>{row.outcome}</span>
                   </td>
-                  <td class="why">{detailText(row)}</td>
+                  <td class="why" data-label="Detail">
+                    {detailText(row)}
+                  </td>
                 </tr>
               ))}
             </tbody>
           </table>
         </Scroll>
       )}
-      <nav aria-label="Pages" class="actions">
-        {c.req.query("cursor") !== undefined && <a href="/console/activity">First page</a>}
-        {page.cursor !== undefined && <a href={`/console/activity?${next}`}>Next page</a>}
-      </nav>
+      <Pager
+        newest={c.req.query("cursor") === undefined ? undefined : newest(c)}
+        next={page.cursor === undefined ? undefined : `/console/activity?${next}`}
+      />
       {canChange(c) && (
         <>
           <h2>Sessions</h2>
-          <form class="actions" method="post" action="/console/sessions/end-all">
-            <CsrfField token={c.get("csrf")!} />
-            <button type="submit" class="danger">
-              Sign out everywhere
-            </button>
+          <div class="actions">
+            <ActionLink href="/console/sessions/end-all" danger>
+              Sign out everywhere…
+            </ActionLink>
             <span class="muted">
               Ends every console session made with a token, yours too (Access sessions end in Access).
             </span>
-          </form>
+          </div>
         </>
+      )}
+    </Page>,
+  );
+}
+
+/** The activity log's first page with the same filters. */
+function newest(c: Context<ConsoleEnv>): string {
+  const params = new URLSearchParams([...new URL(c.req.url).searchParams].filter(([k]) => k !== "cursor"));
+  const search = params.toString();
+  return search === "" ? "/console/activity" : `/console/activity?${search}`;
+}
+
+/** GET /console/sessions/end-all: what "Sign out everywhere" ends, and the form that does it. */
+export function endAllPage(c: Context<ConsoleEnv>): Promise<Response> {
+  return render(
+    c,
+    <Page title="Sign out everywhere?" {...framed(c, "/console/activity")}>
+      <p>
+        Every console session made with a token ends at once, yours too: everyone signed in with ADMIN_TOKEN or
+        VIEWER_TOKEN signs in again. Sessions through Cloudflare Access end in Access, not here.
+      </p>
+      {canChange(c) ? (
+        <form class="actions" method="post" action="/console/sessions/end-all">
+          <CsrfField token={c.get("csrf")!} />
+          <button type="submit" class="danger">
+            Sign everyone out
+          </button>
+          <a href="/console/activity">Cancel</a>
+        </form>
+      ) : (
+        <OnlyOperators />
       )}
     </Page>,
   );
@@ -140,7 +188,9 @@ export async function activityRowPage(c: Context<ConsoleEnv>): Promise<Response>
           <Time at={row.at} />
         </dd>
         <dt>Who</dt>
-        <dd class="id">{row.actor}</dd>
+        <dd>
+          <Wrap text={row.actor} />
+        </dd>
         <dt>Role</dt>
         <dd>{row.role}</dd>
         <dt>Through</dt>

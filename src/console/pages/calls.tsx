@@ -5,6 +5,7 @@ import { cursorParam, oneOfParam, textParam } from "../../admin/query.ts";
 import { KNOWN_ACTIONS } from "../../extend/actions.ts";
 import { parseCall } from "../../extend/envelope.ts";
 import { getCall, getCallText, hasCall, listCalls } from "../../ledger/calls.ts";
+import { getDelivery } from "../../ledger/deliveries.ts";
 import { CALL_STATUSES, type CallTrace, type DeliveryView, worstStatus } from "../../ledger/views.ts";
 import { resendDelivery } from "../../ops/deliveries.ts";
 import { opContext } from "../../ops/record.ts";
@@ -12,20 +13,26 @@ import { explain, type RouteVerdict } from "../../rules/explain.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
 import {
+  ActionLink,
   Attempts,
+  AutoRefresh,
   CsrfField,
   canChange,
   framed,
   List,
   noticeOf,
   Page,
+  Pager,
+  REFRESH_SECONDS,
+  readableError,
+  redirectWithNotice,
   render,
   Scroll,
   Status,
   Time,
-  withNotice,
 } from "../layout.tsx";
 import { currentRules } from "../rules-state.ts";
+import { PausedWarning, statesOf } from "./destinations.tsx";
 import { errorPage } from "./errors.tsx";
 
 const WINDOWS = ["1h", "24h", "7d"] as const;
@@ -50,6 +57,7 @@ export async function callsPage(c: Context<ConsoleEnv>): Promise<Response> {
     window: oneOfParam(c, "window", WINDOWS),
     cursor: cursorParam(c),
   };
+  const refresh = oneOfParam(c, "refresh", REFRESH_SECONDS);
   if (q !== undefined && filter.cursor === undefined && (await hasCall(c.env.LEDGER, q))) {
     return c.redirect(`/console/calls/${encodeURIComponent(q)}`, 303);
   }
@@ -71,17 +79,25 @@ export async function callsPage(c: Context<ConsoleEnv>): Promise<Response> {
       ...(filter.destination === undefined ? [] : [filter.destination]),
     ]),
   ];
+  /** This search's address: its filters, and `extra` (a cursor); empty fields and the cursor left out. */
   const query = (extra: Record<string, string>) => {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries({ q, ...filter, cursor: undefined, ...extra })) {
       if (typeof value === "string") params.set(key, value);
     }
-    return `/console/calls?${params}`;
+    const search = params.toString();
+    return search === "" ? "/console/calls" : `/console/calls?${search}`;
   };
   const filtered = q !== undefined || Object.values(filter).some((v) => v !== undefined);
   return render(
     c,
-    <Page title="Calls" notice={noticeOf(c)} {...framed(c, "/console/calls")}>
+    <Page
+      title="Calls"
+      notice={noticeOf(c)}
+      refresh={refresh === undefined ? undefined : Number(refresh)}
+      {...framed(c, "/console/calls")}
+    >
+      <AutoRefresh path="/console/calls" params={new URL(c.req.url).searchParams} every={refresh} />
       <search>
         <form class="filters" method="get" action="/console/calls">
           <div class="field wide">
@@ -132,6 +148,7 @@ export async function callsPage(c: Context<ConsoleEnv>): Promise<Response> {
               ))}
             </select>
           </div>
+          {refresh !== undefined && <input type="hidden" name="refresh" value={refresh} />}
           <div>
             <button type="submit">Search</button>
           </div>
@@ -146,7 +163,7 @@ export async function callsPage(c: Context<ConsoleEnv>): Promise<Response> {
         <p>{filter.cursor === undefined ? "No calls match." : "No more calls match."}</p>
       ) : (
         <Scroll label="Calls">
-          <table>
+          <table class="records">
             <caption class="muted">Newest first</caption>
             <thead>
               <tr>
@@ -163,20 +180,22 @@ export async function callsPage(c: Context<ConsoleEnv>): Promise<Response> {
             <tbody>
               {page.items.map((call) => (
                 <tr>
-                  <td>
+                  <td data-label="Received">
                     <Time at={call.receivedAt} />
                   </td>
                   <th scope="row" class="id mono">
                     <a href={`/console/calls/${encodeURIComponent(call.id)}`}>{call.id}</a>
                   </th>
-                  <td>
+                  <td data-label="Actions">
                     <List items={call.actions} />
                   </td>
-                  <td class="id">
+                  <td class="id" data-label="Keys">
                     <List items={call.keys} />
                   </td>
-                  <td class="num">{call.deliveries}</td>
-                  <td>
+                  <td class="num" data-label="Deliveries">
+                    {call.deliveries}
+                  </td>
+                  <td class="lead" data-label="Status">
                     <Status status={call.status} />
                   </td>
                 </tr>
@@ -185,10 +204,10 @@ export async function callsPage(c: Context<ConsoleEnv>): Promise<Response> {
           </table>
         </Scroll>
       )}
-      <nav aria-label="Pages" class="actions">
-        {filter.cursor !== undefined && <a href={query({})}>First page</a>}
-        {page.cursor !== undefined && <a href={query({ cursor: page.cursor })}>Next page</a>}
-      </nav>
+      <Pager
+        newest={filter.cursor === undefined ? undefined : query({})}
+        next={page.cursor === undefined ? undefined : query({ cursor: page.cursor })}
+      />
     </Page>,
   );
 }
@@ -228,6 +247,13 @@ export async function callPage(c: Context<ConsoleEnv>): Promise<Response> {
       <h2>Notifications</h2>
       <Notifications trace={trace} />
 
+      <h2>Deliveries</h2>
+      {trace.deliveries.length === 0 ? (
+        <p>No deliveries: no route matched any notification.</p>
+      ) : (
+        trace.deliveries.map((delivery) => <Delivery delivery={delivery} operator={canChange(c)} />)
+      )}
+
       <h2>Routes that did not match</h2>
       {"problem" in rules ? (
         <p>{`The current rules cannot be read, so this cannot be explained: ${rules.problem}`}</p>
@@ -236,17 +262,8 @@ export async function callPage(c: Context<ConsoleEnv>): Promise<Response> {
       ) : (
         <>
           <p class="muted">As the current rules see this call's notifications (they may have changed since).</p>
-          <Verdicts verdicts={verdicts(rules.rules)} />
+          <Verdicts verdicts={verdicts(rules.rules)} folded />
         </>
-      )}
-
-      <h2>Deliveries</h2>
-      {trace.deliveries.length === 0 ? (
-        <p>No deliveries: no route matched any notification.</p>
-      ) : (
-        trace.deliveries.map((delivery) => (
-          <Delivery delivery={delivery} csrf={canChange(c) ? c.get("csrf") : undefined} />
-        ))
       )}
     </Page>,
   );
@@ -257,7 +274,7 @@ const Notifications: FC<{ trace: CallTrace }> = ({ trace }) =>
     <p>The call held no notifications.</p>
   ) : (
     <Scroll label="Notifications">
-      <table>
+      <table class="records">
         <thead>
           <tr>
             <th scope="col" class="num">
@@ -273,16 +290,18 @@ const Notifications: FC<{ trace: CallTrace }> = ({ trace }) =>
         <tbody>
           {trace.notifications.map((n) => (
             <tr>
-              <th scope="row" class="num">
+              <th scope="row" class="num" data-label="#">
                 {n.index}
               </th>
-              <td>{n.action}</td>
-              <td>{n.warehouse ?? <span class="muted">—</span>}</td>
-              <td class="id">{n.key ?? <span class="muted">—</span>}</td>
-              <td>
+              <td data-label="Action">{n.action}</td>
+              <td data-label="Warehouse">{n.warehouse ?? <span class="muted">—</span>}</td>
+              <td class="id" data-label="Key">
+                {n.key ?? <span class="muted">—</span>}
+              </td>
+              <td data-label="Routes">
                 <List items={n.routes} />
               </td>
-              <td>
+              <td data-label="Destinations">
                 <List items={n.destinations} />
               </td>
             </tr>
@@ -310,14 +329,19 @@ async function otherRoutes(c: Context<ConsoleEnv>, id: string) {
     }));
 }
 
-export const Verdicts: FC<{ verdicts: { index: number; action: string; notMatched: RouteVerdict[] }[] }> = ({
-  verdicts,
-}) => {
+/** Beyond this many rows, the routes that did not match are folded away (a summary opens them). */
+const FOLDED_ROWS = 8;
+
+export const Verdicts: FC<{
+  verdicts: { index: number; action: string; notMatched: RouteVerdict[] }[];
+  /** Fold a long table under a summary that opens it (no script: `<details>`). */
+  folded?: boolean;
+}> = ({ verdicts, folded }) => {
   const rows = verdicts.flatMap((n) => n.notMatched.map((v) => ({ ...n, verdict: v })));
   if (rows.length === 0) return <p>Every route matched.</p>;
-  return (
+  const table = (
     <Scroll label="Routes that did not match">
-      <table>
+      <table class="records">
         <thead>
           <tr>
             <th scope="col" class="num">
@@ -332,16 +356,27 @@ export const Verdicts: FC<{ verdicts: { index: number; action: string; notMatche
         <tbody>
           {rows.map((row) => (
             <tr>
-              <td class="num">{row.index}</td>
-              <td>{row.action}</td>
+              <td class="num" data-label="#">
+                {row.index}
+              </td>
+              <td data-label="Action">{row.action}</td>
               <th scope="row">{row.verdict.route}</th>
-              <td>{row.verdict.reason ?? ""}</td>
-              <td class="why">{row.verdict.detail ?? ""}</td>
+              <td data-label="Reason">{row.verdict.reason ?? ""}</td>
+              <td class="why" data-label="Why">
+                {row.verdict.detail ?? ""}
+              </td>
             </tr>
           ))}
         </tbody>
       </table>
     </Scroll>
+  );
+  if (folded !== true || rows.length <= FOLDED_ROWS) return table;
+  return (
+    <details>
+      <summary>{`Show the ${rows.length} routes that did not match, and why`}</summary>
+      {table}
+    </details>
   );
 };
 
@@ -352,7 +387,7 @@ const callOfDelivery = (deliveryId: string) => deliveryId.slice(0, deliveryId.in
 const cardId = (d: DeliveryView) =>
   d.deliveryId === `${d.callId}.${d.destination}` ? d.destination : d.deliveryId.slice(d.callId.length + 1);
 
-const Delivery: FC<{ delivery: DeliveryView; csrf: string | undefined }> = ({ delivery, csrf }) => (
+const Delivery: FC<{ delivery: DeliveryView; operator: boolean }> = ({ delivery, operator }) => (
   <section class="card" id={`delivery-${cardId(delivery)}`} aria-labelledby={`title-${cardId(delivery)}`}>
     <h3 id={`title-${cardId(delivery)}`}>
       {`${delivery.destination} `}
@@ -407,28 +442,82 @@ const Delivery: FC<{ delivery: DeliveryView; csrf: string | undefined }> = ({ de
         <>
           <dt>Dead letter</dt>
           <dd>
-            {`${delivery.dead.reason}: ${delivery.dead.detail} `}
+            {`${delivery.dead.reason}: ${readableError(delivery.dead.detail)} `}
             <a href={`/console/dead-letters/${encodeURIComponent(delivery.deliveryId)}`}>Open the dead letter</a>
           </dd>
         </>
       )}
     </dl>
-    <Attempts attempts={delivery.attempts} label={`Attempts to ${delivery.destination}`} empty="No attempts yet." />
-    {csrf !== undefined && (
-      <form
-        class="actions"
-        method="post"
-        action={`/console/deliveries/${encodeURIComponent(delivery.deliveryId)}/resend`}
-      >
-        <CsrfField token={csrf} />
-        <input type="hidden" name="call" value={delivery.callId} />
-        <button type="submit" class="secondary" aria-label={`Resend to ${delivery.destination}`}>
-          Resend
-        </button>
-        <span class="muted">Sends it again under the same delivery id, attempts afresh.</span>
-      </form>
+    {operator && (
+      <div class="actions">
+        <ActionLink
+          href={`/console/deliveries/${encodeURIComponent(delivery.deliveryId)}/resend`}
+          label={`Resend to ${delivery.destination}`}
+        >
+          Resend…
+        </ActionLink>
+        <span class="muted">Sends it again under the same delivery id, attempts afresh; asks first.</span>
+      </div>
     )}
+    <Attempts attempts={delivery.attempts} label={`Attempts to ${delivery.destination}`} empty="No attempts yet." />
   </section>
+);
+
+/** GET /console/deliveries/:id/resend: what a resend does, a warning if its destination is paused, and the form. */
+export async function resendConfirmPage(c: Context<ConsoleEnv>): Promise<Response> {
+  const id = c.req.param("id")!;
+  const delivery = await getDelivery(c.env.LEDGER, c.env.PAYLOADS, id);
+  if (delivery === null) {
+    return errorPage(c, 404, `The ledger has no delivery ${id} (never planned, or past retention).`, {
+      code: "delivery_not_found",
+    });
+  }
+  const back = `/console/calls/${encodeURIComponent(delivery.callId)}`;
+  const states = await statesOf(c, [delivery.destination]);
+  const csrf = canChange(c) ? c.get("csrf") : undefined;
+  return render(
+    c,
+    <Page title={`Resend to ${delivery.destination}?`} {...framed(c, "/console/calls")}>
+      <PausedWarning states={states} what="the delivery" />
+      <p>
+        {`The delivery goes to ${delivery.destination} again, under the same delivery id, with its attempts counted afresh. `}
+        {delivery.status === "delivered"
+          ? "It was delivered: the receiver gets it twice, and should ignore it by its delivery id if it must."
+          : `It is ${delivery.status} now.`}
+      </p>
+      <dl class="facts">
+        <dt>Delivery</dt>
+        <dd class="mono">{delivery.deliveryId}</dd>
+        <dt>Call</dt>
+        <dd class="mono">
+          <a href={back}>{delivery.callId}</a>
+        </dd>
+        <dt>Status</dt>
+        <dd>
+          <Status status={delivery.status} />
+        </dd>
+        <dt>Attempts so far</dt>
+        <dd>{(delivery.attempts ?? []).length}</dd>
+      </dl>
+      {csrf === undefined ? (
+        <OnlyOperators />
+      ) : (
+        <form class="actions" method="post" action={`/console/deliveries/${encodeURIComponent(id)}/resend`}>
+          <CsrfField token={csrf} />
+          <input type="hidden" name="call" value={delivery.callId} />
+          <button type="submit">Resend it</button>
+          <a href={back}>Cancel</a>
+        </form>
+      )}
+    </Page>,
+  );
+}
+
+/** What a viewer sees instead of a confirmation's form. */
+export const OnlyOperators: FC = () => (
+  <p>
+    <strong>Only an operator can do this</strong>; you are signed in to look.
+  </p>
 );
 
 /** POST /console/deliveries/:id/resend: the admin API's resend, then back to the call. */
@@ -436,8 +525,9 @@ export async function resendFromConsole(c: Context<ConsoleEnv>): Promise<Respons
   const id = c.req.param("id")!;
   await resendDelivery(opContext(c), id);
   const call = await field(c, "call");
-  return c.redirect(
-    withNotice(call === undefined ? "/console/calls" : `/console/calls/${encodeURIComponent(call)}`, "resent"),
-    303,
+  return redirectWithNotice(
+    c,
+    call === undefined ? "/console/calls" : `/console/calls/${encodeURIComponent(call)}`,
+    "resent",
   );
 }

@@ -5,7 +5,7 @@ import { cursorParam, textParam } from "../../admin/query.ts";
 import { bodyFor } from "../../delivery/body.ts";
 import { deadLetterCounts, getDeadLetter, listDeadLetters } from "../../ledger/dead-letters.ts";
 import { getDelivery } from "../../ledger/deliveries.ts";
-import { deleteDeadLetter, replayDeadLetter, replayDeadLetters } from "../../ops/dead-letters.ts";
+import { deleteDeadLetter, REPLAY_BATCH, replayDeadLetter, replayDeadLetters } from "../../ops/dead-letters.ts";
 import { opContext } from "../../ops/record.ts";
 import { ClaimUnreadable } from "../../payloads.ts";
 import { DEAD_LETTER_REASONS } from "../../queues/dead-letter.ts";
@@ -13,19 +13,24 @@ import type { Delivery } from "../../queues/delivery.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
 import {
+  ActionLink,
   Attempts,
   CsrfField,
   canChange,
   framed,
   noticeOf,
   Page,
+  Pager,
+  readableError,
+  redirectWithNotice,
   render,
   Scroll,
   Text,
   Time,
-  withNotice,
 } from "../layout.tsx";
 import { currentRules } from "../rules-state.ts";
+import { OnlyOperators } from "./calls.tsx";
+import { PausedWarning, statesOf } from "./destinations.tsx";
 import { errorPage } from "./errors.tsx";
 
 const PAGE_SIZE = 50;
@@ -36,6 +41,16 @@ const listPath = (destination: string | undefined) =>
   destination === undefined
     ? "/console/dead-letters"
     : `/console/dead-letters?destination=${encodeURIComponent(destination)}`;
+
+/** The page that asks before `action` on one dead letter, returning to the list of `back` (a destination). */
+const askPath = (id: string, action: "replay" | "delete", back?: string) =>
+  `/console/dead-letters/${encodeURIComponent(id)}/${action}${back === undefined ? "" : `?back=${encodeURIComponent(back)}`}`;
+
+/** The page that asks before replaying every dead letter (of one destination). */
+const askAllPath = (destination: string | undefined) =>
+  destination === undefined
+    ? "/console/dead-letters/replay"
+    : `/console/dead-letters/replay?destination=${encodeURIComponent(destination)}`;
 
 /** GET /console/dead-letters: how many each destination has, the list (by destination), and the actions. */
 export async function deadLettersPage(c: Context<ConsoleEnv>): Promise<Response> {
@@ -56,7 +71,7 @@ export async function deadLettersPage(c: Context<ConsoleEnv>): Promise<Response>
       ...(destination === undefined ? [] : [destination]),
     ]),
   ];
-  const csrf = canChange(c) ? c.get("csrf") : undefined;
+  const operator = canChange(c);
   return render(
     c,
     <Page title="Dead letters" notice={noticeOf(c)} {...framed(c, "/console/dead-letters")}>
@@ -69,14 +84,14 @@ export async function deadLettersPage(c: Context<ConsoleEnv>): Promise<Response>
         <p>No dead letters.</p>
       ) : (
         <Scroll label="Dead letters by destination">
-          <table>
+          <table class="records">
             <thead>
               <tr>
                 <th scope="col">Destination</th>
                 <th scope="col" class="num">
                   Dead letters
                 </th>
-                <th scope="col">Actions</th>
+                {operator && <th scope="col">Actions</th>}
               </tr>
             </thead>
             <tbody>
@@ -87,20 +102,28 @@ export async function deadLettersPage(c: Context<ConsoleEnv>): Promise<Response>
                       {name}
                     </a>
                   </th>
-                  <td class="num">{n}</td>
-                  <td>
-                    <ReplayAll destination={name} csrf={csrf} count={n} />
+                  <td class="num" data-label="Dead letters">
+                    {n}
                   </td>
+                  {operator && (
+                    <td class="lead">
+                      <ReplayAll destination={name} count={n} />
+                    </td>
+                  )}
                 </tr>
               ))}
             </tbody>
             <tfoot>
               <tr>
                 <th scope="row">All</th>
-                <td class="num">{total}</td>
-                <td>
-                  <ReplayAll csrf={csrf} count={total} />
+                <td class="num" data-label="Dead letters">
+                  {total}
                 </td>
+                {operator && (
+                  <td class="lead">
+                    <ReplayAll count={total} />
+                  </td>
+                )}
               </tr>
             </tfoot>
           </table>
@@ -128,7 +151,7 @@ export async function deadLettersPage(c: Context<ConsoleEnv>): Promise<Response>
         <p>{cursor === undefined ? "None." : "No more."}</p>
       ) : (
         <Scroll label="Dead letters">
-          <table>
+          <table class="records wide">
             <caption class="muted">Newest first</caption>
             <thead>
               <tr>
@@ -142,82 +165,73 @@ export async function deadLettersPage(c: Context<ConsoleEnv>): Promise<Response>
                 <th scope="col" class="num">
                   Last status
                 </th>
-                <th scope="col">Actions</th>
+                {operator && <th scope="col">Actions</th>}
               </tr>
             </thead>
             <tbody>
               {page.items.map((item) => (
                 <tr>
-                  <td>
+                  <td data-label="Dead since">
                     <Time at={item.deadAt} />
                   </td>
                   <th scope="row" class="id mono">
                     <a href={`/console/dead-letters/${encodeURIComponent(item.deliveryId)}`}>{item.deliveryId}</a>
                   </th>
-                  <td>{item.destination}</td>
-                  <td>{item.reason}</td>
-                  <td class="num">{item.attempts}</td>
-                  <td class="num">{item.lastStatus ?? <span class="muted">—</span>}</td>
-                  <td>
-                    <div class="actions">
-                      <RecordAction id={item.deliveryId} action="replay" csrf={csrf} back={destination} />
-                      <RecordAction id={item.deliveryId} action="delete" csrf={csrf} back={destination} />
-                    </div>
+                  <td data-label="Destination">{item.destination}</td>
+                  <td data-label="Reason">{item.reason}</td>
+                  <td class="num" data-label="Attempts">
+                    {item.attempts}
                   </td>
+                  <td class="num" data-label="Last status">
+                    {item.lastStatus ?? <span class="muted">—</span>}
+                  </td>
+                  {operator && (
+                    <td class="lead">
+                      <div class="actions">
+                        <RecordAction id={item.deliveryId} action="replay" back={destination} />
+                        <RecordAction id={item.deliveryId} action="delete" back={destination} />
+                      </div>
+                    </td>
+                  )}
                 </tr>
               ))}
             </tbody>
           </table>
         </Scroll>
       )}
-      <nav aria-label="Pages" class="actions">
-        {cursor !== undefined && <a href={listPath(destination)}>First page</a>}
-        {page.cursor !== undefined && (
-          <a
-            href={`/console/dead-letters?${new URLSearchParams({ ...(destination !== undefined && { destination }), cursor: page.cursor })}`}
-          >
-            Next page
-          </a>
-        )}
-      </nav>
+      <Pager
+        newest={cursor === undefined ? undefined : listPath(destination)}
+        next={
+          page.cursor === undefined
+            ? undefined
+            : `/console/dead-letters?${new URLSearchParams({ ...(destination !== undefined && { destination }), cursor: page.cursor })}`
+        }
+      />
     </Page>,
   );
 }
 
-const ReplayAll: FC<{ destination?: string; csrf: string | undefined; count: number }> = ({
-  destination,
-  csrf,
-  count,
-}) =>
-  csrf === undefined ? null : (
-    <form class="inline" method="post" action="/console/dead-letters/replay">
-      <CsrfField token={csrf} />
-      {destination !== undefined && <input type="hidden" name="destination" value={destination} />}
-      <button type="submit" class="secondary">
-        {destination === undefined ? `Replay all (${count})` : `Replay all of ${destination} (${count})`}
-      </button>
-    </form>
-  );
+/** "Replay all…": to the page that asks first. */
+const ReplayAll: FC<{ destination?: string; count: number }> = ({ destination, count }) => (
+  <ActionLink href={askAllPath(destination)}>
+    {destination === undefined ? `Replay all (${count})…` : `Replay all of ${destination} (${count})…`}
+  </ActionLink>
+);
 
-const RecordAction: FC<{
-  id: string;
-  action: "replay" | "delete";
-  csrf: string | undefined;
-  back?: string | undefined;
-}> = ({ id, action, csrf, back }) =>
-  csrf === undefined ? null : (
-    <form class="inline" method="post" action={`/console/dead-letters/${encodeURIComponent(id)}/${action}`}>
-      <CsrfField token={csrf} />
-      {back !== undefined && <input type="hidden" name="back" value={back} />}
-      <button
-        type="submit"
-        class={action === "delete" ? "danger" : "secondary"}
-        aria-label={`${action === "delete" ? "Delete" : "Replay"} ${id}`}
-      >
-        {action === "delete" ? "Delete" : "Replay"}
-      </button>
-    </form>
-  );
+/** "Replay…" or "Delete…" of one dead letter: to the page that asks first. */
+const RecordAction: FC<{ id: string; action: "replay" | "delete"; back?: string | undefined }> = ({
+  id,
+  action,
+  back,
+}) => (
+  <ActionLink
+    href={askPath(id, action, back)}
+    label={`${action === "delete" ? "Delete" : "Replay"} ${id}`}
+    danger={action === "delete"}
+  >
+    {action === "delete" ? "Delete…" : "Replay…"}
+  </ActionLink>
+);
 
 /** GET /console/dead-letters/:id: the record, its attempts, and the body it sends when replayed. */
 export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> {
@@ -231,7 +245,7 @@ export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> 
       code: "dead_letter_not_found",
     });
   }
-  const csrf = canChange(c) ? c.get("csrf") : undefined;
+  const operator = canChange(c);
   if ("unreadable" in stored) {
     return render(
       c,
@@ -239,7 +253,7 @@ export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> 
         <div class="problem" role="alert">
           <p>{`This dead letter is stored, but the relay cannot read it: ${stored.unreadable}. It cannot be replayed; delete it.`}</p>
         </div>
-        <RecordAction id={id} action="delete" csrf={csrf} />
+        {operator && <RecordAction id={id} action="delete" />}
       </Page>,
     );
   }
@@ -260,7 +274,7 @@ export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> 
           {meaning !== undefined && ` — ${meaning}`}
         </dd>
         <dt>Detail</dt>
-        <dd>{record.detail}</dd>
+        <dd>{readableError(record.detail)}</dd>
         <dt>Attempts</dt>
         <dd>{record.attempts}</dd>
         {record.lastStatus !== undefined && (
@@ -272,7 +286,7 @@ export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> 
         {record.lastError !== undefined && (
           <>
             <dt>Last error</dt>
-            <dd class="id">{record.lastError}</dd>
+            <dd class="id">{readableError(record.lastError)}</dd>
           </>
         )}
         <dt>First attempt</dt>
@@ -296,10 +310,12 @@ export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> 
           )}
         </dd>
       </dl>
-      <div class="actions">
-        {record.message !== undefined && <RecordAction id={id} action="replay" csrf={csrf} />}
-        <RecordAction id={id} action="delete" csrf={csrf} />
-      </div>
+      {operator && (
+        <div class="actions">
+          {record.message !== undefined && <RecordAction id={id} action="replay" />}
+          <RecordAction id={id} action="delete" />
+        </div>
+      )}
 
       <h2>Attempts</h2>
       <Attempts attempts={delivery?.attempts} label="Attempts" empty="No attempts are recorded." />
@@ -360,18 +376,146 @@ function readable(text: string): string {
   }
 }
 
+/**
+ * GET /console/dead-letters/:id/replay and /delete: what the action does (a delete cannot be undone; a replay
+ * into a paused destination waits until it is resumed), with the form that does it.
+ */
+export async function askOnePage(c: Context<ConsoleEnv>): Promise<Response> {
+  const id = c.req.param("id")!;
+  const action = c.req.path.endsWith("/delete") ? "delete" : "replay";
+  const back = textParam(c, "back");
+  const stored = await getDeadLetter(c.env.LEDGER, c.env.PAYLOADS, id);
+  if (stored === null) {
+    return errorPage(c, 404, `There is no dead letter with delivery id ${id} (replayed, deleted, or expired).`, {
+      code: "dead_letter_not_found",
+    });
+  }
+  const record = "record" in stored ? stored.record : undefined;
+  if (action === "replay" && record?.message === undefined) {
+    return errorPage(c, 409, `The dead letter ${id} holds no readable delivery message, so it cannot be replayed.`, {
+      code: "not_replayable",
+    });
+  }
+  const states = action === "replay" && record !== undefined ? await statesOf(c, [record.destination]) : [];
+  const csrf = canChange(c) ? c.get("csrf") : undefined;
+  return render(
+    c,
+    <Page
+      title={action === "delete" ? "Delete this dead letter?" : "Replay this dead letter?"}
+      {...framed(c, "/console/dead-letters")}
+    >
+      <PausedWarning states={states} what="the replay" />
+      {action === "delete" ? (
+        <p>
+          <strong>This cannot be undone.</strong>
+          {" Its record and the body it would send are removed; the call's page keeps its attempts."}
+        </p>
+      ) : (
+        <p>{`It is sent to ${record!.destination} again, as it was, with its attempts counted afresh; on success it leaves the dead letters.`}</p>
+      )}
+      <dl class="facts">
+        <dt>Delivery</dt>
+        <dd class="mono">
+          <a href={`/console/dead-letters/${encodeURIComponent(id)}`}>{id}</a>
+        </dd>
+        {record !== undefined && (
+          <>
+            <dt>Destination</dt>
+            <dd>{record.destination}</dd>
+            <dt>Reason</dt>
+            <dd>
+              <code>{record.reason}</code>
+              {` — ${readableError(record.detail)}`}
+            </dd>
+            <dt>Dead since</dt>
+            <dd>
+              <Time at={record.deadAt} />
+            </dd>
+          </>
+        )}
+      </dl>
+      {csrf === undefined ? (
+        <OnlyOperators />
+      ) : (
+        <form class="actions" method="post" action={`/console/dead-letters/${encodeURIComponent(id)}/${action}`}>
+          <CsrfField token={csrf} />
+          {back !== undefined && <input type="hidden" name="back" value={back} />}
+          <button type="submit" class={action === "delete" ? "danger" : undefined}>
+            {action === "delete" ? "Delete it" : "Replay it"}
+          </button>
+          <a href={listPath(back)}>Cancel</a>
+        </form>
+      )}
+    </Page>,
+  );
+}
+
+/** GET /console/dead-letters/replay: how many a "Replay all" sends (of one destination, or of each), and the form. */
+export async function askAllPage(c: Context<ConsoleEnv>): Promise<Response> {
+  const destination = textParam(c, "destination");
+  const all = await deadLetterCounts(c.env.LEDGER);
+  const counts = Object.entries(all)
+    .filter(([name]) => destination === undefined || name === destination)
+    .sort(([a], [b]) => a.localeCompare(b));
+  const total = counts.reduce((sum, [, n]) => sum + n, 0);
+  const states = await statesOf(
+    c,
+    counts.map(([name]) => name),
+  );
+  const csrf = canChange(c) ? c.get("csrf") : undefined;
+  const most = REPLAY_ROUNDS * REPLAY_BATCH;
+  return render(
+    c,
+    <Page
+      title={`Replay all ${total} dead letter${total === 1 ? "" : "s"}${destination === undefined ? "" : ` of ${destination}`}?`}
+      {...framed(c, "/console/dead-letters")}
+    >
+      {total === 0 ? (
+        <p>There are no dead letters to replay.</p>
+      ) : (
+        <>
+          <PausedWarning states={states} what="its replays" />
+          <p>
+            {`Each is sent again, as it was, oldest first, with its attempts counted afresh; those delivered leave the dead letters. Up to ${most.toLocaleString("en")} go at one click: beyond that the page says more remain.`}
+          </p>
+          <ul>
+            {counts.map(([name, n]) => (
+              <li>{`${name}: ${n}`}</li>
+            ))}
+          </ul>
+          {csrf === undefined ? (
+            <OnlyOperators />
+          ) : (
+            <form class="actions" method="post" action="/console/dead-letters/replay">
+              <CsrfField token={csrf} />
+              {destination !== undefined && <input type="hidden" name="destination" value={destination} />}
+              <button type="submit">{`Replay ${total === 1 ? "it" : `all ${total}`}`}</button>
+              <a href={listPath(destination)}>Cancel</a>
+            </form>
+          )}
+        </>
+      )}
+      {total === 0 && (
+        <p>
+          <a href={listPath(destination)}>Back to the dead letters</a>
+        </p>
+      )}
+    </Page>,
+  );
+}
+
 /** POST /console/dead-letters/:id/replay: the admin API's replay of one. */
 export async function replayOneFromConsole(c: Context<ConsoleEnv>): Promise<Response> {
   await replayDeadLetter(opContext(c), c.req.param("id")!);
   const back = await field(c, "back");
-  return c.redirect(withNotice(listPath(back), "replayed"), 303);
+  return redirectWithNotice(c, listPath(back), "replayed");
 }
 
 /** POST /console/dead-letters/:id/delete: the admin API's delete. */
 export async function deleteFromConsole(c: Context<ConsoleEnv>): Promise<Response> {
   await deleteDeadLetter(opContext(c), c.req.param("id")!);
   const back = await field(c, "back");
-  return c.redirect(withNotice(listPath(back), "deleted"), 303);
+  return redirectWithNotice(c, listPath(back), "deleted");
 }
 
 /**
@@ -392,11 +536,8 @@ export async function replayAllFromConsole(c: Context<ConsoleEnv>): Promise<Resp
     if (!more || answer.replayed.length === 0) break;
   }
   const leftToDo = more && skipped.size === 0;
-  return c.redirect(
-    withNotice(listPath(destination), leftToDo ? "replayed_more" : "replayed_all", {
-      n: replayed,
-      ...(skipped.size > 0 && { skipped: skipped.size }),
-    }),
-    303,
-  );
+  return redirectWithNotice(c, listPath(destination), leftToDo ? "replayed_more" : "replayed_all", {
+    n: replayed,
+    skipped: skipped.size,
+  });
 }

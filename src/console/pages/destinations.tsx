@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
-import type { FC } from "hono/jsx";
+import type { Child, FC } from "hono/jsx";
 import { type DestinationState, destinationStates } from "../../admin/destinations.ts";
 import { type ActivityRow, pausingRow } from "../../ledger/activity.ts";
 import { stats } from "../../ledger/stats.ts";
@@ -8,15 +8,26 @@ import { setPaused } from "../../ops/destinations.ts";
 import { opContext } from "../../ops/record.ts";
 import type { Destination } from "../../rules/schema.ts";
 import type { ConsoleEnv } from "../env.ts";
-import { CsrfField, canChange, framed, noticeOf, Page, render, Time, withNotice } from "../layout.tsx";
+import {
+  CsrfField,
+  canChange,
+  framed,
+  noticeOf,
+  Page,
+  readableError,
+  redirectWithNotice,
+  render,
+  Time,
+  Wrap,
+} from "../layout.tsx";
 import { destinationAnchor } from "../links.ts";
 import { currentRules } from "../rules-state.ts";
 
 const DAY = 86_400_000;
 
-/** A secret is shown by its name only, never its value. */
-const secretOrText = (value: string | { secret: string }) =>
-  typeof value === "string" ? value : `secret ${value.secret}`;
+/** A secret is shown by its name only, never its value; a URL wraps at its punctuation. */
+const secretOrText = (value: string | { secret: string }): Child =>
+  typeof value === "string" ? <Wrap text={value} /> : `secret ${value.secret}`;
 
 /**
  * GET /console/destinations: every destination of the current rules, its settings, its gate's state (paused or
@@ -107,7 +118,7 @@ const GateFacts: FC<{ state: DestinationState; by?: ActivityRow | undefined }> =
     {state.state === "unknown" && (
       <>
         <dt>State</dt>
-        <dd>Its gate could not be reached just now; reload the page.</dd>
+        <dd>Its state could not be read just now; reload the page.</dd>
       </>
     )}
     {state.pausedAt !== undefined && (
@@ -155,7 +166,10 @@ const GateFacts: FC<{ state: DestinationState; by?: ActivityRow | undefined }> =
       <>
         <dt>Last failure</dt>
         <dd>
-          {[state.lastStatus !== undefined ? `HTTP ${state.lastStatus}` : undefined, state.lastError]
+          {[
+            state.lastStatus !== undefined ? `HTTP ${state.lastStatus}` : undefined,
+            state.lastError === undefined ? undefined : readableError(state.lastError),
+          ]
             .filter((part) => part !== undefined)
             .join(", ")}
           {state.lastFailureAt !== undefined && (
@@ -197,7 +211,7 @@ const DestinationFacts: FC<{ destination: Destination }> = ({ destination }) => 
   return (
     <dl class="facts">
       <dt>URL</dt>
-      <dd class="id">{secretOrText(destination.url)}</dd>
+      <dd>{secretOrText(destination.url)}</dd>
       <dt>Signing</dt>
       <dd>
         {destination.signing.scheme === "none"
@@ -226,20 +240,34 @@ const DestinationFacts: FC<{ destination: Destination }> = ({ destination }) => 
       <dd>
         {destination.circuit === false
           ? "off"
-          : `pauses after ${destination.circuit.failures} failed attempts in a row, for ${destination.circuit.cooldownSeconds} s`}
+          : `pauses after ${destination.circuit.failures} failed attempts in a row, for ${destination.circuit.cooldownSeconds}\u00a0s`}
       </dd>
       <dt>Tech contact</dt>
-      <dd>{destination.techContact ?? <span class="muted">none: alerts go only to the webhooks</span>}</dd>
+      <dd>
+        {destination.techContact === undefined ? (
+          <span class="muted">none: alerts go only to the webhooks</span>
+        ) : (
+          <Wrap text={destination.techContact} />
+        )}
+      </dd>
       {destination.alertWebhook !== undefined && (
         <>
           <dt>Alert webhook</dt>
-          <dd class="id">{secretOrText(destination.alertWebhook)}</dd>
+          <dd>{secretOrText(destination.alertWebhook)}</dd>
         </>
       )}
       {headers.length > 0 && (
         <>
           <dt>Headers</dt>
-          <dd class="id">{headers.map(([header, value]) => `${header}: ${secretOrText(value)}`).join("; ")}</dd>
+          <dd>
+            {headers.map(([header, value], i) => (
+              <>
+                {i > 0 && "; "}
+                {`${header}: `}
+                {secretOrText(value)}
+              </>
+            ))}
+          </dd>
         </>
       )}
       {destination.description !== undefined && (
@@ -257,8 +285,44 @@ export async function pauseFromConsole(c: Context<ConsoleEnv>): Promise<Response
   const name = c.req.param("name")!;
   const paused = c.req.path.endsWith("/pause");
   await setPaused(opContext(c), c.var.settings, name, paused);
-  return c.redirect(
-    `${withNotice("/console/destinations", paused ? "paused" : "resumed")}#${destinationAnchor(name)}`,
-    303,
-  );
+  return redirectWithNotice(c, `/console/destinations#${destinationAnchor(name)}`, paused ? "paused" : "resumed");
 }
+
+/** The gates' states of the named destinations of the current rules (one the rules lack is left out). */
+export async function statesOf(c: Context<ConsoleEnv>, names: readonly string[]): Promise<DestinationState[]> {
+  const rules = await currentRules(c);
+  if (!("rules" in rules)) return [];
+  const named = Object.entries(rules.rules.destinations).filter(([name]) => names.includes(name));
+  return destinationStates(c.env, Object.fromEntries(named));
+}
+
+/**
+ * Before a resend or a replay: for each of its destinations that is paused, that what is sent waits (held in
+ * arrival order) until the destination is resumed, by hand or by a successful probe of its circuit breaker.
+ */
+export const PausedWarning: FC<{ states: readonly DestinationState[]; what: string }> = ({ states, what }) => {
+  const paused = states.filter((state) => state.state === "paused" || state.state === "probing");
+  if (paused.length === 0) return null;
+  return (
+    <div class="advice" role="alert">
+      {paused.map((state) => (
+        <p>
+          {`${state.name} is paused `}
+          {state.pausedBy === "hand" ? "by hand" : "by its circuit breaker after failing"}
+          {state.pausedAt !== undefined && (
+            <>
+              {" since "}
+              <Time at={state.pausedAt} />
+            </>
+          )}
+          {`: ${what} will wait, held in arrival order, until it is resumed`}
+          {state.pausedBy === "hand" ? "" : " (a successful probe resumes it)"}
+          {". "}
+          <a
+            href={`/console/destinations#${destinationAnchor(state.name)}`}
+          >{`${state.name} on the Destinations page`}</a>
+        </p>
+      ))}
+    </div>
+  );
+};

@@ -2,7 +2,7 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ConsoleEnv } from "../env.ts";
-import { noticeOf, Page, render } from "../layout.tsx";
+import { ErrorSummary, noticeOf, Page, render } from "../layout.tsx";
 
 /** The sign-in form, with a problem above it after a refused attempt. */
 export function loginPage(
@@ -19,9 +19,9 @@ export function loginPage(
     <Page title="Sign in" notice={noticeOf(c)}>
       <div class="login">
         {problem !== undefined && (
-          <div class="problem" role="alert">
+          <ErrorSummary id="sign-in-problem">
             <p>{problem}</p>
-          </div>
+          </ErrorSummary>
         )}
         {form ? (
           <>
@@ -30,7 +30,14 @@ export function loginPage(
               <label for="token">
                 Token <span class="hint">(the relay's ADMIN_TOKEN, or VIEWER_TOKEN to look only)</span>
               </label>
-              <input type="password" id="token" name="token" required autocomplete="current-password" autofocus />
+              <input
+                type="password"
+                id="token"
+                name="token"
+                required
+                autocomplete="current-password"
+                autofocus={problem === undefined}
+              />
               <div>
                 <button type="submit">Sign in</button>
               </div>

@@ -2,10 +2,11 @@
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import { destinationStates } from "../../admin/destinations.ts";
+import { oneOfParam } from "../../admin/query.ts";
 import { stats } from "../../ledger/stats.ts";
 import { noDestinationStats } from "../../ledger/views.ts";
 import type { ConsoleEnv } from "../env.ts";
-import { framed, Issues, Ms, noticeOf, Page, render, Scroll, Time } from "../layout.tsx";
+import { AutoRefresh, framed, Issues, Ms, noticeOf, Page, REFRESH_SECONDS, render, Scroll, Time } from "../layout.tsx";
 import { destinationAnchor } from "../links.ts";
 import { type RulesState, rulesState } from "../rules-state.ts";
 import { StateBadge } from "./destinations.tsx";
@@ -14,6 +15,7 @@ const DAY = 86_400_000;
 
 /** GET /console: the last 24 hours per destination and per Action, and the rules in place. */
 export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
+  const refresh = oneOfParam(c, "refresh", REFRESH_SECONDS);
   const [numbers, rules] = await Promise.all([stats(c.env.LEDGER, c.env.PAYLOADS, Date.now() - DAY), rulesState(c)]);
   // The gates' states need readable rules; the page says so elsewhere when they are not.
   const states = rules.rules === undefined ? [] : await destinationStates(c.env, rules.rules.destinations);
@@ -22,7 +24,13 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
   const actions = Object.entries(numbers.actions);
   return render(
     c,
-    <Page title="Overview" notice={noticeOf(c)} {...framed(c, "/console")}>
+    <Page
+      title="Overview"
+      notice={noticeOf(c)}
+      refresh={refresh === undefined ? undefined : Number(refresh)}
+      {...framed(c, "/console")}
+    >
+      <AutoRefresh path="/console" params={new URL(c.req.url).searchParams} every={refresh} />
       {numbers.ledger.waiting > 0 && (
         <div class="advice" role="status">
           <p>
@@ -48,10 +56,11 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
         <p>No destinations: the rules name none and the ledger has no deliveries in the last 24 hours.</p>
       ) : (
         <Scroll label="Destinations, last 24 hours">
-          <table>
+          <table class="records wide">
             <thead>
               <tr>
                 <th scope="col">Destination</th>
+                <th scope="col">State</th>
                 <th scope="col" class="num">
                   Delivered
                 </th>
@@ -72,7 +81,6 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
                 </th>
                 <th scope="col">Last success</th>
                 <th scope="col">Last failure</th>
-                <th scope="col">State</th>
               </tr>
             </thead>
             <tbody>
@@ -86,29 +94,7 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
                       <a href={`/console/calls?destination=${encodeURIComponent(name)}`}>{name}</a>
                       {!inRules && <span class="muted"> (not in the rules)</span>}
                     </th>
-                    <td class="num">{s.delivered}</td>
-                    <td class="num">{s.retrying}</td>
-                    <td class="num">{s.held}</td>
-                    <td class="num">
-                      {s.dead > 0 ? (
-                        <a href={`/console/dead-letters?destination=${encodeURIComponent(name)}`}>{s.dead}</a>
-                      ) : (
-                        0
-                      )}
-                    </td>
-                    <td class="num">
-                      <Ms ms={s.p50Ms} />
-                    </td>
-                    <td class="num">
-                      <Ms ms={s.p95Ms} />
-                    </td>
-                    <td>
-                      <Time at={s.lastDeliveredAt} />
-                    </td>
-                    <td>
-                      <Time at={s.lastFailedAt} />
-                    </td>
-                    <td>
+                    <td class="lead" data-label="State">
                       {state === undefined ? (
                         <span class="muted">—</span>
                       ) : (
@@ -116,6 +102,34 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
                           <StateBadge state={state} />
                         </a>
                       )}
+                    </td>
+                    <td class="num" data-label="Delivered">
+                      {s.delivered}
+                    </td>
+                    <td class="num" data-label="Retrying">
+                      {s.retrying}
+                    </td>
+                    <td class="num" data-label="Held">
+                      {s.held}
+                    </td>
+                    <td class="num" data-label="Dead">
+                      {s.dead > 0 ? (
+                        <a href={`/console/dead-letters?destination=${encodeURIComponent(name)}`}>{s.dead}</a>
+                      ) : (
+                        0
+                      )}
+                    </td>
+                    <td class="num" data-label="p50">
+                      <Ms ms={s.p50Ms} />
+                    </td>
+                    <td class="num" data-label="p95">
+                      <Ms ms={s.p95Ms} />
+                    </td>
+                    <td data-label="Last success">
+                      <Time at={s.lastDeliveredAt} />
+                    </td>
+                    <td data-label="Last failure">
+                      <Time at={s.lastFailedAt} />
                     </td>
                   </tr>
                 );
@@ -179,7 +193,7 @@ export const RulesSummary: FC<{ state: RulesState }> = ({ state }) => {
         <dt>Saved</dt>
         <dd>
           {state.stored.savedAt === undefined ? (
-            <span class="muted">not recorded (written around the console and the admin API)</span>
+            <span class="muted">not recorded (put straight into KV, not through the console or the admin API)</span>
           ) : (
             <Time at={state.stored.savedAt} />
           )}

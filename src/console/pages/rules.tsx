@@ -1,11 +1,11 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
-import type { FC } from "hono/jsx";
+import type { Child, FC } from "hono/jsx";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { versionParam } from "../../admin/rules.ts";
 import { RelayError } from "../../errors.ts";
 import type { Issue } from "../../issues.ts";
-import { getVersion, listVersions, type RulesVersion } from "../../ledger/rules-history.ts";
+import { getVersion, latestVersion, listVersions, type RulesVersion, versionsOf } from "../../ledger/rules-history.ts";
 import { opContext } from "../../ops/record.ts";
 import { restoreRules, saveRules } from "../../ops/rules.ts";
 import { canonicalLines, lineDiff, withContext } from "../../rules/diff.ts";
@@ -18,15 +18,18 @@ import { lineFinder } from "../json-lines.ts";
 import {
   CsrfField,
   canChange,
+  ErrorSummary,
   framed,
   Issues,
   noticeOf,
   Page,
+  redirectWithNotice,
   render,
   Scroll,
   Text,
+  TextBox,
   Time,
-  withNotice,
+  Wrap,
 } from "../layout.tsx";
 import { rulesState } from "../rules-state.ts";
 import { errorPage } from "./errors.tsx";
@@ -63,7 +66,8 @@ interface EditorProps {
   storedWarnings?: Issue[];
   storedIssues?: Issue[];
   checked?: TextValidation;
-  problem?: string;
+  /** Why nothing was saved (a 409), with what to compare. */
+  problem?: { message: Child; diffs?: Child };
   status?: ContentfulStatusCode;
 }
 
@@ -71,16 +75,17 @@ async function editor(c: Context<ConsoleEnv>, props: EditorProps): Promise<Respo
   const history = await listVersions(c.env.LEDGER, { limit: HISTORY_SHOWN });
   const csrf = c.get("csrf")!;
   const { checked } = props;
-  const lines = lineFinder(props.text);
+  const lines = { line: lineFinder(props.text), text: props.text };
   return render(
     c,
     <Page title="Rules" notice={noticeOf(c)} {...framed(c, "/console/rules")}>
-      <StoredFacts stored={props.stored} />
       {props.problem !== undefined && (
-        <div class="problem" role="alert">
-          <p>{props.problem}</p>
-        </div>
+        <ErrorSummary id="save-problem" field={{ id: "document", label: "Go to your text" }}>
+          <p>{props.problem.message}</p>
+        </ErrorSummary>
       )}
+      <StoredFacts stored={props.stored} />
+      {props.problem?.diffs}
       {(props.storedIssues ?? []).length > 0 && (
         <div class="problem">
           <p>The stored document is invalid, so nothing is routed:</p>
@@ -88,10 +93,10 @@ async function editor(c: Context<ConsoleEnv>, props: EditorProps): Promise<Respo
         </div>
       )}
       {checked !== undefined && !checked.ok && (
-        <div class="problem" role="alert" id="document-issues">
+        <ErrorSummary id="document-issues" field={{ id: "document", label: "Go to the document" }}>
           <p>{`The document is invalid (${checked.issues.length} issue${checked.issues.length === 1 ? "" : "s"}); nothing was stored:`}</p>
           <Issues issues={checked.issues} lines={lines} id="issue" />
-        </div>
+        </ErrorSummary>
       )}
       {checked?.ok === true && (
         <div class="notice" role="status">
@@ -158,7 +163,7 @@ const StoredFacts: FC<{ stored: StoredRules | null }> = ({ stored }) =>
       <dt>Saved</dt>
       <dd>
         {stored.savedAt === undefined ? (
-          <span class="muted">not recorded (written around the console and the admin API)</span>
+          <span class="muted">not recorded (put straight into KV, not through the console or the admin API)</span>
         ) : (
           <Time at={stored.savedAt} />
         )}
@@ -173,6 +178,8 @@ export async function editRules(c: Context<ConsoleEnv>): Promise<Response> {
   const checked = validateRulesText(text, c.env, hostPolicy(c.var.settings));
   const stored = await readStoredRules(c.env.RULES);
   if ((await field(c, "intent")) !== "save" || !checked.ok) return editor(c, { text, base, stored, checked });
+  // Someone saved since this text's base: say so now, not after the confirmation.
+  if (base !== (stored?.hash ?? NONE)) return conflict(c, text, base);
   const current = stored === null ? undefined : validateRulesText(stored.text, {});
   const changes = current?.ok === true ? changesBetween(current.rules, checked.rules) : undefined;
   const csrf = c.get("csrf")!;
@@ -180,22 +187,27 @@ export async function editRules(c: Context<ConsoleEnv>): Promise<Response> {
     c,
     <Page title="Save the rules?" {...framed(c, "/console/rules")}>
       <p>{`${Object.keys(checked.rules.destinations).length} destinations, ${checked.rules.routes.length} routes. They replace version ${stored?.hash ?? "(none)"}, which stays in the history.`}</p>
-      {changes !== undefined && changes.length > 0 && (
-        <>
-          <h2>Changes</h2>
-          <ul>
-            {changes.map((change) => (
-              <li>{change}</li>
-            ))}
-          </ul>
-        </>
+      <h2>Changes</h2>
+      {changes === undefined ? (
+        <p>The rules in force cannot be read, so the changes are shown line by line only.</p>
+      ) : changes.length === 0 ? (
+        <p>None: the same rules as those in force.</p>
+      ) : (
+        <ul class="changes">
+          {changes.map((change) => (
+            <li>{change}</li>
+          ))}
+        </ul>
       )}
+      <h3>Line by line</h3>
+      <p class="muted">Lines only in force are marked -, lines only in your text +; keys are sorted.</p>
+      <Diff from={stored?.text} to={text} label="Changes from the rules in force" />
       <h2>Warnings</h2>
       {checked.warnings.length === 0 ? (
         <p>None.</p>
       ) : (
         <div class="advice">
-          <Issues issues={checked.warnings} lines={lineFinder(text)} />
+          <Issues issues={checked.warnings} lines={{ line: lineFinder(text), text }} />
         </div>
       )}
       <div class="actions">
@@ -221,13 +233,36 @@ export async function editRules(c: Context<ConsoleEnv>): Promise<Response> {
   );
 }
 
-/** What a save would change, by name: destinations and routes added, removed or changed. */
+/** A value as a change shows it: JSON, cut at 80 characters. */
+function shown(value: unknown): string {
+  const text = value === undefined ? "(none)" : JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+}
+
+/** The fields of a destination or route that differ: `maxAttempts 3 → 4`, `url "…" → "…"`. */
+function fieldChanges(before: unknown, after: unknown): string[] {
+  if (typeof before !== "object" || before === null || typeof after !== "object" || after === null) {
+    return [`${shown(before)} → ${shown(after)}`];
+  }
+  const a = before as Record<string, unknown>;
+  const b = after as Record<string, unknown>;
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((key) => JSON.stringify(a[key]) !== JSON.stringify(b[key]))
+    .map((key) => `${key} ${shown(a[key])} → ${shown(b[key])}`);
+}
+
+/**
+ * What a save would change, by name, field by field: destinations and routes added, removed or changed (the
+ * fields as the schema reads them, defaults filled in).
+ */
 function changesBetween(before: Rules, after: Rules): string[] {
   const out: string[] = [];
   const compare = (kind: string, a: Record<string, unknown>, b: Record<string, unknown>) => {
     for (const name of Object.keys(b)) {
       if (!Object.hasOwn(a, name)) out.push(`${kind} ${name} is added`);
-      else if (JSON.stringify(a[name]) !== JSON.stringify(b[name])) out.push(`${kind} ${name} is changed`);
+      else if (JSON.stringify(a[name]) !== JSON.stringify(b[name])) {
+        out.push(`${kind} ${name}: ${fieldChanges(a[name], b[name]).join("; ")}`);
+      }
     }
     for (const name of Object.keys(a)) if (!Object.hasOwn(b, name)) out.push(`${kind} ${name} is removed`);
   };
@@ -248,16 +283,7 @@ export async function saveRulesFromConsole(c: Context<ConsoleEnv>): Promise<Resp
   const text = (await field(c, "document")) ?? "";
   const base = (await field(c, "base")) ?? NONE;
   const stored = await unchanged(c);
-  if (stored === "changed") {
-    return editor(c, {
-      text,
-      base,
-      stored: await readStoredRules(c.env.RULES),
-      problem:
-        "The stored rules changed since you opened them, so nothing was saved. Your text is below; compare it with the stored version (open the Rules page in another tab), then save again.",
-      status: 409,
-    });
-  }
+  if (stored === "changed") return conflict(c, text, base);
   const checked = validateRulesText(text, c.env, hostPolicy(c.var.settings));
   if (!checked.ok) return editor(c, { text, base, stored, checked });
   try {
@@ -268,7 +294,62 @@ export async function saveRulesFromConsole(c: Context<ConsoleEnv>): Promise<Resp
     }
     throw error;
   }
-  return c.redirect(withNotice("/console/rules", "rules_saved"), 303);
+  return redirectWithNotice(c, "/console/rules", "rules_saved", { n: c.var.settings.RULES_CACHE_SECONDS });
+}
+
+/**
+ * A save over someone else's newer one (409): who saved and when, what they changed since the text you started
+ * from, and how your text differs from theirs, on this page. Your text stays in the editor, now based on theirs:
+ * "Save…" again asks first, listing what it would undo.
+ */
+async function conflict(c: Context<ConsoleEnv>, text: string, base: string): Promise<Response> {
+  const stored = await readStoredRules(c.env.RULES);
+  const [latest, baseVersions] = await Promise.all([
+    latestVersion(c.env.LEDGER),
+    base === NONE ? new Map<string, number>() : versionsOf(c.env.LEDGER, [base]),
+  ]);
+  const theirs = latest !== null && latest.hash === stored?.hash ? latest : undefined;
+  const baseNumber = baseVersions.get(base);
+  const started = baseNumber === undefined ? null : await getVersion(c.env.LEDGER, baseNumber);
+  return editor(c, {
+    text,
+    base: stored?.hash ?? NONE,
+    stored,
+    problem: {
+      message: (
+        <>
+          {"Someone saved the rules after you opened them, so nothing was saved"}
+          {theirs !== undefined && (
+            <>
+              {": "}
+              <Wrap text={theirs.actor} />
+              {`, ${theirs.via === "api" ? "through the admin API" : theirs.via === "console" ? "in the console" : "straight into KV"}, at `}
+              <Time at={theirs.savedAt} />
+              {`, version ${theirs.version}`}
+            </>
+          )}
+          {
+            ". What they changed and how your text differs are below. Your text is in the editor: change it, or save it as it is to replace theirs (the next page lists what that undoes)."
+          }
+        </>
+      ),
+      diffs: (
+        <>
+          {started !== null && (
+            <>
+              <h2>What they changed</h2>
+              <p class="muted">From the rules you started from (-) to the rules now in force (+).</p>
+              <Diff from={started.text} to={stored?.text ?? ""} label="What they changed" />
+            </>
+          )}
+          <h2>Your text against the rules now in force</h2>
+          <p class="muted">Lines only in force are marked -, lines only in your text +.</p>
+          <Diff from={stored?.text} to={text} label="Your text against the rules in force" />
+        </>
+      ),
+    },
+    status: 409,
+  });
 }
 
 const issuesIn = (error: RelayError) => (error.details.issues as Issue[] | undefined) ?? [];
@@ -283,7 +364,7 @@ const History: FC<{ versions: RulesVersion[]; inForce: string | undefined; more:
     <p>No version is kept yet: the first save through the console or the admin API starts the history.</p>
   ) : (
     <Scroll label="Rules history">
-      <table>
+      <table class="records">
         <caption class="muted">{more ? `The newest ${versions.length} versions` : "Newest first"}</caption>
         <thead>
           <tr>
@@ -299,15 +380,17 @@ const History: FC<{ versions: RulesVersion[]; inForce: string | undefined; more:
         <tbody>
           {versions.map((v) => (
             <tr>
-              <th scope="row" class="num">
+              <th scope="row" class="num" data-label="Version">
                 <a href={`/console/rules/versions/${v.version}`}>{String(v.version)}</a>
               </th>
-              <td>
+              <td data-label="Saved">
                 <Time at={v.savedAt} />
               </td>
-              <td class="id">{v.actor}</td>
-              <td>{howSaved(v)}</td>
-              <td>
+              <td data-label="By">
+                <Wrap text={v.actor} />
+              </td>
+              <td data-label="How">{howSaved(v)}</td>
+              <td class="lead" data-label="Text">
                 <code>{v.hash}</code>
                 {v.hash === inForce && (
                   <>
@@ -339,7 +422,11 @@ async function versionOf(c: Context<ConsoleEnv>) {
 }
 
 /** The line diff from the rules in force (-) to `text` (+), with 3 lines of context. */
-const Diff: FC<{ from: string | undefined; to: string }> = ({ from, to }) => {
+const Diff: FC<{ from: string | undefined; to: string; label?: string }> = ({
+  from,
+  to,
+  label = "Changes from the rules in force",
+}) => {
   const parse = (text: string) => {
     try {
       return JSON.parse(text) as unknown;
@@ -349,14 +436,15 @@ const Diff: FC<{ from: string | undefined; to: string }> = ({ from, to }) => {
   };
   const lines = lineDiff(from === undefined ? [] : canonicalLines(parse(from)), canonicalLines(parse(to)));
   if (lines.every((line) => line.startsWith(" "))) return <p>It holds the same rules as the version in force.</p>;
+  const shownLines = withContext(lines, 3);
   return (
-    <section class="text diff" aria-label="Changes from the rules in force" tabindex={0}>
+    <TextBox label={label} lines={shownLines.length} class="diff">
       <pre>
-        {withContext(lines, 3).map((line) => (
+        {shownLines.map((line) => (
           <span class={line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : undefined}>{`${line}\n`}</span>
         ))}
       </pre>
-    </section>
+    </TextBox>
   );
 };
 
@@ -373,7 +461,10 @@ export async function versionPage(c: Context<ConsoleEnv>): Promise<Response> {
           <Time at={version.savedAt} />
         </dd>
         <dt>By</dt>
-        <dd class="id">{`${version.actor} (${version.role})`}</dd>
+        <dd>
+          <Wrap text={version.actor} />
+          {` (${version.role})`}
+        </dd>
         <dt>How</dt>
         <dd>{howSaved(version)}</dd>
         <dt>Text</dt>
@@ -461,5 +552,5 @@ export async function restoreVersion(c: Context<ConsoleEnv>): Promise<Response> 
     }
     throw error;
   }
-  return c.redirect(withNotice("/console/rules", "rules_restored", { n: version.version }), 303);
+  return redirectWithNotice(c, "/console/rules", "rules_restored", { n: version.version });
 }

@@ -8,7 +8,7 @@ import { RelayError } from "../../errors.ts";
 import type { Issue } from "../../issues.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
-import { CsrfField, framed, Issues, List, noticeOf, Page, render, Scroll } from "../layout.tsx";
+import { CsrfField, ErrorSummary, framed, Issues, List, noticeOf, Page, render, Scroll, Text } from "../layout.tsx";
 import { SAMPLES, sampleText } from "../samples.ts";
 import { Verdicts } from "./calls.tsx";
 
@@ -54,6 +54,12 @@ function page(c: Context<ConsoleEnv>, props: TryProps): Promise<Response> {
   return render(
     c,
     <Page title="Try a payload" notice={noticeOf(c)} {...framed(c, "/console/try")}>
+      {problem !== undefined && (
+        <ErrorSummary id="envelope-problem" field={{ id: "envelope", label: "Go to the envelope" }}>
+          <p>{problem.message}</p>
+          {(problem.issues ?? []).length > 0 && <Issues issues={problem.issues!} />}
+        </ErrorSummary>
+      )}
       <p>
         How the stored rules route an envelope: no signature is needed and nothing is enqueued. To try rules before
         storing them, paste <code>{'{"envelope": {…}, "rules": {…}}'}</code>.
@@ -93,12 +99,6 @@ function page(c: Context<ConsoleEnv>, props: TryProps): Promise<Response> {
           <button type="submit">Run the dry run</button>
         </div>
       </form>
-      {problem !== undefined && (
-        <div class="problem" role="alert" id="envelope-problem">
-          <p>{problem.message}</p>
-          {(problem.issues ?? []).length > 0 && <Issues issues={problem.issues!} />}
-        </div>
-      )}
       {run !== undefined && <Result run={run} />}
     </Page>,
     props.status ?? 200,
@@ -125,7 +125,7 @@ const Result: FC<{ run: DryRun }> = ({ run }) => (
       <p>The envelope holds no notifications.</p>
     ) : (
       <Scroll label="Notifications">
-        <table>
+        <table class="records">
           <thead>
             <tr>
               <th scope="col" class="num">
@@ -140,15 +140,15 @@ const Result: FC<{ run: DryRun }> = ({ run }) => (
           <tbody>
             {run.notifications.map((n) => (
               <tr>
-                <th scope="row" class="num">
+                <th scope="row" class="num" data-label="#">
                   {n.index}
                 </th>
-                <td>{n.action}</td>
-                <td>{n.warehouse ?? <span class="muted">—</span>}</td>
-                <td>
+                <td data-label="Action">{n.action}</td>
+                <td data-label="Warehouse">{n.warehouse ?? <span class="muted">—</span>}</td>
+                <td data-label="Matched routes">
                   <List items={n.matched} />
                 </td>
-                <td>
+                <td data-label="Destinations">
                   <List items={n.destinations} />
                 </td>
               </tr>
@@ -157,15 +157,13 @@ const Result: FC<{ run: DryRun }> = ({ run }) => (
         </table>
       </Scroll>
     )}
-    <h3>Routes that did not match</h3>
-    <Verdicts verdicts={run.notifications} />
     <h3>Deliveries that would be enqueued</h3>
     {run.deliveries.length === 0 ? (
       <p>None: the call would be accepted with 0 deliveries.</p>
     ) : (
       <>
         <Scroll label="Deliveries that would be enqueued">
-          <table>
+          <table class="records">
             <thead>
               <tr>
                 <th scope="col">Delivery id</th>
@@ -186,13 +184,17 @@ const Result: FC<{ run: DryRun }> = ({ run }) => (
                   <th scope="row" class="id mono">
                     {d.deliveryId}
                   </th>
-                  <td>{d.destination}</td>
-                  <td>
+                  <td data-label="Destination">{d.destination}</td>
+                  <td data-label="Routes">
                     <List items={d.routes} />
                   </td>
-                  <td class="num">{d.notifications}</td>
-                  <td class="num">{d.bytes}</td>
-                  <td>
+                  <td class="num" data-label="Notifications">
+                    {d.notifications}
+                  </td>
+                  <td class="num" data-label="Bytes">
+                    {d.bytes}
+                  </td>
+                  <td data-label="Shaped">
                     <Shaping delivery={d} />
                   </td>
                 </tr>
@@ -206,16 +208,16 @@ const Result: FC<{ run: DryRun }> = ({ run }) => (
             <>
               <h4>{`What ${d.destination} would get for ${d.deliveryId}`}</h4>
               {"output" in d.transformed! ? (
-                <pre class="mono" tabindex={0}>
-                  {JSON.stringify(d.transformed.output, null, 2)}
-                </pre>
+                <Text label={`What ${d.destination} would get`} text={JSON.stringify(d.transformed.output, null, 2)} />
               ) : (
                 <p class="problem">{`A dead letter transform_failed: ${d.transformed!.error}`}</p>
               )}
             </>
           ))}
-        <p class="muted">{`${run.batches} sendBatch call${run.batches === 1 ? "" : "s"}.`}</p>
+        <p class="muted">{`Enqueued in ${run.batches} batch${run.batches === 1 ? "" : "es"}.`}</p>
       </>
     )}
+    <h3>Routes that did not match</h3>
+    <Verdicts verdicts={run.notifications} folded />
   </section>
 );
