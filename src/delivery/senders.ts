@@ -31,8 +31,9 @@ export const httpSender: Sender = {
       if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
         return { kind: "timeout", timeoutMs };
       }
-      // Runtime errors may quote the URL, which can itself be a secret.
-      return { kind: "network", error: redact(describe(error), secrets) };
+      // Runtime errors may quote the URL, which can itself be a secret. Their message alone: "Error: " adds nothing.
+      const message = error instanceof Error ? error.message : describe(error);
+      return { kind: "network", error: redact(message, secrets) };
     }
   },
 };

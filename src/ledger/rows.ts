@@ -156,5 +156,8 @@ function attemptView(row: AttemptRow, versions: ReadonlyMap<string, number>): At
     outcome: outcomeOfCode(row.outcome),
     ...(row.run > 0 && { replay: true as const }),
     ...(row.rules !== null && { rules: versions.get(row.rules) ?? row.rules }),
+    ...(row.answer !== null && {
+      answer: parsed<NonNullable<AttemptView["answer"]>>(row.answer, { headers: [], body: "" }),
+    }),
   };
 }

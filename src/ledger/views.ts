@@ -48,6 +48,10 @@ export const attemptViewSchema = z
       .union([z.int(), z.string()])
       .optional()
       .describe("For a body a transform shaped: that rules version (or hash)."),
+    answer: z
+      .strictObject({ headers: z.array(z.tuple([z.string(), z.string()])), body: z.string() })
+      .optional()
+      .describe("A failed attempt's answer: the receiver's headers and the first 2 KB of its body, secrets masked."),
   })
   .meta({ id: "Attempt" });
 export type AttemptView = z.infer<typeof attemptViewSchema>;

@@ -58,5 +58,12 @@ describe("a failed attempt's answer", () => {
     const again = deliveryMessage("wms");
     await consume(QUEUES.deliveries, [again]);
     expect(await answerOf(again.deliveryId)).toBeNull();
+    // What the attempt records of it: the runtime's message, without a doubled "Error:".
+    const row = await env.LEDGER.prepare(
+      "SELECT a.error FROM ledger_attempts a JOIN ledger_calls c ON c.seq = a.call WHERE c.id = ?1",
+    )
+      .bind(again.callId)
+      .first<{ error: string }>();
+    expect(row?.error).toBe("network error: Network connection lost.");
   });
 });
