@@ -3,13 +3,14 @@ import type { AppEnv, Env } from "../env.ts";
 import { describe, RelayError } from "../errors.ts";
 import type { GateView } from "../gate/client.ts";
 import { gateOf } from "../gate/client.ts";
+import { listAlertsSent } from "../ledger/alerts.ts";
 import { log } from "../log.ts";
-import { setPaused } from "../ops/destinations.ts";
+import { probeDestination, setPaused } from "../ops/destinations.ts";
 import { opContext } from "../ops/record.ts";
 import { currentDestinations, destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
 import type { Settings } from "../settings.ts";
-import { described } from "./openapi.ts";
+import { described, query } from "./openapi.ts";
 import type { DestinationState } from "./schemas.ts";
 
 /** One destination as GET /admin/destinations shows it: its limits from the rules and its gate's state. */
@@ -77,7 +78,25 @@ export const destinationsAdmin = new Hono<AppEnv>()
     return c.json(stateOf(name, destination, await viewOf(c.env, name)));
   })
   .post("/:name/pause", described("POST /admin/destinations/:name/pause"), (c) => pauseOrResume(c, true))
-  .post("/:name/resume", described("POST /admin/destinations/:name/resume"), (c) => pauseOrResume(c, false));
+  .post("/:name/resume", described("POST /admin/destinations/:name/resume"), (c) => pauseOrResume(c, false))
+  .post("/:name/probe", described("POST /admin/destinations/:name/probe"), async (c) => {
+    const name = c.req.param("name");
+    const { destination, view } = await probeDestination(opContext(c), c.var.settings, name);
+    return c.json(stateOf(name, destination, view));
+  });
+
+/** GET /admin/alerts: what was sent to whom and when (src/ledger/alerts.ts). */
+export const alertsAdmin = new Hono<AppEnv>().get(
+  "/",
+  described("GET /admin/alerts"),
+  query("GET /admin/alerts"),
+  async (c) => {
+    const { destination, limit } = c.req.valid("query");
+    return c.json({
+      items: await listAlertsSent(c.env.LEDGER, { ...(destination !== undefined && { destination }), limit }),
+    });
+  },
+);
 
 async function pauseOrResume(c: Context<AppEnv>, paused: boolean): Promise<Response> {
   const name = c.req.param("name")!;

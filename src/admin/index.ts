@@ -3,8 +3,9 @@ import { version } from "../../package.json";
 import { identify } from "../auth/identify.ts";
 import type { AppEnv } from "../env.ts";
 import { operatorsAdmin } from "./activity.ts";
+import { bulkAdmin } from "./bulk.ts";
 import { deadLetters } from "./dead-letters.ts";
-import { destinationsAdmin } from "./destinations.ts";
+import { alertsAdmin, destinationsAdmin } from "./destinations.ts";
 import { ledgerAdmin } from "./ledger.ts";
 import { type ApiDocument, apiDocument, described } from "./openapi.ts";
 import { rulesAdmin } from "./rules.ts";
@@ -15,10 +16,13 @@ export const admin = new Hono<AppEnv>()
   .use("*", identify)
   .get("/openapi.json", described("GET /admin/openapi.json"), async (c) => c.json(await adminDocument()))
   .route("/", rulesAdmin)
+  // Before the routes with an :id at the same place (/deliveries/count, /dead-letters/delete).
+  .route("/", bulkAdmin)
   .route("/", trace)
   .route("/", operatorsAdmin)
   .route("/dead-letters", deadLetters)
   .route("/destinations", destinationsAdmin)
+  .route("/alerts", alertsAdmin)
   .route("/ledger", ledgerAdmin);
 
 let document: Promise<ApiDocument> | undefined;

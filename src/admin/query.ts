@@ -109,6 +109,25 @@ export const QUERIES = {
     cursor: cursorQuery,
   }),
   bulkReplay: z.object({ destination: textQuery("Only this destination's.") }),
+  count: z.object({
+    destination: textQuery("Its destination."),
+    status: oneOfQuery(DELIVERY_STATUSES, "Its status."),
+    since,
+    until,
+  }),
+  hourly: z.object({
+    destination: textQuery("Only this destination (default: every one with figures)."),
+    range: z
+      .enum(["24h", "7d"], { error: "one of 24h, 7d" })
+      .optional()
+      .transform((range) => range ?? "24h")
+      .meta({ description: "The last 24 hours (default) or 7 days." }),
+  }),
+  alerts: z.object({
+    destination: textQuery("Only this destination's."),
+    limit: limitQuery(),
+  }),
+  jobs: z.object({ limit: limitQuery(100, 20) }),
   versions: z.object({
     limit: limitQuery(),
     cursor: versionNumber.optional().meta({ description: "The `cursor` of the previous page, for the next one." }),

@@ -251,3 +251,81 @@ export const endedSchema = z.strictObject({ ended: z.int() }).meta({ id: "Ended"
 export const openApiSchema = z
   .looseObject({ openapi: z.string(), info: z.looseObject({}), paths: z.record(z.string(), z.unknown()) })
   .meta({ id: "OpenAPI", description: "This document." });
+
+// Pictures, alerts and bulk actions (the console's tools, in the API too)
+
+export const hourFiguresSchema = z
+  .strictObject({
+    hour: isoTime().describe("The hour's start."),
+    delivered: z.int(),
+    retried: z.int(),
+    dead: z.int(),
+    p95Ms: z
+      .int()
+      .nullable()
+      .describe("The bound of the latency bucket holding the hour's 95th percentile (ms); null without answers."),
+  })
+  .meta({ id: "HourFigures" });
+
+export const hourlySchema = z
+  .strictObject({
+    range: z.enum(["24h", "7d"]),
+    destinations: z
+      .record(z.string(), z.array(hourFiguresSchema))
+      .describe("Per destination, every hour, oldest first."),
+  })
+  .meta({ id: "Hourly" });
+export type HourlyAnswer = z.infer<typeof hourlySchema>;
+
+export const alertSentSchema = z
+  .strictObject({
+    id: z.int(),
+    at: isoTime(),
+    alert: z.string().describe("The alert's id: the same for each of its channels."),
+    type: z.string(),
+    destination: z.string().optional(),
+    channel: z.enum(["email", "destinationWebhook", "webhook"]),
+    recipient: z.string().describe("An email address, or the name of the webhook's setting (never its URL)."),
+    outcome: z.enum(["sent", "failed"]),
+    error: z.string().optional(),
+    subject: z.string(),
+    text: z.string(),
+  })
+  .meta({ id: "AlertSent" });
+
+export const alertsSchema = z.strictObject({ items: z.array(alertSentSchema) }).meta({ id: "Alerts" });
+
+export const jobFilterSchema = z
+  .strictObject({
+    destination: z.string().min(1).max(200).optional(),
+    status: z.enum(["pending", "retrying", "held", "delivered", "superseded", "dead"]).optional(),
+    since: isoTime().optional().describe("Calls accepted from (inclusive)."),
+    until: isoTime().optional().describe("Calls accepted until (exclusive)."),
+  })
+  .meta({ id: "JobFilter", description: "Which deliveries: all four are optional, and each narrows." });
+
+export const jobSchema = z
+  .strictObject({
+    id: z.int(),
+    kind: z.enum(["replay", "delete"]),
+    filter: z.strictObject({
+      destination: z.string().optional(),
+      status: z.string().optional(),
+      since: z.number().optional(),
+      until: z.number().optional(),
+    }),
+    total: z.int().describe("What matched when it started."),
+    done: z.int(),
+    skipped: z.int().describe("Not replayable, or gone meanwhile."),
+    state: z.enum(["running", "done", "failed"]),
+    error: z.string().optional(),
+    actor: z.string(),
+    activity: z.int().optional().describe("Its row in the activity log."),
+    createdAt: isoTime(),
+    updatedAt: isoTime(),
+  })
+  .meta({ id: "Job" });
+
+export const jobsSchema = z.strictObject({ items: z.array(jobSchema) }).meta({ id: "Jobs" });
+
+export const countSchema = z.strictObject({ count: z.int() }).meta({ id: "Count" });

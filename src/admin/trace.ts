@@ -1,16 +1,19 @@
 import { Hono } from "hono";
 import { bodyFor } from "../delivery/body.ts";
+import { TransformFailed } from "../delivery/transform.ts";
 import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
 import { getCall, listCalls } from "../ledger/calls.ts";
 import { listDeliveries } from "../ledger/deliveries.ts";
+import { hourly } from "../ledger/hourly.ts";
 import { stats } from "../ledger/stats.ts";
 import type { CallSummary, CallTrace, DeliveryView, Page, Stats } from "../ledger/views.ts";
 import { foundDelivery, resendDelivery } from "../ops/deliveries.ts";
 import { opContext } from "../ops/record.ts";
 import { ClaimUnreadable } from "../payloads.ts";
+import { currentDestinations, destinationOf } from "../rules/destinations.ts";
 import { described, query } from "./openapi.ts";
-import type { DeliveryTrace, ResendResult } from "./schemas.ts";
+import type { DeliveryTrace, HourlyAnswer, ResendResult } from "./schemas.ts";
 
 /**
  * GET /admin/deliveries/:id answers this: the delivery, its attempts, and the body it sends (or, when part of it
@@ -46,9 +49,12 @@ export const trace = new Hono<AppEnv>()
     let body: Pick<DeliveryTrace, "body" | "bodyUnavailable"> = {};
     if (message !== undefined) {
       try {
-        body = { body: JSON.parse(await bodyFor(message, 1, c.env.PAYLOADS)) };
+        // What the receiver gets, shaped by the destination's transform as it stands in the rules now.
+        const destinations = await currentDestinations(c.env, c.var.settings);
+        const destination = destinationOf(destinations, message.destination);
+        body = { body: JSON.parse(await bodyFor(message, 1, c.env.PAYLOADS, destination)) };
       } catch (error) {
-        if (!(error instanceof ClaimUnreadable)) throw error;
+        if (!(error instanceof ClaimUnreadable) && !(error instanceof TransformFailed)) throw error;
         body = { bodyUnavailable: error.message };
       }
     }
@@ -57,6 +63,16 @@ export const trace = new Hono<AppEnv>()
   .post("/deliveries/:id/replay", described("POST /admin/deliveries/:id/replay"), async (c) =>
     c.json((await resendDelivery(opContext(c), c.req.param("id"))) satisfies ResendResult, 202),
   )
+  .get("/stats/hourly", described("GET /admin/stats/hourly"), query("GET /admin/stats/hourly"), async (c) => {
+    const { destination, range } = c.req.valid("query");
+    const until = Date.now();
+    const destinations = await hourly(c.env.LEDGER, {
+      since: until - (range === "7d" ? 7 * DAY : DAY) + 3_600_000,
+      until,
+      ...(destination !== undefined && { destinations: [destination] }),
+    });
+    return c.json({ range, destinations } satisfies HourlyAnswer);
+  })
   .get("/stats", described("GET /admin/stats"), query("GET /admin/stats"), async (c) => {
     const since = c.req.valid("query").since ?? Date.now() - DAY;
     return c.json((await stats(c.env.LEDGER, c.env.PAYLOADS, since)) satisfies Stats);

@@ -44,7 +44,11 @@ export async function setPaused(
  * (`destination.probe`): its oldest held delivery goes; if it succeeds the rest follow. 409 `not_paused_by_circuit`
  * for one that is not so paused.
  */
-export async function probeDestination(op: OpContext, settings: Settings, name: string): Promise<GateView> {
+export async function probeDestination(
+  op: OpContext,
+  settings: Settings,
+  name: string,
+): Promise<{ destination: Destination; view: GateView }> {
   const destination = destinationOf(await currentDestinations(op.env, settings), name);
   if (destination === undefined) {
     throw new RelayError("destination_not_found", `The rules have no destination "${name}".`);
@@ -68,6 +72,6 @@ export async function probeDestination(op: OpContext, settings: Settings, name: 
     }
     const { probed: _, ...shown } = view;
     remember(name, shown);
-    return shown;
+    return { destination, view: shown };
   });
 }

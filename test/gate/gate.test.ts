@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { answerSchema } from "../../src/admin/api.ts";
 import type { Env } from "../../src/env.ts";
 import { resetGateCache } from "../../src/gate/client.ts";
 import { getDelivery } from "../../src/ledger/deliveries.ts";
@@ -378,5 +379,37 @@ describe("bad input", () => {
       error: "rules_invalid",
       issues: [{ path: "destinations.wms.rateLimit.perSecond" }],
     });
+  });
+});
+
+describe("probe now", () => {
+  it("sends the oldest held delivery at once for a destination the circuit paused, and refuses one paused by hand", async () => {
+    const name = fresh("probe");
+    const url = `https://${name}.test/`;
+    await rulesWith({ [name]: { url, maxAttempts: 10, circuit: { failures: 1, cooldownSeconds: 3600 } } });
+    answer = (request) =>
+      request.url === url && seen.filter((s) => s.url === url).length === 1
+        ? new Response("down", { status: 503 })
+        : new Response("ok");
+    await deliver([deliveryMessage(name)]);
+    const waiting = deliveryMessage(name);
+    await deliver([waiting]);
+    expect(to(url)).toHaveLength(1);
+    // An hour's cool-down: without the probe nothing would go before then.
+    const probed = await admin(`/destinations/${name}/probe`, { method: "POST" });
+    expect(probed.status).toBe(200);
+    expect(
+      answerSchema("POST /admin/destinations/:name/probe", 200)!.safeParse(await probed.json()).error,
+    ).toBeUndefined();
+    await eventually(() => expect(to(url).map((s) => s.deliveryId)).toContain(waiting.deliveryId), 10_000);
+    await eventually(async () =>
+      expect(await (await admin(`/destinations/${name}`)).json()).toMatchObject({ state: "active" }),
+    );
+
+    expect((await admin(`/destinations/${name}/pause`, { method: "POST" })).status).toBe(200);
+    const refused = await admin(`/destinations/${name}/probe`, { method: "POST" });
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ error: "not_paused_by_circuit" });
+    expect((await admin(`/destinations/${name}/resume`, { method: "POST" })).status).toBe(200);
   });
 });
