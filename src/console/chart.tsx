@@ -1,5 +1,5 @@
 import type { FC } from "hono/jsx";
-import type { HourFigures } from "../ledger/hourly.ts";
+import { type HourFigures, hourly } from "../ledger/hourly.ts";
 
 /**
  * The console's pictures (docs/console.md, "Pictures"): a destination's attempts per hour (delivered, retried,
@@ -8,9 +8,13 @@ import type { HourFigures } from "../ledger/hourly.ts";
  * has a table of the same figures for screen readers and for anyone who wants the numbers.
  */
 
-const WIDTH = 720;
-const HEIGHT = 200;
-const PAD = { left: 44, right: 44, top: 12, bottom: 26 };
+/**
+ * The drawing's own units. It scales with the width of its box, evenly (a phone's is about two thirds of this, a
+ * laptop's about this); the stylesheet makes its labels larger below 640 px, and the paddings leave them room.
+ */
+const WIDTH = 480;
+const HEIGHT = 220;
+const PAD = { left: 48, right: 60, top: 12, bottom: 26 };
 const PLOT_W = WIDTH - PAD.left - PAD.right;
 const PLOT_H = HEIGHT - PAD.top - PAD.bottom;
 
@@ -30,6 +34,9 @@ export function niceMax(value: number): number {
 }
 
 const hourLabel = (iso: string, days: boolean) => (days ? iso.slice(5, 10) : `${iso.slice(11, 13)}:00`);
+
+/** A latency axis label: `200 ms`, `2.5 s`. */
+export const latencyLabel = (ms: number): string => (ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`);
 
 export interface ChartProps {
   /** Names the chart for assistive technology and its table. */
@@ -62,13 +69,14 @@ export const HourlyChart: FC<ChartProps> = ({ title, hours, id }) => {
     <figure class="chart">
       <svg
         viewBox={`0 0 ${WIDTH} ${HEIGHT}`}
+        width={WIDTH}
+        height={HEIGHT}
         role="img"
         aria-labelledby={`${id}-title ${id}-desc`}
-        preserveAspectRatio="none"
       >
         <title id={`${id}-title`}>{title}</title>
         <desc id={`${id}-desc`}>
-          {`${total} attempts in ${hours.length} hours; the table below has each hour's figures.`}
+          {`${total} attempt${total === 1 ? "" : "s"} in ${hours.length} hours; the table below has each hour's figures.`}
         </desc>
         {[0, 0.5, 1].map((f) => (
           <g>
@@ -77,8 +85,8 @@ export const HourlyChart: FC<ChartProps> = ({ title, hours, id }) => {
               {String(top * f)}
             </text>
             {p95s.length > 0 && (
-              <text x={WIDTH - PAD.right + 4} y={yLatency(p95Top * f) + 4} font-size="11" fill="#4b5563">
-                {`${p95Top * f} ms`}
+              <text x={WIDTH - 2} y={yLatency(p95Top * f) + 4} text-anchor="end" font-size="11" fill="#4b5563">
+                {latencyLabel(p95Top * f)}
               </text>
             )}
           </g>
@@ -146,7 +154,7 @@ export const HourlyChart: FC<ChartProps> = ({ title, hours, id }) => {
             <tbody>
               {hours.map((h) => (
                 <tr>
-                  <th scope="row">{`${h.hour.slice(0, 10)} ${h.hour.slice(11, 16)}`}</th>
+                  <th scope="row">{`${h.hour.slice(5, 10)} ${h.hour.slice(11, 16)}`}</th>
                   <td class="num">{h.delivered}</td>
                   <td class="num">{h.retried}</td>
                   <td class="num">{h.dead}</td>
@@ -158,5 +166,55 @@ export const HourlyChart: FC<ChartProps> = ({ title, hours, id }) => {
         </div>
       </details>
     </figure>
+  );
+};
+
+/** The time ranges a picture covers (`?range=`): the last 24 hours (the default) or the last 7 days, by the hour. */
+export const RANGES = ["24h", "7d"] as const;
+export type Range = (typeof RANGES)[number];
+const RANGE_HOURS: Record<Range, number> = { "24h": 24, "7d": 168 };
+const RANGE_LABELS: Record<Range, string> = { "24h": "Last 24 hours", "7d": "Last 7 days" };
+const HOUR = 3_600_000;
+
+/** The pictures' title words for a range: `last 24 hours`. */
+export const rangeWords = (range: Range): string => RANGE_LABELS[range].toLowerCase();
+
+/** Each named destination's figures for every hour of `range`, the current hour last (from the ledger). */
+export function hoursOf(
+  db: D1Database,
+  names: readonly string[],
+  range: Range,
+  now = Date.now(),
+): Promise<Record<string, HourFigures[]>> {
+  return hourly(db, { since: now - (RANGE_HOURS[range] - 1) * HOUR, until: now, destinations: names });
+}
+
+/**
+ * The choice of range, as links (no script): the page's address with `?range=` (none for the default), its other
+ * parameters kept, back at the pictures (`#id`).
+ */
+export const RangeChoice: FC<{ path: string; params: URLSearchParams; range: Range; at: string }> = ({
+  path,
+  params,
+  range,
+  at,
+}) => {
+  const kept = [...params].filter(([key]) => key !== "range" && key !== "cursor");
+  const href = (r: Range) => {
+    const query = new URLSearchParams([...kept, ...(r === "24h" ? [] : [["range", r]])]).toString();
+    return `${path}${query === "" ? "" : `?${query}`}#${at}`;
+  };
+  return (
+    <nav class="range" aria-label="Time range">
+      <ul>
+        {RANGES.map((r) => (
+          <li>
+            <a href={href(r)} aria-current={r === range ? "true" : undefined}>
+              {RANGE_LABELS[r]}
+            </a>
+          </li>
+        ))}
+      </ul>
+    </nav>
   );
 };

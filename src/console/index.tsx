@@ -17,6 +17,7 @@ import type { ConsoleEnv } from "./env.ts";
 import { field, formOf } from "./forms.ts";
 import { redirectWithNotice } from "./layout.tsx";
 import { activityListPage, activityRowPage, endAllPage } from "./pages/activity.tsx";
+import { alertsPage } from "./pages/alerts.tsx";
 import { callPage, callsPage, resendConfirmPage, resendFromConsole } from "./pages/calls.tsx";
 import {
   askAllPage,
@@ -27,8 +28,10 @@ import {
   replayAllFromConsole,
   replayOneFromConsole,
 } from "./pages/dead-letters.tsx";
+import { destinationPage, probeConfirmPage, probeFromConsole } from "./pages/destination.tsx";
 import { destinationsPage, pauseFromConsole } from "./pages/destinations.tsx";
 import { errorPage } from "./pages/errors.tsx";
+import { bulkFromConsole, bulkPage, jobPage, jobsPage } from "./pages/jobs.tsx";
 import { consoleOffPage, loginPage } from "./pages/login.tsx";
 import { overviewPage } from "./pages/overview.tsx";
 import {
@@ -204,6 +207,12 @@ export const consoleApp = new Hono<ConsoleEnv>()
   .get("/calls/:id", callPage)
   .get("/deliveries/:id/resend", resendConfirmPage)
   .post("/deliveries/:id/resend", resendFromConsole)
+  .get("/deliveries/bulk/replay", bulkPage)
+  .post("/deliveries/bulk/replay", bulkFromConsole)
+  .get("/deliveries/bulk/delete", bulkPage)
+  .post("/deliveries/bulk/delete", bulkFromConsole)
+  .get("/jobs", jobsPage)
+  .get("/jobs/:id", jobPage)
   .get("/dead-letters", deadLettersPage)
   // Before /dead-letters/:id, which the same address would match.
   .get("/dead-letters/replay", askAllPage)
@@ -214,8 +223,12 @@ export const consoleApp = new Hono<ConsoleEnv>()
   .get("/dead-letters/:id/delete", askOnePage)
   .post("/dead-letters/:id/delete", deleteFromConsole)
   .get("/destinations", destinationsPage)
+  .get("/destinations/:name", destinationPage)
+  .get("/destinations/:name/probe", probeConfirmPage)
+  .post("/destinations/:name/probe", probeFromConsole)
   .post("/destinations/:name/pause", pauseFromConsole)
   .post("/destinations/:name/resume", pauseFromConsole)
+  .get("/alerts", alertsPage)
   .get("/rules", rulesPage)
   .post("/rules", editRules)
   .post("/rules/save", saveRulesFromConsole)

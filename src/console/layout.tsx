@@ -19,6 +19,7 @@ export const NAV = [
   { href: "/console/calls", label: "Calls" },
   { href: "/console/dead-letters", label: "Dead letters" },
   { href: "/console/destinations", label: "Destinations" },
+  { href: "/console/alerts", label: "Alerts" },
   { href: "/console/rules", label: "Rules" },
   { href: "/console/try", label: "Try a payload" },
   { href: "/console/activity", label: "Activity" },
@@ -257,55 +258,77 @@ export const Attempts: FC<{ attempts: readonly AttemptView[] | undefined; label:
   (attempts ?? []).length === 0 ? (
     <p>{empty}</p>
   ) : (
-    <Scroll label={label}>
-      <table class="records">
-        <thead>
-          <tr>
-            <th scope="col" class="num">
-              Attempt
-            </th>
-            <th scope="col">Time</th>
-            <th scope="col" class="num">
-              Status
-            </th>
-            <th scope="col">Error</th>
-            <th scope="col" class="num">
-              Duration
-            </th>
-            <th scope="col">Outcome</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(attempts ?? []).map((a) => (
+    <>
+      <Scroll label={label}>
+        <table class="records">
+          <thead>
             <tr>
-              <th scope="row" class="num" data-label="Attempt">
-                {a.attempt}
-                {a.replay === true && <span class="muted"> (replay)</span>}
+              <th scope="col" class="num">
+                Attempt
               </th>
-              <td data-label="Time">
-                <Time at={a.at} />
-              </td>
-              <td class="num" data-label="Status">
-                {a.status ?? <span class="muted">—</span>}
-              </td>
-              <td class="why" data-label="Error">
-                {a.error === undefined ? <span class="muted">—</span> : readableError(a.error)}
-              </td>
-              <td class="num" data-label="Duration">
-                <Ms ms={a.durationMs} />
-              </td>
-              <td data-label="Outcome">
-                {a.outcome.replace("_", " ")}
-                {a.rules !== undefined && (
-                  <span class="muted">{` (shaped by rules ${typeof a.rules === "number" ? `v${a.rules}` : a.rules})`}</span>
-                )}
-              </td>
+              <th scope="col">Time</th>
+              <th scope="col" class="num">
+                Status
+              </th>
+              <th scope="col">Error</th>
+              <th scope="col" class="num">
+                Duration
+              </th>
+              <th scope="col">Outcome</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
-    </Scroll>
+          </thead>
+          <tbody>
+            {(attempts ?? []).map((a) => (
+              <tr>
+                <th scope="row" class="num" data-label="Attempt">
+                  {a.attempt}
+                  {a.replay === true && <span class="muted"> (replay)</span>}
+                </th>
+                <td data-label="Time">
+                  <Time at={a.at} />
+                </td>
+                <td class="num" data-label="Status">
+                  {a.status ?? <span class="muted">—</span>}
+                </td>
+                <td class="why" data-label="Error">
+                  {a.error === undefined ? <span class="muted">—</span> : readableError(a.error)}
+                </td>
+                <td class="num" data-label="Duration">
+                  <Ms ms={a.durationMs} />
+                </td>
+                <td data-label="Outcome">
+                  {a.outcome.replace("_", " ")}
+                  {a.rules !== undefined && (
+                    <span class="muted">{` (shaped by rules ${typeof a.rules === "number" ? `v${a.rules}` : a.rules})`}</span>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </Scroll>
+      {(attempts ?? []).map((a) => a.answer !== undefined && <Answer attempt={a} answer={a.answer} />)}
+    </>
   );
+
+/**
+ * A failed attempt's answer as the relay kept it: the receiver's headers and the first 2 KB of its body, every
+ * secret the request carried masked. Folded: it is for looking into a failure.
+ */
+const Answer: FC<{ attempt: AttemptView; answer: NonNullable<AttemptView["answer"]> }> = ({ attempt, answer }) => (
+  <details class="answer">
+    <summary>{`Attempt ${attempt.attempt}: the receiver's answer${attempt.status === undefined ? "" : ` (HTTP ${attempt.status})`}`}</summary>
+    <Text
+      label={`Attempt ${attempt.attempt}: headers of the answer`}
+      text={answer.headers.map(([name, value]) => `${name}: ${value}`).join("\n") || "(no headers)"}
+    />
+    {answer.body === "" ? (
+      <p class="muted">An empty body.</p>
+    ) : (
+      <Text label={`Attempt ${attempt.attempt}: the start of the answer's body`} text={answer.body} />
+    )}
+  </details>
+);
 
 /** Lines beyond which a text is shown in a box of its own that scrolls (and so is a Tab stop); below, in full. */
 const LONG_TEXT_LINES = 24;
@@ -390,6 +413,10 @@ const NOTICES = {
   paused: () =>
     "Paused: its deliveries are held in arrival order and none is sent until it is resumed (in effect everywhere within 2 seconds).",
   resumed: () => "Resumed: what it held goes out now, in arrival order.",
+  probed: () =>
+    "The probe is on its way: its oldest held delivery goes now. If it succeeds the destination resumes and the rest follow in order.",
+  job_replay: (n: number) => `The bulk replay started on ${n} deliver${n === 1 ? "y" : "ies"}; this page follows it.`,
+  job_delete: (n: number) => `The bulk delete started on ${n} dead letter${n === 1 ? "" : "s"}; this page follows it.`,
   rules_saved: (n: number) =>
     n === 0
       ? "The rules are saved, and every new call is routed by them."

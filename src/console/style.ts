@@ -18,6 +18,7 @@ function cards(t: string): string {
   ${t} th[scope="row"] { order: -2; }
   ${t} th[scope="row"]:not([data-label]) { font-size: 1.05rem; }
   ${t} .lead { order: -1; }
+  ${t} .badge { white-space: normal; }
   ${t} [data-label] { position: relative; padding-left: 8rem; }
   ${t} [data-label]::before { content: attr(data-label); position: absolute; left: 0; width: 7.5rem; font-weight: 600; color: var(--muted); }`;
 }
@@ -124,6 +125,22 @@ details > summary { cursor: pointer; color: var(--link); margin: .25rem 0 .5rem;
 .card h2, .card h3 { margin-top: .25rem; }
 main > section.card + section.card { margin-top: 1rem; }
 .login { max-width: 26rem; margin: 2rem auto; }
+/* Pictures (docs/console.md, "Pictures"): SVG that scales with its box, evenly; a legend; the figures folded. */
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 30rem), 1fr)); gap: 1rem; }
+.chart { margin: .5rem 0 1rem; }
+.chart > svg { display: block; width: 100%; max-width: 48rem; height: auto; }
+.chart figcaption { margin: .25rem 0; }
+.chart table { width: auto; font-size: .85rem; }
+.chart table th, .chart table td { padding: .2rem .35rem; }
+.chart thead th { white-space: normal; }
+ul.legend { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: .25rem 1rem; font-size: .9rem; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+nav.range ul { list-style: none; margin: 0 0 .5rem; padding: 0; display: flex; flex-wrap: wrap; gap: .25rem 1.25rem; }
+nav.range a { display: inline-block; padding: .25rem 0; }
+nav.range a[aria-current] { color: var(--text); font-weight: 700; text-decoration: none; border-bottom: 3px solid var(--text); }
+progress { width: min(100%, 20rem); vertical-align: middle; }
+details.request, details.answer { margin: .5rem 0; }
+details.request h4 { font-size: 1rem; margin: .75rem 0 .25rem; }
 footer { max-width: 80rem; margin: 2rem auto 0; padding: 1rem; color: var(--muted); font-size: .85rem; border-top: 1px solid var(--line); }
 /* Wide tables fit a tablet: their headings and times wrap. */
 table time, table.records thead th { white-space: normal; }
@@ -132,6 +149,8 @@ table time, table.records thead th { white-space: normal; }
   th, td { padding: .35rem .4rem; }
   dl.facts { grid-template-columns: minmax(0, 1fr); gap: 0; }
   dl.facts dd + dt { margin-top: .4rem; }
+  /* The picture is drawn about two thirds of its size here: its labels are drawn larger to stay readable. */
+  .chart > svg text { font-size: 16px; }
 ${cards("table.records")}
 }
 /* A table too wide for a tablet (the overview's ten columns, the dead letters') is cards up to 60rem. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HourlyChart, niceMax, SERIES } from "../../src/console/chart.tsx";
+import { HourlyChart, latencyLabel, niceMax, RangeChoice, SERIES } from "../../src/console/chart.tsx";
 import type { HourFigures } from "../../src/ledger/hourly.ts";
 
 /** The console's pictures (docs/console.md, "Pictures"): SVG drawn on the server, with a table of the same figures. */
@@ -53,5 +53,29 @@ describe("an hourly chart", () => {
 
   it("tops its axis at a round 1, 2 or 5 times a power of ten", () => {
     expect([0, 1, 3, 7, 10, 11, 120, 4999].map(niceMax)).toEqual([1, 1, 5, 10, 10, 20, 200, 5000]);
+  });
+
+  it("labels latency in ms, and seconds from 1000 ms", () => {
+    expect([0, 50, 500, 1000, 2500, 50_000].map(latencyLabel)).toEqual([
+      "0 ms",
+      "50 ms",
+      "500 ms",
+      "1 s",
+      "2.5 s",
+      "50 s",
+    ]);
+  });
+
+  it("offers the ranges as links that keep the page's other parameters, the current one marked", () => {
+    const html = String(
+      RangeChoice({
+        path: "/console",
+        params: new URLSearchParams("refresh=30&range=7d"),
+        range: "7d",
+        at: "pictures",
+      }),
+    );
+    expect(html).toContain('<a href="/console?refresh=30#pictures">Last 24 hours</a>');
+    expect(html).toContain('<a href="/console?refresh=30&amp;range=7d#pictures" aria-current="true">Last 7 days</a>');
   });
 });

@@ -38,7 +38,7 @@ if (!HAS_CHROMIUM) {
 const ORDER_NUMBER = "E2E-4711";
 /** More calls than a page of the calls list (50) holds. */
 const PAGER_CALLS = 60;
-const ids = { order: freshId(), product: freshId(), multi: freshId() };
+const ids = { order: freshId(), product: freshId(), multi: freshId(), pim: freshId() };
 const WMS_PATH = "/extend-commerce/webhooks/warehouse-management/notifications?tenant=nordic-retail-group";
 const WMS_CONTACT = "integration-oncall@warehouse-systems.example.com";
 
@@ -111,6 +111,9 @@ describe.skipIf(!HAS_CHROMIUM)(`the console in Chromium (${CHROMIUM})`, () => {
     receivers.wms = await startReceiver("wms", ok);
     receivers.shop = await startReceiver("shop", () => ({ status: 410 }));
     receivers.erp = await startReceiver("erp", () => ({ status: 500 }));
+    // Fails always; its circuit breaker pauses it at the first failure, and its alerts go to a webhook.
+    receivers.pim = await startReceiver("pim", () => ({ status: 503, headers: { "x-request-id": "pim-1" } }));
+    receivers.hooks = await startReceiver("hooks", ok);
     const gone = await startReceiver("crm");
     unreachable = gone.url;
     await gone.stop();
@@ -127,6 +130,11 @@ describe.skipIf(!HAS_CHROMIUM)(`the console in Chromium (${CHROMIUM})`, () => {
           shop: { url: receivers.shop.url, maxAttempts: 3 },
           erp: { url: receivers.erp.url, maxAttempts: 2 },
           crm: { url: unreachable, maxAttempts: 2 },
+          pim: {
+            url: receivers.pim.url,
+            circuit: { failures: 1, cooldownSeconds: 3600 },
+            alertWebhook: receivers.hooks.url,
+          },
         },
         routes: [
           { name: "orders", actions: ["OrderCreated"], to: ["wms"] },
@@ -137,13 +145,14 @@ describe.skipIf(!HAS_CHROMIUM)(`the console in Chromium (${CHROMIUM})`, () => {
           { name: "offers", actions: ["OfferCreated"], to: ["wms"] },
           { name: "purchases", actions: ["PurchaseCreated"], to: ["erp"] },
           { name: "balances", actions: ["BalanceChanged"], to: ["wms"] },
+          { name: "product-changes", actions: ["ProductChanged"], to: ["pim"] },
         ],
       }),
     });
     expect(put.status).toBe(200);
     const order = { Action: "OrderCreated", Details: { OrderNumber: ORDER_NUMBER, OrderType: "NormalOrder" } };
     const product = { Action: "ProductCreated", Details: { ProductNumber: "SKU-4711" } };
-    // Six notifications for four destinations: each matches one route of eight, so 42 routes do not match.
+    // Six notifications for four destinations: each matches one route of nine, so 48 routes do not match.
     const multi = [
       { Action: "OrderCreated", Details: { OrderNumber: "E2E-6001", OrderType: "NormalOrder" } },
       { Action: "OrderPicked", Details: { OrderNumber: "E2E-6001", Warehouse: "YX" } },
@@ -155,6 +164,8 @@ describe.skipIf(!HAS_CHROMIUM)(`the console in Chromium (${CHROMIUM})`, () => {
     expect((await relay.send(envelope([order], ids.order))).status).toBe(202);
     expect((await relay.send(envelope([product], ids.product))).status).toBe(202);
     expect((await relay.send(envelope(multi, ids.multi))).status).toBe(202);
+    const pim = [{ Action: "ProductChanged", Details: { ProductNumber: "SKU-7001" } }];
+    expect((await relay.send(envelope(pim, ids.pim))).status).toBe(202);
     // Enough calls for the calls list to page, ten at a time.
     for (let i = 0; i < PAGER_CALLS; i += 10) {
       const sent = await Promise.all(
@@ -269,6 +280,9 @@ describe.skipIf(!HAS_CHROMIUM)(`the console in Chromium (${CHROMIUM})`, () => {
         "/console/dead-letters",
         `/console/calls/${ids.multi}`,
         "/console/activity",
+        "/console/alerts",
+        "/console/destinations/wms",
+        "/console/jobs",
       ]) {
         await page.goto(`${relay.url}${path}`);
         expect(await layoutProblems(page), path).toEqual([]);
@@ -320,6 +334,26 @@ describe.skipIf(!HAS_CHROMIUM)(`the console in Chromium (${CHROMIUM})`, () => {
     expect(crm).toMatch(/network error: [A-Z]/);
     expect(crm).not.toMatch(/Error: \w*Error|error: Error/);
     await review("call");
+  });
+
+  it("shows a delivery's request, masked, with copy as curl, and a failed attempt's answer", async () => {
+    await page.goto(`${relay.url}/console/calls/${ids.multi}`);
+    const erp = page.locator("#delivery-erp");
+    await erp.locator("details.request > summary").click();
+    await erp.locator("details.curl > summary").click();
+    const curl = (await erp.locator("details.curl pre").textContent()) ?? "";
+    expect(curl).toMatch(/^curl -X POST 'http:\/\/127\.0\.0\.1:\d+\/?' \\\n {2}-H 'Content-Type: application\/json'/);
+    expect(curl).toContain(`-H 'X-Relay-Delivery-Id: ${ids.multi}.erp'`);
+    expect(curl).toContain("--data-binary '{");
+    // Selectable as text, no script needed: the command is a <pre>.
+    expect(await erp.locator("details.curl pre").evaluate((el) => (el as unknown as { tagName: string }).tagName)).toBe(
+      "PRE",
+    );
+    const answers = erp.locator("details.answer");
+    expect(await answers.count()).toBe(2);
+    await answers.first().locator("summary").click();
+    expect(await answers.first().textContent()).toMatch(/Attempt 1: the receiver's answer \(HTTP 500\).*date: /is);
+    await review("call-request");
   });
 
   it("asks before a resend, warns when the destination is paused, and shows its notice once", async () => {
@@ -398,6 +432,31 @@ describe.skipIf(!HAS_CHROMIUM)(`the console in Chromium (${CHROMIUM})`, () => {
     );
   });
 
+  it("replays a destination's dead letters in bulk, asking first, and follows the job until it is done", async () => {
+    await page.goto(`${relay.url}/console/dead-letters?destination=shop`);
+    await navigate(() => page.getByRole("link", { name: "Replay all matching…" }).click());
+    expect(await page.locator("h1").textContent()).toBe("Replay deliveries in bulk");
+    expect(await page.locator("main h2").first().textContent()).toBe("1 delivery matches");
+    expect(await main()).toContain("Filter: destination shop, status dead.");
+    await review("bulk-replay");
+    await navigate(() => page.getByRole("button", { name: "Replay it" }).click());
+    expect(new URL(page.url()).pathname).toMatch(/^\/console\/jobs\/\d+$/);
+    expect(await page.getByRole("status").textContent()).toContain("The bulk replay started on 1 delivery");
+    // While it runs the page reloads itself (a Refresh header), without script.
+    await expect.poll(() => main(), { timeout: 30_000 }).toMatch(/done\s*Done\./);
+    expect(await page.locator("main").textContent()).toMatch(/Replayed\s*1/);
+    await review("job");
+    await navigate(() => page.getByRole("link", { name: "Bulk actions so far" }).click());
+    expect(await page.getByRole("region", { name: "Bulk actions" }).textContent()).toMatch(/Bulk replay \d+\s*done/);
+    await review("jobs");
+    await waitFor("the replayed dead letter at the fixed receiver", () =>
+      receivers.shop!.delivered().some((r) => r.deliveryId === `${ids.multi}.shop`) ? true : undefined,
+    );
+    await page.goto(`${relay.url}/console/deliveries/bulk/delete?destination=crm`);
+    expect(await page.getByRole("button", { name: "Delete it" }).count()).toBe(1);
+    await review("bulk-delete");
+  });
+
   it("shows the destinations within their cards, URLs and addresses wrapped at their punctuation", async () => {
     await page.goto(`${relay.url}/console/destinations`);
     expect(await main()).toContain(receivers.wms!.url);
@@ -418,6 +477,73 @@ describe.skipIf(!HAS_CHROMIUM)(`the console in Chromium (${CHROMIUM})`, () => {
     await review("destinations-paused");
     await navigate(() => page.getByRole("button", { name: "Resume wms" }).click());
     expect(await page.locator("#destination-wms").textContent()).toContain("active");
+  });
+
+  it("draws each destination's deliveries per hour, 24 hours or 7 days, on the overview and its own page", async () => {
+    await page.goto(`${relay.url}/console`);
+    expect(await page.getByRole("img", { name: /^wms, last 24 hours/ }).count()).toBe(1);
+    expect(await page.locator("figure.chart svg[role=img]").count()).toBe(5);
+    await navigate(() =>
+      page.getByRole("navigation", { name: "Time range" }).getByRole("link", { name: "Last 7 days" }).click(),
+    );
+    expect(new URL(page.url()).searchParams.get("range")).toBe("7d");
+    expect(await page.getByRole("img", { name: /^wms, last 7 days/ }).count()).toBe(1);
+    await review("overview-7d");
+    await navigate(() => page.locator("#chart-0-h").getByRole("link").click());
+    expect(new URL(page.url()).pathname).toBe("/console/destinations/wms");
+    expect(await page.locator("h1").textContent()).toBe("Destination wms");
+    // The figures for screen readers, folded: a row per hour.
+    await page.getByText("wms, last 24 hours: the figures").click();
+    expect(await page.locator("figure.chart tbody tr").count()).toBe(24);
+    expect(await page.locator("figure.chart tbody").textContent()).toMatch(/[1-9]/);
+    for (const width of WIDTHS) {
+      await atWidth(width, async () => {
+        // The picture scales to the width, and its labels stay inside it.
+        const [svg] = await boxes("figure.chart > svg");
+        const labels = await boxes("figure.chart > svg text");
+        expect(svg!.right, `at ${width} px`).toBeLessThanOrEqual(width);
+        expect(
+          labels.filter((l) => l.left < svg!.left - 1 || l.right > svg!.right + 1),
+          `at ${width} px`,
+        ).toEqual([]);
+      });
+    }
+    await review("destination");
+    await navigate(() => page.getByRole("link", { name: "Last 7 days" }).click());
+    expect(await page.getByRole("img", { name: /^wms, last 7 days/ }).count()).toBe(1);
+    await review("destination-7d");
+  });
+
+  it("shows what was alerted, and probes a destination its circuit breaker paused, asking first", async () => {
+    await waitFor("pim paused by its circuit breaker", async () => {
+      const state = (await (await relay.admin("/destinations/pim")).json()) as { state: string; pausedBy?: string };
+      return state.state === "paused" && state.pausedBy === "circuit" ? true : undefined;
+    });
+    await expect
+      .poll(
+        async () => {
+          await page.goto(`${relay.url}/console/alerts`);
+          return page.getByRole("region", { name: "Alerts sent" }).count();
+        },
+        { timeout: 20_000 },
+      )
+      .toBe(1);
+    expect(await page.getByRole("region", { name: "Destinations now" }).textContent()).toMatch(
+      /pim\s*paused by the circuit breaker\s*Open since/,
+    );
+    expect(await page.getByRole("region", { name: "Alerts sent" }).textContent()).toMatch(
+      /destination_paused\s*pim\s*its alert webhook\s*alertWebhook \(127\.0\.0\.1:\d+\)\s*sent/,
+    );
+    await review("alerts");
+    await navigate(() => page.getByRole("link", { name: "Probe now: pim" }).click());
+    expect(await page.locator("h1").textContent()).toBe("Probe pim now?");
+    await review("probe");
+    const before = receivers.pim!.requests.length;
+    await navigate(() => page.getByRole("button", { name: "Probe it now" }).click());
+    expect(new URL(page.url()).pathname).toBe("/console/destinations/pim");
+    expect(await page.getByRole("status").textContent()).toContain("The probe is on its way");
+    await waitFor("the probe at the receiver", () => (receivers.pim!.requests.length > before ? true : undefined));
+    await review("destination-probed");
   });
 
   it("shows a rules error with its line quoted, lists a save's changes field by field, then saves", async () => {
@@ -578,6 +704,11 @@ describe.skipIf(!HAS_CHROMIUM)(`the console in Chromium (${CHROMIUM})`, () => {
       [`/console/calls/${ids.order}`, "viewer-call"],
       ["/console/dead-letters", "viewer-dead-letters"],
       [`/console/dead-letters/${ids.multi}.crm/replay`, "viewer-replay"],
+      ["/console/alerts", "viewer-alerts"],
+      ["/console/destinations/pim", "viewer-destination"],
+      ["/console/destinations/pim/probe", "viewer-probe"],
+      ["/console/deliveries/bulk/replay?destination=crm&status=dead", "viewer-bulk-replay"],
+      ["/console/jobs", "viewer-jobs"],
     ] as const) {
       await page.goto(`${relay.url}${path}`);
       // The only form a viewer gets is its own sign-out (and the filters, which change nothing).

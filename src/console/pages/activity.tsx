@@ -33,7 +33,7 @@ const Target: FC<{ row: ActivityRow }> = ({ row }) => {
   const target = row.target;
   if (target === undefined) return <span class="muted">—</span>;
   if (row.action.startsWith("destination.")) {
-    return <a href={`/console/destinations#destination-${encodeURIComponent(target)}`}>{target}</a>;
+    return <a href={`/console/destinations/${encodeURIComponent(target)}`}>{target}</a>;
   }
   if (row.action.startsWith("rules.")) {
     return <a href={`/console/rules/versions/${encodeURIComponent(target)}`}>{`version ${target}`}</a>;

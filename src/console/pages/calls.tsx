@@ -2,6 +2,9 @@
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import { cursorParam, oneOfParam, textParam } from "../../admin/query.ts";
+import { bodyFor } from "../../delivery/body.ts";
+import { GiveUp, maskedRequest } from "../../delivery/request.ts";
+import { TransformFailed } from "../../delivery/transform.ts";
 import { KNOWN_ACTIONS } from "../../extend/actions.ts";
 import { parseCall } from "../../extend/envelope.ts";
 import { getCall, getCallText, hasCall, listCalls } from "../../ledger/calls.ts";
@@ -9,6 +12,7 @@ import { getDelivery } from "../../ledger/deliveries.ts";
 import { CALL_STATUSES, type CallTrace, type DeliveryView, worstStatus } from "../../ledger/views.ts";
 import { resendDelivery } from "../../ops/deliveries.ts";
 import { opContext } from "../../ops/record.ts";
+import { ClaimUnreadable } from "../../payloads.ts";
 import { explain, type RouteVerdict } from "../../rules/explain.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
@@ -29,7 +33,9 @@ import {
   render,
   Scroll,
   Status,
+  Text,
   Time,
+  Wrap,
 } from "../layout.tsx";
 import { currentRules } from "../rules-state.ts";
 import { PausedWarning, statesOf } from "./destinations.tsx";
@@ -225,6 +231,7 @@ export async function callPage(c: Context<ConsoleEnv>): Promise<Response> {
     );
   }
   const [verdicts, rules] = await Promise.all([otherRoutes(c, id), currentRules(c)]);
+  const requests = await Promise.all(trace.deliveries.map((d) => requestOf(c, d, rules)));
   const worst = worstStatus(trace.deliveries.map((d) => d.status));
   return render(
     c,
@@ -251,7 +258,9 @@ export async function callPage(c: Context<ConsoleEnv>): Promise<Response> {
       {trace.deliveries.length === 0 ? (
         <p>No deliveries: no route matched any notification.</p>
       ) : (
-        trace.deliveries.map((delivery) => <Delivery delivery={delivery} operator={canChange(c)} />)
+        trace.deliveries.map((delivery, i) => (
+          <Delivery delivery={delivery} operator={canChange(c)} request={requests[i]!} />
+        ))
       )}
 
       <h2>Routes that did not match</h2>
@@ -387,7 +396,11 @@ const callOfDelivery = (deliveryId: string) => deliveryId.slice(0, deliveryId.in
 const cardId = (d: DeliveryView) =>
   d.deliveryId === `${d.callId}.${d.destination}` ? d.destination : d.deliveryId.slice(d.callId.length + 1);
 
-const Delivery: FC<{ delivery: DeliveryView; operator: boolean }> = ({ delivery, operator }) => (
+const Delivery: FC<{ delivery: DeliveryView; operator: boolean; request: ShownRequest }> = ({
+  delivery,
+  operator,
+  request,
+}) => (
   <section class="card" id={`delivery-${cardId(delivery)}`} aria-labelledby={`title-${cardId(delivery)}`}>
     <h3 id={`title-${cardId(delivery)}`}>
       {`${delivery.destination} `}
@@ -460,7 +473,98 @@ const Delivery: FC<{ delivery: DeliveryView; operator: boolean }> = ({ delivery,
       </div>
     )}
     <Attempts attempts={delivery.attempts} label={`Attempts to ${delivery.destination}`} empty="No attempts yet." />
+    <Request request={request} destination={delivery.destination} />
   </section>
+);
+
+/** Bodies longer than this are shown cut (and no curl command is given for them). */
+const SHOWN_BODY = 64 * 1024;
+
+/** A delivery's request as its next attempt would send it, masked (src/delivery/request.ts), or why there is none. */
+type ShownRequest = ({ attempt: number } & Awaited<ReturnType<typeof maskedRequest>>) | { problem: string };
+
+/**
+ * The request of a delivery's latest attempt (the first, before any), built as the sender builds it with the
+ * rules as they stand now (docs/console.md, "A delivery's requests"), every secret and signature masked.
+ */
+async function requestOf(
+  c: Context<ConsoleEnv>,
+  view: DeliveryView,
+  rules: Awaited<ReturnType<typeof currentRules>>,
+): Promise<ShownRequest> {
+  if ("problem" in rules) return { problem: `The current rules cannot be read: ${rules.problem}` };
+  const destination = Object.hasOwn(rules.rules.destinations, view.destination)
+    ? rules.rules.destinations[view.destination]
+    : undefined;
+  if (destination === undefined) {
+    return { problem: `The current rules have no destination ${view.destination}: it would not be sent.` };
+  }
+  const stored = await getDelivery(c.env.LEDGER, c.env.PAYLOADS, view.deliveryId);
+  if (stored?.unreadable === true) return { problem: "The relay keeps its message but cannot read it." };
+  if (stored?.message === undefined) {
+    return {
+      problem:
+        view.status === "pending"
+          ? "It is shown once its first attempt is recorded."
+          : "The ledger no longer holds the call's text it is built from.",
+    };
+  }
+  const attempt = (view.attempts ?? []).at(-1)?.attempt ?? 1;
+  try {
+    const body = await bodyFor(stored.message, attempt, c.env.PAYLOADS, destination);
+    const shown = await maskedRequest(stored.message, destination, body, attempt, c.env, Math.floor(Date.now() / 1000));
+    return { attempt, ...shown };
+  } catch (error) {
+    if (error instanceof GiveUp)
+      return { problem: `It cannot be sent as the rules and secrets stand: ${error.message}` };
+    if (error instanceof ClaimUnreadable || error instanceof TransformFailed) {
+      return { problem: `Its body cannot be made now: ${readableError(error.message)}` };
+    }
+    throw error;
+  }
+}
+
+/** The request, folded: URL, headers, body, and the same as a curl command in a box of its own (select to copy). */
+const Request: FC<{ request: ShownRequest; destination: string }> = ({ request, destination }) => (
+  <details class="request">
+    <summary>
+      {"problem" in request ? "The request it sends" : `The request it sends (attempt ${request.attempt})`}
+    </summary>
+    {"problem" in request ? (
+      <p>{request.problem}</p>
+    ) : (
+      <>
+        <p class="muted">
+          Secrets show by their names and signatures as [signature]: put them in to send it yourself. The signature and
+          its time differ at each attempt.
+        </p>
+        <dl class="facts">
+          <dt>URL</dt>
+          <dd>
+            <Wrap text={request.url} />
+          </dd>
+        </dl>
+        <h4>Headers</h4>
+        <Text
+          label={`Headers of the request to ${destination}`}
+          text={request.headers.map(([name, value]) => `${name}: ${value}`).join("\n")}
+        />
+        <h4>Body</h4>
+        {request.body.length > SHOWN_BODY && (
+          <p class="muted">{`The first ${SHOWN_BODY.toLocaleString("en")} of its ${request.body.length.toLocaleString("en")} characters.`}</p>
+        )}
+        <Text label={`Body of the request to ${destination}`} text={request.body.slice(0, SHOWN_BODY)} />
+        <details class="curl">
+          <summary>Copy as curl</summary>
+          {request.body.length > SHOWN_BODY ? (
+            <p>The body is too long for a command to paste.</p>
+          ) : (
+            <Text label={`The request to ${destination} as curl`} text={request.curl} />
+          )}
+        </details>
+      </>
+    )}
+  </details>
 );
 
 /** GET /console/deliveries/:id/resend: what a resend does, a warning if its destination is paused, and the form. */

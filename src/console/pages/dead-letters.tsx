@@ -32,6 +32,7 @@ import { currentRules } from "../rules-state.ts";
 import { OnlyOperators } from "./calls.tsx";
 import { PausedWarning, statesOf } from "./destinations.tsx";
 import { errorPage } from "./errors.tsx";
+import { bulkPath } from "./jobs.tsx";
 
 const PAGE_SIZE = 50;
 /** Bulk replay rounds one "Replay all" runs (each takes up to 100 dead letters), within a request's limits. */
@@ -147,6 +148,17 @@ export async function deadLettersPage(c: Context<ConsoleEnv>): Promise<Response>
           <button type="submit">Show</button>
         </div>
       </form>
+      {operator && page.items.length > 0 && (
+        <div class="actions">
+          <ActionLink href={bulkPath("replay", { destination, status: "dead" })}>Replay all matching…</ActionLink>
+          <ActionLink href={bulkPath("delete", { destination, status: "dead" })} danger>
+            Delete all matching…
+          </ActionLink>
+          <span class="muted">
+            In the background, however many: <a href="/console/jobs">bulk actions so far</a>.
+          </span>
+        </div>
+      )}
       {page.items.length === 0 ? (
         <p>{cursor === undefined ? "None." : "No more."}</p>
       ) : (

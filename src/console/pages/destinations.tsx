@@ -8,6 +8,7 @@ import { setPaused } from "../../ops/destinations.ts";
 import { opContext } from "../../ops/record.ts";
 import type { Destination } from "../../rules/schema.ts";
 import type { ConsoleEnv } from "../env.ts";
+import { field } from "../forms.ts";
 import {
   CsrfField,
   canChange,
@@ -78,7 +79,7 @@ export async function destinationsPage(c: Context<ConsoleEnv>): Promise<Response
                 aria-labelledby={`${destinationAnchor(state.name)}-h`}
               >
                 <h2 id={`${destinationAnchor(state.name)}-h`}>
-                  {state.name} <StateBadge state={state} />
+                  <a href={destinationPath(state.name)}>{state.name}</a> <StateBadge state={state} />
                 </h2>
                 <GateFacts state={state} by={pausedBy.get(state.name)} />
                 {csrf !== undefined && <PauseForm state={state} csrf={csrf} />}
@@ -112,8 +113,11 @@ export const StateBadge: FC<{ state: DestinationState }> = ({ state }) => {
   return <span class={`badge ${tone}`}>{text}</span>;
 };
 
+/** A destination's own page: its state, pictures, alerts and actions. */
+export const destinationPath = (name: string): string => `/console/destinations/${encodeURIComponent(name)}`;
+
 /** What the gate says: why it is paused and until when, what it holds, how it has been failing. */
-const GateFacts: FC<{ state: DestinationState; by?: ActivityRow | undefined }> = ({ state, by }) => (
+export const GateFacts: FC<{ state: DestinationState; by?: ActivityRow | undefined }> = ({ state, by }) => (
   <dl class="facts">
     {state.state === "unknown" && (
       <>
@@ -188,13 +192,15 @@ const GateFacts: FC<{ state: DestinationState; by?: ActivityRow | undefined }> =
   </dl>
 );
 
-const PauseForm: FC<{ state: DestinationState; csrf: string }> = ({ state, csrf }) => {
+/** Pause or Resume, at one click (nothing is lost either way); `back` to the destination's page rather than the list. */
+export const PauseForm: FC<{ state: DestinationState; csrf: string; back?: boolean }> = ({ state, csrf, back }) => {
   if (state.state === "unknown") return null;
   const resume = state.state !== "active";
   const action = resume ? "resume" : "pause";
   return (
     <form class="inline" method="post" action={`/console/destinations/${encodeURIComponent(state.name)}/${action}`}>
       <CsrfField token={csrf} />
+      {back === true && <input type="hidden" name="back" value="page" />}
       <button type="submit">{resume ? `Resume ${state.name}` : `Pause ${state.name}`}</button>{" "}
       <span class="muted">
         {resume
@@ -205,7 +211,7 @@ const PauseForm: FC<{ state: DestinationState; csrf: string }> = ({ state, csrf 
   );
 };
 
-const DestinationFacts: FC<{ destination: Destination }> = ({ destination }) => {
+export const DestinationFacts: FC<{ destination: Destination }> = ({ destination }) => {
   const headers = Object.entries(destination.headers);
   const rate = destination.rateLimit;
   return (
@@ -280,12 +286,14 @@ const DestinationFacts: FC<{ destination: Destination }> = ({ destination }) => 
   );
 };
 
-/** POST /console/destinations/:name/pause and /resume: the admin API's, then back to the card. */
+/** POST /console/destinations/:name/pause and /resume: the admin API's, then back to the card (or the page). */
 export async function pauseFromConsole(c: Context<ConsoleEnv>): Promise<Response> {
   const name = c.req.param("name")!;
   const paused = c.req.path.endsWith("/pause");
   await setPaused(opContext(c), c.var.settings, name, paused);
-  return redirectWithNotice(c, `/console/destinations#${destinationAnchor(name)}`, paused ? "paused" : "resumed");
+  const back =
+    (await field(c, "back")) === "page" ? destinationPath(name) : `/console/destinations#${destinationAnchor(name)}`;
+  return redirectWithNotice(c, back, paused ? "paused" : "resumed");
 }
 
 /** The gates' states of the named destinations of the current rules (one the rules lack is left out). */
@@ -318,9 +326,7 @@ export const PausedWarning: FC<{ states: readonly DestinationState[]; what: stri
           {`: ${what} will wait, held in arrival order, until it is resumed`}
           {state.pausedBy === "hand" ? "" : " (a successful probe resumes it)"}
           {". "}
-          <a
-            href={`/console/destinations#${destinationAnchor(state.name)}`}
-          >{`${state.name} on the Destinations page`}</a>
+          <a href={destinationPath(state.name)}>{`${state.name}'s page`}</a>
         </p>
       ))}
     </div>

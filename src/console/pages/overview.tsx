@@ -5,20 +5,26 @@ import { destinationStates } from "../../admin/destinations.ts";
 import { oneOfParam } from "../../admin/query.ts";
 import { stats } from "../../ledger/stats.ts";
 import { noDestinationStats } from "../../ledger/views.ts";
+import { HourlyChart, hoursOf, RANGES, RangeChoice, rangeWords } from "../chart.tsx";
 import type { ConsoleEnv } from "../env.ts";
 import { AutoRefresh, framed, Issues, Ms, noticeOf, Page, REFRESH_SECONDS, render, Scroll, Time } from "../layout.tsx";
-import { destinationAnchor } from "../links.ts";
 import { type RulesState, rulesState } from "../rules-state.ts";
-import { StateBadge } from "./destinations.tsx";
+import { destinationPath, StateBadge } from "./destinations.tsx";
 
 const DAY = 86_400_000;
 
 /** GET /console: the last 24 hours per destination and per Action, and the rules in place. */
 export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
   const refresh = oneOfParam(c, "refresh", REFRESH_SECONDS);
+  const range = oneOfParam(c, "range", RANGES) ?? "24h";
   const [numbers, rules] = await Promise.all([stats(c.env.LEDGER, c.env.PAYLOADS, Date.now() - DAY), rulesState(c)]);
   // The gates' states need readable rules; the page says so elsewhere when they are not.
-  const states = rules.rules === undefined ? [] : await destinationStates(c.env, rules.rules.destinations);
+  const ruled = Object.keys(rules.rules?.destinations ?? {});
+  const [states, hours] = await Promise.all([
+    rules.rules === undefined ? [] : destinationStates(c.env, rules.rules.destinations),
+    hoursOf(c.env.LEDGER, ruled, range),
+  ]);
+  const params = new URL(c.req.url).searchParams;
   const stateOf = new Map(states.map((state) => [state.name, state]));
   const names = [...new Set([...Object.keys(rules.rules?.destinations ?? {}), ...Object.keys(numbers.destinations)])];
   const actions = Object.entries(numbers.actions);
@@ -30,7 +36,7 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
       refresh={refresh === undefined ? undefined : Number(refresh)}
       {...framed(c, "/console")}
     >
-      <AutoRefresh path="/console" params={new URL(c.req.url).searchParams} every={refresh} />
+      <AutoRefresh path="/console" params={params} every={refresh} />
       {numbers.ledger.waiting > 0 && (
         <div class="advice" role="status">
           <p>
@@ -87,21 +93,21 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
               {names.map((name) => {
                 const s = numbers.destinations[name] ?? noDestinationStats();
                 const state = stateOf.get(name);
-                const inRules = rules.rules?.destinations[name] !== undefined;
+                const inRules = Object.hasOwn(rules.rules?.destinations ?? {}, name);
                 return (
                   <tr>
                     <th scope="row">
-                      <a href={`/console/calls?destination=${encodeURIComponent(name)}`}>{name}</a>
-                      {!inRules && <span class="muted"> (not in the rules)</span>}
+                      {inRules ? (
+                        <a href={destinationPath(name)}>{name}</a>
+                      ) : (
+                        <>
+                          <a href={`/console/calls?destination=${encodeURIComponent(name)}`}>{name}</a>
+                          <span class="muted"> (not in the rules)</span>
+                        </>
+                      )}
                     </th>
                     <td class="lead" data-label="State">
-                      {state === undefined ? (
-                        <span class="muted">—</span>
-                      ) : (
-                        <a href={`/console/destinations#${destinationAnchor(name)}`}>
-                          <StateBadge state={state} />
-                        </a>
-                      )}
+                      {state === undefined ? <span class="muted">—</span> : <StateBadge state={state} />}
                     </td>
                     <td class="num" data-label="Delivered">
                       {s.delivered}
@@ -137,6 +143,26 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
             </tbody>
           </table>
         </Scroll>
+      )}
+
+      {ruled.length > 0 && (
+        <>
+          <h2 id="pictures">Deliveries per hour</h2>
+          <RangeChoice path="/console" params={params} range={range} at="pictures" />
+          <p class="muted">
+            Attempts per hour by how they ended (retried: failed, to be tried again), and the p95 of their latency.
+          </p>
+          <div class="charts">
+            {ruled.map((name, i) => (
+              <section class="card" aria-labelledby={`chart-${i}-h`}>
+                <h3 id={`chart-${i}-h`}>
+                  <a href={destinationPath(name)}>{name}</a>
+                </h3>
+                <HourlyChart id={`chart-${i}`} title={`${name}, ${rangeWords(range)}`} hours={hours[name] ?? []} />
+              </section>
+            ))}
+          </div>
+        </>
       )}
 
       <h2>Calls per Action, last 24 hours</h2>
