@@ -1,70 +1,20 @@
 import { type Context, Hono } from "hono";
 import type { AppEnv, Env } from "../env.ts";
-import { describe, RelayError } from "../errors.ts";
-import type { GateView } from "../gate/client.ts";
-import { gateOf } from "../gate/client.ts";
 import { listAlertsSent } from "../ledger/alerts.ts";
-import { log } from "../log.ts";
-import { probeDestination, setPaused } from "../ops/destinations.ts";
+import {
+  destinationNotFound,
+  destinationStates,
+  probeDestination,
+  setPaused,
+  stateOf,
+  viewOf,
+} from "../ops/destinations.ts";
 import { opContext } from "../ops/record.ts";
 import { currentDestinations, destinationOf } from "../rules/destinations.ts";
-import type { Destination } from "../rules/schema.ts";
 import type { Settings } from "../settings.ts";
 import { described, query } from "./openapi.ts";
-import type { DestinationState } from "./schemas.ts";
-
-/** One destination as GET /admin/destinations shows it: its limits from the rules and its gate's state. */
-export type { DestinationState };
-
-const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
-
-export function stateOf(name: string, d: Destination, view: GateView | undefined): DestinationState {
-  return {
-    name,
-    enabled: d.enabled,
-    ...(d.techContact !== undefined && { techContact: d.techContact }),
-    ...(d.rateLimit !== undefined && { rateLimit: d.rateLimit }),
-    ...(d.concurrency !== undefined && { concurrency: d.concurrency }),
-    circuit: d.circuit,
-    state: view?.status ?? "unknown",
-    ...(view?.pausedBy !== undefined && { pausedBy: view.pausedBy }),
-    ...(view?.pausedAt !== undefined && { pausedAt: iso(view.pausedAt) }),
-    ...(view?.probeAt !== undefined && { probeAt: iso(view.probeAt) }),
-    ...(view?.cooldownSeconds !== undefined && { cooldownSeconds: view.cooldownSeconds }),
-    failures: view?.failures ?? 0,
-    ...(view?.failingSince !== undefined && { failingSince: iso(view.failingSince) }),
-    held: view?.held ?? 0,
-    inFlight: view?.inFlight ?? 0,
-    ...(view?.lastStatus !== undefined && { lastStatus: view.lastStatus }),
-    ...(view?.lastError !== undefined && { lastError: view.lastError }),
-    ...(view?.lastFailureAt !== undefined && { lastFailureAt: iso(view.lastFailureAt) }),
-    ...(view?.lastSuccessAt !== undefined && { lastSuccessAt: iso(view.lastSuccessAt) }),
-  };
-}
 
 const destinationsOf = (env: Env, settings: Settings) => currentDestinations(env, settings);
-
-/**
- * Each of the rules' `destinations` with its gate's state (GET /admin/destinations, the console). The caller
- * passes the destinations it read, so that what it shows next to the states is the same rules.
- */
-export async function destinationStates(
-  env: Env,
-  destinations: Record<string, Destination>,
-): Promise<DestinationState[]> {
-  return Promise.all(Object.entries(destinations).map(async ([name, d]) => stateOf(name, d, await viewOf(env, name))));
-}
-
-const notFound = (name: string) => new RelayError("destination_not_found", `The rules have no destination "${name}".`);
-
-async function viewOf(env: Env, name: string): Promise<GateView | undefined> {
-  try {
-    return await gateOf(env, name).status(name);
-  } catch (error) {
-    log("warn", "gate_unavailable", { destination: name, error: describe(error) });
-    return undefined;
-  }
-}
 
 /** /admin/destinations (docs/admin-api.md, "Destinations"). */
 export const destinationsAdmin = new Hono<AppEnv>()
@@ -74,7 +24,7 @@ export const destinationsAdmin = new Hono<AppEnv>()
   .get("/:name", described("GET /admin/destinations/:name"), async (c) => {
     const name = c.req.param("name");
     const destination = destinationOf(await destinationsOf(c.env, c.var.settings), name);
-    if (destination === undefined) throw notFound(name);
+    if (destination === undefined) throw destinationNotFound(name);
     return c.json(stateOf(name, destination, await viewOf(c.env, name)));
   })
   .post("/:name/pause", described("POST /admin/destinations/:name/pause"), (c) => pauseOrResume(c, true))

@@ -95,7 +95,7 @@ export const dryRunSchema = z
         index: z.int(),
         action: z.string(),
         warehouse: z.string().nullable(),
-        matched: z.array(z.string()),
+        routes: z.array(z.string()).describe("The routes that matched it, as the trace names them."),
         destinations: z.array(z.string()),
         notMatched: z.array(routeVerdictSchema),
         keptInR2: z.literal(true).optional(),

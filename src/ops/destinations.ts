@@ -1,3 +1,5 @@
+import type { DestinationState } from "../admin/schemas.ts";
+import type { Env } from "../env.ts";
 import { describe, RelayError } from "../errors.ts";
 import type { GateView } from "../gate/client.ts";
 import { gateOf, remember } from "../gate/client.ts";
@@ -6,6 +8,58 @@ import { currentDestinations, destinationOf } from "../rules/destinations.ts";
 import type { Destination } from "../rules/schema.ts";
 import type { Settings } from "../settings.ts";
 import { type OpContext, recorded } from "./record.ts";
+
+/** One destination as GET /admin/destinations and the console show it: its limits from the rules, its gate's state. */
+export type { DestinationState };
+
+export const destinationNotFound = (name: string) =>
+  new RelayError("destination_not_found", `The rules have no destination "${name}".`);
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+export function stateOf(name: string, d: Destination, view: GateView | undefined): DestinationState {
+  return {
+    name,
+    enabled: d.enabled,
+    ...(d.techContact !== undefined && { techContact: d.techContact }),
+    ...(d.rateLimit !== undefined && { rateLimit: d.rateLimit }),
+    ...(d.concurrency !== undefined && { concurrency: d.concurrency }),
+    circuit: d.circuit,
+    state: view?.status ?? "unknown",
+    ...(view?.pausedBy !== undefined && { pausedBy: view.pausedBy }),
+    ...(view?.pausedAt !== undefined && { pausedAt: iso(view.pausedAt) }),
+    ...(view?.probeAt !== undefined && { probeAt: iso(view.probeAt) }),
+    ...(view?.cooldownSeconds !== undefined && { cooldownSeconds: view.cooldownSeconds }),
+    failures: view?.failures ?? 0,
+    ...(view?.failingSince !== undefined && { failingSince: iso(view.failingSince) }),
+    held: view?.held ?? 0,
+    inFlight: view?.inFlight ?? 0,
+    ...(view?.lastStatus !== undefined && { lastStatus: view.lastStatus }),
+    ...(view?.lastError !== undefined && { lastError: view.lastError }),
+    ...(view?.lastFailureAt !== undefined && { lastFailureAt: iso(view.lastFailureAt) }),
+    ...(view?.lastSuccessAt !== undefined && { lastSuccessAt: iso(view.lastSuccessAt) }),
+  };
+}
+
+/**
+ * Each of the rules' `destinations` with its gate's state (GET /admin/destinations, the console). The caller
+ * passes the destinations it read, so that what it shows next to the states is the same rules.
+ */
+export async function destinationStates(
+  env: Env,
+  destinations: Record<string, Destination>,
+): Promise<DestinationState[]> {
+  return Promise.all(Object.entries(destinations).map(async ([name, d]) => stateOf(name, d, await viewOf(env, name))));
+}
+
+export async function viewOf(env: Env, name: string): Promise<GateView | undefined> {
+  try {
+    return await gateOf(env, name).status(name);
+  } catch (error) {
+    log("warn", "gate_unavailable", { destination: name, error: describe(error) });
+    return undefined;
+  }
+}
 
 /**
  * Pauses or resumes a destination of the rules by hand (`destination.pause` / `destination.resume`); 404 for
@@ -18,9 +72,7 @@ export async function setPaused(
   paused: boolean,
 ): Promise<{ destination: Destination; view: GateView }> {
   const destination = destinationOf(await currentDestinations(op.env, settings), name);
-  if (destination === undefined) {
-    throw new RelayError("destination_not_found", `The rules have no destination "${name}".`);
-  }
+  if (destination === undefined) throw destinationNotFound(name);
   const change = { action: paused ? ("destination.pause" as const) : ("destination.resume" as const), target: name };
   return recorded(op, change, async (activity) => {
     let view: GateView;
@@ -50,9 +102,7 @@ export async function probeDestination(
   name: string,
 ): Promise<{ destination: Destination; view: GateView }> {
   const destination = destinationOf(await currentDestinations(op.env, settings), name);
-  if (destination === undefined) {
-    throw new RelayError("destination_not_found", `The rules have no destination "${name}".`);
-  }
+  if (destination === undefined) throw destinationNotFound(name);
   return recorded(op, { action: "destination.probe", target: name }, async () => {
     let view: GateView & { probed: boolean };
     try {

@@ -233,7 +233,7 @@ describe("POST /admin/route (dry run)", () => {
       expect(result.notifications).toHaveLength(sample.Notifications.length);
       for (const n of result.notifications) {
         // Every route is accounted for, in document order: matched or not, with a reason.
-        const verdicts = [...n.matched, ...n.notMatched.map((v) => v.route)];
+        const verdicts = [...n.routes, ...n.notMatched.map((v) => v.route)];
         expect(verdicts.sort()).toEqual([...ROUTE_NAMES].sort());
         for (const v of n.notMatched)
           expect(["action", "warehouse", "where", "disabled", "destinations_disabled"]).toContain(v.reason);
@@ -253,7 +253,7 @@ describe("POST /admin/route (dry run)", () => {
     expect(n).toMatchObject({
       action: "OrderCreated",
       warehouse: null,
-      matched: ["orders"],
+      routes: ["orders"],
       destinations: ["wms", "shop"],
     });
     expect(n!.notMatched).toContainEqual({
@@ -272,7 +272,7 @@ describe("POST /admin/route (dry run)", () => {
     const result = await dryRun(JSON.parse(FIXTURES["PurchaseDelivered.json"]!));
     const [n] = result.notifications;
     expect(n!.warehouse).toBe("B-1");
-    expect(n!.matched).toEqual([]);
+    expect(n!.routes).toEqual([]);
     expect(n!.notMatched).toContainEqual({
       route: "rp-purchases",
       matched: false,
@@ -301,17 +301,17 @@ describe("POST /admin/route (dry run)", () => {
         detail: "warehouse ZZ is not one of YX",
       }),
     );
-    expect(noWarehouse).toMatchObject({ warehouse: null, matched: [] });
+    expect(noWarehouse).toMatchObject({ warehouse: null, routes: [] });
     expect(noWarehouse!.notMatched).toContainEqual(
       expect.objectContaining({ route: "picking", reason: "warehouse", detail: "the notification has no warehouse" }),
     );
-    expect(picking).toMatchObject({ warehouse: "ADR-1", matched: ["picking"], destinations: ["wms"] });
+    expect(picking).toMatchObject({ warehouse: "ADR-1", routes: ["picking"], destinations: ["wms"] });
     expect(result.deliveries).toMatchObject([{ destination: "wms", routes: ["picking"], notifications: 1 }]);
   });
 
   it("groups the mixed sample into one delivery per destination, as ingress would", async () => {
     const result = await dryRun(JSON.parse(FIXTURES["multi.json"]!));
-    expect(result.notifications.map((n) => n.matched)).toEqual([
+    expect(result.notifications.map((n) => n.routes)).toEqual([
       ["stock-yx-to-shop"],
       ["orders"],
       ["picking"],

@@ -1,9 +1,9 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
-import { type DestinationState, destinationStates } from "../../admin/destinations.ts";
 import { textParam } from "../../admin/query.ts";
 import { type AlertSent, listAlertsSent } from "../../ledger/alerts.ts";
+import { type DestinationState, destinationStates } from "../../ops/destinations.ts";
 import type { AlertChannel } from "../../queues/alert.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { ActionLink, canChange, framed, noticeOf, Page, render, Scroll, Text, Time, Wrap } from "../layout.tsx";

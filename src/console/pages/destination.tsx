@@ -1,10 +1,9 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
-import { type DestinationState, destinationStates } from "../../admin/destinations.ts";
 import { oneOfParam } from "../../admin/query.ts";
 import { pausingRow } from "../../ledger/activity.ts";
 import { listAlertsSent } from "../../ledger/alerts.ts";
-import { probeDestination } from "../../ops/destinations.ts";
+import { type DestinationState, destinationStates, probeDestination } from "../../ops/destinations.ts";
 import { opContext } from "../../ops/record.ts";
 import type { Destination } from "../../rules/schema.ts";
 import { HourlyChart, hoursOf, RANGES, RangeChoice, rangeWords } from "../chart.tsx";

@@ -1,10 +1,9 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
 import type { Child, FC } from "hono/jsx";
-import { type DestinationState, destinationStates } from "../../admin/destinations.ts";
 import { type ActivityRow, pausingRow } from "../../ledger/activity.ts";
 import { stats } from "../../ledger/stats.ts";
-import { setPaused } from "../../ops/destinations.ts";
+import { type DestinationState, destinationStates, setPaused } from "../../ops/destinations.ts";
 import { opContext } from "../../ops/record.ts";
 import type { Destination } from "../../rules/schema.ts";
 import type { ConsoleEnv } from "../env.ts";

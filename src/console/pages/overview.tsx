@@ -1,10 +1,10 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
-import { destinationStates } from "../../admin/destinations.ts";
 import { oneOfParam } from "../../admin/query.ts";
 import { stats } from "../../ledger/stats.ts";
 import { noDestinationStats } from "../../ledger/views.ts";
+import { destinationStates } from "../../ops/destinations.ts";
 import { HourlyChart, hoursOf, RANGES, RangeChoice, rangeWords } from "../chart.tsx";
 import type { ConsoleEnv } from "../env.ts";
 import { AutoRefresh, framed, Issues, Ms, noticeOf, Page, REFRESH_SECONDS, render, Scroll, Time } from "../layout.tsx";

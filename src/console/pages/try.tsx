@@ -2,10 +2,10 @@
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type DryRun, dryRunBody } from "../../admin/dry-run.ts";
 import { oneOfParam } from "../../admin/query.ts";
 import { RelayError } from "../../errors.ts";
 import type { Issue } from "../../issues.ts";
+import { type DryRun, dryRunBody } from "../../ops/dry-run.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
 import { CsrfField, ErrorSummary, framed, Issues, List, noticeOf, Page, render, Scroll, Text } from "../layout.tsx";
@@ -146,7 +146,7 @@ const Result: FC<{ run: DryRun }> = ({ run }) => (
                 <td data-label="Action">{n.action}</td>
                 <td data-label="Warehouse">{n.warehouse ?? <span class="muted">—</span>}</td>
                 <td data-label="Matched routes">
-                  <List items={n.matched} />
+                  <List items={n.routes} />
                 </td>
                 <td data-label="Destinations">
                   <List items={n.destinations} />

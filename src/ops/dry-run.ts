@@ -1,5 +1,6 @@
+import type { DryRun } from "../admin/schemas.ts";
 import { bodyFor } from "../delivery/body.ts";
-import { claimsNeeded, fanOut, placeholderClaim, planMessages } from "../delivery/planner.ts";
+import { claimsNeeded, placeholderClaim, planMessages, route } from "../delivery/planner.ts";
 import { TransformFailed } from "../delivery/transform.ts";
 import {
   type Call,
@@ -19,12 +20,12 @@ import { checkedRules } from "../rules/save.ts";
 import type { Destination } from "../rules/schema.ts";
 import { loadRules } from "../rules/store.ts";
 import { hostPolicy, type Settings } from "../settings.ts";
-import type { DryRun } from "./schemas.ts";
 
 /**
  * The routing dry run, shared by POST /admin/route and the console's "Try a payload": how the door would
  * route a call, with every route's verdict, and the deliveries it would enqueue. Nothing is enqueued and no
- * signature is needed. (It plans with the delivery planner, so it lives here rather than in rules/.)
+ * signature is needed. It routes with the door's own route() and plans with its planner; each notification's
+ * fields are named as the trace names them (`routes`, `destinations`).
  */
 
 /** POST /admin/route answers this (its schema is in src/admin/schemas.ts). */
@@ -55,7 +56,8 @@ export async function dryRunBody(body: Uint8Array, env: { RULES: KVNamespace }, 
  */
 export async function dryRun(call: Call, compiled: CompiledRules, now = Date.now()): Promise<DryRun> {
   const { envelope } = call;
-  const fanouts = fanOut(compiled, envelope.Notifications);
+  const routing = route(compiled, envelope.Notifications);
+  const fanouts = routing.fanouts;
   // Notifications too large for a queue message would be kept in R2 (nothing is kept here).
   const claimed = claimsNeeded(call, fanouts, compiled);
   const claims = claimed.map((index) => placeholderClaim(call, index));
@@ -69,8 +71,8 @@ export async function dryRun(call: Call, compiled: CompiledRules, now = Date.now
         action: notification.Action,
         warehouse: warehouseOf(notification) ?? null,
         ...(claimed.includes(index) && { keptInR2: true }),
-        matched: verdicts.filter((v) => v.matched).map((v) => v.route),
-        destinations: [...new Set(compiled.match(notification).flatMap((r) => r.to))],
+        routes: routing.matches[index]!.routes,
+        destinations: routing.matches[index]!.destinations,
         notMatched: verdicts.filter((v) => !v.matched),
       };
     }),
