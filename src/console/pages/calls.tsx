@@ -9,7 +9,7 @@ import { KNOWN_ACTIONS } from "../../extend/actions.ts";
 import { parseCall } from "../../extend/envelope.ts";
 import { getCall, getCallText, hasCall, listCalls } from "../../ledger/calls.ts";
 import { getDelivery } from "../../ledger/deliveries.ts";
-import { CALL_STATUSES, type CallTrace, type DeliveryView, worstStatus } from "../../ledger/views.ts";
+import { CALL_STATUSES, type DeliveryView, worstStatus } from "../../ledger/views.ts";
 import { resendDelivery } from "../../ops/deliveries.ts";
 import { opContext } from "../../ops/record.ts";
 import { ClaimUnreadable } from "../../payloads.ts";
@@ -252,7 +252,7 @@ export async function callPage(c: Context<ConsoleEnv>): Promise<Response> {
       </dl>
 
       <h2>Notifications</h2>
-      <Notifications trace={trace} />
+      <Notifications rows={trace.notifications} empty="The call held no notifications." keys />
 
       <h2>Deliveries</h2>
       {trace.deliveries.length === 0 ? (
@@ -278,9 +278,22 @@ export async function callPage(c: Context<ConsoleEnv>): Promise<Response> {
   );
 }
 
-const Notifications: FC<{ trace: CallTrace }> = ({ trace }) =>
-  trace.notifications.length === 0 ? (
-    <p>The call held no notifications.</p>
+/** What became of each notification: the trace's, or the dry run's (whose notifications have no `key`). */
+export const Notifications: FC<{
+  rows: {
+    index: number;
+    action: string;
+    warehouse: string | null;
+    key?: string | null;
+    routes: string[];
+    destinations: string[];
+  }[];
+  /** Said when there are none. */
+  empty: string;
+  keys: boolean;
+}> = ({ rows, empty, keys }) =>
+  rows.length === 0 ? (
+    <p>{empty}</p>
   ) : (
     <Scroll label="Notifications">
       <table class="records">
@@ -291,22 +304,24 @@ const Notifications: FC<{ trace: CallTrace }> = ({ trace }) =>
             </th>
             <th scope="col">Action</th>
             <th scope="col">Warehouse</th>
-            <th scope="col">Key</th>
+            {keys && <th scope="col">Key</th>}
             <th scope="col">Routes</th>
             <th scope="col">Destinations</th>
           </tr>
         </thead>
         <tbody>
-          {trace.notifications.map((n) => (
+          {rows.map((n) => (
             <tr>
               <th scope="row" class="num" data-label="#">
                 {n.index}
               </th>
               <td data-label="Action">{n.action}</td>
               <td data-label="Warehouse">{n.warehouse ?? <span class="muted">—</span>}</td>
-              <td class="id" data-label="Key">
-                {n.key ?? <span class="muted">—</span>}
-              </td>
+              {keys && (
+                <td class="id" data-label="Key">
+                  {n.key ?? <span class="muted">—</span>}
+                </td>
+              )}
               <td data-label="Routes">
                 <List items={n.routes} />
               </td>

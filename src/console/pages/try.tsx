@@ -10,7 +10,7 @@ import type { ConsoleEnv } from "../env.ts";
 import { field } from "../forms.ts";
 import { CsrfField, ErrorSummary, framed, Issues, List, noticeOf, Page, render, Scroll, Text } from "../layout.tsx";
 import { SAMPLES, sampleText } from "../samples.ts";
-import { Verdicts } from "./calls.tsx";
+import { Notifications, Verdicts } from "./calls.tsx";
 
 /**
  * "Try a payload": the admin API's dry run (POST /admin/route) on a pasted envelope or a bundled sample, as
@@ -121,42 +121,7 @@ const Result: FC<{ run: DryRun }> = ({ run }) => (
   <section aria-labelledby="result">
     <h2 id="result">{`Call ${run.id}`}</h2>
     <h3>Notifications</h3>
-    {run.notifications.length === 0 ? (
-      <p>The envelope holds no notifications.</p>
-    ) : (
-      <Scroll label="Notifications">
-        <table class="records">
-          <thead>
-            <tr>
-              <th scope="col" class="num">
-                #
-              </th>
-              <th scope="col">Action</th>
-              <th scope="col">Warehouse</th>
-              <th scope="col">Matched routes</th>
-              <th scope="col">Destinations</th>
-            </tr>
-          </thead>
-          <tbody>
-            {run.notifications.map((n) => (
-              <tr>
-                <th scope="row" class="num" data-label="#">
-                  {n.index}
-                </th>
-                <td data-label="Action">{n.action}</td>
-                <td data-label="Warehouse">{n.warehouse ?? <span class="muted">—</span>}</td>
-                <td data-label="Matched routes">
-                  <List items={n.routes} />
-                </td>
-                <td data-label="Destinations">
-                  <List items={n.destinations} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </Scroll>
-    )}
+    <Notifications rows={run.notifications} empty="The envelope holds no notifications." keys={false} />
     <h3>Deliveries that would be enqueued</h3>
     {run.deliveries.length === 0 ? (
       <p>None: the call would be accepted with 0 deliveries.</p>
