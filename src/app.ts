@@ -8,6 +8,7 @@ import { consoleApp } from "./console/index.tsx";
 import type { AppEnv } from "./env.ts";
 import { describe, errorResponse, RelayError } from "./errors.ts";
 import { webhook } from "./ingress/webhook.ts";
+import { ledgerRoom } from "./ledger/room.ts";
 import { log } from "./log.ts";
 import { secretValue } from "./secrets.ts";
 import { accessOf, settingsOf } from "./settings.ts";
@@ -24,6 +25,12 @@ export type Health = z.infer<typeof healthSchema>;
 /** Parses the settings once per isolate and hands them to every handler; a bad var → 503 `misconfigured`. */
 const settings = createMiddleware<AppEnv>(async (c, next) => {
   c.set("settings", settingsOf(c.env));
+  await next();
+});
+
+/** The storage room (src/ledger/room.ts) for the admin API's and the console's handlers. */
+const storageRoom = createMiddleware<AppEnv>(async (c, next) => {
+  c.set("ledger", ledgerRoom(c.env));
   await next();
 });
 
@@ -46,6 +53,8 @@ export function createApp() {
   app.use(safeAnswers);
   app.use(settings);
   app.route("/webhook", webhook);
+  app.use("/admin/*", storageRoom);
+  app.use("/console/*", storageRoom);
   app.route("/admin", admin);
   app.route("/console", consoleApp);
   app.get("/healthz", (c) =>

@@ -2,6 +2,7 @@ import type { Actor } from "./auth/actor.ts";
 import type { ClientLimiter } from "./auth/limiter.ts";
 import type { MetricsWriter } from "./delivery/metrics.ts";
 import type { GateApi } from "./gate/client.ts";
+import type { LedgerRoom } from "./ledger/room.ts";
 import type { RelaySecret } from "./secrets.ts";
 import type { Settings, VarName } from "./settings.ts";
 
@@ -38,9 +39,9 @@ export type Env = {
 
 /**
  * What Hono handlers see: the bindings, the settings the app's middleware parsed (src/app.ts) and, under
- * /admin and /console, who is asking (src/auth/identify.ts).
+ * /admin and /console, who is asking (src/auth/identify.ts) and the storage room (src/ledger/room.ts).
  */
 export interface AppEnv {
   Bindings: Env;
-  Variables: { settings: Settings; actor: Actor };
+  Variables: { settings: Settings; actor: Actor; ledger: LedgerRoom };
 }

@@ -1,8 +1,7 @@
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
-import { type ActivityFilter, type ActivityRow, getActivity, listActivity } from "../ledger/activity.ts";
-import { listSessions } from "../ledger/sessions.ts";
+import type { ActivityFilter, ActivityRow } from "../ledger/activity.ts";
 import { opContext } from "../ops/record.ts";
 import { endAllSessions } from "../ops/sessions.ts";
 import { described, query } from "./openapi.ts";
@@ -25,7 +24,7 @@ export function activityFilter(c: Context<AppEnv>, limit: number): ActivityFilte
 const FILTER = QUERIES.activity.omit({ limit: true });
 
 async function pageOf(c: Context<AppEnv>, filter: ActivityFilter): Promise<ActivityPage> {
-  const page = await listActivity(c.env.LEDGER, filter);
+  const page = await c.var.ledger.listActivity(filter);
   return { items: page.items, ...(page.next !== undefined && { cursor: `a${page.next}` }) };
 }
 
@@ -35,7 +34,7 @@ export function activityPage(c: Context<AppEnv>, limit: number): Promise<Activit
 
 export async function activityRow(c: Context<AppEnv>): Promise<ActivityRow> {
   const raw = c.req.param("id") ?? "";
-  const row = /^[1-9]\d{0,15}$/.test(raw) ? await getActivity(c.env.LEDGER, Number(raw)) : null;
+  const row = /^[1-9]\d{0,15}$/.test(raw) ? await c.var.ledger.getActivity(Number(raw)) : null;
   if (row === null) throw new RelayError("not_found", `The activity log has no row ${raw.slice(0, 40)}.`);
   return row;
 }
@@ -51,7 +50,7 @@ export const operatorsAdmin = new Hono<AppEnv>()
     c.json((await activityRow(c)) satisfies ActivityRowView),
   )
   .get("/sessions", described("GET /admin/sessions"), async (c) =>
-    c.json({ sessions: await listSessions(c.env.LEDGER, Date.now()) }),
+    c.json({ sessions: await c.var.ledger.listSessions(Date.now()) }),
   )
   .post("/sessions/end-all", described("POST /admin/sessions/end-all"), async (c) =>
     c.json(await endAllSessions(opContext(c))),

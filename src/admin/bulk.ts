@@ -2,7 +2,7 @@ import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
 import { readJsonBody } from "../json.ts";
-import { getJob, type JobFilter, type JobKind, listJobs } from "../ledger/jobs.ts";
+import type { JobFilter, JobKind } from "../ledger/jobs.ts";
 import { previewJob, startJob } from "../ops/jobs.ts";
 import { opContext } from "../ops/record.ts";
 import { described, query } from "./openapi.ts";
@@ -40,11 +40,11 @@ export const bulkAdmin = new Hono<AppEnv>()
   .post("/deliveries/replay", described("POST /admin/deliveries/replay"), (c) => start(c, "replay"))
   .post("/dead-letters/delete", described("POST /admin/dead-letters/delete"), (c) => start(c, "delete"))
   .get("/jobs", described("GET /admin/jobs"), query("GET /admin/jobs"), async (c) =>
-    c.json({ items: await listJobs(c.env.LEDGER, c.req.valid("query").limit) }),
+    c.json({ items: await c.var.ledger.listJobs(c.req.valid("query").limit) }),
   )
   .get("/jobs/:id", described("GET /admin/jobs/:id"), async (c) => {
     const raw = c.req.param("id");
-    const job = /^[1-9]\d{0,15}$/.test(raw) ? await getJob(c.env.LEDGER, Number(raw)) : null;
+    const job = /^[1-9]\d{0,15}$/.test(raw) ? await c.var.ledger.getJob(Number(raw)) : null;
     if (job === null) throw new RelayError("job_not_found", `There is no bulk action ${raw}.`);
     const { cursor: _, ...shown } = job;
     return c.json(shown);

@@ -1,6 +1,5 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
-import { listDeadLetters } from "../ledger/dead-letters.ts";
 import type { DeadLetterPage } from "../ledger/views.ts";
 import { deleteDeadLetter, foundDeadLetter, replayDeadLetter, replayDeadLetters } from "../ops/dead-letters.ts";
 import { opContext } from "../ops/record.ts";
@@ -12,7 +11,7 @@ export type { BulkReplayAnswer } from "./schemas.ts";
 /** The dead-letter half of the admin API (docs/admin-api.md): dead letters are deliveries with status dead. */
 export const deadLetters = new Hono<AppEnv>()
   .get("/", described("GET /admin/dead-letters"), query("GET /admin/dead-letters"), async (c) => {
-    const page = await listDeadLetters(c.env.LEDGER, c.req.valid("query"));
+    const page = await c.var.ledger.listDeadLetters(c.req.valid("query"));
     return c.json(page satisfies DeadLetterPage);
   })
   .post("/replay", described("POST /admin/dead-letters/replay"), query("POST /admin/dead-letters/replay"), async (c) =>

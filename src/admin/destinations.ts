@@ -1,6 +1,5 @@
 import { type Context, Hono } from "hono";
 import type { AppEnv, Env } from "../env.ts";
-import { listAlertsSent } from "../ledger/alerts.ts";
 import {
   destinationNotFound,
   destinationStates,
@@ -43,7 +42,7 @@ export const alertsAdmin = new Hono<AppEnv>().get(
   async (c) => {
     const { destination, limit } = c.req.valid("query");
     return c.json({
-      items: await listAlertsSent(c.env.LEDGER, { ...(destination !== undefined && { destination }), limit }),
+      items: await c.var.ledger.listAlertsSent({ ...(destination !== undefined && { destination }), limit }),
     });
   },
 );

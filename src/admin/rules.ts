@@ -3,7 +3,6 @@ import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
 import { readBody, readJsonBody } from "../json.ts";
 import { RULES_KEY } from "../kv-keys.ts";
-import { getVersion, listVersions } from "../ledger/rules-history.ts";
 import { dryRunBody } from "../ops/dry-run.ts";
 import { opContext } from "../ops/record.ts";
 import { restoreRules, saveRules } from "../ops/rules.ts";
@@ -59,7 +58,7 @@ export const rulesAdmin = new Hono<AppEnv>()
   .get("/rules/versions", described("GET /admin/rules/versions"), query("GET /admin/rules/versions"), async (c) => {
     const { limit, cursor } = c.req.valid("query");
     const [page, stored] = await Promise.all([
-      listVersions(c.env.LEDGER, { limit, before: cursor }),
+      c.var.ledger.listVersions({ limit, before: cursor }),
       readStoredRules(c.env.RULES),
     ]);
     const inForce = page.items.find((v) => v.hash === stored?.hash)?.version;
@@ -74,7 +73,7 @@ export const rulesAdmin = new Hono<AppEnv>()
     pathParams("GET /admin/rules/versions/:version"),
     async (c) => {
       const { version } = c.req.valid("param");
-      const found = await getVersion(c.env.LEDGER, version);
+      const found = await c.var.ledger.getVersion(version);
       if (found === null) {
         throw new RelayError("rules_version_not_found", `The rules history has no version ${version}.`);
       }

@@ -3,10 +3,6 @@ import { bodyFor } from "../delivery/body.ts";
 import { TransformFailed } from "../delivery/transform.ts";
 import type { AppEnv } from "../env.ts";
 import { RelayError } from "../errors.ts";
-import { getCall, listCalls } from "../ledger/calls.ts";
-import { listDeliveries } from "../ledger/deliveries.ts";
-import { hourly } from "../ledger/hourly.ts";
-import { stats } from "../ledger/stats.ts";
 import type { CallSummary, CallTrace, DeliveryView, Page, Stats } from "../ledger/views.ts";
 import { foundDelivery, resendDelivery } from "../ops/deliveries.ts";
 import { opContext } from "../ops/record.ts";
@@ -26,12 +22,12 @@ const DAY = 86_400_000;
 /** The trace half of the admin API (docs/admin-api.md): calls, deliveries, resend, stats. */
 export const trace = new Hono<AppEnv>()
   .get("/calls", described("GET /admin/calls"), query("GET /admin/calls"), async (c) => {
-    const page = await listCalls(c.env.LEDGER, c.req.valid("query"));
+    const page = await c.var.ledger.listCalls(c.req.valid("query"));
     return c.json(page satisfies Page<CallSummary>);
   })
   .get("/calls/:id", described("GET /admin/calls/:id"), async (c) => {
     const id = c.req.param("id");
-    const trace = await getCall(c.env.LEDGER, id);
+    const trace = await c.var.ledger.getCall(id);
     if (trace === null) {
       throw new RelayError(
         "call_not_found",
@@ -41,7 +37,7 @@ export const trace = new Hono<AppEnv>()
     return c.json(trace satisfies CallTrace);
   })
   .get("/deliveries", described("GET /admin/deliveries"), query("GET /admin/deliveries"), async (c) => {
-    const page = await listDeliveries(c.env.LEDGER, c.req.valid("query"));
+    const page = await c.var.ledger.listDeliveries(c.req.valid("query"));
     return c.json(page satisfies Page<DeliveryView>);
   })
   .get("/deliveries/:id", described("GET /admin/deliveries/:id"), async (c) => {
@@ -66,7 +62,7 @@ export const trace = new Hono<AppEnv>()
   .get("/stats/hourly", described("GET /admin/stats/hourly"), query("GET /admin/stats/hourly"), async (c) => {
     const { destination, range } = c.req.valid("query");
     const until = Date.now();
-    const destinations = await hourly(c.env.LEDGER, {
+    const destinations = await c.var.ledger.hourly({
       since: until - (range === "7d" ? 7 * DAY : DAY) + 3_600_000,
       until,
       ...(destination !== undefined && { destinations: [destination] }),
@@ -75,5 +71,5 @@ export const trace = new Hono<AppEnv>()
   })
   .get("/stats", described("GET /admin/stats"), query("GET /admin/stats"), async (c) => {
     const since = c.req.valid("query").since ?? Date.now() - DAY;
-    return c.json((await stats(c.env.LEDGER, c.env.PAYLOADS, since)) satisfies Stats);
+    return c.json((await c.var.ledger.stats(since)) satisfies Stats);
   });

@@ -2,14 +2,7 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "../env.ts";
 import { hmacKey } from "../hmac.ts";
-import {
-  consoleKey,
-  deleteSession,
-  findSession,
-  insertSession,
-  type SessionRow,
-  touchSession,
-} from "../ledger/sessions.ts";
+import { consoleKey, type SessionRow } from "../ledger/sessions.ts";
 import type { Actor } from "./actor.ts";
 import { nowOf } from "./clock.ts";
 import { tokenFingerprint, tokensOf } from "./tokens.ts";
@@ -68,7 +61,7 @@ export async function startSession(
     lastSeenAt: now,
     expiresAt: now + hours * 3_600_000,
   };
-  await insertSession(c.env.LEDGER, row);
+  await c.var.ledger.insertSession(row);
   setCookie(c, cookieName(c), id, {
     httpOnly: true,
     secure: true,
@@ -84,7 +77,7 @@ export async function currentSession(c: Context<AppEnv>): Promise<SessionRow | u
   const id = cookieValue(c);
   if (id === undefined) return undefined;
   const hash = await idHash(id);
-  const row = await findSession(c.env.LEDGER, hash);
+  const row = await c.var.ledger.findSession(hash);
   if (row === null) return undefined;
   const now = nowOf(c);
   const token = tokensOf(c.env).find((t) => t.actor === row.actor);
@@ -94,17 +87,17 @@ export async function currentSession(c: Context<AppEnv>): Promise<SessionRow | u
     token !== undefined &&
     (await tokenFingerprint(token.value)) === row.tokenHash;
   if (!live) {
-    await deleteSession(c.env.LEDGER, hash);
+    await c.var.ledger.deleteSession(hash);
     return undefined;
   }
-  if (now - row.lastSeenAt >= TOUCH_MS) await touchSession(c.env.LEDGER, hash, now);
+  if (now - row.lastSeenAt >= TOUCH_MS) await c.var.ledger.touchSession(hash, now);
   return row;
 }
 
 /** Ends the request's session on the server and clears its cookie. */
 export async function endSession(c: Context<AppEnv>): Promise<void> {
   const id = cookieValue(c);
-  if (id !== undefined) await deleteSession(c.env.LEDGER, await idHash(id));
+  if (id !== undefined) await c.var.ledger.deleteSession(await idHash(id));
   deleteCookie(c, cookieName(c), { path: "/", secure: true, httpOnly: true, sameSite: "Strict" });
 }
 

@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
-import { type HourFigures, hourly } from "../ledger/hourly.ts";
+import type { HourFigures } from "../ledger/hourly.ts";
+import type { LedgerRoom } from "../ledger/room.ts";
 
 /**
  * The console's pictures (docs/console.md, "Pictures"): a destination's attempts per hour (delivered, retried,
@@ -181,12 +182,12 @@ export const rangeWords = (range: Range): string => RANGE_LABELS[range].toLowerC
 
 /** Each named destination's figures for every hour of `range`, the current hour last (from the ledger). */
 export function hoursOf(
-  db: D1Database,
+  ledger: Pick<LedgerRoom, "hourly">,
   names: readonly string[],
   range: Range,
   now = Date.now(),
 ): Promise<Record<string, HourFigures[]>> {
-  return hourly(db, { since: now - (RANGE_HOURS[range] - 1) * HOUR, until: now, destinations: names });
+  return ledger.hourly({ since: now - (RANGE_HOURS[range] - 1) * HOUR, until: now, destinations: names });
 }
 
 /**

@@ -2,7 +2,7 @@
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import { textParam } from "../../admin/query.ts";
-import { type AlertSent, listAlertsSent } from "../../ledger/alerts.ts";
+import type { AlertSent } from "../../ledger/alerts.ts";
 import { type DestinationState, destinationStates } from "../../ops/destinations.ts";
 import type { AlertChannel } from "../../queues/alert.ts";
 import type { ConsoleEnv } from "../env.ts";
@@ -86,8 +86,8 @@ export async function alertsPage(c: Context<ConsoleEnv>): Promise<Response> {
   const names = "rules" in rules ? Object.keys(rules.rules.destinations) : [];
   const [states, sent, perDestination] = await Promise.all([
     "rules" in rules ? destinationStates(c.env, rules.rules.destinations) : [],
-    listAlertsSent(c.env.LEDGER, { ...(destination !== undefined && { destination }), limit: SHOWN }),
-    Promise.all(names.map((name) => listAlertsSent(c.env.LEDGER, { destination: name, limit: EPISODE_ROWS }))),
+    c.var.ledger.listAlertsSent({ ...(destination !== undefined && { destination }), limit: SHOWN }),
+    Promise.all(names.map((name) => c.var.ledger.listAlertsSent({ destination: name, limit: EPISODE_ROWS }))),
   ]);
   const operator = canChange(c);
   return render(

@@ -7,8 +7,6 @@ import { GiveUp, maskedRequest } from "../../delivery/request.ts";
 import { TransformFailed } from "../../delivery/transform.ts";
 import { KNOWN_ACTIONS } from "../../extend/actions.ts";
 import { parseCall } from "../../extend/envelope.ts";
-import { getCall, getCallText, hasCall, listCalls } from "../../ledger/calls.ts";
-import { getDelivery } from "../../ledger/deliveries.ts";
 import { CALL_STATUSES, type DeliveryView, worstStatus } from "../../ledger/views.ts";
 import { resendDelivery } from "../../ops/deliveries.ts";
 import { opContext } from "../../ops/record.ts";
@@ -64,11 +62,11 @@ export async function callsPage(c: Context<ConsoleEnv>): Promise<Response> {
     cursor: cursorParam(c),
   };
   const refresh = oneOfParam(c, "refresh", REFRESH_SECONDS);
-  if (q !== undefined && filter.cursor === undefined && (await hasCall(c.env.LEDGER, q))) {
+  if (q !== undefined && filter.cursor === undefined && (await c.var.ledger.hasCall(q))) {
     return c.redirect(`/console/calls/${encodeURIComponent(q)}`, 303);
   }
   const [page, rules] = await Promise.all([
-    listCalls(c.env.LEDGER, {
+    c.var.ledger.listCalls({
       key: q,
       action: filter.action,
       destination: filter.destination,
@@ -221,7 +219,7 @@ export async function callsPage(c: Context<ConsoleEnv>): Promise<Response> {
 /** GET /console/calls/:id: the trace of one call, why the other routes did not match, and every attempt. */
 export async function callPage(c: Context<ConsoleEnv>): Promise<Response> {
   const id = c.req.param("id")!;
-  const trace = await getCall(c.env.LEDGER, id);
+  const trace = await c.var.ledger.getCall(id);
   if (trace === null) {
     return errorPage(
       c,
@@ -337,7 +335,7 @@ export const Notifications: FC<{
 
 /** Per notification of the stored call, the routes that did not match it, with the reason. */
 async function otherRoutes(c: Context<ConsoleEnv>, id: string) {
-  const text = await getCallText(c.env.LEDGER, c.env.PAYLOADS, id);
+  const text = await c.var.ledger.getCallText(id);
   if (text === null) return undefined;
   let notifications: ReturnType<typeof parseCall>["envelope"]["Notifications"];
   try {
@@ -514,7 +512,7 @@ async function requestOf(
   if (destination === undefined) {
     return { problem: `The current rules have no destination ${view.destination}: it would not be sent.` };
   }
-  const stored = await getDelivery(c.env.LEDGER, c.env.PAYLOADS, view.deliveryId);
+  const stored = await c.var.ledger.getDelivery(view.deliveryId);
   if (stored?.unreadable === true) return { problem: "The relay keeps its message but cannot read it." };
   if (stored?.message === undefined) {
     return {
@@ -585,7 +583,7 @@ const Request: FC<{ request: ShownRequest; destination: string }> = ({ request, 
 /** GET /console/deliveries/:id/resend: what a resend does, a warning if its destination is paused, and the form. */
 export async function resendConfirmPage(c: Context<ConsoleEnv>): Promise<Response> {
   const id = c.req.param("id")!;
-  const delivery = await getDelivery(c.env.LEDGER, c.env.PAYLOADS, id);
+  const delivery = await c.var.ledger.getDelivery(id);
   if (delivery === null) {
     return errorPage(c, 404, `The ledger has no delivery ${id} (never planned, or past retention).`, {
       code: "delivery_not_found",

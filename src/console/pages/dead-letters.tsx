@@ -3,8 +3,6 @@ import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import { cursorParam, textParam } from "../../admin/query.ts";
 import { bodyFor } from "../../delivery/body.ts";
-import { deadLetterCounts, getDeadLetter, listDeadLetters } from "../../ledger/dead-letters.ts";
-import { getDelivery } from "../../ledger/deliveries.ts";
 import { deleteDeadLetter, REPLAY_BATCH, replayDeadLetter, replayDeadLetters } from "../../ops/dead-letters.ts";
 import { opContext } from "../../ops/record.ts";
 import { ClaimUnreadable } from "../../payloads.ts";
@@ -59,8 +57,8 @@ export async function deadLettersPage(c: Context<ConsoleEnv>): Promise<Response>
   const cursor = cursorParam(c);
   // Every dead letter in the ledger, by destination, whatever its age.
   const [page, all, rules] = await Promise.all([
-    listDeadLetters(c.env.LEDGER, { destination, cursor, limit: PAGE_SIZE }),
-    deadLetterCounts(c.env.LEDGER),
+    c.var.ledger.listDeadLetters({ destination, cursor, limit: PAGE_SIZE }),
+    c.var.ledger.deadLetterCounts(),
     currentRules(c),
   ]);
   const counts = Object.entries(all).sort(([a], [b]) => a.localeCompare(b));
@@ -248,10 +246,7 @@ const RecordAction: FC<{ id: string; action: "replay" | "delete"; back?: string 
 /** GET /console/dead-letters/:id: the record, its attempts, and the body it sends when replayed. */
 export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> {
   const id = c.req.param("id")!;
-  const [stored, delivery] = await Promise.all([
-    getDeadLetter(c.env.LEDGER, c.env.PAYLOADS, id),
-    getDelivery(c.env.LEDGER, c.env.PAYLOADS, id),
-  ]);
+  const [stored, delivery] = await Promise.all([c.var.ledger.getDeadLetter(id), c.var.ledger.getDelivery(id)]);
   if (stored === null) {
     return errorPage(c, 404, `There is no dead letter with delivery id ${id} (replayed, deleted, or expired).`, {
       code: "dead_letter_not_found",
@@ -396,7 +391,7 @@ export async function askOnePage(c: Context<ConsoleEnv>): Promise<Response> {
   const id = c.req.param("id")!;
   const action = c.req.path.endsWith("/delete") ? "delete" : "replay";
   const back = textParam(c, "back");
-  const stored = await getDeadLetter(c.env.LEDGER, c.env.PAYLOADS, id);
+  const stored = await c.var.ledger.getDeadLetter(id);
   if (stored === null) {
     return errorPage(c, 404, `There is no dead letter with delivery id ${id} (replayed, deleted, or expired).`, {
       code: "dead_letter_not_found",
@@ -465,7 +460,7 @@ export async function askOnePage(c: Context<ConsoleEnv>): Promise<Response> {
 /** GET /console/dead-letters/replay: how many a "Replay all" sends (of one destination, or of each), and the form. */
 export async function askAllPage(c: Context<ConsoleEnv>): Promise<Response> {
   const destination = textParam(c, "destination");
-  const all = await deadLetterCounts(c.env.LEDGER);
+  const all = await c.var.ledger.deadLetterCounts();
   const counts = Object.entries(all)
     .filter(([name]) => destination === undefined || name === destination)
     .sort(([a], [b]) => a.localeCompare(b));

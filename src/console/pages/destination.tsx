@@ -1,8 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
 import { oneOfParam } from "../../admin/query.ts";
-import { pausingRow } from "../../ledger/activity.ts";
-import { listAlertsSent } from "../../ledger/alerts.ts";
 import { type DestinationState, destinationStates, probeDestination } from "../../ops/destinations.ts";
 import { opContext } from "../../ops/record.ts";
 import type { Destination } from "../../rules/schema.ts";
@@ -45,10 +43,10 @@ export async function destinationPage(c: Context<ConsoleEnv>): Promise<Response>
   if ("answer" in found) return found.answer;
   const { name, destination, state } = found;
   const [hours, alerts, pausedBy] = await Promise.all([
-    hoursOf(c.env.LEDGER, [name], range),
-    listAlertsSent(c.env.LEDGER, { destination: name, limit: LATEST_ALERTS }),
+    hoursOf(c.var.ledger, [name], range),
+    c.var.ledger.listAlertsSent({ destination: name, limit: LATEST_ALERTS }),
     state.pausedBy === "hand" && state.pausedAt !== undefined
-      ? pausingRow(c.env.LEDGER, name, Date.parse(state.pausedAt))
+      ? c.var.ledger.pausingRow(name, Date.parse(state.pausedAt))
       : null,
   ]);
   const csrf = canChange(c) ? c.get("csrf") : undefined;

@@ -1,8 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from "hono";
 import type { Child, FC } from "hono/jsx";
-import { type ActivityRow, pausingRow } from "../../ledger/activity.ts";
-import { stats } from "../../ledger/stats.ts";
+import type { ActivityRow } from "../../ledger/activity.ts";
 import { type DestinationState, destinationStates, setPaused } from "../../ops/destinations.ts";
 import { opContext } from "../../ops/record.ts";
 import type { Destination } from "../../rules/schema.ts";
@@ -37,10 +36,7 @@ export async function destinationsPage(c: Context<ConsoleEnv>): Promise<Response
   const rules = await currentRules(c);
   const [states, numbers] =
     "rules" in rules
-      ? await Promise.all([
-          destinationStates(c.env, rules.rules.destinations),
-          stats(c.env.LEDGER, c.env.PAYLOADS, Date.now() - DAY),
-        ])
+      ? await Promise.all([destinationStates(c.env, rules.rules.destinations), c.var.ledger.stats(Date.now() - DAY)])
       : [[], undefined];
   const csrf = canChange(c) ? c.get("csrf") : undefined;
   // Who paused each destination paused by hand: the activity row that did it.
@@ -49,7 +45,7 @@ export async function destinationsPage(c: Context<ConsoleEnv>): Promise<Response
     states
       .filter((state) => state.pausedBy === "hand" && state.pausedAt !== undefined)
       .map(async (state) => {
-        const row = await pausingRow(c.env.LEDGER, state.name, Date.parse(state.pausedAt!));
+        const row = await c.var.ledger.pausingRow(state.name, Date.parse(state.pausedAt!));
         if (row !== null) pausedBy.set(state.name, row);
       }),
   );

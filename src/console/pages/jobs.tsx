@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import * as z from "zod";
 import { checkedQuery, oneOfQuery, textQuery, timeQuery } from "../../admin/query.ts";
-import { getJob, type Job, type JobFilter, type JobKind, listJobs } from "../../ledger/jobs.ts";
+import type { Job, JobFilter, JobKind } from "../../ledger/jobs.ts";
 import { DELIVERY_STATUSES } from "../../ledger/views.ts";
 import { previewJob, startJob } from "../../ops/jobs.ts";
 import { opContext } from "../../ops/record.ts";
@@ -231,7 +231,7 @@ const jobTitle = (job: Pick<Job, "id" | "kind">) => `Bulk ${job.kind} ${job.id}`
 /** GET /console/jobs/:id: a bulk action, how far it got; its page reloads itself every 5 seconds while it runs. */
 export async function jobPage(c: Context<ConsoleEnv>): Promise<Response> {
   const raw = c.req.param("id")!;
-  const job = /^[1-9]\d{0,14}$/.test(raw) ? await getJob(c.env.LEDGER, Number(raw)) : null;
+  const job = /^[1-9]\d{0,14}$/.test(raw) ? await c.var.ledger.getJob(Number(raw)) : null;
   if (job === null) {
     return errorPage(c, 404, `There is no bulk action ${raw}.`, { code: "job_not_found" });
   }
@@ -314,7 +314,7 @@ export async function jobPage(c: Context<ConsoleEnv>): Promise<Response> {
 
 /** GET /console/jobs: the latest bulk actions, newest first. */
 export async function jobsPage(c: Context<ConsoleEnv>): Promise<Response> {
-  const jobs = await listJobs(c.env.LEDGER, JOBS_SHOWN);
+  const jobs = await c.var.ledger.listJobs(JOBS_SHOWN);
   return render(
     c,
     <Page title="Bulk actions" notice={noticeOf(c)} {...framed(c, "/console/dead-letters")}>

@@ -2,7 +2,6 @@
 import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import { oneOfParam } from "../../admin/query.ts";
-import { stats } from "../../ledger/stats.ts";
 import { noDestinationStats } from "../../ledger/views.ts";
 import { destinationStates } from "../../ops/destinations.ts";
 import { HourlyChart, hoursOf, RANGES, RangeChoice, rangeWords } from "../chart.tsx";
@@ -17,12 +16,12 @@ const DAY = 86_400_000;
 export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
   const refresh = oneOfParam(c, "refresh", REFRESH_SECONDS);
   const range = oneOfParam(c, "range", RANGES) ?? "24h";
-  const [numbers, rules] = await Promise.all([stats(c.env.LEDGER, c.env.PAYLOADS, Date.now() - DAY), rulesState(c)]);
+  const [numbers, rules] = await Promise.all([c.var.ledger.stats(Date.now() - DAY), rulesState(c)]);
   // The gates' states need readable rules; the page says so elsewhere when they are not.
   const ruled = Object.keys(rules.rules?.destinations ?? {});
   const [states, hours] = await Promise.all([
     rules.rules === undefined ? [] : destinationStates(c.env, rules.rules.destinations),
-    hoursOf(c.env.LEDGER, ruled, range),
+    hoursOf(c.var.ledger, ruled, range),
   ]);
   const params = new URL(c.req.url).searchParams;
   const stateOf = new Map(states.map((state) => [state.name, state]));

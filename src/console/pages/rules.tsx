@@ -5,7 +5,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { versionParam } from "../../admin/rules.ts";
 import { RelayError } from "../../errors.ts";
 import type { Issue } from "../../issues.ts";
-import { getVersion, latestVersion, listVersions, type RulesVersion, versionsOf } from "../../ledger/rules-history.ts";
+import type { RulesVersion } from "../../ledger/rules-history.ts";
 import { opContext } from "../../ops/record.ts";
 import { restoreRules, saveRules } from "../../ops/rules.ts";
 import { canonicalLines, lineDiff, withContext } from "../../rules/diff.ts";
@@ -72,7 +72,7 @@ interface EditorProps {
 }
 
 async function editor(c: Context<ConsoleEnv>, props: EditorProps): Promise<Response> {
-  const history = await listVersions(c.env.LEDGER, { limit: HISTORY_SHOWN });
+  const history = await c.var.ledger.listVersions({ limit: HISTORY_SHOWN });
   const csrf = c.get("csrf")!;
   const { checked } = props;
   const lines = { line: lineFinder(props.text), text: props.text };
@@ -305,12 +305,12 @@ export async function saveRulesFromConsole(c: Context<ConsoleEnv>): Promise<Resp
 async function conflict(c: Context<ConsoleEnv>, text: string, base: string): Promise<Response> {
   const stored = await readStoredRules(c.env.RULES);
   const [latest, baseVersions] = await Promise.all([
-    latestVersion(c.env.LEDGER),
-    base === NONE ? new Map<string, number>() : versionsOf(c.env.LEDGER, [base]),
+    c.var.ledger.latestVersion(),
+    base === NONE ? new Map<string, number>() : c.var.ledger.versionsOf([base]),
   ]);
   const theirs = latest !== null && latest.hash === stored?.hash ? latest : undefined;
   const baseNumber = baseVersions.get(base);
-  const started = baseNumber === undefined ? null : await getVersion(c.env.LEDGER, baseNumber);
+  const started = baseNumber === undefined ? null : await c.var.ledger.getVersion(baseNumber);
   return editor(c, {
     text,
     base: stored?.hash ?? NONE,
@@ -414,7 +414,7 @@ const howSaved = (v: RulesVersion) =>
 /** A version, or the 404 page. */
 async function versionOf(c: Context<ConsoleEnv>) {
   const number = versionParam(c.req.param("version"), "version")!;
-  const found = await getVersion(c.env.LEDGER, number);
+  const found = await c.var.ledger.getVersion(number);
   if (found === null) {
     throw new RelayError("rules_version_not_found", `The rules history has no version ${number}.`);
   }
