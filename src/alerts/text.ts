@@ -37,11 +37,11 @@ export function alertText(alert: Alert, consoleUrl: string | undefined): AlertTe
         };
       }
       return {
-        subject: `extend-relay: ${d} is paused after ${alert.count} failed attempts`,
+        subject: `extend-relay: ${d} is paused after ${alert.count} failed ${plural(alert.count, "attempt", "attempts")}`,
         text:
           (alert.reason === "failure_ratio"
             ? `${d} is paused: ${alert.count} of its last ${alert.attempts ?? alert.count} attempts failed since ${time(alert.firstAt)} (it keeps failing between successes), ${last}.\n`
-            : `${d} is paused: ${alert.count} attempts in a row failed since ${time(alert.firstAt)}, ${last}.\n`) +
+            : `${d} is paused: ${alert.count} ${plural(alert.count, "attempt", "attempts")} in a row failed since ${time(alert.firstAt)}, ${last}.\n`) +
           `Its deliveries are held in arrival order and none is attempted${held(alert)}. ` +
           `One probe delivery goes out at ${time(alert.probeAt ?? alert.lastAt)}; if it succeeds, ${d} resumes and the held deliveries go out in order, else the pause doubles (up to an hour).\n` +
           `What to do: fix the receiver; to resume at once, use the console (Destinations) or POST /admin/destinations/${d}/resume.${link}`,
@@ -51,8 +51,8 @@ export function alertText(alert: Alert, consoleUrl: string | undefined): AlertTe
         subject: `extend-relay: ${d} has recovered`,
         text:
           `${d} has recovered: a delivery succeeded at ${time(alert.lastAt)}` +
-          `${alert.count > 0 ? ` after ${alert.count} failed attempts in a row` : ""} (trouble since ${time(alert.firstAt)}, ${duration(alert.lastAt - alert.firstAt)}).\n` +
-          `${alert.held ? `${alert.held} held deliveries are going out in arrival order.` : "Deliveries go out as usual."} Nothing was lost.${link}`,
+          `${alert.count > 0 ? ` after ${alert.count} failed ${plural(alert.count, "attempt", "attempts")} in a row` : ""} (trouble since ${time(alert.firstAt)}, ${duration(alert.lastAt - alert.firstAt)}).\n` +
+          `${alert.held ? `${alert.held} held ${plural(alert.held, "delivery is", "deliveries are")} going out in arrival order.` : "Deliveries go out as usual."} Nothing was lost.${link}`,
       };
     case "deliveries_dead":
       return {

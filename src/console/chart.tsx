@@ -82,9 +82,11 @@ export const HourlyChart: FC<ChartProps> = ({ title, hours, id }) => {
         {[0, 0.5, 1].map((f) => (
           <g>
             <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(top * f)} y2={y(top * f)} stroke="#d0d7de" />
-            <text x={PAD.left - 4} y={y(top * f) + 4} text-anchor="end" font-size="11" fill="#4b5563">
-              {String(top * f)}
-            </text>
+            {Number.isInteger(top * f) && (
+              <text x={PAD.left - 4} y={y(top * f) + 4} text-anchor="end" font-size="11" fill="#4b5563">
+                {String(top * f)}
+              </text>
+            )}
             {p95s.length > 0 && (
               <text x={WIDTH - 2} y={yLatency(p95Top * f) + 4} text-anchor="end" font-size="11" fill="#4b5563">
                 {latencyLabel(p95Top * f)}
@@ -115,6 +117,10 @@ export const HourlyChart: FC<ChartProps> = ({ title, hours, id }) => {
           );
         })}
         {line.length > 1 && <polyline points={line.join(" ")} fill="none" stroke={P95_STROKE} stroke-width="2" />}
+        {line.map((point) => {
+          const [cx, cy] = point.split(",");
+          return <circle cx={cx} cy={cy} r="3" fill={P95_STROKE} />;
+        })}
       </svg>
       <figcaption>
         <ul class="legend">
@@ -148,7 +154,7 @@ export const HourlyChart: FC<ChartProps> = ({ title, hours, id }) => {
                   </th>
                 ))}
                 <th scope="col" class="num">
-                  p95 ms
+                  p95 ≤ ms
                 </th>
               </tr>
             </thead>

@@ -20,6 +20,7 @@ function cards(t: string): string {
   ${t} .lead { order: -1; }
   ${t} .badge { white-space: normal; }
   ${t} [data-label] { position: relative; padding-left: 8rem; }
+  ${t} [data-label]:empty { display: none; }
   ${t} [data-label]::before { content: attr(data-label); position: absolute; left: 0; width: 7.5rem; font-weight: 600; color: var(--muted); }`;
 }
 
@@ -96,6 +97,8 @@ form.filters { display: flex; flex-wrap: wrap; gap: .75rem 1rem; align-items: en
 form.filters .field { display: grid; gap: .2rem; min-width: 10rem; flex: 1 1 10rem; }
 form.filters .field:not(.wide) { max-width: 24rem; }
 form.filters .wide { flex: 3 1 18rem; }
+form.filters > .hint { flex-basis: 100%; margin: 0; }
+.nowrap { white-space: nowrap; }
 form.inline { display: inline; margin: 0; }
 label { font-weight: 600; }
 .hint { font-weight: 400; color: var(--muted); font-size: .9rem; }

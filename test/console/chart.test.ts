@@ -44,6 +44,25 @@ describe("an hourly chart", () => {
     );
   });
 
+  it("marks each hour's p95, so that one hour alone shows its latency; counts are labelled in whole numbers", () => {
+    const html = render({
+      id: "one",
+      title: "one hour",
+      hours: hours(24, (i) => (i === 23 ? { dead: 1, p95Ms: 65 } : {})),
+    });
+    expect(html).not.toContain("<polyline");
+    const marks = [...html.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)];
+    expect(marks).toHaveLength(1);
+    // 65 ms on an axis topped at 100 ms: 65 % of the way up the plot from its bottom.
+    const axis = [...html.matchAll(/<line x1="[\d.]+" x2="[\d.]+" y1="([\d.]+)" y2="[\d.]+" stroke="#d0d7de"/g)].map(
+      (m) => Number(m[1]),
+    );
+    const [bottom, top] = [Math.max(...axis), Math.min(...axis)];
+    expect((bottom - Number(marks[0]![2])) / (bottom - top)).toBeCloseTo(0.65, 5);
+    // The count axis tops at 1: 0 and 1 are labelled, never 0.5.
+    expect(html).not.toMatch(/>0\.5</);
+  });
+
   it("draws an empty day without bars or line, and labels a week by day", () => {
     expect(render({ id: "e", title: "empty", hours: hours(24, () => ({})) })).not.toMatch(/<rect x|<polyline/);
     const week = render({ id: "w", title: "week", hours: hours(168, (i) => ({ delivered: i })) });

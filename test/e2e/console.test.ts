@@ -292,12 +292,14 @@ describe.skipIf(!HAS_CHROMIUM)(`the console in Chromium (${CHROMIUM})`, () => {
         // In each record, its state (a badge) and its actions come before the other facts.
         const rows = await page.locator("main table tbody tr").evaluateAll((all) =>
           all.map((tr) => {
-            const top = (el: unknown) =>
-              (el as { getBoundingClientRect(): { top: number } }).getBoundingClientRect().top;
+            type Box = { top: number; height: number };
+            const box = (el: unknown) => (el as { getBoundingClientRect(): Box }).getBoundingClientRect();
+            const top = (el: unknown) => box(el).top;
+            // An empty fact is not shown on a card (display: none): it has no place in the order.
             const cells = [
               ...(tr as unknown as { children: Iterable<{ tagName: string; querySelector(s: string): unknown }> })
                 .children,
-            ].filter((c) => c.tagName === "TD");
+            ].filter((c) => c.tagName === "TD" && box(c).height > 0);
             // A state is a badge; an action a button, or a link to the page that asks before one.
             const lead = '.badge, button, a[href$="/replay"], a[href$="/delete"], a[href$="/resend"]';
             const first = cells.filter((c) => c.querySelector(lead) !== null).map(top);

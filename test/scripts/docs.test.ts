@@ -138,6 +138,7 @@ describe("what cites the docs", () => {
   it("links between the README and the pages reach a file, and a heading when they name one", () => {
     const pages = [
       "README.md",
+      "docs/images/README.md",
       ...readdirSync(join(ROOT, "docs"))
         .filter((f) => f.endsWith(".md"))
         .map((f) => `docs/${f}`),

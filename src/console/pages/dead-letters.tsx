@@ -296,7 +296,8 @@ export async function deadLetterPage(c: Context<ConsoleEnv>): Promise<Response> 
             <dd class="id">{readableError(record.lastError)}</dd>
           </>
         )}
-        <dt>First attempt</dt>
+        {/* firstAttemptAt is when the relay accepted the call, which is what it shows. */}
+        <dt>Received</dt>
         <dd>
           <Time at={record.firstAttemptAt} />
         </dd>

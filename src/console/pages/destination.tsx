@@ -112,7 +112,7 @@ export async function probeConfirmPage(c: Context<ConsoleEnv>): Promise<Response
     c,
     <Page title={`Probe ${name} now?`} {...framed(c, "/console/destinations")}>
       <p>
-        {`Its circuit breaker paused ${name}. The oldest delivery it holds goes out now, rather than at the end of the cool-down: if it succeeds, ${name} resumes and the ${state.held} held go out in arrival order; if it fails, the pause goes on and its cool-down doubles.`}
+        {`Its circuit breaker paused ${name}. The oldest delivery it holds goes out now, rather than at the end of the cool-down: if it succeeds, ${name} resumes and ${state.held === 1 ? "the 1 delivery it holds goes" : `the ${state.held} deliveries it holds go`} out in arrival order; if it fails, the pause goes on and its cool-down doubles.`}
       </p>
       <GateFacts state={state} />
       {csrf === undefined ? (

@@ -76,7 +76,7 @@ export async function destinationsPage(c: Context<ConsoleEnv>): Promise<Response
                 <h2 id={`${destinationAnchor(state.name)}-h`}>
                   <a href={destinationPath(state.name)}>{state.name}</a> <StateBadge state={state} />
                 </h2>
-                <GateFacts state={state} by={pausedBy.get(state.name)} />
+                <GateFacts state={state} by={pausedBy.get(state.name)} delivered={s?.lastDeliveredAt} />
                 {csrf !== undefined && <PauseForm state={state} csrf={csrf} />}
                 <DestinationFacts destination={destination} />
                 <p>
@@ -111,81 +111,100 @@ export const StateBadge: FC<{ state: DestinationState }> = ({ state }) => {
 /** A destination's own page: its state, pictures, alerts and actions. */
 export const destinationPath = (name: string): string => `/console/destinations/${encodeURIComponent(name)}`;
 
-/** What the gate says: why it is paused and until when, what it holds, how it has been failing. */
-export const GateFacts: FC<{ state: DestinationState; by?: ActivityRow | undefined }> = ({ state, by }) => (
-  <dl class="facts">
-    {state.state === "unknown" && (
-      <>
-        <dt>State</dt>
-        <dd>Its state could not be read just now; reload the page.</dd>
-      </>
-    )}
-    {state.pausedAt !== undefined && (
-      <>
-        <dt>Paused since</dt>
-        <dd>
-          <Time at={state.pausedAt} />
-          {state.pausedBy === "hand" ? " (by hand: nothing goes out until it is resumed)" : ""}
-        </dd>
-        {by !== undefined && (
-          <>
-            <dt>Paused by</dt>
-            <dd>
-              {`${by.actor} `}
-              <a href={`/console/activity/${by.id}`}>{`activity #${by.id}`}</a>
-            </dd>
-          </>
-        )}
-      </>
-    )}
-    {state.probeAt !== undefined && (
-      <>
-        <dt>{state.state === "probing" ? "Probing since" : "Probe at"}</dt>
-        <dd>
-          <Time at={state.probeAt} />
-          {state.cooldownSeconds !== undefined && ` (cool-down ${state.cooldownSeconds} s, doubling while probes fail)`}
-        </dd>
-      </>
-    )}
-    <dt>Held</dt>
-    <dd>{state.held === 0 ? "none" : `${state.held}, to go out in arrival order`}</dd>
-    <dt>In flight</dt>
-    <dd>{state.inFlight}</dd>
-    <dt>Failed in a row</dt>
-    <dd>
-      {state.failures}
-      {state.failingSince !== undefined && (
+/**
+ * What the gate says: why it is paused and until when, what it holds, how it has been failing. The gate hears of a
+ * success only after a failure, so the last success is the later of its and the ledger's (`delivered`) when the
+ * page has the ledger's; the row is left out when neither knows of one.
+ */
+export const GateFacts: FC<{ state: DestinationState; by?: ActivityRow | undefined; delivered?: string | null }> = ({
+  state,
+  by,
+  delivered,
+}) => {
+  const lastSuccess = [state.lastSuccessAt, delivered ?? undefined]
+    .filter((at): at is string => at !== undefined)
+    .sort()
+    .at(-1);
+  return (
+    <dl class="facts">
+      {state.state === "unknown" && (
         <>
-          {" since "}
-          <Time at={state.failingSince} />
+          <dt>State</dt>
+          <dd>Its state could not be read just now; reload the page.</dd>
         </>
       )}
-    </dd>
-    {(state.lastStatus !== undefined || state.lastError !== undefined) && (
-      <>
-        <dt>Last failure</dt>
-        <dd>
-          {[
-            state.lastStatus !== undefined ? `HTTP ${state.lastStatus}` : undefined,
-            state.lastError === undefined ? undefined : readableError(state.lastError),
-          ]
-            .filter((part) => part !== undefined)
-            .join(", ")}
-          {state.lastFailureAt !== undefined && (
+      {state.pausedAt !== undefined && (
+        <>
+          <dt>Paused since</dt>
+          <dd>
+            <Time at={state.pausedAt} />
+            {state.pausedBy === "hand" ? " (by hand: nothing goes out until it is resumed)" : ""}
+          </dd>
+          {by !== undefined && (
             <>
-              {" at "}
-              <Time at={state.lastFailureAt} />
+              <dt>Paused by</dt>
+              <dd>
+                {`${by.actor} `}
+                <a href={`/console/activity/${by.id}`}>{`activity #${by.id}`}</a>
+              </dd>
             </>
           )}
-        </dd>
-      </>
-    )}
-    <dt>Last success</dt>
-    <dd>
-      <Time at={state.lastSuccessAt} />
-    </dd>
-  </dl>
-);
+        </>
+      )}
+      {state.probeAt !== undefined && (
+        <>
+          <dt>{state.state === "probing" ? "Probing since" : "Probe at"}</dt>
+          <dd>
+            <Time at={state.probeAt} />
+            {state.cooldownSeconds !== undefined &&
+              ` (cool-down ${state.cooldownSeconds} s, doubling while probes fail)`}
+          </dd>
+        </>
+      )}
+      <dt>Held</dt>
+      <dd>{state.held === 0 ? "none" : `${state.held}, to go out in arrival order`}</dd>
+      <dt>In flight</dt>
+      <dd>{state.inFlight}</dd>
+      <dt>Failed in a row</dt>
+      <dd>
+        {state.failures}
+        {state.failingSince !== undefined && (
+          <>
+            {" since "}
+            <Time at={state.failingSince} />
+          </>
+        )}
+      </dd>
+      {(state.lastStatus !== undefined || state.lastError !== undefined) && (
+        <>
+          <dt>Last failure</dt>
+          <dd>
+            {[
+              state.lastStatus !== undefined ? `HTTP ${state.lastStatus}` : undefined,
+              state.lastError === undefined ? undefined : readableError(state.lastError).replace(/\.$/, ""),
+            ]
+              .filter((part) => part !== undefined)
+              .join(", ")}
+            {state.lastFailureAt !== undefined && (
+              <>
+                {" at "}
+                <Time at={state.lastFailureAt} />
+              </>
+            )}
+          </dd>
+        </>
+      )}
+      {lastSuccess !== undefined && (
+        <>
+          <dt>Last success</dt>
+          <dd>
+            <Time at={lastSuccess} />
+          </dd>
+        </>
+      )}
+    </dl>
+  );
+};
 
 /** Pause or Resume, at one click (nothing is lost either way); `back` to the destination's page rather than the list. */
 export const PauseForm: FC<{ state: DestinationState; csrf: string; back?: boolean }> = ({ state, csrf, back }) => {
@@ -241,7 +260,7 @@ export const DestinationFacts: FC<{ destination: Destination }> = ({ destination
       <dd>
         {destination.circuit === false
           ? "off"
-          : `pauses after ${destination.circuit.failures} failed attempts in a row, for ${destination.circuit.cooldownSeconds}\u00a0s`}
+          : `pauses after ${destination.circuit.failures} failed attempt${destination.circuit.failures === 1 ? "" : "s"} in a row, for ${destination.circuit.cooldownSeconds}\u00a0s`}
       </dd>
       <dt>Tech contact</dt>
       <dd>

@@ -138,19 +138,36 @@ export async function bulkPage(c: Context<ConsoleEnv>): Promise<Response> {
           )}
           <div class="field">
             <label for="since">
-              Accepted from <span class="hint">(UTC, such as 2026-12-01T08:00Z)</span>
+              Accepted from <span class="hint">(UTC)</span>
             </label>
-            <input type="text" id="since" name="since" value={iso(filter.since) ?? ""} maxlength={40} />
+            <input
+              type="text"
+              id="since"
+              name="since"
+              value={iso(filter.since) ?? ""}
+              maxlength={40}
+              aria-describedby="when-hint"
+            />
           </div>
           <div class="field">
             <label for="until">
               Accepted before <span class="hint">(UTC)</span>
             </label>
-            <input type="text" id="until" name="until" value={iso(filter.until) ?? ""} maxlength={40} />
+            <input
+              type="text"
+              id="until"
+              name="until"
+              value={iso(filter.until) ?? ""}
+              maxlength={40}
+              aria-describedby="when-hint"
+            />
           </div>
           <div>
             <button type="submit">Count</button>
           </div>
+          <p class="hint" id="when-hint">
+            Times in UTC, such as <span class="nowrap">2026-12-01T08:00Z</span>; either may be left empty.
+          </p>
         </form>
       </search>
 

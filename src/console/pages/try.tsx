@@ -179,7 +179,7 @@ const Result: FC<{ run: DryRun }> = ({ run }) => (
               )}
             </>
           ))}
-        <p class="muted">{`Enqueued in ${run.batches} batch${run.batches === 1 ? "" : "es"}.`}</p>
+        <p class="muted">{`Sent, it would be enqueued in ${run.batches} batch${run.batches === 1 ? "" : "es"}.`}</p>
       </>
     )}
     <h3>Routes that did not match</h3>
