@@ -216,7 +216,7 @@ describe("destinations", () => {
     expect(shown).toContain("URL https://wms.test/extend Signing ms-signature with secret WMS_SECRET");
     expect(shown).toContain("Timeout 10000 ms Max attempts 12 Mode envelope Enabled yes");
     expect(shown).toContain(
-      "Rate limit none Concurrency no limit Circuit breaker pauses after 20 failed attempts in a row, for 300 s Tech contact none",
+      "Rate limit none Concurrency no limit Circuit breaker pauses after 20 failed attempts in a row, for 300 s Tech contact none: its alerts go to the relay's alert webhook, if one is set",
     );
     expect(shown).toContain("Headers X-Api-Key: secret SHOP_API_KEY; X-Source: extend");
     expect(shown).toMatch(

@@ -265,7 +265,11 @@ export const DestinationFacts: FC<{ destination: Destination }> = ({ destination
       <dt>Tech contact</dt>
       <dd>
         {destination.techContact === undefined ? (
-          <span class="muted">none: alerts go only to the webhooks</span>
+          <span class="muted">
+            {destination.alertWebhook === undefined
+              ? "none: its alerts go to the relay's alert webhook, if one is set"
+              : "none: its alerts go to its alert webhook (and the relay's, if one is set)"}
+          </span>
         ) : (
           <Wrap text={destination.techContact} />
         )}
