@@ -1,7 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
-/** Test-only secrets and settings; the real ones are Worker secrets (README: "Configuration"). */
+/** Test-only secrets and settings; the real ones are Worker secrets (docs/operations.md, "Configuration"). */
 export const TEST_BINDINGS = {
   EXTEND_WEBHOOK_SECRET: "fixture-secret",
   // At least 32 characters: shorter tokens switch the admin API and the console off (docs/console.md).

@@ -5,7 +5,7 @@
  * the copies are quantised (about a third of the size); without it they are copied as they are.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./lib/wrangler-dev.ts";
 
@@ -55,6 +55,8 @@ if (missing.length > 0) {
   );
   process.exit(1);
 }
+const taken = statSync(join(from, `${PAGES[0]![0]}-${WIDTHS[0]}.png`)).mtime;
+console.log(`Screenshots from the browser run of ${taken.toISOString()}.`);
 const quantise = spawnSync("pngquant", ["--version"]).status === 0;
 if (!quantise) console.warn("pngquant is not on the PATH: the screenshots are copied at full size.");
 
@@ -94,7 +96,8 @@ Every page of the console at a laptop's width (1280 px) and a phone's (375 px), 
 behind them ran on \`wrangler dev\` with a ledger big enough to page and five destinations: one fine, one answering
 500, one 503 (its breaker opens), one 410, one unreachable. [docs/console.md](../console.md) explains what each page is for.
 
-To make them again: \`npx vitest run test/e2e/console.test.ts\`, then \`npm run gallery\`.
+To make them again, with Chromium at \`/usr/bin/chromium\` (without it the browser tests are skipped):
+\`npx vitest run test/e2e/console.test.ts\`, then \`npm run gallery\`.
 
 | Page | 1280 px | 375 px |
 | --- | --- | --- |

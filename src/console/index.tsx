@@ -8,9 +8,8 @@ import { checkedToken, identify } from "../auth/identify.ts";
 import { endSession, startSession } from "../auth/sessions.ts";
 import { tokensOf, weakTokens } from "../auth/tokens.ts";
 import { describe, errorResponse, RelayError } from "../errors.ts";
-import { insertActivity } from "../ledger/activity.ts";
 import { log } from "../log.ts";
-import { type OpContext, opContext, recordEvent } from "../ops/record.ts";
+import { opContext, recordEvent, recordFailedSignIn } from "../ops/record.ts";
 import { endAllSessions } from "../ops/sessions.ts";
 import { accessOf } from "../settings.ts";
 import type { ConsoleEnv } from "./env.ts";
@@ -127,7 +126,7 @@ async function signIn(c: Context<ConsoleEnv>): Promise<Response> {
   const checked = await checkedToken(c, (await formOf(c)).get("token") ?? "");
   if ("limited" in checked) {
     if (checked.firstRefusal) {
-      await recordAnonymous(op, "limited");
+      await recordFailedSignIn(op, "limited");
     }
     c.header("Retry-After", String(checked.limited));
     return loginPage(c, {
@@ -137,7 +136,7 @@ async function signIn(c: Context<ConsoleEnv>): Promise<Response> {
     });
   }
   if ("wrong" in checked) {
-    await recordAnonymous(op, "wrong_token");
+    await recordFailedSignIn(op, "wrong_token");
     // Every wrong guess costs the guesser a second.
     await new Promise((resolve) => setTimeout(resolve, FAILURE_DELAY_MS));
     return loginPage(c, { next, status: 401, problem: "That is not a token of this relay." });
@@ -147,24 +146,6 @@ async function signIn(c: Context<ConsoleEnv>): Promise<Response> {
   await recordEvent({ ...op, actor }, { action: "sign_in", target: actor.id }, "ok");
   await startSession(c, checked.token);
   return c.redirect(next, 303);
-}
-
-/** A failed sign-in on record, with no role (nobody is signed in); best effort, the answer stands either way. */
-async function recordAnonymous(op: OpContext, outcome: "wrong_token" | "limited"): Promise<void> {
-  try {
-    await insertActivity(op.env.LEDGER, {
-      at: op.now,
-      actor: "anonymous",
-      role: "none",
-      via: "console",
-      action: "sign_in_failed",
-      ip: op.ip,
-      outcome,
-    });
-  } catch (error) {
-    log("error", "activity_unavailable", { action: "sign_in_failed", error: describe(error) });
-  }
-  log("warn", "console_sign_in_failed", { client: op.ip, outcome });
 }
 
 async function signOut(c: Context<ConsoleEnv>): Promise<Response> {

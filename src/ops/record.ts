@@ -91,3 +91,21 @@ export async function forbiddenRow(c: Context<AppEnv>, action: Action, target: s
     log("error", "activity_unavailable", { action, actor: op.actor.id, error: describe(error) });
   }
 }
+
+/** A failed console sign-in on record, with no role (nobody is signed in); best effort, the answer stands either way. */
+export async function recordFailedSignIn(op: OpContext, outcome: "wrong_token" | "limited"): Promise<void> {
+  try {
+    await insertActivity(op.env.LEDGER, {
+      at: op.now,
+      actor: "anonymous",
+      role: "none",
+      via: "console",
+      action: "sign_in_failed",
+      ip: op.ip,
+      outcome,
+    });
+  } catch (error) {
+    log("error", "activity_unavailable", { action: "sign_in_failed", error: describe(error) });
+  }
+  log("warn", "console_sign_in_failed", { client: op.ip, outcome });
+}

@@ -1,6 +1,6 @@
 /**
- * The console in a real browser (Debian's Chromium through playwright-core) against `wrangler dev` and four
- * real receivers (one fine, one answering 500, one unreachable, one 410), with more calls than a page of the
+ * The console in a real browser (Debian's Chromium through playwright-core) against `wrangler dev` and five
+ * destinations (one fine, one answering 500, one 503 whose breaker opens, one 410, one unreachable), with more calls than a page of the
  * calls list holds: sign in (and a wrong token refused), page the calls, find a call by its order number and
  * read its trace, confirm a resend, a replay and a delete, edit the rules (an error shown by its path and
  * line, a save confirmed field by field, a save over someone else's answered on the page), a dry run, the
@@ -10,6 +10,7 @@
  * test/e2e/screenshots/ (git-ignored).
  */
 
+import { rmSync } from "node:fs";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CallTrace } from "../../src/ledger/views.ts";
@@ -22,6 +23,7 @@ import {
   launchChromium,
   layoutProblems,
   midWordBreaks,
+  SCREENSHOTS,
   screenshots,
   seriousViolations,
   WIDTHS,
@@ -108,6 +110,8 @@ const boxes = (selector: string) =>
 
 describe.skipIf(!HAS_CHROMIUM)(`the console in Chromium (${CHROMIUM})`, () => {
   beforeAll(async () => {
+    // This run's screenshots only: `npm run gallery` copies what it finds there.
+    rmSync(SCREENSHOTS, { recursive: true, force: true });
     receivers.wms = await startReceiver("wms", ok);
     receivers.shop = await startReceiver("shop", () => ({ status: 410 }));
     receivers.erp = await startReceiver("erp", () => ({ status: 500 }));
