@@ -61,11 +61,9 @@ export const HourlyChart: FC<ChartProps> = ({ title, hours, id }) => {
   const days = hours.length > 48;
   const every = days ? 24 : 6;
   const total = counts.reduce((sum, c) => sum + c, 0);
-  const line = hours
-    .map((h, i) =>
-      h.p95Ms === null ? undefined : `${(PAD.left + i * step + step / 2).toFixed(1)},${yLatency(h.p95Ms).toFixed(1)}`,
-    )
-    .filter((p) => p !== undefined);
+  const line = hours.flatMap((h, i) =>
+    h.p95Ms === null ? [] : [{ x: (PAD.left + i * step + step / 2).toFixed(1), y: yLatency(h.p95Ms).toFixed(1) }],
+  );
   return (
     <figure class="chart">
       <svg
@@ -116,11 +114,17 @@ export const HourlyChart: FC<ChartProps> = ({ title, hours, id }) => {
             </g>
           );
         })}
-        {line.length > 1 && <polyline points={line.join(" ")} fill="none" stroke={P95_STROKE} stroke-width="2" />}
-        {line.map((point) => {
-          const [cx, cy] = point.split(",");
-          return <circle cx={cx} cy={cy} r="3" fill={P95_STROKE} />;
-        })}
+        {line.length > 1 && (
+          <polyline
+            points={line.map((p) => `${p.x},${p.y}`).join(" ")}
+            fill="none"
+            stroke={P95_STROKE}
+            stroke-width="2"
+          />
+        )}
+        {line.map((p) => (
+          <circle cx={p.x} cy={p.y} r="3" fill={P95_STROKE} />
+        ))}
       </svg>
       <figcaption>
         <ul class="legend">
@@ -162,9 +166,9 @@ export const HourlyChart: FC<ChartProps> = ({ title, hours, id }) => {
               {hours.map((h) => (
                 <tr>
                   <th scope="row">{`${h.hour.slice(5, 10)} ${h.hour.slice(11, 16)}`}</th>
-                  <td class="num">{h.delivered}</td>
-                  <td class="num">{h.retried}</td>
-                  <td class="num">{h.dead}</td>
+                  {SERIES.map((s) => (
+                    <td class="num">{h[s.key]}</td>
+                  ))}
                   <td class="num">{h.p95Ms ?? "—"}</td>
                 </tr>
               ))}

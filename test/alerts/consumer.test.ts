@@ -76,7 +76,7 @@ describe("an alert", () => {
   it("goes to the tech contact by email, to the destination's webhook and to ALERT_WEBHOOK, with a console link", async () => {
     const result = await run([message(paused)]);
     expect(result.explicitAcks).toEqual(["m0"]);
-    const text = alertText(paused, "https://relay.example.com/console/destinations#destination-wms");
+    const text = alertText(paused, "https://relay.example.com/console/destinations/wms");
     expect(email.send).toHaveBeenCalledExactlyOnceWith({
       from: "relay@example.com",
       to: "wms-team@example.com",
@@ -92,7 +92,7 @@ describe("an alert", () => {
       lastStatus: 503,
       firstAt: "2026-12-01T09:00:00.000Z",
       lastAt: "2026-12-01T09:04:00.000Z",
-      consoleUrl: "https://relay.example.com/console/destinations#destination-wms",
+      consoleUrl: "https://relay.example.com/console/destinations/wms",
       reason: "circuit",
       probeAt: "2026-12-01T09:09:00.000Z",
       held: 12,

@@ -126,7 +126,7 @@ describe("the circuit breaker and alerts on wrangler dev", () => {
       count: 3,
       lastStatus: 503,
       reason: "circuit",
-      consoleUrl: "https://relay.example.com/console/destinations#destination-broken",
+      consoleUrl: "https://relay.example.com/console/destinations/broken",
     });
     expect(paused.text).toMatch(/^broken is paused: 3 attempts in a row failed since .* UTC, the last: HTTP 503\./);
     const mail = await waitFor("the captured email", () => {

@@ -7,8 +7,9 @@ import { type DestinationState, destinationStates } from "../../ops/destinations
 import type { AlertChannel } from "../../queues/alert.ts";
 import type { ConsoleEnv } from "../env.ts";
 import { ActionLink, canChange, framed, noticeOf, Page, render, Scroll, Text, Time, Wrap } from "../layout.tsx";
+import { destinationPath } from "../links.ts";
 import { currentRules } from "../rules-state.ts";
-import { destinationPath, StateBadge } from "./destinations.tsx";
+import { StateBadge } from "./destinations.tsx";
 
 /**
  * The alerts page (docs/alerts.md, "The alerts page"): per destination its state now and whether an episode is

@@ -34,7 +34,7 @@ import { bulkPath } from "./jobs.tsx";
 
 const PAGE_SIZE = 50;
 /** Bulk replay rounds one "Replay all" runs (each takes up to 100 dead letters), within a request's limits. */
-export const REPLAY_ROUNDS = 5;
+const REPLAY_ROUNDS = 5;
 
 const listPath = (destination: string | undefined) =>
   destination === undefined

@@ -7,10 +7,11 @@ import type { Destination } from "../../rules/schema.ts";
 import { HourlyChart, hoursOf, RANGES, RangeChoice, rangeWords } from "../chart.tsx";
 import type { ConsoleEnv } from "../env.ts";
 import { ActionLink, CsrfField, canChange, framed, noticeOf, Page, redirectWithNotice, render } from "../layout.tsx";
+import { destinationPath } from "../links.ts";
 import { currentRules } from "../rules-state.ts";
 import { AlertsSent, EpisodeText, episodeOf, probeable, probePath } from "./alerts.tsx";
 import { OnlyOperators } from "./calls.tsx";
-import { DestinationFacts, destinationPath, GateFacts, PauseForm, StateBadge } from "./destinations.tsx";
+import { DestinationFacts, GateFacts, PauseForm, StateBadge } from "./destinations.tsx";
 import { errorPage } from "./errors.tsx";
 import { bulkPath } from "./jobs.tsx";
 

@@ -19,7 +19,7 @@ import {
   Time,
   Wrap,
 } from "../layout.tsx";
-import { destinationAnchor } from "../links.ts";
+import { destinationAnchor, destinationPath } from "../links.ts";
 import { currentRules } from "../rules-state.ts";
 
 const DAY = 86_400_000;
@@ -109,7 +109,6 @@ export const StateBadge: FC<{ state: DestinationState }> = ({ state }) => {
 };
 
 /** A destination's own page: its state, pictures, alerts and actions. */
-export const destinationPath = (name: string): string => `/console/destinations/${encodeURIComponent(name)}`;
 
 /**
  * What the gate says: why it is paused and until when, what it holds, how it has been failing. The gate hears of a

@@ -21,9 +21,10 @@ import {
   shortTime,
   Time,
 } from "../layout.tsx";
+import { destinationPath } from "../links.ts";
 import { currentRules } from "../rules-state.ts";
 import { OnlyOperators } from "./calls.tsx";
-import { destinationPath, PausedWarning, statesOf } from "./destinations.tsx";
+import { PausedWarning, statesOf } from "./destinations.tsx";
 import { errorPage } from "./errors.tsx";
 
 /**
@@ -63,7 +64,7 @@ function filterOf(values: Record<string, unknown>): JobFilter {
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 /** `destination wms, status dead, accepted from … until …`, or that it takes every delivery. */
-export const FilterText: FC<{ filter: JobFilter }> = ({ filter }) => {
+const FilterText: FC<{ filter: JobFilter }> = ({ filter }) => {
   const parts = [
     filter.destination === undefined ? undefined : `destination ${filter.destination}`,
     filter.status === undefined ? undefined : `status ${filter.status}`,

@@ -7,8 +7,9 @@ import { destinationStates } from "../../ops/destinations.ts";
 import { HourlyChart, hoursOf, RANGES, RangeChoice, rangeWords } from "../chart.tsx";
 import type { ConsoleEnv } from "../env.ts";
 import { AutoRefresh, framed, Issues, Ms, noticeOf, Page, REFRESH_SECONDS, render, Scroll, Time } from "../layout.tsx";
+import { destinationPath } from "../links.ts";
 import { type RulesState, rulesState } from "../rules-state.ts";
-import { destinationPath, StateBadge } from "./destinations.tsx";
+import { StateBadge } from "./destinations.tsx";
 
 const DAY = 86_400_000;
 
@@ -198,7 +199,7 @@ export async function overviewPage(c: Context<ConsoleEnv>): Promise<Response> {
   );
 }
 
-export const RulesSummary: FC<{ state: RulesState }> = ({ state }) => {
+const RulesSummary: FC<{ state: RulesState }> = ({ state }) => {
   if (state.stored === null) {
     return (
       <div class="advice">
