@@ -13,7 +13,7 @@ import { type Receiver, startReceiver } from "./lib/receiver.ts";
 import { relayConfig } from "./lib/snapshot.ts";
 import { median, percentile, sleep } from "./lib/stats.ts";
 
-export const LARGE_NAMES = ["relay-nodevtools", "bare-nodevtools", "relay", "bare"] as const;
+const LARGE_NAMES = ["relay-nodevtools", "bare-nodevtools", "relay", "bare"] as const;
 export type LargeName = (typeof LARGE_NAMES)[number];
 export const largeLabel = (name: LargeName): string =>
   ({

@@ -355,7 +355,7 @@ export async function runOrder(
 }
 
 /** A mapping of ten fields, as a CRM would want an order. */
-export const TEN_FIELDS =
+const TEN_FIELDS =
   '{"order": Details.OrderNumber, "customer": Details.CustomerNumber, "type": Details.OrderType, "warehouse": Details.Warehouse, "total": Details.Total, "currency": Details.Currency, "lines": $count(Details.Lines), "event": $action, "call": $callId, "at": $receivedAt}';
 
 const ORDER = {

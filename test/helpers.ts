@@ -13,6 +13,7 @@ import { bodyAround, type Envelope, parseCall } from "../src/extend/envelope.ts"
 import worker from "../src/index.ts";
 import { resetRecentIds } from "../src/ingress/dedupe.ts";
 import { ensureLedger } from "../src/ledger/schema.ts";
+import { writeLedger } from "../src/ledger/write.ts";
 import { decodeMessage, encodeMessage } from "../src/queues/codec.ts";
 import type { DeadLetter } from "../src/queues/dead-letter.ts";
 import { type Delivery, readDeliveriesMessage } from "../src/queues/delivery.ts";
@@ -230,6 +231,19 @@ export function deadLetterRecord(
     source: "relay",
     message,
   };
+}
+
+/** `count` dead letters to `destination`, each of its own call, written to the ledger; their delivery ids. */
+export async function storedDeadLetters(destination: string, count: number): Promise<string[]> {
+  const records = Array.from({ length: count }, () =>
+    deadLetterRecord(destination, new Date().toISOString(), deliveryMessage(destination)),
+  );
+  await writeLedger(
+    env.LEDGER,
+    env.PAYLOADS,
+    records.map((record) => ({ kind: "dead" as const, record })),
+  );
+  return records.map((r) => r.deliveryId);
 }
 
 export interface ConsumeResult {

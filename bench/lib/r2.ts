@@ -6,7 +6,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 
-export interface R2Object {
+interface R2Object {
   key: string;
   size: number;
 }

@@ -322,7 +322,7 @@ function schemaEntry(name: string, schema: Schema, all: Record<string, Schema>, 
  * The generated part of docs/admin-api.md: each tag's routes (in the document's order; errors all of them may
  * answer said once, after the tag's description), then every schema.
  */
-export function adminApiReference(document: ApiDocument): string {
+function adminApiReference(document: ApiDocument): string {
   const x = document["x-shared-errors"];
   const paths = document.paths as Record<string, Record<string, Operation>>;
   const sharedOf = (op: Operation) =>

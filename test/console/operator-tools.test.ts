@@ -6,11 +6,10 @@ import { insertAlertsSent } from "../../src/ledger/alerts.ts";
 import { getCall } from "../../src/ledger/calls.ts";
 import { getDeadLetter } from "../../src/ledger/dead-letters.ts";
 import { getJob } from "../../src/ledger/jobs.ts";
-import { writeLedger } from "../../src/ledger/write.ts";
 import { QUEUES } from "../../src/queues/names.ts";
 import {
   consume,
-  deadLetterRecord,
+  storedDeadLetters as deadLetters,
   deliveryMessage,
   EXAMPLE_RULES,
   eventually,
@@ -279,19 +278,6 @@ describe("a call's page", () => {
 });
 
 describe("bulk actions", () => {
-  /** `count` dead letters to `destination`, each of its own call. */
-  async function deadLetters(destination: string, count: number): Promise<string[]> {
-    const records = Array.from({ length: count }, () =>
-      deadLetterRecord(destination, new Date().toISOString(), deliveryMessage(destination)),
-    );
-    await writeLedger(
-      env.LEDGER,
-      env.PAYLOADS,
-      records.map((record) => ({ kind: "dead" as const, record })),
-    );
-    return records.map((r) => r.deliveryId);
-  }
-
   it("count what a filter matches, ask, start a job on record, and follow it on its page", async () => {
     vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response("ok"));
     const wms = await deadLetters("wms", 3);

@@ -3,10 +3,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { RelayError } from "../../src/errors.ts";
 import { listActivity } from "../../src/ledger/activity.ts";
 import { getJob } from "../../src/ledger/jobs.ts";
-import { writeLedger } from "../../src/ledger/write.ts";
 import { JOB_CHUNK, previewJob, startJob } from "../../src/ops/jobs.ts";
 import type { OpContext } from "../../src/ops/record.ts";
-import { clearLedger, deadLetterRecord, deliveryMessage, EXAMPLE_RULES, eventually, putRules } from "../helpers.ts";
+import { clearLedger, storedDeadLetters as deadLetters, EXAMPLE_RULES, eventually, putRules } from "../helpers.ts";
 
 /**
  * Bulk actions (docs/console.md, "Bulk actions"): every delivery matching a filter replayed, or every such dead
@@ -30,19 +29,6 @@ beforeEach(async () => {
   });
 });
 afterEach(() => vi.restoreAllMocks());
-
-/** `count` dead letters to `destination`, each of its own call. */
-async function deadLetters(destination: string, count: number): Promise<string[]> {
-  const records = Array.from({ length: count }, () =>
-    deadLetterRecord(destination, new Date().toISOString(), deliveryMessage(destination)),
-  );
-  await writeLedger(
-    env.LEDGER,
-    env.PAYLOADS,
-    records.map((record) => ({ kind: "dead" as const, record })),
-  );
-  return records.map((r) => r.deliveryId);
-}
 
 describe("a bulk replay", () => {
   it(`replays every dead letter of a destination in chunks of ${JOB_CHUNK}, and only those, with progress and one activity row`, async () => {

@@ -149,7 +149,7 @@ export function layoutProblems(page: Page): Promise<string[]> {
 }
 
 /** Words of the relay's insides that an operator should not have to know, as the pages once said them. */
-export const JARGON = [/written around/i, /\bisolate/i, /sendBatch/, /\bconsumer/i, /Error: \w*Error/, /error: Error:/];
+const JARGON = [/written around/i, /\bisolate/i, /sendBatch/, /\bconsumer/i, /Error: \w*Error/, /error: Error:/];
 
 /** The jargon the page's text holds. */
 export async function jargonIn(page: Page): Promise<string[]> {

@@ -9,8 +9,6 @@ import { ROOT, startWranglerDev, type WranglerDev } from "../../../scripts/lib/w
 import { answerProblem } from "../../../src/admin/api.ts";
 import type { DeadLetterSummary, Page } from "../../../src/ledger/views.ts";
 
-export type { DeadLetterSummary };
-
 export const FIXTURE_DIR = join(ROOT, "fixtures", "extend");
 export const FIXTURE_SECRET = "fixture-secret";
 export const ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef0123456";
@@ -80,7 +78,7 @@ export interface Relay {
  * Throws unless `response` (to `method` on `path`, `/admin/…`) is an answer the admin API's document describes:
  * a route of src/admin/api.ts, a status it declares, and a JSON body that its schema for that status accepts.
  */
-export async function checkAnswer(method: string, path: string, response: Response): Promise<void> {
+async function checkAnswer(method: string, path: string, response: Response): Promise<void> {
   const pathname = new URL(path, "http://relay.test").pathname;
   const text = await response.text();
   const type = response.headers.get("content-type") ?? "";
