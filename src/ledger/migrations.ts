@@ -208,13 +208,11 @@ const FROM_VERSION_1: readonly string[] = [
 /**
  * Shaping (docs/rules.md, "Shaping deliveries"): a delivery's `ref` names the delivery it waits for (held, reason
  * `ordered`) or the one that superseded it (status superseded); an attempt's `rules` is the hash of the rules whose
- * transform shaped its body; a failed attempt's `answer` is what the receiver answered.
+ * transform shaped its body.
  */
 const SHAPING: readonly string[] = [
   "ALTER TABLE ledger_deliveries ADD COLUMN ref TEXT",
   "ALTER TABLE ledger_attempts ADD COLUMN rules TEXT",
-  // A failed attempt's answer, as JSON {headers, body} (src/delivery/senders.ts): what the console inspects.
-  "ALTER TABLE ledger_attempts ADD COLUMN answer TEXT",
 ];
 
 /**
@@ -233,6 +231,8 @@ const bucketOf = (d: string) =>
  * skips, is counted once), its duration to a latency bucket. What the ledger already held is counted once, here.
  */
 const HOURLY: readonly string[] = [
+  // A failed attempt's answer, as JSON {headers, body} (src/delivery/senders.ts): what the console inspects.
+  "ALTER TABLE ledger_attempts ADD COLUMN answer TEXT",
   // Every alert sent, or that a channel refused, for the console's Alerts page (src/ledger/alerts.ts).
   `CREATE TABLE IF NOT EXISTS ledger_alerts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -55,6 +55,26 @@ describe("the ledger's tables", () => {
     );
   });
 
+  it("upgrade a ledger of version 3 as relay shipped it (no answer column) so that failed attempts are written", async () => {
+    await dropEverything();
+    await ensureLedger(env.LEDGER);
+    // Version 3 as shipped: SHAPING without the answer column, and nothing of the upgrade after it.
+    await env.LEDGER.batch([
+      env.LEDGER.prepare("DROP TRIGGER IF EXISTS ledger_hourly_count"),
+      env.LEDGER.prepare("ALTER TABLE ledger_attempts DROP COLUMN answer"),
+      env.LEDGER.prepare("UPDATE ledger_meta SET value = '3' WHERE key = 'schema'"),
+    ]);
+    resetLedgerCheck(env.LEDGER);
+    await ensureLedger(env.LEDGER);
+    const columns = await env.LEDGER.prepare("SELECT name FROM pragma_table_info('ledger_attempts')").all<{
+      name: string;
+    }>();
+    expect(columns.results.map((c) => c.name)).toContain("answer");
+    expect(await env.LEDGER.prepare("SELECT value FROM ledger_meta WHERE key = 'schema'").first("value")).toBe(
+      String(LEDGER_VERSION),
+    );
+  });
+
   it("come from the script deploy applies too, which runs twice on a live ledger without harm", async () => {
     await dropEverything();
     const script = () =>
